@@ -1,0 +1,175 @@
+import http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { ApolloServer } from '@apollo/server';
+import { expressMiddleware } from '@as-integrations/express5';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import { GraphQLError, parse } from 'graphql';
+import pino, { type Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import type { Config } from './config';
+import type { Database } from './db/database';
+import type { Ctx } from './context';
+import { verifyToken, type Actor } from './auth/jwt';
+import { systemClock, testClock, type Clock } from './clock/clock';
+import { AppError } from './errors';
+import { createErrorFormatter } from './graphql/errors';
+import { assertGuarded, loadTypeDefs } from './graphql/schema';
+import { buildResolvers } from './graphql/resolvers';
+import { explorerPage } from './graphql/explorer';
+
+export interface AppDeps {
+  config: Config;
+  database: Database;
+  logger?: Logger;
+  clock?: Clock;
+}
+
+export interface App {
+  app: express.Express;
+  httpServer: http.Server;
+  apollo: ApolloServer<Ctx>;
+  logger: Logger;
+  /** Stops Apollo (draining in-flight requests); the caller closes the database. */
+  stop(): Promise<void>;
+}
+
+/** Builds Express + Apollo over the given database. It never listens: main.ts and tests do. */
+export async function createApp(deps: AppDeps): Promise<App> {
+  const { config, database } = deps;
+  const logger = deps.logger ?? pino({ level: config.logLevel });
+  const clock = deps.clock ?? (config.testClockEnabled ? testClock(database.db) : systemClock);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', true);
+  const httpServer = http.createServer(app);
+
+  const typeDefs = loadTypeDefs();
+  const resolvers = buildResolvers();
+  assertGuarded(resolvers, rootFields(typeDefs));
+
+  const armor = new ApolloArmor({
+    maxDepth: { n: config.limits.maxDepth },
+    maxAliases: { n: config.limits.maxAliases },
+    costLimit: { maxCost: config.limits.maxCost },
+    maxTokens: { n: config.limits.maxTokens },
+    blockFieldSuggestion: { enabled: config.production },
+  });
+  const protection = armor.protect();
+  const apollo = new ApolloServer<Ctx>({
+    typeDefs,
+    resolvers: resolvers as never,
+    introspection: config.introspection,
+    // Bearer tokens, not cookies, authenticate callers, so browsers cannot forge requests.
+    csrfPrevention: false,
+    formatError: createErrorFormatter(logger),
+    ...protection,
+    includeStacktraceInErrorResponses: false,
+    plugins: [
+      ...protection.plugins,
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      ApolloServerPluginLandingPageDisabled(),
+    ],
+    validationRules: [...protection.validationRules],
+  });
+  await apollo.start();
+
+  app.use(
+    pinoHttp({
+      logger,
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
+        res.setHeader('x-request-id', id);
+        return id;
+      },
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+    }),
+  );
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const ok = await database.ping();
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'database unavailable' });
+  });
+  if (config.explorer) {
+    app.get('/graphql', (req, res, next) => {
+      if (req.query.query === undefined && req.accepts(['application/json', 'application/graphql-response+json', 'text/html']) === 'text/html') {
+        res.type('html').send(explorerPage());
+        return;
+      }
+      next();
+    });
+  }
+  app.use(
+    '/graphql',
+    express.json({ limit: config.bodyLimit, type: ['application/json', 'application/graphql-response+json'] }),
+    expressMiddleware(apollo, {
+      context: async ({ req }): Promise<Ctx> => {
+        const actor = authenticate(config, req.headers.authorization);
+        let instant: Promise<Date> | undefined;
+        return {
+          actor,
+          db: database.db,
+          config,
+          logger: (req as Request & { log: Logger }).log ?? logger,
+          requestId: String(req.id ?? ''),
+          now: () => (instant ??= clock.now()),
+        };
+      },
+    }),
+  );
+  app.use(bodyErrors(logger));
+
+  return {
+    app,
+    httpServer,
+    apollo,
+    logger,
+    stop: () => apollo.stop(),
+  };
+}
+
+function authenticate(config: Config, header: string | undefined): Actor | null {
+  if (header === undefined || header === '') return null;
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  try {
+    if (!match) throw new AppError('UNAUTHENTICATED', 'Authorization must be "Bearer <token>"');
+    return verifyToken(config.jwt, match[1] as string);
+  } catch (error) {
+    const message = error instanceof AppError ? error.message : 'Invalid token';
+    throw new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+  }
+}
+
+/** Body-parser failures (oversized, malformed JSON) answered as GraphQL errors, never as stack traces. */
+function bodyErrors(logger: Logger) {
+  return (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(error);
+    const type = (error as { type?: string }).type;
+    if (type === 'entity.too.large') {
+      res.status(413).json({ errors: [{ message: 'Request body too large', extensions: { code: 'LIMIT_EXCEEDED' } }] });
+      return;
+    }
+    if (type === 'entity.parse.failed' || type === 'encoding.unsupported' || type === 'charset.unsupported') {
+      res.status(400).json({ errors: [{ message: 'Request body is not valid JSON', extensions: { code: 'BAD_USER_INPUT' } }] });
+      return;
+    }
+    const errorId = randomUUID();
+    logger.error({ err: error, errorId }, 'unexpected HTTP error');
+    res.status(500).json({ errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR', errorId } }] });
+  };
+}
+
+function rootFields(typeDefs: string): { Query: string[]; Mutation: string[] } {
+  const fields = { Query: [] as string[], Mutation: [] as string[] };
+  for (const def of parse(typeDefs).definitions) {
+    if ((def.kind === 'ObjectTypeDefinition' || def.kind === 'ObjectTypeExtension') && (def.name.value === 'Query' || def.name.value === 'Mutation')) {
+      fields[def.name.value].push(...(def.fields ?? []).map((f) => f.name.value));
+    }
+  }
+  return fields;
+}

@@ -1,0 +1,56 @@
+import type { Ctx } from '../context';
+import { ForbiddenError, UnauthenticatedError } from '../errors';
+import type { Actor, Role } from './jwt';
+
+/** The caller, or UNAUTHENTICATED. */
+export function requireActor(ctx: Ctx): Actor {
+  if (!ctx.actor) throw new UnauthenticatedError();
+  return ctx.actor;
+}
+
+/** The caller if it holds one of `roles`, else FORBIDDEN. */
+export function requireRole(ctx: Ctx, ...roles: Role[]): Actor {
+  const actor = requireActor(ctx);
+  if (!roles.includes(actor.role)) throw new ForbiddenError(`This operation needs role ${roles.join(' or ')}`);
+  return actor;
+}
+
+/**
+ * Object-level check: ADMIN and PARTNER may act on any member; a MEMBER only on itself.
+ * `roles` narrows who may act at all.
+ */
+export function requireMemberAccess(ctx: Ctx, memberId: string, roles: Role[] = ['ADMIN', 'PARTNER', 'MEMBER']): Actor {
+  const actor = requireRole(ctx, ...roles);
+  if (actor.role === 'MEMBER' && actor.memberId !== memberId) {
+    throw new ForbiddenError('A member may act on its own account only');
+  }
+  return actor;
+}
+
+/** A stable name for the caller: idempotency scope and the actor recorded on ledger rows. */
+export function actorKey(actor: Actor): string {
+  if (actor.role === 'PARTNER') return `partner:${actor.partnerId}`;
+  if (actor.role === 'MEMBER') return `member:${actor.memberId}`;
+  return `admin:${actor.sub}`;
+}
+
+/**
+ * Marks a root resolver with the roles it admits. createApp refuses to start if any Query or
+ * Mutation field lacks a policy, so access is denied by default.
+ */
+export const POLICY = Symbol('milepost.policy');
+export type Policy = Role[] | 'PUBLIC';
+
+export function guarded<F extends (...args: never[]) => unknown>(policy: Policy, resolver: F): F {
+  const roles = policy === 'PUBLIC' ? null : policy;
+  const wrapped = ((...args: Parameters<F>) => {
+    if (roles) requireRole(args[2] as unknown as Ctx, ...roles);
+    return resolver(...args);
+  }) as unknown as F;
+  (wrapped as unknown as Record<symbol, Policy>)[POLICY] = policy;
+  return wrapped;
+}
+
+export function policyOf(resolver: unknown): Policy | undefined {
+  return typeof resolver === 'function' ? (resolver as unknown as Record<symbol, Policy>)[POLICY] : undefined;
+}

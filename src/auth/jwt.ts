@@ -1,0 +1,71 @@
+import jwt from 'jsonwebtoken';
+import type { Config } from '../config';
+import { UnauthenticatedError } from '../errors';
+
+export type Role = 'ADMIN' | 'PARTNER' | 'MEMBER';
+export const ROLES: readonly Role[] = ['ADMIN', 'PARTNER', 'MEMBER'];
+
+/** Who is calling, from a verified token. */
+export interface Actor {
+  role: Role;
+  sub: string;
+  partnerId?: string;
+  memberId?: string;
+}
+
+/** Verifies a bearer token per the contract: signature, exp, iss, aud, and role claims. */
+export function verifyToken(config: Config['jwt'], token: string): Actor {
+  const key = config.publicKey ?? config.secret;
+  const algorithm = config.publicKey ? 'RS256' : 'HS256';
+  let claims: jwt.JwtPayload;
+  try {
+    const decoded = jwt.verify(token, key as string, {
+      algorithms: [algorithm],
+      issuer: config.issuer,
+      audience: config.audience,
+    });
+    if (typeof decoded === 'string') throw new Error('token payload is not an object');
+    claims = decoded;
+  } catch (error) {
+    const reason = error instanceof jwt.TokenExpiredError ? 'Token expired' : 'Invalid token';
+    throw new UnauthenticatedError(reason);
+  }
+  const { sub, exp, role } = claims;
+  if (typeof sub !== 'string' || sub === '' || typeof exp !== 'number') {
+    throw new UnauthenticatedError('Token must carry sub and exp');
+  }
+  if (!ROLES.includes(role)) throw new UnauthenticatedError('Token role must be ADMIN, PARTNER or MEMBER');
+  const actor: Actor = { role, sub };
+  if (role === 'PARTNER') {
+    if (typeof claims.partnerId !== 'string' || !claims.partnerId) throw new UnauthenticatedError('PARTNER token needs partnerId');
+    actor.partnerId = claims.partnerId;
+  }
+  if (role === 'MEMBER') {
+    if (typeof claims.memberId !== 'string' || !claims.memberId) throw new UnauthenticatedError('MEMBER token needs memberId');
+    actor.memberId = claims.memberId;
+  }
+  return actor;
+}
+
+export interface SignOptions {
+  role: Role;
+  sub?: string;
+  memberId?: string;
+  partnerId?: string;
+  ttlSeconds?: number;
+}
+
+/** Signs a development/test token with the HS256 secret. */
+export function signToken(config: Config['jwt'], options: SignOptions): string {
+  if (!config.secret) throw new Error('signToken needs JWT_SECRET (HS256)');
+  const payload: Record<string, unknown> = { role: options.role };
+  if (options.memberId) payload.memberId = options.memberId;
+  if (options.partnerId) payload.partnerId = options.partnerId;
+  return jwt.sign(payload, config.secret, {
+    algorithm: 'HS256',
+    subject: options.sub ?? options.memberId ?? options.partnerId ?? 'dev-admin',
+    issuer: config.issuer,
+    audience: config.audience,
+    expiresIn: options.ttlSeconds ?? 3600,
+  });
+}

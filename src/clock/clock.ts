@@ -1,0 +1,30 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/database';
+import { InvalidStateError } from '../errors';
+
+/**
+ * The service clock. Every pending, expiry and tier rule reads time from here, never from
+ * `new Date()`. With the test clock enabled the instant lives in the database, so every
+ * instance serving that database agrees on it.
+ */
+export interface Clock {
+  now(): Promise<Date>;
+}
+
+export const systemClock: Clock = { now: async () => new Date() };
+
+export function testClock(db: Db): Clock {
+  return {
+    async now() {
+      const row = await db.selectFrom('service_clock').select('frozen_at').executeTakeFirst();
+      return row?.frozen_at ?? new Date();
+    },
+  };
+}
+
+/** Freezes the shared clock at `instant`; refused unless the test clock is enabled. */
+export async function setTestClock(db: Db, enabled: boolean, instant: Date): Promise<Date> {
+  if (!enabled) throw new InvalidStateError('The test clock is disabled (TEST_CLOCK_ENABLED is not true)');
+  await sql`update service_clock set frozen_at = ${instant}`.execute(db);
+  return instant;
+}

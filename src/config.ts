@@ -1,0 +1,111 @@
+/**
+ * The environment, read and validated once. Nothing else in the service reads process.env.
+ */
+
+export const DEV_JWT_SECRET = 'milepost-dev-secret-change-me';
+
+export type DatabaseTarget =
+  | { kind: 'postgres'; url: string }
+  | { kind: 'pglite'; dataDir: string | null };
+
+export interface Config {
+  nodeEnv: string;
+  production: boolean;
+  port: number;
+  host: string;
+  database: DatabaseTarget;
+  /** Maximum connections in the pg pool (ignored for PGlite, which has one). */
+  dbPoolSize: number;
+  jwt: {
+    secret: string | null;
+    publicKey: string | null;
+    issuer: string;
+    audience: string;
+  };
+  testClockEnabled: boolean;
+  introspection: boolean;
+  explorer: boolean;
+  bodyLimit: string;
+  logLevel: string;
+  limits: { maxDepth: number; maxAliases: number; maxCost: number; maxTokens: number };
+  /** How long idempotency records are kept, in days. */
+  idempotencyRetentionDays: number;
+  /** Interval of the in-process maintenance sweep (expiry, tier evaluation); 0 disables it. */
+  jobIntervalMs: number;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
+  }
+  return value;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
+function databaseTarget(env: Env): DatabaseTarget {
+  const url = env.DATABASE_URL;
+  if (!url) return { kind: 'pglite', dataDir: env.PGLITE_DATA_DIR || './data/pglite' };
+  if (url === 'pglite://memory') return { kind: 'pglite', dataDir: null };
+  if (url.startsWith('pglite://')) return { kind: 'pglite', dataDir: url.slice('pglite://'.length) };
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return { kind: 'postgres', url };
+  throw new ConfigError('DATABASE_URL must be postgres://…, pglite://memory or pglite://<dir>');
+}
+
+/** Reads and validates the configuration; throws ConfigError on anything unusable. */
+export function loadConfig(env: Env = process.env): Config {
+  const nodeEnv = env.NODE_ENV || 'development';
+  const production = nodeEnv === 'production';
+  const publicKey = env.JWT_PUBLIC_KEY ? env.JWT_PUBLIC_KEY.replace(/\\n/g, '\n') : null;
+  const secret = env.JWT_SECRET || (publicKey ? null : DEV_JWT_SECRET);
+  if (production && secret === DEV_JWT_SECRET) {
+    throw new ConfigError('JWT_SECRET must be set to a real secret when NODE_ENV=production');
+  }
+  if (secret !== null && secret.length < 16) {
+    throw new ConfigError('JWT_SECRET must be at least 16 characters');
+  }
+  const testClockEnabled = bool(env, 'TEST_CLOCK_ENABLED', false);
+  if (production && testClockEnabled) {
+    throw new ConfigError('TEST_CLOCK_ENABLED cannot be used when NODE_ENV=production');
+  }
+  return {
+    nodeEnv,
+    production,
+    port: int(env, 'PORT', 4000),
+    host: env.HOST || '127.0.0.1',
+    database: databaseTarget(env),
+    dbPoolSize: int(env, 'DB_POOL_SIZE', 10, 1),
+    jwt: {
+      secret,
+      publicKey,
+      issuer: env.JWT_ISSUER || 'milepost',
+      audience: env.JWT_AUDIENCE || 'milepost-api',
+    },
+    testClockEnabled,
+    introspection: bool(env, 'GRAPHQL_INTROSPECTION', !production),
+    explorer: bool(env, 'GRAPHQL_EXPLORER', !production),
+    bodyLimit: env.BODY_LIMIT || '100kb',
+    logLevel: env.LOG_LEVEL || (nodeEnv === 'test' ? 'silent' : 'info'),
+    limits: {
+      maxDepth: int(env, 'GRAPHQL_MAX_DEPTH', 10, 1),
+      maxAliases: int(env, 'GRAPHQL_MAX_ALIASES', 15, 1),
+      maxCost: int(env, 'GRAPHQL_MAX_COST', 5000, 1),
+      maxTokens: int(env, 'GRAPHQL_MAX_TOKENS', 2000, 1),
+    },
+    idempotencyRetentionDays: int(env, 'IDEMPOTENCY_RETENTION_DAYS', 30, 1),
+    jobIntervalMs: int(env, 'JOB_INTERVAL_MS', production ? 60_000 : 0),
+  };
+}

@@ -1,0 +1,74 @@
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Pool, types } from 'pg';
+import { PGlite } from '@electric-sql/pglite';
+import { mkdirSync } from 'node:fs';
+import type { DatabaseTarget } from '../config';
+import type { DB } from './schema';
+import { PGlitePool } from './pglite-pool';
+import { migrate } from './migrate';
+
+export type Db = Kysely<DB>;
+
+export interface Database {
+  db: Db;
+  kind: 'postgres' | 'pglite';
+  /** True when the database answers a trivial query. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+// Both drivers read int8 (counts, sequences) as numbers and date as 'YYYY-MM-DD' text.
+const asText = (v: string) => v;
+const pgTypes = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (oid === types.builtins.INT8) return (v: string) => Number(v);
+    if (oid === types.builtins.DATE) return asText;
+    return types.getTypeParser(oid, format);
+  }) as typeof types.getTypeParser,
+};
+const pgliteParsers = { [types.builtins.DATE]: asText };
+
+export interface OpenOptions {
+  poolSize?: number;
+  /** PostgreSQL only: run everything inside this schema (created if missing). Used by tests. */
+  schema?: string;
+  /** Apply pending migrations before returning (default true). */
+  migrate?: boolean;
+}
+
+/** Opens the system of record (pg pool or PGlite) behind one Kysely instance and migrates it. */
+export async function openDatabase(target: DatabaseTarget, options: OpenOptions = {}): Promise<Database> {
+  let database: Database;
+  if (target.kind === 'postgres') {
+    if (options.schema) {
+      const admin = new Pool({ connectionString: target.url, max: 1 });
+      await admin.query(`create schema if not exists "${options.schema}"`);
+      await admin.end();
+    }
+    const pool = new Pool({
+      connectionString: target.url,
+      max: options.poolSize ?? 10,
+      types: pgTypes,
+      ...(options.schema ? { options: `-c search_path="${options.schema}"` } : {}),
+    });
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+    database = { db, kind: 'postgres', ping: () => ping(db), close: () => db.destroy() };
+  } else {
+    if (target.dataDir) mkdirSync(target.dataDir, { recursive: true });
+    const pg = new PGlite({ ...(target.dataDir ? { dataDir: target.dataDir } : {}), parsers: pgliteParsers });
+    await pg.waitReady;
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PGlitePool(pg) }) });
+    database = { db, kind: 'pglite', ping: () => ping(db), close: () => db.destroy() };
+  }
+  if (options.migrate !== false) await migrate(database.db);
+  return database;
+}
+
+async function ping(db: Db): Promise<boolean> {
+  try {
+    await sql`select 1`.execute(db);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,20 @@
+import type { Db } from './database';
+import { DEADLOCK_DETECTED, SERIALIZATION_FAILURE, UNIQUE_VIOLATION, pgErrorCode } from '../errors';
+
+const RETRYABLE = new Set([UNIQUE_VIOLATION, SERIALIZATION_FAILURE, DEADLOCK_DETECTED]);
+
+/**
+ * Runs `work` in one transaction. A unique violation (a racing duplicate that committed first),
+ * serialization failure or deadlock rolls everything back and runs `work` again, a few times:
+ * the retry then sees the winner's rows and answers from them.
+ */
+export async function inTransaction<T>(db: Db, work: (tx: Db) => Promise<T>, attempts = 4): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction().execute(work);
+    } catch (error) {
+      const code = pgErrorCode(error);
+      if (attempt >= attempts || !code || !RETRYABLE.has(code)) throw error;
+    }
+  }
+}

@@ -1,0 +1,22 @@
+import type { Resolvers } from './generated';
+import { guarded } from '../auth/guards';
+import { setTestClock } from '../clock/clock';
+import { DateTime, Decimal } from './scalars';
+import { mergeResolvers } from './schema';
+import { membersResolvers } from '../members/members.resolvers';
+import { ledgerResolvers } from '../ledger/ledger.resolvers';
+import { programResolvers } from '../program/program.resolvers';
+
+const clockResolvers: Resolvers = {
+  Query: {
+    now: guarded(['ADMIN', 'PARTNER', 'MEMBER'], (_p, _a, ctx) => ctx.now()),
+  },
+  Mutation: {
+    setTestClock: guarded(['ADMIN'], (_p, { now }, ctx) => setTestClock(ctx.db, ctx.config.testClockEnabled, now)),
+  },
+};
+
+/** Every domain's resolvers in one map. */
+export function buildResolvers(): Resolvers {
+  return mergeResolvers({ DateTime, Decimal }, clockResolvers, membersResolvers, programResolvers, ledgerResolvers);
+}

@@ -1,0 +1,80 @@
+import type { Ctx } from '../context';
+import { BadInputError } from '../errors';
+import type { TransactionType } from '../db/schema';
+import type { MemberRow } from '../members/members.repo';
+import { checkPageSize, decodeCursor, encodeCursor } from '../graphql/pagination';
+import { inTransaction } from '../db/transaction';
+import { lockMember, settleExpiry } from './ledger.core';
+import * as repo from './ledger.repo';
+import { getProgram } from '../program/program.service';
+import { expiryFrozen } from '../tiers/tiers.service';
+import type { BalanceView } from './ledger.types';
+
+/**
+ * The balance at the service instant, computed from the lots (one indexed read): pending lots
+ * count once their date passes and lapsed lots stop counting at their expiry, whether or not
+ * the expiry job has written their EXPIRE entries yet.
+ */
+export async function balanceOf(ctx: Ctx, member: MemberRow): Promise<BalanceView> {
+  const now = await ctx.now();
+  const program = await getProgram(ctx.db);
+  const [totals, frozen] = await Promise.all([repo.lotTotals(ctx.db, member.id, now), expiryFrozen(ctx.db, member, program, now)]);
+  // While status holds expiry off, lots past their date still count as spendable.
+  const lapsed = frozen ? 0 : totals.lapsed;
+  return {
+    memberId: member.id,
+    available: totals.spendable + totals.lapsed - lapsed - member.debt,
+    pending: totals.pending,
+    lifetimeEarned: member.lifetime_earned,
+    lifetimeRedeemed: member.lifetime_redeemed,
+    expired: member.expired + lapsed,
+    at: now,
+  };
+}
+
+/** Points expiring within `days` of now, grouped by expiry instant, soonest first. */
+export async function expiringSoon(ctx: Ctx, balance: BalanceView, days: number) {
+  if (!Number.isInteger(days) || days < 1 || days > 3660) throw new BadInputError('days must be 1-3660', 'days');
+  const until = new Date(balance.at.getTime() + days * 86_400_000);
+  const rows = await repo.expiringSoon(ctx.db, balance.memberId, balance.at, until);
+  return rows.map((r) => ({ points: r.points, expiresAt: r.expires_at as Date }));
+}
+
+/** Writes any EXPIRE entries that are due for this member (no-op when none are). */
+export async function settleIfDue(ctx: Ctx, memberId: string): Promise<void> {
+  const now = await ctx.now();
+  if (!(await repo.hasDueLots(ctx.db, memberId, now))) return;
+  await inTransaction(ctx.db, async (tx) => {
+    const member = await lockMember(tx, memberId, { active: false });
+    await settleExpiry(tx, member, await getProgram(tx), now);
+  });
+}
+
+export interface StatementArgs {
+  first?: number | null;
+  after?: string | null;
+  types?: readonly TransactionType[] | null;
+  from?: Date | null;
+  to?: Date | null;
+}
+
+/**
+ * The member's statement, newest first. Cursors are the ledger sequence, so rows written
+ * while a client pages never shift or repeat a page. A PARTNER sees only its own entries.
+ */
+export async function statement(ctx: Ctx, member: MemberRow, args: StatementArgs) {
+  const limit = checkPageSize(args.first);
+  let beforeSeq: number | undefined;
+  if (args.after) {
+    const [seq] = decodeCursor(args.after, 1);
+    beforeSeq = Number(seq);
+    if (!Number.isSafeInteger(beforeSeq) || beforeSeq < 1) throw new BadInputError('Invalid cursor', 'after');
+  }
+  if (args.from && args.to && args.from.getTime() >= args.to.getTime()) throw new BadInputError('from must be before to', 'from');
+  await settleIfDue(ctx, member.id);
+  const partnerId = ctx.actor?.role === 'PARTNER' ? ctx.actor.partnerId : null;
+  const { rows, total } = await repo.statement(ctx.db, member.id, { types: args.types, from: args.from, to: args.to, partnerId }, limit, beforeSeq);
+  const page = rows.slice(0, limit);
+  const edges = page.map((node) => ({ cursor: encodeCursor([node.seq]), node }));
+  return { edges, pageInfo: { hasNextPage: rows.length > limit, endCursor: edges.at(-1)?.cursor ?? null }, totalCount: total };
+}

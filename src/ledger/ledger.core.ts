@@ -1,0 +1,193 @@
+/**
+ * Ledger primitives. Each runs inside a transaction whose caller holds the member's row lock
+ * (lockMember), so per-member writes serialise and nothing else does. Every change to lots is
+ * matched by ledger rows and member aggregates in the same transaction.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../db/database';
+import type { TransactionType } from '../db/schema';
+import { InsufficientPointsError, InvalidStateError, NotFoundError } from '../errors';
+import type { MemberRow } from '../members/members.repo';
+import * as members from '../members/members.repo';
+import { isUuid } from '../members/members.rules';
+import type { ProgramView } from '../program/program.types';
+import * as repo from './ledger.repo';
+import { expiryFrozen, onQualifyingPointsChanged } from '../tiers/tiers.service';
+import { ACTIVITY_TYPES, EARNING_TYPES, allocate, consumptionOrder, lotExpiry, type ExpiryPolicy } from './ledger.rules';
+import type { TransactionRow } from './ledger.types';
+
+export interface Posting {
+  type: TransactionType;
+  /** Unsigned amount; credit() adds it, debit() takes it. */
+  points: number;
+  qualifyingPoints?: number;
+  description?: string | null;
+  orderId?: string | null;
+  partnerId?: string | null;
+  actor: string;
+  relatedId?: string | null;
+  occurredAt?: Date;
+}
+
+export function expiryPolicy(program: ProgramView): ExpiryPolicy {
+  return { mode: program.expiry_mode, months: program.expiry_months, roundToQuarterEnd: program.round_to_quarter_end };
+}
+
+/** Locks and returns the member, NOT_FOUND if absent; `active` also demands status ACTIVE. */
+export async function lockMember(tx: Db, id: string, { active = true } = {}): Promise<MemberRow> {
+  const member = isUuid(id) ? await members.lockById(tx, id) : undefined;
+  if (!member) throw new NotFoundError('Member');
+  if (active && member.status !== 'ACTIVE') {
+    throw new InvalidStateError(`Member is ${member.status.toLowerCase()}: points cannot move`);
+  }
+  return member;
+}
+
+/** Locks several members in id order, so two transfers in opposite directions cannot deadlock. */
+export async function lockMembers(tx: Db, ids: string[]): Promise<Map<string, MemberRow>> {
+  const locked = new Map<string, MemberRow>();
+  for (const id of [...new Set(ids)].sort()) locked.set(id, await lockMember(tx, id));
+  return locked;
+}
+
+/**
+ * Writes EXPIRE entries for every lot whose expiry has passed, one entry per expiry instant,
+ * each lot exactly once (a unique index on its EXPIRE allocation backs this up).
+ */
+export async function settleExpiry(tx: Db, member: MemberRow, program: ProgramView, now: Date): Promise<number> {
+  if (await expiryFrozen(tx, member, program, now)) return 0;
+  const due = await repo.dueLots(tx, member.id, now);
+  if (due.length === 0) return 0;
+  const byInstant = new Map<number, typeof due>();
+  for (const lot of due) {
+    const at = (lot.expires_at as Date).getTime();
+    byInstant.set(at, [...(byInstant.get(at) ?? []), lot]);
+  }
+  let total = 0;
+  for (const [at, lots] of byInstant) {
+    const points = lots.reduce((sum, lot) => sum + lot.remaining, 0);
+    const txn = await repo.insertTransaction(tx, {
+      id: randomUUID(), member_id: member.id, type: 'EXPIRE', points: -points, available_at: new Date(at),
+      description: 'Points expired', actor: 'system', occurred_at: new Date(at), created_at: now,
+    });
+    await repo.drawFromLots(tx, member.id, txn.id, 'EXPIRE', lots.map((lot) => ({ lotId: lot.id, points: lot.remaining })));
+    total += points;
+  }
+  await repo.applyAggregates(tx, member.id, { expired: total, now });
+  return total;
+}
+
+export interface CreditOptions {
+  availableAt?: Date;
+  /** The lots to create (default: one lot of posting.points with the policy expiry). */
+  lots?: { points: number; expiresAt: Date | null }[];
+}
+
+/**
+ * Credits points as new lots. Points owed from an earlier clawback (debt) are paid from the
+ * new lots first. Earning types add to lifetimeEarned; activity moves the inactivity clock.
+ */
+export async function credit(
+  tx: Db, member: MemberRow, program: ProgramView, now: Date, posting: Posting, options: CreditOptions = {},
+): Promise<TransactionRow> {
+  const occurredAt = posting.occurredAt ?? now;
+  const availableAt = options.availableAt ?? now;
+  const activity = ACTIVITY_TYPES.includes(posting.type);
+  const policy = expiryPolicy(program);
+  const lots = options.lots ?? [{ points: posting.points, expiresAt: lotExpiry(policy, occurredAt, now) }];
+  const txn = await repo.insertTransaction(tx, {
+    id: randomUUID(), member_id: member.id, type: posting.type, points: posting.points,
+    qualifying_points: posting.qualifyingPoints ?? 0, available_at: availableAt,
+    description: posting.description ?? null, order_id: posting.orderId ?? null, partner_id: posting.partnerId ?? null,
+    actor: posting.actor, related_id: posting.relatedId ?? null, occurred_at: occurredAt, created_at: now,
+  });
+  let paid = 0;
+  for (const lot of lots) {
+    const lotId = randomUUID();
+    await repo.insertLot(tx, {
+      id: lotId, memberId: member.id, txnId: txn.id, points: lot.points, remaining: lot.points,
+      availableAt, expiresAt: lot.expiresAt, earnedAt: occurredAt,
+    });
+    const pay = Math.min(member.debt - paid, lot.points);
+    if (pay > 0) await repo.drawFromLots(tx, member.id, txn.id, 'DEBT', [{ lotId, points: pay }]);
+    paid += Math.max(pay, 0);
+  }
+  member.debt -= paid;
+  if (activity && policy.mode === 'INACTIVITY') await repo.setOpenLotsExpiry(tx, member.id, lotExpiry(policy, now, now) as Date);
+  await repo.applyAggregates(tx, member.id, {
+    debt: -paid,
+    lifetimeEarned: EARNING_TYPES.includes(posting.type) || posting.type === 'ADJUST' ? posting.points : 0,
+    lifetimeRedeemed: posting.type === 'REVERSAL' ? -posting.points : 0,
+    lastActivityAt: activity ? now : undefined,
+    now,
+  });
+  if (posting.qualifyingPoints) await onQualifyingPointsChanged(tx, member, program, now);
+  return txn;
+}
+
+export interface DebitOptions {
+  /** STRICT fails with INSUFFICIENT_POINTS; CLAWBACK takes what is there and records the rest. */
+  mode: 'STRICT' | 'CLAWBACK';
+  allowNegative?: boolean;
+  /** Draw from these lots first (a refund inside the pending window takes its own pending lot). */
+  preferLots?: { id: string; remaining: number; expiresAt: Date | null; earnedAt: Date }[];
+}
+
+/**
+ * Takes points from spendable lots, soonest-expiring first, recording each draw. Available is
+ * spendable lots minus debt, so a STRICT debit never takes available below zero.
+ */
+export async function debit(
+  tx: Db, member: MemberRow, program: ProgramView, now: Date, posting: Posting, options: DebitOptions,
+): Promise<TransactionRow> {
+  const preferred = options.preferLots ?? [];
+  const lots = (await repo.spendableLots(tx, member.id, now)).filter((l) => !preferred.some((p) => p.id === l.id));
+  const spendable = lots.reduce((sum, lot) => sum + lot.remaining, 0);
+  const fromPreferred = allocate(preferred, posting.points);
+  const needed = fromPreferred.shortfall;
+  const available = spendable - member.debt;
+  if (options.mode === 'STRICT' && needed > available) throw new InsufficientPointsError(Math.max(available, 0), posting.points);
+  // Points owed as debt are not spendable: only what exceeds the debt can be drawn.
+  const drawable = lots.length > 0 && member.debt > 0 ? trimForDebt(lots, member.debt) : lots;
+  const fromGeneral = allocate(drawable, needed);
+  const allocations = [...fromPreferred.allocations, ...fromGeneral.allocations];
+  const taken = allocations.reduce((sum, a) => sum + a.points, 0);
+  const uncovered = posting.points - taken;
+  const intoDebt = options.mode === 'CLAWBACK' && options.allowNegative ? uncovered : 0;
+  const shortfall = uncovered - intoDebt;
+  const activity = ACTIVITY_TYPES.includes(posting.type);
+  const occurredAt = posting.occurredAt ?? now;
+  const txn = await repo.insertTransaction(tx, {
+    id: randomUUID(), member_id: member.id, type: posting.type, points: -(taken + intoDebt),
+    qualifying_points: -(posting.qualifyingPoints ?? 0), shortfall, available_at: now,
+    description: posting.description ?? null, order_id: posting.orderId ?? null, partner_id: posting.partnerId ?? null,
+    actor: posting.actor, related_id: posting.relatedId ?? null, occurred_at: occurredAt, created_at: now,
+  });
+  await repo.drawFromLots(tx, member.id, txn.id, 'DEBIT', allocations);
+  member.debt += intoDebt;
+  const policy = expiryPolicy(program);
+  if (activity && policy.mode === 'INACTIVITY') await repo.setOpenLotsExpiry(tx, member.id, lotExpiry(policy, now, now) as Date);
+  await repo.applyAggregates(tx, member.id, {
+    debt: intoDebt,
+    lifetimeRedeemed: posting.type === 'REDEEM' ? taken : 0,
+    lifetimeEarned: posting.type === 'REFUND' ? -posting.points : 0,
+    lastActivityAt: activity ? now : undefined,
+    now,
+  });
+  if (posting.qualifyingPoints) await onQualifyingPointsChanged(tx, member, program, now);
+  return txn;
+}
+
+/** Leaves `debt` points in the latest-consumed lots untouched, so draws never eat into what is owed. */
+function trimForDebt<L extends { remaining: number; expiresAt: Date | null; earnedAt: Date; id: string }>(lots: L[], debt: number): L[] {
+  const ordered = [...lots].sort(consumptionOrder);
+  let reserve = debt;
+  const result: L[] = [];
+  for (let i = ordered.length - 1; i >= 0; i--) {
+    const lot = ordered[i] as L;
+    const keep = Math.min(reserve, lot.remaining);
+    reserve -= keep;
+    if (lot.remaining - keep > 0) result.unshift({ ...lot, remaining: lot.remaining - keep });
+  }
+  return result;
+}

@@ -1,0 +1,174 @@
+import { sql, type Insertable } from 'kysely';
+import type { Db } from '../db/database';
+import type { AllocationKind, PointsTransactionTable, TransactionType } from '../db/schema';
+import type { OpenLot } from './ledger.rules';
+import type { TransactionRow } from './ledger.types';
+
+export async function insertTransaction(db: Db, row: Insertable<PointsTransactionTable>): Promise<TransactionRow> {
+  return db.insertInto('points_transactions').values(row).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function findTransaction(db: Db, id: string): Promise<TransactionRow | undefined> {
+  return db.selectFrom('points_transactions').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function insertLot(
+  db: Db,
+  lot: { id: string; memberId: string; txnId: string; points: number; remaining: number; availableAt: Date; expiresAt: Date | null; earnedAt: Date },
+): Promise<void> {
+  await db
+    .insertInto('point_lots')
+    .values({
+      id: lot.id, member_id: lot.memberId, txn_id: lot.txnId, points: lot.points, remaining: lot.remaining,
+      available_at: lot.availableAt, expires_at: lot.expiresAt, earned_at: lot.earnedAt,
+    })
+    .execute();
+}
+
+/** Lots with points left that are spendable at `now` (matured, not yet expired). */
+export async function spendableLots(db: Db, memberId: string, now: Date): Promise<OpenLot[]> {
+  const rows = await db
+    .selectFrom('point_lots')
+    .select(['id', 'remaining', 'expires_at', 'earned_at'])
+    .where('member_id', '=', memberId)
+    .where('remaining', '>', 0)
+    .where('available_at', '<=', now)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+    .execute();
+  return rows.map((r) => ({ id: r.id, remaining: r.remaining, expiresAt: r.expires_at, earnedAt: r.earned_at }));
+}
+
+export async function lotOfTransaction(db: Db, txnId: string) {
+  return db.selectFrom('point_lots').selectAll().where('txn_id', '=', txnId).executeTakeFirst();
+}
+
+/** Lots whose expiry has passed but still hold points, grouped by the caller. */
+export async function dueLots(db: Db, memberId: string, now: Date) {
+  return db
+    .selectFrom('point_lots')
+    .select(['id', 'remaining', 'expires_at'])
+    .where('member_id', '=', memberId)
+    .where('remaining', '>', 0)
+    .where('expires_at', '<=', now)
+    .orderBy('expires_at')
+    .orderBy('id')
+    .execute();
+}
+
+export async function hasDueLots(db: Db, memberId: string, now: Date): Promise<boolean> {
+  const row = await db
+    .selectFrom('point_lots')
+    .select('id')
+    .where('member_id', '=', memberId)
+    .where('remaining', '>', 0)
+    .where('expires_at', '<=', now)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/** Records draws and takes them off the lots. */
+export async function drawFromLots(
+  db: Db,
+  memberId: string,
+  txnId: string,
+  kind: AllocationKind,
+  allocations: { lotId: string; points: number }[],
+): Promise<void> {
+  if (allocations.length === 0) return;
+  await db
+    .insertInto('lot_allocations')
+    .values(allocations.map((a) => ({ member_id: memberId, txn_id: txnId, lot_id: a.lotId, points: a.points, kind })))
+    .execute();
+  for (const a of allocations) {
+    await db.updateTable('point_lots').set((eb) => ({ remaining: eb('remaining', '-', a.points) })).where('id', '=', a.lotId).execute();
+  }
+}
+
+export async function allocationsOf(db: Db, txnId: string) {
+  return db
+    .selectFrom('lot_allocations as a')
+    .innerJoin('point_lots as l', 'l.id', 'a.lot_id')
+    .select(['a.lot_id', 'a.points', 'a.kind', 'l.txn_id as lot_txn_id', 'l.expires_at'])
+    .where('a.txn_id', '=', txnId)
+    .orderBy('l.expires_at')
+    .orderBy('a.lot_id')
+    .execute();
+}
+
+/** Under the inactivity policy all open lots share one expiry: move it. */
+export async function setOpenLotsExpiry(db: Db, memberId: string, expiresAt: Date): Promise<void> {
+  await db.updateTable('point_lots').set({ expires_at: expiresAt }).where('member_id', '=', memberId).where('remaining', '>', 0).execute();
+}
+
+export interface MemberAggregateDelta {
+  debt?: number;
+  lifetimeEarned?: number;
+  lifetimeRedeemed?: number;
+  expired?: number;
+  lastActivityAt?: Date;
+  now: Date;
+}
+
+export async function applyAggregates(db: Db, memberId: string, d: MemberAggregateDelta): Promise<void> {
+  await db
+    .updateTable('members')
+    .set((eb) => ({
+      debt: eb('debt', '+', d.debt ?? 0),
+      lifetime_earned: eb('lifetime_earned', '+', d.lifetimeEarned ?? 0),
+      lifetime_redeemed: eb('lifetime_redeemed', '+', d.lifetimeRedeemed ?? 0),
+      expired: eb('expired', '+', d.expired ?? 0),
+      ...(d.lastActivityAt ? { last_activity_at: d.lastActivityAt } : {}),
+      updated_at: d.now,
+    }))
+    .where('id', '=', memberId)
+    .execute();
+}
+
+/** Spendable, pending and not-yet-settled expired points at `now`, in one indexed read. */
+export async function lotTotals(db: Db, memberId: string, now: Date) {
+  const row = await db
+    .selectFrom('point_lots')
+    .select([
+      sql<number>`coalesce(sum(remaining) filter (where available_at <= ${now} and (expires_at is null or expires_at > ${now})), 0)::int`.as('spendable'),
+      sql<number>`coalesce(sum(remaining) filter (where available_at > ${now} and (expires_at is null or expires_at > ${now})), 0)::int`.as('pending'),
+      sql<number>`coalesce(sum(remaining) filter (where expires_at <= ${now}), 0)::int`.as('lapsed'),
+    ])
+    .where('member_id', '=', memberId)
+    .where('remaining', '>', 0)
+    .executeTakeFirstOrThrow();
+  return row;
+}
+
+export async function expiringSoon(db: Db, memberId: string, now: Date, until: Date) {
+  return db
+    .selectFrom('point_lots')
+    .select(['expires_at', sql<number>`sum(remaining)::int`.as('points')])
+    .where('member_id', '=', memberId)
+    .where('remaining', '>', 0)
+    .where('expires_at', '>', now)
+    .where('expires_at', '<=', until)
+    .groupBy('expires_at')
+    .orderBy('expires_at')
+    .execute();
+}
+
+export interface StatementFilter {
+  types?: readonly TransactionType[] | null;
+  from?: Date | null;
+  to?: Date | null;
+  partnerId?: string | null;
+}
+
+export async function statement(db: Db, memberId: string, filter: StatementFilter, limit: number, beforeSeq?: number) {
+  let query = db.selectFrom('points_transactions').where('member_id', '=', memberId);
+  if (filter.types && filter.types.length > 0) query = query.where('type', 'in', filter.types);
+  if (filter.from) query = query.where('occurred_at', '>=', filter.from);
+  if (filter.to) query = query.where('occurred_at', '<', filter.to);
+  if (filter.partnerId) query = query.where('partner_id', '=', filter.partnerId);
+  const [total, rows] = await Promise.all([
+    query.select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow(),
+    (beforeSeq !== undefined ? query.where('seq', '<', beforeSeq) : query).selectAll().orderBy('seq', 'desc').limit(limit + 1).execute(),
+  ]);
+  return { rows, total: total.n };
+}

@@ -1,0 +1,44 @@
+import type { Resolvers } from '../graphql/generated';
+import { guarded } from '../auth/guards';
+import { getProgram } from '../program/program.service';
+import { tierStatus } from '../tiers/tiers.service';
+import { balanceOf, expiringSoon, statement } from './balance.service';
+import * as ledger from './ledger.service';
+import * as purchases from './purchases.service';
+import * as repo from './ledger.repo';
+import { transactionStatus } from './ledger.rules';
+
+export const ledgerResolvers: Resolvers = {
+  Mutation: {
+    recordPurchase: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => purchases.recordPurchase(ctx, input)),
+    refundPurchase: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => purchases.refundPurchase(ctx, input)),
+    earnPoints: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => ledger.earnPoints(ctx, input)),
+    redeemPoints: guarded(['ADMIN', 'PARTNER', 'MEMBER'], (_p, { input }, ctx) => ledger.redeemPoints(ctx, input)),
+    adjustPoints: guarded(['ADMIN'], (_p, { input }, ctx) => ledger.adjustPoints(ctx, input)),
+    transferPoints: guarded(['ADMIN', 'MEMBER'], (_p, { input }, ctx) => ledger.transferPoints(ctx, input)),
+    reverseRedemption: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => ledger.reverseRedemption(ctx, input)),
+  },
+  Member: {
+    balance: (member, _a, ctx) => balanceOf(ctx, member),
+    tier: async (member, _a, ctx) => tierStatus(ctx.db, member, await getProgram(ctx.db), await ctx.now()),
+    transactions: (member, args, ctx) => statement(ctx, member, args),
+  },
+  PointsBalance: {
+    expiringSoon: (balance, { days }, ctx) => expiringSoon(ctx, balance, days ?? 30),
+  },
+  PointsTransaction: {
+    status: async (txn, _a, ctx) => transactionStatus(txn, await ctx.now()),
+    qualifyingPoints: (txn) => txn.qualifying_points,
+    orderId: (txn) => txn.order_id,
+    partnerId: (txn) => txn.partner_id,
+    availableAt: (txn) => txn.available_at,
+    occurredAt: (txn) => txn.occurred_at,
+    createdAt: (txn) => txn.created_at,
+    memberId: (txn) => txn.member_id,
+    relatedTransactionId: (txn) => txn.related_id,
+    allocations: async (txn, _a, ctx) =>
+      (await repo.allocationsOf(ctx.db, txn.id))
+        .filter((a) => a.kind !== 'DEBT')
+        .map((a) => ({ lotId: a.lot_id, lotTransactionId: a.lot_txn_id, points: a.points, lotExpiresAt: a.expires_at })),
+  },
+};

@@ -1,0 +1,169 @@
+import type { Ctx } from '../context';
+import { actorKey, requireMemberAccess, requireRole } from '../auth/guards';
+import { inTransaction } from '../db/transaction';
+import { BadInputError, ForbiddenError, InvalidStateError, NotFoundError } from '../errors';
+import { isUuid } from '../members/members.rules';
+import type { MemberRow } from '../members/members.repo';
+import { getProgram } from '../program/program.service';
+import { credit, debit, expiryPolicy, lockMember, lockMembers, settleExpiry } from './ledger.core';
+import * as repo from './ledger.repo';
+import { checkPoints, lotExpiry, requestHash } from './ledger.rules';
+import { idempotent } from './idempotency';
+import type { TransactionRow } from './ledger.types';
+
+function checkText(value: string | null | undefined, field: string, { required = false, max = 500 } = {}): string | null {
+  const trimmed = value?.trim() ?? '';
+  if (required && trimmed === '') throw new BadInputError(`${field} is required`, field);
+  if (trimmed.length > max) throw new BadInputError(`${field} must be at most ${max} characters`, field);
+  return trimmed === '' ? null : trimmed;
+}
+
+async function transactionById(ctx: Ctx, id: string): Promise<TransactionRow> {
+  const txn = await repo.findTransaction(ctx.db, id);
+  if (!txn) throw new Error(`transaction ${id} vanished`);
+  return txn;
+}
+
+/**
+ * Runs one single-member ledger operation: member lock, expiry settled first, idempotency on
+ * (caller, key), then `work`. Returns the resulting transaction.
+ */
+async function memberOperation(
+  ctx: Ctx,
+  memberId: string,
+  key: string,
+  operation: string,
+  request: unknown,
+  work: (tx: Ctx['db'], now: Date, member: MemberRow) => Promise<TransactionRow>,
+  { active = true } = {},
+): Promise<TransactionRow> {
+  const actor = requireMemberAccess(ctx, memberId);
+  const now = await ctx.now();
+  const program = await getProgram(ctx.db);
+  const hash = requestHash({ operation, memberId, request });
+  const { result } = await inTransaction(ctx.db, async (tx) => {
+    const member = await lockMember(tx, memberId, { active });
+    return idempotent(tx, { scope: actorKey(actor), key, operation, hash, memberId }, now, ctx.config.idempotencyRetentionDays, async () => {
+      await settleExpiry(tx, member, program, now);
+      const txn = await work(tx, now, member);
+      return { transactionId: txn.id };
+    });
+  });
+  return transactionById(ctx, result.transactionId);
+}
+
+export interface EarnInput { memberId: string; points: number; reason: string; idempotencyKey: string; qualifying?: boolean | null }
+
+/** Credits points for a non-purchase reason (ADMIN, PARTNER); they count toward status unless `qualifying` is false. */
+export async function earnPoints(ctx: Ctx, input: EarnInput): Promise<TransactionRow> {
+  const actor = requireRole(ctx, 'ADMIN', 'PARTNER');
+  const points = checkPoints(input.points);
+  const reason = checkText(input.reason, 'reason', { required: true });
+  const qualifying = input.qualifying ?? true;
+  const program = await getProgram(ctx.db);
+  return memberOperation(ctx, input.memberId, input.idempotencyKey, 'earnPoints', { points, reason, qualifying }, async (tx, now, member) => {
+    return credit(tx, member, program, now, {
+      type: 'EARN', points, qualifyingPoints: qualifying ? points : 0, description: reason,
+      partnerId: actor.partnerId ?? null, actor: actorKey(actor),
+    });
+  });
+}
+
+export interface RedeemInput { memberId: string; points: number; description?: string | null; idempotencyKey: string }
+
+/** Spends available points, soonest-expiring lots first; never takes available below zero. */
+export async function redeemPoints(ctx: Ctx, input: RedeemInput): Promise<TransactionRow> {
+  const actor = requireMemberAccess(ctx, input.memberId);
+  const points = checkPoints(input.points);
+  const description = checkText(input.description, 'description');
+  const program = await getProgram(ctx.db);
+  return memberOperation(ctx, input.memberId, input.idempotencyKey, 'redeemPoints', { points, description }, async (tx, now, member) => {
+    return debit(tx, member, program, now, {
+      type: 'REDEEM', points, description: description ?? 'Redemption', partnerId: actor.partnerId ?? null, actor: actorKey(actor),
+    }, { mode: 'STRICT' });
+  });
+}
+
+export interface AdjustInput { memberId: string; points: number; reason: string; idempotencyKey: string }
+
+/** A signed manual correction with a reason and the acting admin recorded (ADMIN). A debit follows the negative-balance setting. */
+export async function adjustPoints(ctx: Ctx, input: AdjustInput): Promise<TransactionRow> {
+  const actor = requireRole(ctx, 'ADMIN');
+  const points = checkPoints(input.points, 'points', { allowNegative: true });
+  const reason = checkText(input.reason, 'reason', { required: true });
+  const program = await getProgram(ctx.db);
+  return memberOperation(ctx, input.memberId, input.idempotencyKey, 'adjustPoints', { points, reason }, async (tx, now, member) => {
+    if (member.status === 'CLOSED') throw new InvalidStateError('Member is closed: points cannot move');
+    const posting = { type: 'ADJUST' as const, points: Math.abs(points), description: reason, actor: actorKey(actor) };
+    return points > 0
+      ? credit(tx, member, program, now, posting)
+      : debit(tx, member, program, now, posting, { mode: program.allow_negative_balance ? 'CLAWBACK' : 'STRICT', allowNegative: true });
+  }, { active: false });
+}
+
+export interface TransferInput { fromMemberId: string; toMemberId: string; points: number; idempotencyKey: string }
+
+/**
+ * Moves points between two members in one transaction: the sender's debit draws lots like a
+ * redemption, the receiver gets a fresh lot under the current expiry policy. Both members are
+ * locked in id order, so opposite transfers cannot deadlock.
+ */
+export async function transferPoints(ctx: Ctx, input: TransferInput): Promise<{ from: TransactionRow; to: TransactionRow }> {
+  const actor = requireMemberAccess(ctx, input.fromMemberId, ['ADMIN', 'MEMBER']);
+  const points = checkPoints(input.points);
+  if (input.fromMemberId === input.toMemberId) throw new BadInputError('A member cannot transfer to itself', 'toMemberId');
+  if (!isUuid(input.toMemberId)) throw new NotFoundError('Member');
+  const program = await getProgram(ctx.db);
+  const now = await ctx.now();
+  const hash = requestHash({ operation: 'transferPoints', ...input, idempotencyKey: undefined, points });
+  const { result } = await inTransaction(ctx.db, async (tx) => {
+    const locked = await lockMembers(tx, [input.fromMemberId, input.toMemberId]);
+    const sender = locked.get(input.fromMemberId)!;
+    const receiver = locked.get(input.toMemberId)!;
+    const scope = { scope: actorKey(actor), key: input.idempotencyKey, operation: 'transferPoints', hash, memberId: sender.id };
+    return idempotent(tx, scope, now, ctx.config.idempotencyRetentionDays, async () => {
+      await settleExpiry(tx, sender, program, now);
+      await settleExpiry(tx, receiver, program, now);
+      const out = await debit(tx, sender, program, now, {
+        type: 'TRANSFER_OUT', points, description: `Transfer to ${receiver.external_id}`, actor: actorKey(actor),
+      }, { mode: 'STRICT' });
+      const into = await credit(tx, receiver, program, now, {
+        type: 'TRANSFER_IN', points, description: `Transfer from ${sender.external_id}`, actor: actorKey(actor), relatedId: out.id,
+      });
+      await tx.updateTable('points_transactions').set({ related_id: into.id }).where('id', '=', out.id).execute();
+      return { fromId: out.id, toId: into.id };
+    });
+  });
+  return { from: await transactionById(ctx, result.fromId), to: await transactionById(ctx, result.toId) };
+}
+
+export interface ReverseInput { transactionId: string; reason?: string | null; idempotencyKey: string }
+
+/**
+ * Undoes a redemption. Each lot it drew from comes back as a new lot with that lot's original
+ * expiry, or with a fresh policy expiry where the original has passed. Once only.
+ */
+export async function reverseRedemption(ctx: Ctx, input: ReverseInput): Promise<TransactionRow> {
+  const actor = requireRole(ctx, 'ADMIN', 'PARTNER');
+  const original = isUuid(input.transactionId) ? await repo.findTransaction(ctx.db, input.transactionId) : undefined;
+  if (!original || original.type !== 'REDEEM') throw new NotFoundError('Redemption');
+  if (actor.role === 'PARTNER' && original.partner_id !== actor.partnerId) throw new ForbiddenError('A partner may reverse only its own redemptions');
+  const reason = checkText(input.reason, 'reason');
+  const program = await getProgram(ctx.db);
+  return memberOperation(ctx, original.member_id, input.idempotencyKey, 'reverseRedemption', { transactionId: original.id, reason }, async (tx, now, member) => {
+    if (member.status === 'CLOSED') throw new InvalidStateError('Member is closed: points cannot move');
+    const already = await tx.selectFrom('points_transactions').select('id')
+      .where('member_id', '=', member.id).where('type', '=', 'REVERSAL').where('related_id', '=', original.id).executeTakeFirst();
+    if (already) throw new InvalidStateError('This redemption was already reversed');
+    const policy = expiryPolicy(program);
+    const lots = (await repo.allocationsOf(tx, original.id)).map((draw) => ({
+      points: draw.points,
+      expiresAt: draw.expires_at && draw.expires_at.getTime() <= now.getTime() ? lotExpiry(policy, now, now) : draw.expires_at,
+    }));
+    if (lots.length === 0) throw new InvalidStateError('This redemption drew no points');
+    return credit(tx, member, program, now, {
+      type: 'REVERSAL', points: -original.points, description: reason ?? 'Redemption reversed',
+      actor: actorKey(actor), relatedId: original.id, partnerId: original.partner_id,
+    }, { lots });
+  }, { active: false });
+}

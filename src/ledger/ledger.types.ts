@@ -1,0 +1,39 @@
+import type { Selectable } from 'kysely';
+import type { PointsTransactionTable } from '../db/schema';
+import type { MemberRow } from '../members/members.repo';
+
+export type TransactionRow = Selectable<PointsTransactionTable>;
+/** A ledger row as GraphQL sees it; status is derived from the service instant. */
+export type TransactionView = TransactionRow;
+
+export interface BalanceView {
+  memberId: string;
+  available: number;
+  pending: number;
+  lifetimeEarned: number;
+  lifetimeRedeemed: number;
+  expired: number;
+  /** The instant the figures were computed at. */
+  at: Date;
+}
+
+export interface EarnComponent {
+  source: string;
+  description: string;
+  points: number;
+  qualifyingPoints: number;
+}
+
+export interface PurchaseResultView {
+  transaction: TransactionRow | null;
+  pointsEarned: number;
+  qualifyingPointsEarned: number;
+  breakdown: EarnComponent[];
+  member: MemberRow;
+}
+
+export interface RefundResultView {
+  transaction: TransactionRow | null;
+  pointsReversed: number;
+  member: MemberRow;
+}

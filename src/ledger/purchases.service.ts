@@ -1,0 +1,173 @@
+import type { Ctx } from '../context';
+import { actorKey, requireRole } from '../auth/guards';
+import { inTransaction } from '../db/transaction';
+import { BadInputError, ForbiddenError, IdempotencyConflictError, InvalidStateError, NotFoundError } from '../errors';
+import * as members from '../members/members.repo';
+import { getProgram } from '../program/program.service';
+import { tierStatus } from '../tiers/tiers.service';
+import { credit, debit, lockMember, settleExpiry } from './ledger.core';
+import * as repo from './ledger.repo';
+import { clawbackFor, pointsForAmount, requestHash } from './ledger.rules';
+import { checkDecimal, fromUnits, toUnits } from './money';
+import type { EarnComponent, PurchaseResultView, RefundResultView, TransactionRow } from './ledger.types';
+
+export interface PurchaseItem { sku: string; category?: string | null; quantity: number; unitPrice: string }
+export interface PurchaseInput {
+  memberId: string; orderId: string; amount: string; currency: string;
+  channel?: string | null; occurredAt?: Date | null; items?: PurchaseItem[] | null;
+}
+
+const MAX_AMOUNT_UNITS = 10_000_000_000n; // 100,000,000.00 in one order
+
+function checkOrderId(value: string, field: string): string {
+  const trimmed = value.trim();
+  if (trimmed.length < 1 || trimmed.length > 200) throw new BadInputError(`${field} must be 1-200 characters`, field);
+  return trimmed;
+}
+
+function checkItems(items: PurchaseItem[] | null | undefined) {
+  if (!items) return null;
+  if (items.length > 500) throw new BadInputError('At most 500 items per purchase', 'items');
+  return items.map((item, i) => {
+    if (!Number.isInteger(item.quantity) || item.quantity < 1) throw new BadInputError(`items[${i}].quantity must be at least 1`, 'items');
+    return {
+      sku: checkOrderId(item.sku, `items[${i}].sku`),
+      category: item.category?.trim() || null,
+      quantity: item.quantity,
+      unitPrice: checkDecimal(item.unitPrice, `items[${i}].unitPrice`, { min: 0, scale: 2 }),
+    };
+  });
+}
+
+/**
+ * Records a purchase and credits its points: floor(amount × earn rate × tier multiplier),
+ * pending for the programme's pending days. Idempotent on orderId: a retry of the same request
+ * returns the first result; the same orderId with a different request is IDEMPOTENCY_CONFLICT.
+ */
+export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<PurchaseResultView> {
+  const actor = requireRole(ctx, 'ADMIN', 'PARTNER');
+  const now = await ctx.now();
+  const program = await getProgram(ctx.db);
+  const orderId = checkOrderId(input.orderId, 'orderId');
+  const amount = checkDecimal(input.amount, 'amount', { scale: 2, positive: true });
+  if (toUnits(amount, 2) > MAX_AMOUNT_UNITS) throw new BadInputError('amount is larger than one order can be', 'amount');
+  if (input.currency !== program.currency) {
+    throw new BadInputError(`currency must be the programme currency ${program.currency}`, 'currency');
+  }
+  const occurredAt = input.occurredAt ?? now;
+  if (occurredAt.getTime() > now.getTime()) throw new BadInputError('occurredAt cannot be in the future', 'occurredAt');
+  const channel = input.channel?.trim() || null;
+  const items = checkItems(input.items);
+  const hash = requestHash({
+    memberId: input.memberId, amount, currency: input.currency, channel, occurredAt: input.occurredAt ?? null, items,
+    partnerId: actor.partnerId ?? null,
+  });
+
+  const { orderRow, member } = await inTransaction(ctx.db, async (tx) => {
+    const member = await lockMember(tx, input.memberId, { active: false });
+    const existing = await tx.selectFrom('orders').selectAll().where('order_id', '=', orderId).executeTakeFirst();
+    if (existing) {
+      if (existing.request_hash !== hash) throw new IdempotencyConflictError(orderId);
+      return { orderRow: existing, member };
+    }
+    if (member.status !== 'ACTIVE') throw new InvalidStateError(`Member is ${member.status.toLowerCase()}: points cannot move`);
+    await settleExpiry(tx, member, program, now);
+    const tier = await tierStatus(tx, member, program, now);
+    const base = pointsForAmount(amount, program.earn_rate);
+    const total = pointsForAmount(amount, program.earn_rate, tier.current.earn_multiplier);
+    const breakdown: EarnComponent[] = [
+      { source: 'BASE', description: `${program.earn_rate} ${program.points_name} per ${program.currency}`, points: base, qualifyingPoints: base },
+    ];
+    if (total !== base) {
+      breakdown.push({
+        source: 'TIER_MULTIPLIER', description: `${tier.current.name} ×${Number(tier.current.earn_multiplier)}`,
+        points: total - base, qualifyingPoints: 0,
+      });
+    }
+    let txn: TransactionRow | null = null;
+    if (total > 0) {
+      const availableAt = new Date(occurredAt.getTime() + program.pending_days * 86_400_000);
+      txn = await credit(tx, member, program, now, {
+        type: 'PURCHASE', points: total, qualifyingPoints: base, description: `Purchase ${orderId}`,
+        orderId, partnerId: actor.partnerId ?? null, actor: actorKey(actor), occurredAt,
+      }, { availableAt: availableAt.getTime() > now.getTime() ? availableAt : now });
+    }
+    const orderRow = await tx.insertInto('orders').values({
+      order_id: orderId, member_id: member.id, partner_id: actor.partnerId ?? null, amount, currency: input.currency,
+      channel, items: items ? JSON.stringify(items) : null, occurred_at: occurredAt, txn_id: txn?.id ?? null,
+      points_earned: total, qualifying_points: base, breakdown: JSON.stringify(breakdown), request_hash: hash, created_at: now,
+    }).returningAll().executeTakeFirstOrThrow();
+    return { orderRow, member };
+  });
+  const txn = orderRow.txn_id ? ((await repo.findTransaction(ctx.db, orderRow.txn_id)) ?? null) : null;
+  return {
+    transaction: txn,
+    pointsEarned: orderRow.points_earned,
+    qualifyingPointsEarned: orderRow.qualifying_points,
+    breakdown: orderRow.breakdown as EarnComponent[],
+    member: (await members.findById(ctx.db, member.id)) ?? member,
+  };
+}
+
+export interface RefundInput { orderId: string; refundId: string; amount: string }
+
+/**
+ * Refunds part or all of an order. The clawback is proportional to the cumulative refunded
+ * share, so refunds together never reverse more than the order earned. Points still pending
+ * are cancelled from the order's own lot; spendable ones are debited, following the
+ * programme's negative-balance setting. Idempotent on refundId.
+ */
+export async function refundPurchase(ctx: Ctx, input: RefundInput): Promise<RefundResultView> {
+  const actor = requireRole(ctx, 'ADMIN', 'PARTNER');
+  const now = await ctx.now();
+  const program = await getProgram(ctx.db);
+  const orderId = checkOrderId(input.orderId, 'orderId');
+  const refundId = checkOrderId(input.refundId, 'refundId');
+  const amount = checkDecimal(input.amount, 'amount', { scale: 2, positive: true });
+  const order = await ctx.db.selectFrom('orders').select(['member_id', 'partner_id']).where('order_id', '=', orderId).executeTakeFirst();
+  if (!order) throw new NotFoundError('Order');
+  if (actor.role === 'PARTNER' && order.partner_id !== actor.partnerId) throw new ForbiddenError('A partner may refund only its own orders');
+  const hash = requestHash({ orderId, amount });
+
+  const refund = await inTransaction(ctx.db, async (tx) => {
+    const member = await lockMember(tx, order.member_id, { active: false });
+    const existing = await tx.selectFrom('refunds').selectAll().where('refund_id', '=', refundId).executeTakeFirst();
+    if (existing) {
+      if (existing.request_hash !== hash) throw new IdempotencyConflictError(refundId);
+      return existing;
+    }
+    const current = await tx.selectFrom('orders').selectAll().where('order_id', '=', orderId).forUpdate().executeTakeFirstOrThrow();
+    const refundable = toUnits(current.amount, 2) - toUnits(current.refunded_amount, 2);
+    if (refundable <= 0n) throw new InvalidStateError(`Order ${orderId} is already fully refunded`);
+    if (toUnits(amount, 2) > refundable) {
+      throw new BadInputError(`amount exceeds what is left to refund (${fromUnits(refundable, 2)})`, 'amount');
+    }
+    await settleExpiry(tx, member, program, now);
+    const points = clawbackFor(current.amount, current.refunded_amount, amount, current.points_earned, current.points_reversed);
+    const qualifying = clawbackFor(current.amount, current.refunded_amount, amount, current.qualifying_points, current.qualifying_reversed);
+    let txn: TransactionRow | null = null;
+    if (points > 0 || qualifying > 0) {
+      const ownLot = current.txn_id ? await repo.lotOfTransaction(tx, current.txn_id) : undefined;
+      const pendingLot = ownLot && ownLot.available_at.getTime() > now.getTime() && ownLot.remaining > 0
+        ? [{ id: ownLot.id, remaining: ownLot.remaining, expiresAt: ownLot.expires_at, earnedAt: ownLot.earned_at }]
+        : [];
+      txn = await debit(tx, member, program, now, {
+        type: 'REFUND', points, qualifyingPoints: qualifying, description: `Refund ${refundId} of ${orderId}`,
+        orderId, partnerId: actor.partnerId ?? null, actor: actorKey(actor), relatedId: current.txn_id,
+      }, { mode: 'CLAWBACK', allowNegative: program.allow_negative_balance, preferLots: pendingLot });
+    }
+    await tx.updateTable('orders').set({
+      refunded_amount: fromUnits(toUnits(current.refunded_amount, 2) + toUnits(amount, 2), 2),
+      points_reversed: current.points_reversed + points,
+      qualifying_reversed: current.qualifying_reversed + qualifying,
+    }).where('order_id', '=', orderId).execute();
+    return tx.insertInto('refunds').values({
+      refund_id: refundId, order_id: orderId, member_id: member.id, amount, txn_id: txn?.id ?? null,
+      points_reversed: points, request_hash: hash, created_at: now,
+    }).returningAll().executeTakeFirstOrThrow();
+  });
+  const txn = refund.txn_id ? ((await repo.findTransaction(ctx.db, refund.txn_id)) ?? null) : null;
+  const member = await members.findById(ctx.db, order.member_id);
+  if (!member) throw new NotFoundError('Member');
+  return { transaction: txn, pointsReversed: refund.points_reversed, member };
+}

@@ -1,0 +1,51 @@
+import pino from 'pino';
+import { ConfigError, loadConfig } from './config';
+import { openDatabase } from './db/database';
+import { createApp } from './app';
+import { startJobs } from './jobs/scheduler';
+
+/** Process start: config → database → createApp → listen → graceful shutdown. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`Configuration error: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = pino({ level: config.logLevel });
+  const database = await openDatabase(config.database, { poolSize: config.dbPoolSize });
+  logger.info({ database: database.kind }, 'database ready, migrations applied');
+  const { httpServer, stop } = await createApp({ config, database, logger });
+  const jobs = startJobs({ config, database, logger });
+
+  await new Promise<void>((resolve) => httpServer.listen(config.port, config.host, resolve));
+  logger.info({ url: `http://${config.host}:${config.port}/graphql` }, 'Milepost listening');
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    try {
+      await jobs.stop();
+      await stop(); // stops accepting and waits for in-flight requests (drain plugin)
+      await database.close();
+      logger.info('shutdown complete');
+      process.exit(0);
+    } catch (error) {
+      logger.error({ err: error }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`Milepost failed to start: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,69 @@
+import { sql, type Selectable } from 'kysely';
+import type { Db } from '../db/database';
+import type { MemberStatus, MemberTable } from '../db/schema';
+
+export type MemberRow = Selectable<MemberTable>;
+
+export async function findById(db: Db, id: string): Promise<MemberRow | undefined> {
+  return db.selectFrom('members').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function findByExternalId(db: Db, externalId: string): Promise<MemberRow | undefined> {
+  return db.selectFrom('members').selectAll().where('external_id', '=', externalId).executeTakeFirst();
+}
+
+export async function findByReferralCode(db: Db, code: string): Promise<MemberRow | undefined> {
+  return db.selectFrom('members').selectAll().where('referral_code', '=', code).executeTakeFirst();
+}
+
+/** Locks the member row for the rest of the transaction: per-member serialisation point. */
+export async function lockById(db: Db, id: string): Promise<MemberRow | undefined> {
+  return db.selectFrom('members').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+}
+
+export type NewMember = Omit<MemberRow, 'debt' | 'lifetime_earned' | 'lifetime_redeemed' | 'expired' | 'last_activity_at' | 'status' | 'status_reason'>;
+
+/** Inserts unless the externalId exists; returns undefined when another enrolment won. */
+export async function insertIfAbsent(db: Db, member: NewMember): Promise<MemberRow | undefined> {
+  return db
+    .insertInto('members')
+    .values(member)
+    .onConflict((oc) => oc.column('external_id').doNothing())
+    .returningAll()
+    .executeTakeFirst();
+}
+
+export type MemberPatch = Partial<Pick<MemberRow, 'email' | 'name' | 'birth_date' | 'phone' | 'locale' | 'status' | 'status_reason'>>;
+
+export async function update(db: Db, id: string, patch: MemberPatch, now: Date): Promise<MemberRow | undefined> {
+  return db
+    .updateTable('members')
+    .set({ ...patch, updated_at: now })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+export interface ListFilter {
+  search?: string | null;
+  status?: MemberStatus | null;
+}
+
+export async function list(db: Db, filter: ListFilter, limit: number, after?: { createdAt: Date; id: string }) {
+  let query = db.selectFrom('members').selectAll();
+  if (filter.status) query = query.where('status', '=', filter.status);
+  if (filter.search) {
+    const pattern = `%${filter.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    query = query.where((eb) =>
+      eb.or([eb('external_id', 'ilike', pattern), eb('email', 'ilike', pattern), eb('name', 'ilike', pattern)]),
+    );
+  }
+  const total = await query.clearSelect().select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow();
+  if (after) {
+    query = query.where((eb) =>
+      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
+    );
+  }
+  const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+  return { rows, total: total.n };
+}

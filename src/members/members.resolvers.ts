@@ -1,0 +1,22 @@
+import type { Resolvers } from '../graphql/generated';
+import { guarded } from '../auth/guards';
+import * as members from './members.service';
+
+export const membersResolvers: Resolvers = {
+  Query: {
+    me: guarded(['MEMBER'], (_p, _a, ctx) => members.findMember(ctx, { id: ctx.actor?.memberId }).then((m) => m ?? null)),
+    member: guarded(['ADMIN', 'PARTNER'], async (_p, args, ctx) => (await members.findMember(ctx, args)) ?? null),
+    members: guarded(['ADMIN'], (_p, args, ctx) => members.listMembers(ctx, args)),
+  },
+  Mutation: {
+    enrollMember: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => members.enrollMember(ctx, input)),
+    updateMember: guarded(['ADMIN', 'PARTNER', 'MEMBER'], (_p, { input }, ctx) => members.updateMember(ctx, input)),
+    setMemberStatus: guarded(['ADMIN'], (_p, { input }, ctx) => members.setMemberStatus(ctx, input)),
+  },
+  Member: {
+    externalId: (m) => m.external_id,
+    birthDate: (m) => m.birth_date,
+    enrolledAt: (m) => m.enrolled_at,
+    referralCode: (m) => m.referral_code,
+  },
+};

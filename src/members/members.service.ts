@@ -1,0 +1,141 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Ctx } from '../context';
+import { actorKey, requireMemberAccess } from '../auth/guards';
+import { BadInputError, NotFoundError, UNIQUE_VIOLATION, pgErrorCode } from '../errors';
+import type { MemberStatus } from '../db/schema';
+import { checkPageSize, decodeCursor, encodeCursor } from '../graphql/pagination';
+import * as repo from './members.repo';
+import type { MemberRow } from './members.repo';
+import {
+  checkBirthDate, checkEmail, checkExternalId, checkLocale, checkName, checkPhone, isUuid, referralCodeFrom,
+} from './members.rules';
+
+export interface EnrollInput {
+  externalId: string;
+  email?: string | null;
+  name?: string | null;
+  birthDate?: string | null;
+  phone?: string | null;
+  locale?: string | null;
+  referralCode?: string | null;
+}
+
+/**
+ * Enrols a member. Idempotent on externalId: a second enrolment, even racing the first,
+ * returns the member the first created and changes nothing.
+ */
+export async function enrollMember(ctx: Ctx, input: EnrollInput): Promise<MemberRow> {
+  const now = await ctx.now();
+  const externalId = checkExternalId(input.externalId);
+  const fields = {
+    email: checkEmail(input.email) ?? null,
+    name: checkName(input.name) ?? null,
+    birth_date: checkBirthDate(input.birthDate, now) ?? null,
+    phone: checkPhone(input.phone) ?? null,
+    locale: checkLocale(input.locale) ?? null,
+  };
+  const existing = await repo.findByExternalId(ctx.db, externalId);
+  if (existing) return existing;
+
+  let referredBy: string | null = null;
+  if (input.referralCode) {
+    const referrer = await repo.findByReferralCode(ctx.db, input.referralCode.trim().toUpperCase());
+    if (!referrer) throw new BadInputError(`Unknown referral code "${input.referralCode}"`, 'referralCode');
+    referredBy = referrer.id;
+  }
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      const created = await repo.insertIfAbsent(ctx.db, {
+        id: randomUUID(),
+        external_id: externalId,
+        ...fields,
+        enrolled_at: now,
+        referral_code: referralCodeFrom(randomBytes(8)),
+        referred_by: referredBy,
+        created_at: now,
+        updated_at: now,
+      });
+      if (created) {
+        ctx.logger.info({ memberId: created.id, actor: ctx.actor && actorKey(ctx.actor) }, 'member enrolled');
+        return created;
+      }
+      const winner = await repo.findByExternalId(ctx.db, externalId);
+      if (winner) return winner;
+    } catch (error) {
+      // Only a referral-code collision reaches here (externalId conflicts are absorbed above).
+      if (pgErrorCode(error) !== UNIQUE_VIOLATION) throw error;
+    }
+  }
+  throw new Error('Could not allocate a unique referral code');
+}
+
+/** A member by id or externalId, or undefined; exactly one of the two must be given. */
+export async function findMember(ctx: Ctx, by: { id?: string | null; externalId?: string | null }): Promise<MemberRow | undefined> {
+  if ((by.id == null) === (by.externalId == null)) throw new BadInputError('Give exactly one of id or externalId');
+  if (by.id != null) return isUuid(by.id) ? repo.findById(ctx.db, by.id) : undefined;
+  return repo.findByExternalId(ctx.db, by.externalId as string);
+}
+
+/** The member, or NOT_FOUND. */
+export async function getMember(ctx: Ctx, id: string): Promise<MemberRow> {
+  const member = isUuid(id) ? await repo.findById(ctx.db, id) : undefined;
+  if (!member) throw new NotFoundError('Member');
+  return member;
+}
+
+export interface UpdateInput {
+  id: string;
+  email?: string | null;
+  name?: string | null;
+  birthDate?: string | null;
+  phone?: string | null;
+  locale?: string | null;
+}
+
+/** Changes profile fields; omitted fields stay, null clears. A MEMBER may change only itself. */
+export async function updateMember(ctx: Ctx, input: UpdateInput): Promise<MemberRow> {
+  requireMemberAccess(ctx, input.id);
+  const now = await ctx.now();
+  const patch: repo.MemberPatch = {};
+  if (input.email !== undefined) patch.email = checkEmail(input.email) ?? null;
+  if (input.name !== undefined) patch.name = checkName(input.name) ?? null;
+  if (input.birthDate !== undefined) patch.birth_date = checkBirthDate(input.birthDate, now) ?? null;
+  if (input.phone !== undefined) patch.phone = checkPhone(input.phone) ?? null;
+  if (input.locale !== undefined) patch.locale = checkLocale(input.locale) ?? null;
+  await getMember(ctx, input.id);
+  const updated = await repo.update(ctx.db, input.id, patch, now);
+  if (!updated) throw new NotFoundError('Member');
+  return updated;
+}
+
+/** Sets a member's standing; SUSPENDED and CLOSED block point movements. CLOSED is final. */
+export async function setMemberStatus(ctx: Ctx, input: { id: string; status: MemberStatus; reason?: string | null }): Promise<MemberRow> {
+  const member = await getMember(ctx, input.id);
+  if (member.status === 'CLOSED' && input.status !== 'CLOSED') {
+    throw new BadInputError('A closed member cannot be reopened', 'status');
+  }
+  const updated = await repo.update(ctx.db, input.id, { status: input.status, status_reason: input.reason ?? null }, await ctx.now());
+  if (!updated) throw new NotFoundError('Member');
+  ctx.logger.info({ memberId: input.id, status: input.status }, 'member status changed');
+  return updated;
+}
+
+/** Members newest first, with cursor pagination. */
+export async function listMembers(ctx: Ctx, args: { first?: number | null; after?: string | null; search?: string | null; status?: MemberStatus | null }) {
+  const limit = checkPageSize(args.first);
+  let after: { createdAt: Date; id: string } | undefined;
+  if (args.after) {
+    const [createdAt, id] = decodeCursor(args.after, 2) as [string, string];
+    const date = new Date(createdAt);
+    if (Number.isNaN(date.getTime()) || !isUuid(id)) throw new BadInputError('Invalid cursor', 'after');
+    after = { createdAt: date, id };
+  }
+  const { rows, total } = await repo.list(ctx.db, { search: args.search?.trim() || null, status: args.status }, limit, after);
+  const page = rows.slice(0, limit);
+  const edges = page.map((node) => ({ cursor: encodeCursor([node.created_at.toISOString(), node.id]), node }));
+  return {
+    edges,
+    pageInfo: { hasNextPage: rows.length > limit, endCursor: edges.at(-1)?.cursor ?? null },
+    totalCount: total,
+  };
+}

@@ -1,0 +1,128 @@
+import type { Ctx } from '../context';
+import type { Db } from '../db/database';
+import { BadInputError } from '../errors';
+import * as repo from './program.repo';
+import type { ProgramView, TierView } from './program.types';
+import { checkDecimal } from '../ledger/money';
+
+// Settings change rarely and are read by every earn: cache them briefly per process. Writes
+// through this process invalidate at once; other instances see a change within the TTL.
+const CACHE_TTL_MS = 1000;
+const cache = new WeakMap<Db, { at: number; value: Promise<ProgramView> }>();
+
+/** The programme settings and tier ladder, through a short-lived cache. */
+export function getProgram(db: Db): Promise<ProgramView> {
+  const hit = cache.get(db);
+  const at = Date.now();
+  if (hit && at - hit.at < CACHE_TTL_MS) return hit.value;
+  const value = Promise.all([repo.loadProgram(db), repo.loadTiers(db)]).then(([program, tiers]) => ({ ...program, tiers }));
+  value.catch(() => cache.delete(db));
+  cache.set(db, { at, value });
+  return value;
+}
+
+export function invalidateProgram(db: Db): void {
+  cache.delete(db);
+}
+
+export interface ProgramPatch {
+  name?: string | null;
+  pointsName?: string | null;
+  currency?: string | null;
+  earnRate?: string | null;
+  pendingDays?: number | null;
+  expiry?: { mode: 'NONE' | 'FIXED' | 'INACTIVITY'; months?: number | null; roundToQuarterEnd?: boolean | null } | null;
+  allowNegativeBalance?: boolean | null;
+  pointValue?: string | null;
+}
+
+/** Applies the given settings; omitted fields stay. Expiry changes apply to lots earned afterwards. */
+export async function updateProgram(ctx: Ctx, input: ProgramPatch): Promise<ProgramView> {
+  const patch: Parameters<typeof repo.updateProgram>[1] = {};
+  if (input.name != null) patch.name = nonEmpty(input.name, 'name', 100);
+  if (input.pointsName != null) patch.points_name = nonEmpty(input.pointsName, 'pointsName', 30);
+  if (input.currency != null) {
+    if (!/^[A-Z]{3}$/.test(input.currency)) throw new BadInputError('currency must be an ISO-4217 code such as USD', 'currency');
+    patch.currency = input.currency;
+  }
+  if (input.earnRate != null) patch.earn_rate = checkDecimal(input.earnRate, 'earnRate', { min: 0, scale: 4 });
+  if (input.pointValue != null) patch.point_value = checkDecimal(input.pointValue, 'pointValue', { min: 0, scale: 6 });
+  if (input.pendingDays != null) {
+    if (!Number.isInteger(input.pendingDays) || input.pendingDays < 0 || input.pendingDays > 365) {
+      throw new BadInputError('pendingDays must be 0-365', 'pendingDays');
+    }
+    patch.pending_days = input.pendingDays;
+  }
+  if (input.expiry != null) {
+    const { mode, months, roundToQuarterEnd } = input.expiry;
+    if (mode === 'NONE') {
+      patch.expiry_mode = 'NONE';
+      patch.expiry_months = null;
+      patch.round_to_quarter_end = false;
+    } else {
+      if (months == null || !Number.isInteger(months) || months < 1 || months > 240) {
+        throw new BadInputError(`expiry.months (1-240) is required for ${mode}`, 'expiry.months');
+      }
+      if (mode === 'INACTIVITY' && roundToQuarterEnd) throw new BadInputError('roundToQuarterEnd applies to FIXED only', 'expiry.roundToQuarterEnd');
+      patch.expiry_mode = mode;
+      patch.expiry_months = months;
+      patch.round_to_quarter_end = roundToQuarterEnd ?? false;
+    }
+  }
+  if (input.allowNegativeBalance != null) patch.allow_negative_balance = input.allowNegativeBalance;
+  patch.updated_at = await ctx.now();
+  await repo.updateProgram(ctx.db, patch);
+  invalidateProgram(ctx.db);
+  return getProgram(ctx.db);
+}
+
+export interface TierInput {
+  code: string;
+  name: string;
+  rank: number;
+  qualifyingPointsRequired: number;
+  earnMultiplier: number;
+}
+
+/** Replaces the ladder. Codes and ranks unique; the lowest rank needs 0; higher ranks need more. */
+export async function setTiers(ctx: Ctx, tiers: TierInput[]): Promise<TierView[]> {
+  if (tiers.length === 0) throw new BadInputError('At least one tier is required', 'tiers');
+  const sorted = [...tiers].sort((a, b) => a.rank - b.rank);
+  const codes = new Set<string>();
+  sorted.forEach((tier, i) => {
+    if (!/^[A-Z][A-Z0-9_]{0,29}$/.test(tier.code)) throw new BadInputError(`Tier code "${tier.code}" must be A-Z, 0-9, _`, 'code');
+    if (codes.has(tier.code)) throw new BadInputError(`Tier code ${tier.code} is used twice`, 'code');
+    codes.add(tier.code);
+    nonEmpty(tier.name, 'name', 100);
+    if (!Number.isInteger(tier.qualifyingPointsRequired) || tier.qualifyingPointsRequired < 0) {
+      throw new BadInputError('qualifyingPointsRequired must be a whole number >= 0', 'qualifyingPointsRequired');
+    }
+    if (!(tier.earnMultiplier > 0 && tier.earnMultiplier <= 100)) throw new BadInputError('earnMultiplier must be in (0, 100]', 'earnMultiplier');
+    const previous = sorted[i - 1];
+    if (previous && previous.rank === tier.rank) throw new BadInputError(`Rank ${tier.rank} is used twice`, 'rank');
+    if (previous && tier.qualifyingPointsRequired <= previous.qualifyingPointsRequired) {
+      throw new BadInputError('Each higher rank must require more qualifying points', 'qualifyingPointsRequired');
+    }
+  });
+  if (sorted[0]?.qualifyingPointsRequired !== 0) throw new BadInputError('The lowest tier must require 0 qualifying points', 'qualifyingPointsRequired');
+  await ctx.db.transaction().execute((tx) =>
+    repo.replaceTiers(
+      tx,
+      sorted.map((t) => ({
+        code: t.code,
+        name: t.name.trim(),
+        rank: t.rank,
+        qualifying_points_required: t.qualifyingPointsRequired,
+        earn_multiplier: t.earnMultiplier.toFixed(3),
+      })),
+    ),
+  );
+  invalidateProgram(ctx.db);
+  return (await getProgram(ctx.db)).tiers;
+}
+
+function nonEmpty(value: string, field: string, max: number): string {
+  const trimmed = value.trim();
+  if (trimmed.length === 0 || trimmed.length > max) throw new BadInputError(`${field} must be 1-${max} characters`, field);
+  return trimmed;
+}
