@@ -1,8 +1,42 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config';
-import type { Database } from '../db/database';
+import type { Database, Db } from '../db/database';
+import { systemClock, testClock } from '../clock/clock';
+import { purgeIdempotency, sweepExpiry } from './expiry';
 
-/** Placeholder replaced below by the maintenance sweep. */
-export function startJobs(_deps: { config: Config; database: Database; logger: Logger }) {
-  return { stop: async () => undefined };
+export interface MaintenanceReport {
+  pointsExpired: number;
+  keysPurged: number;
+}
+
+/** One maintenance pass: expiry sweep and idempotency purge. Safe to run on every instance at once. */
+export async function runMaintenance(db: Db, now: Date, logger?: Logger): Promise<MaintenanceReport> {
+  const pointsExpired = await sweepExpiry(db, now, logger);
+  const keysPurged = await purgeIdempotency(db, now, logger);
+  return { pointsExpired, keysPurged };
+}
+
+/**
+ * Runs maintenance every JOB_INTERVAL_MS (0 disables it). Passes never overlap within one
+ * process; across instances the per-member locks make overlapping passes harmless.
+ */
+export function startJobs({ config, database, logger }: { config: Config; database: Database; logger: Logger }) {
+  if (config.jobIntervalMs === 0) return { stop: async () => undefined };
+  const clock = config.testClockEnabled ? testClock(database.db) : systemClock;
+  let running: Promise<unknown> | null = null;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = clock
+      .now()
+      .then((now) => runMaintenance(database.db, now, logger))
+      .catch((error: unknown) => logger.error({ err: error }, 'maintenance pass failed'))
+      .finally(() => { running = null; });
+  }, config.jobIntervalMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }
