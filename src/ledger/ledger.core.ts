@@ -94,7 +94,10 @@ export async function credit(
   const availableAt = options.availableAt ?? now;
   const activity = ACTIVITY_TYPES.includes(posting.type);
   const policy = expiryPolicy(program);
-  const lots = options.lots ?? [{ points: posting.points, expiresAt: lotExpiry(policy, occurredAt, now) }];
+  // Under the inactivity policy a non-activity credit (adjustment, reversal) joins the clock the
+  // member's last activity set; it does not reset it.
+  const lastActivity = activity ? now : (member.last_activity_at ?? now);
+  const lots = options.lots ?? [{ points: posting.points, expiresAt: lotExpiry(policy, occurredAt, lastActivity) }];
   const txn = await repo.insertTransaction(tx, {
     id: randomUUID(), member_id: member.id, type: posting.type, points: posting.points,
     qualifying_points: posting.qualifyingPoints ?? 0, available_at: availableAt,
