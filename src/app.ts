@@ -19,6 +19,8 @@ import { createErrorFormatter } from './graphql/errors';
 import { assertGuarded, loadTypeDefs } from './graphql/schema';
 import { buildResolvers } from './graphql/resolvers';
 import { explorerPage } from './graphql/explorer';
+import { createRateLimiter } from './graphql/rate-limit';
+import { actorKey } from './auth/guards';
 
 export interface AppDeps {
   config: Config;
@@ -45,6 +47,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   app.disable('x-powered-by');
   app.set('trust proxy', true);
   const httpServer = http.createServer(app);
+  const limiter = createRateLimiter(database.db, config.rateLimitPerMinute);
 
   const typeDefs = loadTypeDefs();
   const resolvers = buildResolvers();
@@ -110,6 +113,14 @@ export async function createApp(deps: AppDeps): Promise<App> {
     expressMiddleware(apollo, {
       context: async ({ req }): Promise<Ctx> => {
         const actor = authenticate(config, req.headers.authorization);
+        if (limiter) {
+          try {
+            await limiter.consume(actor ? actorKey(actor) : `ip:${req.ip}`);
+          } catch (error) {
+            if (!(error instanceof AppError)) throw error;
+            throw new GraphQLError(error.message, { extensions: { code: error.code, http: { status: 429 } } });
+          }
+        }
         let instant: Promise<Date> | undefined;
         return {
           actor,

@@ -30,6 +30,8 @@ export interface Config {
   limits: { maxDepth: number; maxAliases: number; maxCost: number; maxTokens: number };
   /** How long idempotency records are kept, in days. */
   idempotencyRetentionDays: number;
+  /** Requests a minute per caller (token subject, or IP when anonymous); 0 disables limiting. */
+  rateLimitPerMinute: number;
   /** Interval of the in-process maintenance sweep (expiry, tier evaluation); 0 disables it. */
   jobIntervalMs: number;
 }
@@ -106,6 +108,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxTokens: int(env, 'GRAPHQL_MAX_TOKENS', 2000, 1),
     },
     idempotencyRetentionDays: int(env, 'IDEMPOTENCY_RETENTION_DAYS', 30, 1),
+    rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 1200),
     jobIntervalMs: int(env, 'JOB_INTERVAL_MS', production ? 60_000 : 0),
   };
 }

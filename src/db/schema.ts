@@ -146,6 +146,12 @@ export interface IdempotencyKeyTable {
   expires_at: Timestamp;
 }
 
+export interface RateLimitTable {
+  key: string;
+  points: number;
+  expire: number | null;
+}
+
 export interface DB {
   program: ProgramTable;
   tiers: TierTable;
@@ -157,4 +163,5 @@ export interface DB {
   orders: OrderTable;
   refunds: RefundTable;
   idempotency_keys: IdempotencyKeyTable;
+  rate_limits: RateLimitTable;
 }

@@ -13,6 +13,8 @@ export interface MaintenanceReport {
 export async function runMaintenance(db: Db, now: Date, logger?: Logger): Promise<MaintenanceReport> {
   const pointsExpired = await sweepExpiry(db, now, logger);
   const keysPurged = await purgeIdempotency(db, now, logger);
+  // Rate-limit windows run on wall time (they meter real requests), not the service clock.
+  await db.deleteFrom('rate_limits').where('expire', '<', Date.now() - 3_600_000).execute();
   return { pointsExpired, keysPurged };
 }
 

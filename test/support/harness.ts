@@ -37,6 +37,8 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     NODE_ENV: 'test',
     TEST_CLOCK_ENABLED: 'true',
     DATABASE_URL: serverUrl ?? 'pglite://memory',
+    // Tests fire hundreds of requests from one token; the limiter has its own test.
+    RATE_LIMIT_PER_MINUTE: '0',
     ...env,
   });
   const database = await openDatabase(config.database, { schema, poolSize: 20 });
