@@ -57,7 +57,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
     maxDepth: { n: config.limits.maxDepth },
     maxAliases: { n: config.limits.maxAliases },
     costLimit: { maxCost: config.limits.maxCost },
-    maxTokens: { n: config.limits.maxTokens },
+    // graphql-armor's token plugin parses inside a plugin hook, so a plain syntax error became
+    // an HTTP 500; graphql-js enforces the same limit as a proper parse error (parseOptions below).
+    maxTokens: { enabled: false },
     blockFieldSuggestion: { enabled: config.production },
   });
   const protection = armor.protect();
@@ -69,6 +71,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     csrfPrevention: false,
     formatError: createErrorFormatter(logger),
     ...protection,
+    parseOptions: { maxTokens: config.limits.maxTokens },
     includeStacktraceInErrorResponses: false,
     plugins: [
       ...protection.plugins,

@@ -30,11 +30,9 @@ export function createErrorFormatter(logger: Logger) {
     if (code && CONTRACT_CODES.has(code as ErrorCode)) {
       return { ...base, extensions: { code } };
     }
+    // Limits arrive as parse or validation failures, so they are told apart before those.
     if (code && CLIENT_CODES.has(code)) {
-      return { ...base, extensions: { code: 'BAD_USER_INPUT' } };
-    }
-    if (isQueryLimit(formatted)) {
-      return { ...base, extensions: { code: 'LIMIT_EXCEEDED' } };
+      return { ...base, extensions: { code: isQueryLimit(formatted) ? 'LIMIT_EXCEEDED' : 'BAD_USER_INPUT' } };
     }
     const errorId = randomUUID();
     logger.error({ err: original, errorId, path: formatted.path }, 'unexpected error');
@@ -42,7 +40,10 @@ export function createErrorFormatter(logger: Logger) {
   };
 }
 
-// graphql-armor reports its limits as validation errors that carry no code of their own.
+// graphql-armor reports its depth, alias, cost and directive limits as validation errors, and
+// graphql-js its token limit as a parse error; none carries a code of its own, only its message.
+const QUERY_LIMIT = /^Syntax Error: (?:(?:Query depth|Aliases|Query Cost|Directives|Token) limit of \d+ exceeded|Document contains more th(?:at|an) \d+ tokens)/;
+
 function isQueryLimit(formatted: GraphQLFormattedError): boolean {
-  return /^Syntax Error: (Token|Query|Directive)|^(Syntax )?Error: .*(limit|exceeded|Max depth|Aliases)/i.test(formatted.message);
+  return QUERY_LIMIT.test(formatted.message);
 }

@@ -4,7 +4,7 @@ import { Pool } from 'pg';
 import supertest from 'supertest';
 import { loadConfig, type Config } from '../../src/config';
 import { openDatabase, type Database } from '../../src/db/database';
-import { createApp, type App } from '../../src/app';
+import { createApp, type App, type AppDeps } from '../../src/app';
 import { signToken, type SignOptions } from '../../src/auth/jwt';
 
 export interface GqlResponse<T = Record<string, any>> {
@@ -30,7 +30,10 @@ export interface TestApp {
  * Starts the real app on an ephemeral port over a fresh database: an in-memory PGlite, or a
  * private schema on TEST_DATABASE_URL (dropped on close), so tests never see each other's rows.
  */
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(
+  env: Record<string, string> = {},
+  deps: Partial<Pick<AppDeps, 'clock' | 'logger'>> = {},
+): Promise<TestApp> {
   const serverUrl = process.env.TEST_DATABASE_URL;
   const schema = serverUrl ? `test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}` : undefined;
   const config = loadConfig({
@@ -41,13 +44,14 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     RATE_LIMIT_PER_MINUTE: '0',
     ...env,
   });
-  const database = await openDatabase(config.database, { schema, poolSize: 20 });
-  const app = await createApp({ config, database });
+  const database = closeOnce(await openDatabase(config.database, { schema, poolSize: 20 }));
+  const app = await createApp({ config, database, ...deps });
   await new Promise<void>((resolve) => app.httpServer.listen(0, '127.0.0.1', resolve));
   const { port } = app.httpServer.address() as AddressInfo;
   const baseUrl = `http://127.0.0.1:${port}`;
   const token = (options: SignOptions) => signToken(config.jwt, options);
-  const admin = token({ role: 'ADMIN', sub: 'test-admin' });
+  // With only JWT_PUBLIC_KEY (RS256) there is no secret to sign with; such tests sign their own.
+  const admin = config.jwt.secret ? token({ role: 'ADMIN', sub: 'test-admin' }) : '';
   return {
     app, config, database, baseUrl, token, admin,
     request: () => supertest.agent(baseUrl),
@@ -67,6 +71,12 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
       }
     },
   };
+}
+
+// A test may close the database itself (to see /readyz fail); close() must then not do it twice.
+function closeOnce(database: Database): Database {
+  let closing: Promise<void> | undefined;
+  return { ...database, close: () => (closing ??= database.close()) };
 }
 
 /** The codes of a response's errors, for assertions. */
