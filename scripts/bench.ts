@@ -1,0 +1,308 @@
+/**
+ * npm run bench -- [--connections 20] [--duration 10] [--members 10000] [--scale 1000000]
+ *                  [--seed 1] [--port 4100] [--profile] [--working-tree] [--no-half-rate]
+ *
+ * Benchmarks Milepost against PostgreSQL (DATABASE_URL, default
+ * postgres://postgres@127.0.0.1:5432/milepost_bench; created and seeded when short of members).
+ * Every figure comes from the same run on the same machine, so the ratios are what to compare:
+ * C = `{ now }` (the GraphQL ceiling), D = the minimal earn SQL from a plain pg Pool (the
+ * database ceiling). The API is built from the committed tree (HEAD) unless --working-tree.
+ * Writes bench-results/latest.json, prints a table, then runs verify-ledger.
+ */
+import { parseArgs } from 'node:util';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Pool } from 'pg';
+import { signToken } from '../src/auth/jwt';
+import { buildService, startServer, type RunningServer } from './lib/bench-server';
+import { databaseCeiling, runOperation, type OpFigures, type Operation } from './lib/bench-load';
+import { summariseProfile } from './lib/cpuprofile';
+
+const ROOT = resolve(__dirname, '..');
+const RESULTS = join(ROOT, 'bench-results');
+const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/milepost_bench';
+
+const BALANCE = 'query Balance($id: ID!) { member(id: $id) { balance { available } } }';
+const STATEMENT = 'query Statement($id: ID!) { member(id: $id) { transactions(first: 20) { edges { node { id points type } } } } }';
+const PURCHASE = 'mutation Purchase($input: RecordPurchaseInput!) { recordPurchase(input: $input) { pointsEarned } }';
+const REDEEM = 'mutation Redeem($input: RedeemPointsInput!) { redeemPoints(input: $input) { id points } }';
+
+interface Sample { all: string[]; redeemable: string[] }
+
+function withDatabase(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+/** Creates the database when missing and seeds it up to `members` (the seeder resumes). */
+async function prepareDatabase(url: string, members: number, seed: number): Promise<void> {
+  const name = decodeURIComponent(new URL(url).pathname.slice(1));
+  const admin = new Pool({ connectionString: withDatabase(url, 'postgres'), max: 1 });
+  try {
+    const exists = await admin.query('select 1 from pg_database where datname = $1', [name]);
+    if (exists.rowCount === 0) {
+      console.log(`creating database ${name}`);
+      await admin.query(`create database "${name.replace(/"/g, '""')}"`);
+    }
+  } finally {
+    await admin.end();
+  }
+  const pool = new Pool({ connectionString: url, max: 1 });
+  let have = 0;
+  try {
+    const r = await pool.query<{ n: number }>(`select count(*)::int as n from members`);
+    have = r.rows[0]?.n ?? 0;
+  } catch {
+    have = 0; // not migrated yet: the seeder migrates
+  } finally {
+    await pool.end();
+  }
+  if (have >= members) return;
+  console.log(`${name} has ${have} members; seeding to ${members}`);
+  const run = spawnSync('npm', ['run', 'seed', '--silent', '--', '--members', String(members), '--seed', String(seed)], {
+    cwd: ROOT, stdio: 'inherit', env: { ...process.env, DATABASE_URL: url },
+  });
+  if (run.status !== 0) throw new Error('seeding failed');
+}
+
+/** Random active members; `redeemable` ones hold enough points for many small redemptions. */
+async function sampleMembers(url: string, size: number): Promise<Sample> {
+  const pool = new Pool({ connectionString: url, max: 1 });
+  try {
+    const all = await pool.query<{ id: string }>(
+      `select id from members where status = 'ACTIVE' order by md5(id::text || 'bench') limit $1`, [size]);
+    const redeemable = await pool.query<{ id: string }>(
+      `select l.member_id as id from point_lots l join members m on m.id = l.member_id
+       where l.remaining > 0 and m.status = 'ACTIVE' and m.debt = 0 and l.member_id = any($1::uuid[])
+       group by l.member_id having sum(l.remaining) >= 200`, [all.rows.map((r) => r.id)]);
+    return { all: all.rows.map((r) => r.id), redeemable: redeemable.rows.map((r) => r.id) };
+  } finally {
+    await pool.end();
+  }
+}
+
+function operations(sample: Sample, runId: string): Operation[] {
+  const pick = (ids: string[]) => ids[Math.floor(Math.random() * ids.length)] as string;
+  let order = 0;
+  let key = 0;
+  return [
+    { name: 'now', label: '(1) { now }  = C', body: () => ({ query: '{ now }' }) },
+    { name: 'balance', label: '(2) member balance', body: () => ({ query: BALANCE, variables: { id: pick(sample.all) } }) },
+    {
+      name: 'recordPurchase', label: '(3) recordPurchase',
+      body: () => ({
+        query: PURCHASE,
+        variables: {
+          input: {
+            memberId: pick(sample.all), orderId: `bench-${runId}-${order++}`,
+            amount: `${5 + Math.floor(Math.random() * 200)}.${String(Math.floor(Math.random() * 100)).padStart(2, '0')}`, currency: 'USD',
+          },
+        },
+      }),
+    },
+    {
+      name: 'redeemPoints', label: '(4) redeemPoints',
+      body: () => ({
+        query: REDEEM,
+        variables: { input: { memberId: pick(sample.redeemable), points: 1 + Math.floor(Math.random() * 3), idempotencyKey: `bench-${runId}-${key++}` } },
+      }),
+    },
+    { name: 'statement', label: '(5) transactions(first:20)', body: () => ({ query: STATEMENT, variables: { id: pick(sample.all) } }) },
+  ];
+}
+
+function tokens(secret: string, count: number): string[] {
+  // Distinct callers, so the per-caller rate limit (a production default) runs its real
+  // bookkeeping without ever tripping on the benchmark itself.
+  const jwt = { secret, publicKey: null, issuer: 'milepost', audience: 'milepost-api' };
+  return Array.from({ length: count }, (_, k) => signToken(jwt, { role: 'ADMIN', sub: `bench-caller-${k}`, ttlSeconds: 3600 }));
+}
+
+const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 1000) / 1000 : 0);
+
+function table(rows: [string, OpFigures][]): string {
+  const head = `${'operation'.padEnd(30)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'failures'.padStart(9)}`;
+  const lines = rows.map(([label, f]) =>
+    `${label.padEnd(30)} ${f.rps.toFixed(1).padStart(9)} ${String(f.p50).padStart(8)} ${String(f.p99).padStart(8)} ${String(f.failures).padStart(9)}`);
+  return [head, '-'.repeat(head.length), ...lines].join('\n');
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      connections: { type: 'string', default: '20' },
+      duration: { type: 'string', default: '10' },
+      members: { type: 'string', default: '10000' },
+      scale: { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      port: { type: 'string', default: '4100' },
+      profile: { type: 'boolean', default: false },
+      'working-tree': { type: 'boolean', default: false },
+      'no-half-rate': { type: 'boolean', default: false },
+      out: { type: 'string', default: join(RESULTS, 'latest.json') },
+    },
+  });
+  const connections = Number(values.connections);
+  const duration = Number(values.duration);
+  const members = Number(values.members);
+  const scale = values.scale ? Number(values.scale) : null;
+  const seed = Number(values.seed);
+  const port = Number(values.port);
+  if (![connections, duration, members, port].every((n) => Number.isInteger(n) && n > 0)) throw new Error('numeric flags must be positive integers');
+  if (duration > 15) throw new Error('--duration is capped at 15 s per run');
+  const databaseUrl = process.env.DATABASE_URL || DEFAULT_URL;
+  if (!/^postgres(ql)?:\/\//.test(databaseUrl)) throw new Error('bench needs a PostgreSQL DATABASE_URL');
+
+  await prepareDatabase(databaseUrl, members, seed);
+  const appDir = buildService(values['working-tree'] as boolean);
+  const secret = randomBytes(32).toString('hex');
+  const callerTokens = tokens(secret, 2000);
+  const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  const profileDir = values.profile ? join(RESULTS, 'profiles') : null;
+  const started = new Date();
+
+  const measure = async (server: RunningServer, sample: Sample, names: string[]) => {
+    const ops = operations(sample, runId).filter((op) => names.includes(op.name));
+    const figures: Record<string, OpFigures> = {};
+    // Warm-up: JIT, connection pools, plan caches.
+    await runOperation(ops[0] as Operation, { url: server.url, connections, duration: 3, tokens: callerTokens });
+    for (const op of ops) {
+      process.stdout.write(`  ${op.label} … `);
+      figures[op.name] = await runOperation(op, { url: server.url, connections, duration, tokens: callerTokens });
+      console.log(`${figures[op.name]?.rps} req/s`);
+    }
+    return { ops, figures };
+  };
+
+  console.log(`\nbenchmark at ${members} members, ${connections} connections, ${duration} s per run`);
+  const sample = await sampleMembers(databaseUrl, 5000);
+  if (sample.redeemable.length === 0) throw new Error('no member holds enough points to redeem');
+  let server = await startServer({ appDir, databaseUrl, port, jwtSecret: secret, cpuProfileDir: profileDir });
+  let main: Awaited<ReturnType<typeof measure>>;
+  const halfRate: Record<string, OpFigures> = {};
+  let d: OpFigures;
+  let profile: string | null = null;
+  try {
+    main = await measure(server, sample, ['now', 'balance', 'recordPurchase', 'redeemPoints', 'statement']);
+    if (!values['no-half-rate']) {
+      console.log('p99 at half the measured maximum rate:');
+      for (const op of main.ops) {
+        const max = main.figures[op.name] as OpFigures;
+        const rate = Math.max(1, Math.floor(max.rps / 2));
+        halfRate[op.name] = await runOperation(op, { url: server.url, connections, duration, tokens: callerTokens, overallRate: rate });
+        console.log(`  ${op.label} at ${rate} req/s: p99 ${halfRate[op.name]?.p99} ms`);
+      }
+    }
+  } finally {
+    profile = await server.stop();
+  }
+  console.log('database ceiling D (plain pg Pool, minimal earn SQL) …');
+  d = await databaseCeiling(databaseUrl, sample.all, connections, duration);
+
+  let scaling: Record<string, unknown> | null = null;
+  if (scale) {
+    const scaleUrl = withDatabase(databaseUrl, `${decodeURIComponent(new URL(databaseUrl).pathname.slice(1))}_${scale}`);
+    await prepareDatabase(scaleUrl, scale, seed);
+    console.log(`\nread benchmarks at ${scale} members`);
+    const scaleSample = await sampleMembers(scaleUrl, 5000);
+    server = await startServer({ appDir, databaseUrl: scaleUrl, port, jwtSecret: secret, cpuProfileDir: null });
+    let large: Awaited<ReturnType<typeof measure>>;
+    try {
+      large = await measure(server, scaleSample, ['now', 'balance', 'statement']);
+    } finally {
+      await server.stop();
+    }
+    const pair = (name: string) => {
+      const small = main.figures[name] as OpFigures;
+      const big = large.figures[name] as OpFigures;
+      return {
+        [members]: small, [scale]: big,
+        p50Ratio: ratio(big.p50, small.p50), meanRatio: ratio(big.mean, small.mean), p99Ratio: ratio(big.p99, small.p99),
+        rpsRatio: ratio(big.rps, small.rps),
+      };
+    };
+    scaling = { small: members, large: scale, now: pair('now'), balance: pair('balance'), statement: pair('statement') };
+  }
+
+  const f = main.figures as Record<string, OpFigures>;
+  const C = f.now as OpFigures;
+  const ratios = {
+    balanceOverC: ratio((f.balance as OpFigures).rps, C.rps),
+    recordPurchaseOverC: ratio((f.recordPurchase as OpFigures).rps, C.rps),
+    recordPurchaseOverD: ratio((f.recordPurchase as OpFigures).rps, d.rps),
+    redeemPointsOverC: ratio((f.redeemPoints as OpFigures).rps, C.rps),
+    statementOverC: ratio((f.statement as OpFigures).rps, C.rps),
+  };
+  const targets = [
+    { target: 'balance >= 0.90 x C', value: ratios.balanceOverC, met: ratios.balanceOverC >= 0.9 },
+    { target: 'recordPurchase >= 0.60 x C', value: ratios.recordPurchaseOverC, met: ratios.recordPurchaseOverC >= 0.6 },
+    { target: 'redeemPoints >= 0.60 x C', value: ratios.redeemPointsOverC, met: ratios.redeemPointsOverC >= 0.6 },
+    ...Object.entries(halfRate).map(([name, h]) => ({ target: `${name} p99 < 50 ms at half max rate`, value: h.p99, met: h.p99 < 50 && h.failures === 0 })),
+    ...(scaling ? ['balance', 'statement'].map((name) => {
+      const p = (scaling as Record<string, { meanRatio: number }>)[name] as { meanRatio: number };
+      return { target: `${name} mean latency at ${scale} <= 1.2 x at ${members}`, value: p.meanRatio, met: p.meanRatio <= 1.2 };
+    }) : []),
+  ];
+
+  console.log('\nverify-ledger …');
+  const verify = spawnSync('npm', ['run', 'verify-ledger', '--silent', '--', '--quiet'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, DATABASE_URL: databaseUrl } });
+  const verifyOutput = `${verify.stdout ?? ''}${verify.stderr ?? ''}`.trim();
+  const verifyLedger = { exitCode: verify.status, ok: verify.status === 0, output: verifyOutput.split('\n').slice(-3).join('\n') };
+
+  const profileSummary = profile ? summariseProfile(profile, 25) : null;
+  const result = {
+    meta: {
+      startedAt: started.toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model,
+      memoryGb: Math.round(totalmem() / 2 ** 30), connections, durationSeconds: duration, members, seed,
+      database: databaseUrl.replace(/\/\/[^@/]*@/, '//…@'), callerTokens: callerTokens.length,
+      serverEnv: 'NODE_ENV=production, defaults otherwise (DB_POOL_SIZE 10, LOG_LEVEL info, rate limit on)',
+      commit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim(),
+    },
+    C: C.rps,
+    D: d.rps,
+    operations: f,
+    databaseCeiling: d,
+    ratios,
+    halfRate,
+    scaling,
+    targets,
+    verifyLedger,
+    profile: profile ? { file: profile, topSelfTime: profileSummary } : null,
+  };
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(values.out as string, `${JSON.stringify(result, null, 2)}\n`);
+
+  console.log(`\nMilepost benchmark: ${members} members, ${connections} connections, ${duration} s each, ${cpus().length} cores`);
+  console.log(table([...main.ops.map((op) => [op.label, f[op.name]] as [string, OpFigures]), ['D  database ceiling (pg Pool)', d]]));
+  for (const [name, fig] of Object.entries(f)) if (fig.errorSamples.length) console.log(`  ${name} failures: ${fig.errorSamples.join('; ')}`);
+  console.log(`\nratios: (2)/C ${ratios.balanceOverC}  (3)/C ${ratios.recordPurchaseOverC}  (3)/D ${ratios.recordPurchaseOverD}  (4)/C ${ratios.redeemPointsOverC}  (5)/C ${ratios.statementOverC}`);
+  if (Object.keys(halfRate).length) {
+    console.log('p99 at half max rate: ' + Object.entries(halfRate).map(([n, h]) => `${n} ${h.p99} ms @${h.offeredRate}/s`).join(', '));
+  }
+  if (scaling) {
+    for (const name of ['now', 'balance', 'statement']) {
+      const p = scaling[name] as Record<string, OpFigures | number>;
+      const small = p[members] as OpFigures;
+      const big = p[scale as number] as OpFigures;
+      console.log(`scaling ${name.padEnd(9)} ${members}: ${small.rps} req/s p50 ${small.p50} p99 ${small.p99} | ${scale}: ${big.rps} req/s p50 ${big.p50} p99 ${big.p99} | mean ×${p.meanRatio}`);
+    }
+  }
+  console.log('\ntargets:');
+  for (const t of targets) console.log(`  ${t.met ? 'MET   ' : 'MISSED'} ${t.target} (${t.value})`);
+  console.log(`\nverify-ledger: ${verifyLedger.ok ? 'OK' : `FAILED (exit ${verifyLedger.exitCode})`}\n${verifyLedger.output}`);
+  if (profileSummary) {
+    console.log(`\nserver CPU profile ${profile}: top self time`);
+    for (const row of profileSummary.slice(0, 15)) console.log(`  ${row.selfPercent.toFixed(1).padStart(5)}%  ${row.name}  ${row.location}`);
+  }
+  console.log(`\nwrote ${values.out}`);
+  return verifyLedger.ok ? 0 : 1;
+}
+
+main().then((code) => process.exit(code), (error: unknown) => {
+  console.error(`bench failed: ${error instanceof Error ? error.stack : String(error)}`);
+  process.exit(2);
+});

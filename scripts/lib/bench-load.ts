@@ -1,0 +1,170 @@
+/**
+ * Load generation: one autocannon run per operation with every request built on the fly
+ * (random member, unique orderId / idempotency key, rotating caller token), and every
+ * response body checked: a GraphQL `errors` entry or a non-2xx status is a failure and does
+ * not count as throughput. Also the database ceiling D, measured from a plain pg Pool.
+ */
+import autocannon from 'autocannon';
+import { Pool } from 'pg';
+import { randomUUID } from 'node:crypto';
+
+export interface OpFigures {
+  /** Successful requests per second (failures excluded). */
+  rps: number;
+  p50: number;
+  p99: number;
+  mean: number;
+  ok: number;
+  failures: number;
+  /** Requests actually completed, successful or not. */
+  total: number;
+  /** A few distinct error codes/messages seen, for the report. */
+  errorSamples: string[];
+  /** For rate-limited runs: the offered rate. */
+  offeredRate?: number;
+}
+
+export interface Operation {
+  name: string;
+  label: string;
+  /** Builds one request body. */
+  body: () => unknown;
+}
+
+export interface LoadOptions {
+  url: string;
+  connections: number;
+  duration: number;
+  tokens: string[];
+  /** Requests per second over all connections (autocannon overallRate); unset: as fast as possible. */
+  overallRate?: number;
+}
+
+export async function runOperation(op: Operation, options: LoadOptions): Promise<OpFigures> {
+  let ok = 0;
+  let failures = 0;
+  const samples = new Map<string, number>();
+  let tokenIndex = 0;
+  const fail = (reason: string) => {
+    failures++;
+    samples.set(reason, (samples.get(reason) ?? 0) + 1);
+  };
+  const result = await autocannon({
+    url: `${options.url}/graphql`,
+    connections: options.connections,
+    duration: options.duration,
+    ...(options.overallRate ? { overallRate: options.overallRate } : {}),
+    requests: [
+      {
+        method: 'POST',
+        setupRequest: (req) => ({
+          ...req,
+          headers: {
+            'content-type': 'application/json',
+            authorization: `Bearer ${options.tokens[tokenIndex++ % options.tokens.length]}`,
+          },
+          body: JSON.stringify(op.body()),
+        }),
+        onResponse: (status, body) => {
+          if (status < 200 || status >= 300) {
+            fail(`HTTP ${status}${errorCode(body)}`);
+            return;
+          }
+          const code = errorCode(body);
+          if (code) fail(code.trim());
+          else ok++;
+        },
+      },
+    ],
+  });
+  const total = ok + failures;
+  return {
+    rps: round(ok / result.duration),
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    mean: round(result.latency.average),
+    ok,
+    failures: failures + result.errors,
+    total: total + result.errors,
+    errorSamples: [...samples.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, n]) => `${k} ×${n}`)
+      .concat(result.errors ? [`connection errors ×${result.errors}`] : []),
+    ...(options.overallRate ? { offeredRate: options.overallRate } : {}),
+  };
+}
+
+/** '' when the body holds no GraphQL errors, else ' CODE: message' of the first one. */
+function errorCode(body: string): string {
+  if (!body.includes('"errors"')) return '';
+  try {
+    const parsed = JSON.parse(body) as { errors?: { message?: string; extensions?: { code?: string } }[] };
+    const first = parsed.errors?.[0];
+    if (!first) return '';
+    return ` ${first.extensions?.code ?? 'ERROR'}: ${(first.message ?? '').slice(0, 80)}`;
+  } catch {
+    return ' unparseable body';
+  }
+}
+
+const round = (n: number) => Math.round(n * 10) / 10;
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+/**
+ * D: the least SQL an earn needs — UPDATE the member's aggregate and INSERT one ledger row in
+ * one transaction — from `connections` workers over a plain pg Pool of that size. The rows are
+ * tagged and removed afterwards (aggregates restored), so the ledger stays consistent.
+ */
+export async function databaseCeiling(databaseUrl: string, memberIds: string[], connections: number, duration: number): Promise<OpFigures> {
+  const pool = new Pool({ connectionString: databaseUrl, max: connections });
+  const actor = `bench:ceiling:${randomUUID()}`;
+  const latencies: number[] = [];
+  let failures = 0;
+  const deadline = Date.now() + duration * 1000;
+  const started = process.hrtime.bigint();
+  const worker = async () => {
+    const client = await pool.connect();
+    try {
+      while (Date.now() < deadline) {
+        const memberId = memberIds[Math.floor(Math.random() * memberIds.length)] as string;
+        const t0 = process.hrtime.bigint();
+        try {
+          await client.query('begin');
+          await client.query('update members set lifetime_earned = lifetime_earned + $1, updated_at = now() where id = $2', [1, memberId]);
+          await client.query(
+            `insert into points_transactions (id, member_id, type, points, qualifying_points, available_at, description, actor, occurred_at, created_at)
+             values ($1, $2, 'EARN', 1, 1, now(), 'bench ceiling', $3, now(), now())`,
+            [randomUUID(), memberId, actor],
+          );
+          await client.query('commit');
+          latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        } catch {
+          failures++;
+          await client.query('rollback').catch(() => undefined);
+        }
+      }
+    } finally {
+      client.release();
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, worker));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await pool.query(`with d as (delete from points_transactions where actor = $1 returning member_id, points)
+    update members m set lifetime_earned = m.lifetime_earned - s.total
+    from (select member_id, sum(points)::int as total from d group by member_id) s where m.id = s.member_id`, [actor]);
+  await pool.end();
+  latencies.sort((a, b) => a - b);
+  const mean = latencies.reduce((s, x) => s + x, 0) / Math.max(latencies.length, 1);
+  return {
+    rps: round(latencies.length / seconds),
+    p50: round(percentile(latencies, 50)),
+    p99: round(percentile(latencies, 99)),
+    mean: round(mean),
+    ok: latencies.length,
+    failures,
+    total: latencies.length + failures,
+    errorSamples: [],
+  };
+}

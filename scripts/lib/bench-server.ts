@@ -1,0 +1,112 @@
+/**
+ * The API under test as a child process: built output, NODE_ENV=production, a real secret,
+ * and /readyz polled before any load is sent. Stopped with SIGTERM (the contract's graceful
+ * shutdown), which also lets --cpu-prof write its profile.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export interface ServerOptions {
+  /** Where dist/ was built (buildService). */
+  appDir: string;
+  databaseUrl: string;
+  port: number;
+  jwtSecret: string;
+  /** Directory for a V8 CPU profile of the server, or null for none. */
+  cpuProfileDir: string | null;
+  env?: Record<string, string>;
+}
+
+export interface RunningServer {
+  url: string;
+  child: ChildProcess;
+  stop(): Promise<string | null>;
+}
+
+const ROOT = resolve(__dirname, '..', '..');
+
+/**
+ * Builds the service and returns the directory holding dist/. By default the committed tree
+ * (HEAD) is exported to a scratch directory and built there, so edits in progress in the
+ * working copy neither break nor colour a run; `workingTree` builds the working copy instead.
+ */
+export function buildService(workingTree: boolean): string {
+  let dir = ROOT;
+  if (!workingTree) {
+    dir = join(tmpdir(), 'milepost-bench-build');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const exported = spawnSync('sh', ['-c', `git -C "${ROOT}" archive HEAD | tar -x -C "${dir}"`], { stdio: 'inherit' });
+    if (exported.status !== 0) throw new Error('git archive HEAD failed');
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  }
+  const result = spawnSync('npm', ['run', 'build', '--silent'], { cwd: dir, stdio: 'inherit' });
+  if (result.status !== 0) throw new Error(`npm run build failed in ${dir}`);
+  return dir;
+}
+
+async function waitReady(url: string, child: ChildProcess, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited with code ${child.exitCode} before it was ready`);
+    try {
+      const res = await fetch(`${url}/readyz`);
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('server was not ready within 60 s');
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const args: string[] = [];
+  if (options.cpuProfileDir) {
+    mkdirSync(options.cpuProfileDir, { recursive: true });
+    args.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`);
+  }
+  args.push(join(options.appDir, 'dist', 'main.js'));
+  const child = spawn(process.execPath, args, {
+    cwd: options.appDir,
+    env: {
+      PATH: process.env.PATH ?? '',
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: String(options.port),
+      DATABASE_URL: options.databaseUrl,
+      JWT_SECRET: options.jwtSecret,
+      ...options.env,
+    },
+    // Request logs go nowhere: what is measured is the cost of writing them, not of reading them.
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000); });
+  const url = `http://127.0.0.1:${options.port}`;
+  try {
+    await waitReady(url, child);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw new Error(`${(error as Error).message}\n${stderr}`);
+  }
+  const before = options.cpuProfileDir ? new Set(readdirSync(options.cpuProfileDir)) : new Set<string>();
+  return {
+    url,
+    child,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise<void>((r) => child.once('exit', () => r()));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      if (!options.cpuProfileDir) return null;
+      const fresh = readdirSync(options.cpuProfileDir).filter((f) => f.endsWith('.cpuprofile') && !before.has(f));
+      return fresh.length > 0 ? join(options.cpuProfileDir, fresh.sort().at(-1) as string) : null;
+    },
+  };
+}
