@@ -21,7 +21,18 @@ export interface ProgramTable {
   allow_negative_balance: Generated<boolean>;
   point_value: Numeric;
   updated_at: Timestamp;
+  qualification_window: Generated<QualificationWindow>;
+  downgrade_mode: Generated<DowngradeMode>;
+  grace_months: Generated<number>;
+  freeze_expiry_min_rank: number | null;
+  streak_period: Generated<StreakPeriod>;
+  streak_length: number | null;
+  streak_bonus_points: Generated<number>;
 }
+
+export type QualificationWindow = 'ROLLING_12_MONTHS' | 'CALENDAR_YEAR' | 'ANNIVERSARY_YEAR';
+export type DowngradeMode = 'ONE_TIER' | 'TO_QUALIFIED';
+export type StreakPeriod = 'MONTH' | 'QUARTER';
 
 export interface TierTable {
   code: string;
@@ -29,6 +40,66 @@ export interface TierTable {
   rank: number;
   qualifying_points_required: number;
   earn_multiplier: Numeric;
+  qualifying_spend_required: ColumnType<string | null, string | null | undefined, string | null>;
+  qualifying_purchases_required: number | null;
+  threshold_match: Generated<'ANY' | 'ALL'>;
+  perks: ColumnType<string[], string | undefined, string>;
+  reward_codes: ColumnType<string[], string | undefined, string>;
+  invitation_only: Generated<boolean>;
+  lifetime_qualifying_points_required: number | null;
+}
+
+export interface TierMilestoneTable {
+  lifetime_qualifying_points: number;
+  name: string;
+  bonus_points: number;
+}
+
+export type TierChangeReason =
+  | 'UPGRADE' | 'DOWNGRADE' | 'REQUALIFIED' | 'ASSIGNED' | 'ASSIGNMENT_ENDED' | 'LIFETIME' | 'REFUND_REVERSAL' | 'GRACE_STARTED';
+
+export interface MemberTierTable {
+  member_id: string;
+  tier_code: string;
+  since: Timestamp;
+  valid_until: Timestamp | null;
+  grace_until: Timestamp | null;
+  lifetime_code: string | null;
+  assigned_code: string | null;
+  assigned_since: Timestamp | null;
+  assigned_until: Timestamp | null;
+  expiry_frozen: Generated<boolean>;
+  version: Generated<number>;
+  updated_at: Timestamp;
+}
+
+export interface TierHistoryTable {
+  seq: Generated<number>;
+  member_id: string;
+  at: Timestamp;
+  from_code: string;
+  to_code: string;
+  reason: TierChangeReason;
+  valid_until: Timestamp | null;
+  previous_valid_until: Timestamp | null;
+  previous_since: Timestamp | null;
+  note: string | null;
+  created_at: Timestamp;
+}
+
+export interface MemberMilestoneTable {
+  member_id: string;
+  lifetime_qualifying_points: number;
+  txn_id: string;
+  awarded_at: Timestamp;
+}
+
+export interface MemberStreakAwardTable {
+  member_id: string;
+  period_start: Timestamp;
+  streak_length: number;
+  txn_id: string;
+  awarded_at: Timestamp;
 }
 
 export interface ServiceClockTable {
@@ -155,6 +226,11 @@ export interface RateLimitTable {
 export interface DB {
   program: ProgramTable;
   tiers: TierTable;
+  tier_milestones: TierMilestoneTable;
+  member_tiers: MemberTierTable;
+  tier_history: TierHistoryTable;
+  member_milestones: MemberMilestoneTable;
+  member_streak_awards: MemberStreakAwardTable;
   service_clock: ServiceClockTable;
   members: MemberTable;
   points_transactions: PointsTransactionTable;

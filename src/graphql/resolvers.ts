@@ -6,6 +6,7 @@ import { mergeResolvers } from './schema';
 import { membersResolvers } from '../members/members.resolvers';
 import { ledgerResolvers } from '../ledger/ledger.resolvers';
 import { programResolvers } from '../program/program.resolvers';
+import { tiersResolvers } from '../tiers/tiers.resolvers';
 import { jobsResolvers } from '../jobs/jobs.resolvers';
 
 const clockResolvers: Resolvers = {
@@ -19,5 +20,5 @@ const clockResolvers: Resolvers = {
 
 /** Every domain's resolvers in one map. */
 export function buildResolvers(): Resolvers {
-  return mergeResolvers({ DateTime, Decimal }, clockResolvers, membersResolvers, programResolvers, ledgerResolvers, jobsResolvers);
+  return mergeResolvers({ DateTime, Decimal }, clockResolvers, membersResolvers, programResolvers, ledgerResolvers, tiersResolvers, jobsResolvers);
 }

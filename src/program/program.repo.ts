@@ -1,6 +1,6 @@
 import type { Db } from '../db/database';
-import type { ProgramTable, TierTable } from '../db/schema';
-import type { ProgramRow, TierView } from './program.types';
+import type { ProgramTable, TierMilestoneTable, TierTable } from '../db/schema';
+import type { MilestoneView, ProgramRow, TierView } from './program.types';
 import type { Updateable, Insertable } from 'kysely';
 
 export async function loadProgram(db: Db): Promise<ProgramRow> {
@@ -18,4 +18,13 @@ export async function updateProgram(db: Db, patch: Updateable<ProgramTable>): Pr
 export async function replaceTiers(db: Db, tiers: Insertable<TierTable>[]): Promise<void> {
   await db.deleteFrom('tiers').execute();
   await db.insertInto('tiers').values(tiers).execute();
+}
+
+export async function loadMilestones(db: Db): Promise<MilestoneView[]> {
+  return db.selectFrom('tier_milestones').selectAll().orderBy('lifetime_qualifying_points', 'asc').execute();
+}
+
+export async function replaceMilestones(db: Db, milestones: Insertable<TierMilestoneTable>[]): Promise<void> {
+  await db.deleteFrom('tier_milestones').execute();
+  if (milestones.length > 0) await db.insertInto('tier_milestones').values(milestones).execute();
 }

@@ -1,0 +1,120 @@
+import { sql, type Insertable, type Selectable } from 'kysely';
+import type { Db } from '../db/database';
+import type { MemberTierTable, StreakPeriod, TierHistoryTable } from '../db/schema';
+import { toUnits } from '../ledger/money';
+import type { Metrics, Window } from './tiers.rules';
+
+export type MemberTierRow = Selectable<MemberTierTable>;
+export type TierHistoryRow = Selectable<TierHistoryTable>;
+
+/**
+ * Qualifying points, spend and purchases in `w`, as known at `knownAt` (entries written later
+ * are ignored). A refund counts against the window of the purchase it refunds.
+ */
+export async function metrics(db: Db, memberId: string, w: Window, knownAt: Date): Promise<Metrics> {
+  const points = await sql<{ qp: number }>`
+    select coalesce(sum(t.qualifying_points), 0)::int as qp
+    from points_transactions t
+    left join points_transactions p on p.id = t.related_id and t.type = 'REFUND'
+    where t.member_id = ${memberId} and not t.cancelled and t.created_at <= ${knownAt}
+      and coalesce(p.occurred_at, t.occurred_at) >= ${w.from} and coalesce(p.occurred_at, t.occurred_at) < ${w.to}`.execute(db);
+  const orders = await sql<{ spend: string; purchases: number }>`
+    select coalesce(sum(o.amount - coalesce(r.refunded, 0)), 0)::text as spend,
+      (count(*) filter (where o.amount > coalesce(r.refunded, 0)))::int as purchases
+    from orders o
+    left join lateral (select sum(amount) as refunded from refunds
+      where refunds.order_id = o.order_id and refunds.created_at <= ${knownAt}) r on true
+    where o.member_id = ${memberId} and o.created_at <= ${knownAt} and o.occurred_at >= ${w.from} and o.occurred_at < ${w.to}`.execute(db);
+  const row = orders.rows[0];
+  const spend = row ? Number(toUnits(row.spend, 2)) : 0;
+  return { points: points.rows[0]?.qp ?? 0, spendCents: spend, purchases: row?.purchases ?? 0 };
+}
+
+/** Every qualifying point the member holds, net of refunds, as known at `knownAt`. */
+export async function lifetimeQualifying(db: Db, memberId: string, knownAt: Date): Promise<number> {
+  const row = await db
+    .selectFrom('points_transactions')
+    .select(sql<number>`coalesce(sum(qualifying_points), 0)::int`.as('qp'))
+    .where('member_id', '=', memberId)
+    .where('cancelled', '=', false)
+    .where('created_at', '<=', knownAt)
+    .executeTakeFirstOrThrow();
+  return row.qp;
+}
+
+/** Starts of the periods (UTC) in which the member had qualifying activity, newest first. */
+export async function activePeriods(db: Db, memberId: string, period: StreakPeriod, now: Date, limit = 240): Promise<Date[]> {
+  const unit = period === 'QUARTER' ? 'quarter' : 'month';
+  const rows = await sql<{ start: Date }>`
+    select distinct date_trunc(${unit}, occurred_at at time zone 'UTC') at time zone 'UTC' as start
+    from points_transactions
+    where member_id = ${memberId} and not cancelled and qualifying_points > 0 and occurred_at <= ${now} and created_at <= ${now}
+    order by start desc limit ${limit}`.execute(db);
+  return rows.rows.map((r) => new Date(r.start));
+}
+
+export async function findState(db: Db, memberId: string): Promise<MemberTierRow | undefined> {
+  return db.selectFrom('member_tiers').selectAll().where('member_id', '=', memberId).executeTakeFirst();
+}
+
+/**
+ * Writes the state: insert when absent, else update only if nobody wrote since `version` was
+ * read. Returns false when the condition failed (the caller's state is stale).
+ */
+export async function saveState(db: Db, state: MemberTierRow, readVersion: number | null): Promise<boolean> {
+  const { member_id, version: _v, ...fields } = state;
+  if (readVersion === null) {
+    const inserted = await db.insertInto('member_tiers').values({ ...fields, member_id, version: 1 })
+      .onConflict((oc) => oc.column('member_id').doNothing()).returning('member_id').executeTakeFirst();
+    return inserted !== undefined;
+  }
+  const updated = await db.updateTable('member_tiers').set({ ...fields, version: readVersion + 1 })
+    .where('member_id', '=', member_id).where('version', '=', readVersion).returning('member_id').executeTakeFirst();
+  return updated !== undefined;
+}
+
+export async function insertHistory(db: Db, rows: Insertable<TierHistoryTable>[]): Promise<void> {
+  if (rows.length > 0) await db.insertInto('tier_history').values(rows).execute();
+}
+
+export async function history(db: Db, memberId: string, limit: number): Promise<TierHistoryRow[]> {
+  return db.selectFrom('tier_history').selectAll().where('member_id', '=', memberId).orderBy('seq', 'desc').limit(limit).execute();
+}
+
+/** Members whose review, grace or assignment end is due at `now`, a batch at a time. */
+export async function dueMembers(db: Db, now: Date, limit: number): Promise<string[]> {
+  const rows = await db.selectFrom('member_tiers').select('member_id')
+    .where(sql<boolean>`least(grace_until, valid_until, assigned_until) <= ${now}`)
+    .orderBy('member_id').limit(limit).execute();
+  return rows.map((r) => r.member_id);
+}
+
+export async function milestones(db: Db) {
+  return db.selectFrom('tier_milestones').selectAll().orderBy('lifetime_qualifying_points').execute();
+}
+
+export async function awardedMilestones(db: Db, memberId: string): Promise<Set<number>> {
+  const rows = await db.selectFrom('member_milestones').select('lifetime_qualifying_points').where('member_id', '=', memberId).execute();
+  return new Set(rows.map((r) => r.lifetime_qualifying_points));
+}
+
+export async function recordMilestone(db: Db, memberId: string, threshold: number, txnId: string, now: Date): Promise<void> {
+  await db.insertInto('member_milestones').values({ member_id: memberId, lifetime_qualifying_points: threshold, txn_id: txnId, awarded_at: now }).execute();
+}
+
+export async function awardedStreaks(db: Db, memberId: string): Promise<Set<number>> {
+  const rows = await db.selectFrom('member_streak_awards').select('period_start').where('member_id', '=', memberId).execute();
+  return new Set(rows.map((r) => r.period_start.getTime()));
+}
+
+export async function recordStreak(db: Db, memberId: string, periodStart: Date, length: number, txnId: string, now: Date): Promise<void> {
+  await db.insertInto('member_streak_awards').values({ member_id: memberId, period_start: periodStart, streak_length: length, txn_id: txnId, awarded_at: now }).execute();
+}
+
+/** Lots that fell due while expiry was frozen get a new expiry. Returns how many points moved. */
+export async function pushOverdueLots(db: Db, memberId: string, dueBy: Date, newExpiry: Date): Promise<number> {
+  const rows = await db.updateTable('point_lots').set({ expires_at: newExpiry })
+    .where('member_id', '=', memberId).where('remaining', '>', 0).where('expires_at', '<=', dueBy)
+    .returning('remaining').execute();
+  return rows.reduce((sum, r) => sum + r.remaining, 0);
+}
