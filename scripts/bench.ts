@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Pool } from 'pg';
 import { signToken } from '../src/auth/jwt';
@@ -275,6 +275,8 @@ async function main(): Promise<number> {
   };
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(values.out as string, `${JSON.stringify(result, null, 2)}\n`);
+  const chartOut = join(dirname(values.out as string), 'chart.svg');
+  spawnSync(process.execPath, [require.resolve('ts-node/dist/bin'), '--transpile-only', join(__dirname, 'bench-chart.ts'), values.out as string, chartOut], { cwd: ROOT, stdio: 'inherit' });
 
   console.log(`\nMilepost benchmark: ${members} members, ${connections} connections, ${duration} s each, ${cpus().length} cores`);
   console.log(table([...main.ops.map((op) => [op.label, f[op.name]] as [string, OpFigures]), ['D  database ceiling (pg Pool)', d]]));
