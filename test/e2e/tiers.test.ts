@@ -92,7 +92,9 @@ test('an idle year drops one tier at the period end', async () => {
   await at('2027-01-01T00:00:00Z');
   // The read already shows what the evaluation will write.
   expect((await member(id)).tier.current.code).toBe('SILVER');
-  expect((await ok(EVALUATE)).runTierEvaluation).toBeGreaterThanOrEqual(1);
+  // Two instances evaluating at once change the member once.
+  const runs = await Promise.all([ok(EVALUATE), ok(EVALUATE)]);
+  expect(runs.map((r) => r.runTierEvaluation).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
   const m = await member(id);
   expect(m.tier).toMatchObject({ current: { code: 'SILVER' }, since: '2027-01-01T00:00:00.000Z', validUntil: '2028-01-01T00:00:00.000Z' });
   expect(m.tierHistory[0]).toMatchObject({ fromTier: 'GOLD', toTier: 'SILVER', reason: 'DOWNGRADE', at: '2027-01-01T00:00:00.000Z' });
