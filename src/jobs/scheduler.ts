@@ -3,19 +3,25 @@ import type { Config } from '../config';
 import type { Database, Db } from '../db/database';
 import { systemClock, testClock } from '../clock/clock';
 import { purgeIdempotency, sweepExpiry } from './expiry';
+import { runTierMaintenance } from '../tiers/tiers.jobs';
 
 export interface MaintenanceReport {
   pointsExpired: number;
   keysPurged: number;
+  tierChanges: number;
 }
 
-/** One maintenance pass: expiry sweep and idempotency purge. Safe to run on every instance at once. */
+/**
+ * One maintenance pass: tier reviews first (a downgrade can end an expiry freeze), then the
+ * expiry sweep and purges. Safe to run on every instance at once.
+ */
 export async function runMaintenance(db: Db, now: Date, logger?: Logger): Promise<MaintenanceReport> {
+  const tierChanges = await runTierMaintenance(db, now, logger);
   const pointsExpired = await sweepExpiry(db, now, logger);
   const keysPurged = await purgeIdempotency(db, now, logger);
   // Rate-limit windows run on wall time (they meter real requests), not the service clock.
   await db.deleteFrom('rate_limits').where('expire', '<', Date.now() - 3_600_000).execute();
-  return { pointsExpired, keysPurged };
+  return { pointsExpired, keysPurged, tierChanges };
 }
 
 /**
