@@ -1,0 +1,180 @@
+/**
+ * The ledger under racing requests over real HTTP: no overspend, idempotent retries that race,
+ * opposite transfers without deadlock. On PGlite the requests serialise; on PostgreSQL they
+ * really run at once (pool of 20).
+ */
+import { sql } from 'kysely';
+import { codes, type TestApp, startTestApp } from '../support/harness';
+import {
+  DEFAULT_PROGRAM, EARN, PURCHASE, REDEEM, TRANSFER, balance, earn, enroll, errorCode, expectLedgerTrue, key, ledgerRows, ok,
+  rowCounts, updateProgram,
+} from './ledger-fixtures';
+
+let t: TestApp;
+beforeAll(async () => { t = await startTestApp(); });
+afterAll(async () => { await t.close(); });
+beforeEach(async () => { await updateProgram(t, DEFAULT_PROGRAM); });
+
+test('200 concurrent 10-point redemptions against 1,000 points: exactly 100 succeed, available ends at 0', async () => {
+  const member = await enroll(t, 'race-redeem');
+  await earn(t, member, 1000);
+  const results = await Promise.all(
+    Array.from({ length: 200 }, (_, i) => t.gql(REDEEM, { input: { memberId: member, points: 10, idempotencyKey: `race-redeem-${i}` } })),
+  );
+  const succeeded = results.filter((res) => !res.errors);
+  const failed = results.filter((res) => res.errors);
+  expect(succeeded).toHaveLength(100);
+  expect(failed.map(errorCode)).toEqual(Array(100).fill('INSUFFICIENT_POINTS'));
+  for (const res of succeeded) expect(ok(res).redeemPoints).toMatchObject({ type: 'REDEEM', points: -10 });
+
+  expect(await balance(t, member)).toMatchObject({ available: 0, lifetimeEarned: 1000, lifetimeRedeemed: 1000 });
+  const redeems = (await ledgerRows(t, member)).filter((row) => row.type === 'REDEEM');
+  expect(redeems).toHaveLength(100);
+  expect(redeems.reduce((sum, row) => sum + row.points, 0)).toBe(-1000);
+  await expectLedgerTrue(t, [member]);
+});
+
+describe('recordPurchase retries racing on one orderId', () => {
+  test('50 identical retries write one PURCHASE entry and answer alike', async () => {
+    const member = await enroll(t, 'race-purchase');
+    const input = { memberId: member, orderId: key('order'), amount: '129.90', currency: 'USD', channel: 'web' };
+    const results = await Promise.all(Array.from({ length: 50 }, () => t.gql(PURCHASE, { input })));
+    const bodies = results.map((res) => ok(res).recordPurchase);
+    for (const body of bodies) expect(body).toEqual(bodies[0]);
+    expect(bodies[0]).toMatchObject({ pointsEarned: 129, transaction: { type: 'PURCHASE', points: 129 } });
+
+    const purchases = (await ledgerRows(t, member)).filter((row) => row.type === 'PURCHASE');
+    expect(purchases).toHaveLength(1);
+    expect(await balance(t, member)).toMatchObject({ available: 129 });
+    await expectLedgerTrue(t, [member]);
+  });
+
+  test('the same orderId with a different amount is IDEMPOTENCY_CONFLICT and writes nothing', async () => {
+    const member = await enroll(t, 'conflict-purchase');
+    const input = { memberId: member, orderId: key('order'), amount: '50.00', currency: 'USD' };
+    ok(await t.gql(PURCHASE, { input }));
+    const before = await rowCounts(t);
+    const conflict = await t.gql(PURCHASE, { input: { ...input, amount: '60.00' } });
+    expect(errorCode(conflict)).toBe('IDEMPOTENCY_CONFLICT');
+    expect(await rowCounts(t)).toEqual(before);
+    // An equal amount written differently is the same request.
+    const again = ok(await t.gql(PURCHASE, { input: { ...input, amount: '50' } })).recordPurchase;
+    expect(again.pointsEarned).toBe(50);
+    expect(await rowCounts(t)).toEqual(before);
+  });
+
+  test('racing retries with two different amounts: one wins, every other answer is the winner or a conflict', async () => {
+    const member = await enroll(t, 'race-conflict');
+    const orderId = key('order');
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+      t.gql(PURCHASE, { input: { memberId: member, orderId, amount: i % 2 ? '10.00' : '20.00', currency: 'USD' } })));
+    const winners = new Set(results.filter((res) => !res.errors).map((res) => ok(res).recordPurchase.pointsEarned));
+    expect(winners.size).toBe(1);
+    for (const code of results.flatMap(codes)) expect(code).toBe('IDEMPOTENCY_CONFLICT');
+    expect((await ledgerRows(t, member)).filter((row) => row.type === 'PURCHASE')).toHaveLength(1);
+  });
+});
+
+describe('earnPoints retries racing on one idempotencyKey', () => {
+  test('50 identical retries write one EARN entry and answer alike', async () => {
+    const member = await enroll(t, 'race-earn');
+    const input = { memberId: member, points: 75, reason: 'goodwill', idempotencyKey: key('earn') };
+    const results = await Promise.all(Array.from({ length: 50 }, () => t.gql(EARN, { input })));
+    const bodies = results.map((res) => ok(res).earnPoints);
+    for (const body of bodies) expect(body).toEqual(bodies[0]);
+    expect((await ledgerRows(t, member)).filter((row) => row.type === 'EARN')).toHaveLength(1);
+    expect(await balance(t, member)).toMatchObject({ available: 75 });
+  });
+
+  test('the same key with another request is IDEMPOTENCY_CONFLICT and writes nothing', async () => {
+    const member = await enroll(t, 'conflict-earn');
+    const input = { memberId: member, points: 40, reason: 'goodwill', idempotencyKey: key('earn') };
+    ok(await t.gql(EARN, { input }));
+    const before = await rowCounts(t);
+    for (const changed of [{ points: 41 }, { reason: 'other reason' }]) {
+      expect(errorCode(await t.gql(EARN, { input: { ...input, ...changed } }))).toBe('IDEMPOTENCY_CONFLICT');
+    }
+    // The key belongs to the earn: a redemption cannot reuse it either.
+    expect(errorCode(await t.gql(REDEEM, { input: { memberId: member, points: 40, idempotencyKey: input.idempotencyKey } }))).toBe('IDEMPOTENCY_CONFLICT');
+    expect(await rowCounts(t)).toEqual(before);
+    expect(await balance(t, member)).toMatchObject({ available: 40 });
+  });
+
+  test('a failed request leaves no rows, and its key stays free for a request that succeeds', async () => {
+    const member = await enroll(t, 'failed-redeem');
+    await earn(t, member, 5);
+    const before = await rowCounts(t);
+    const idempotencyKey = key('redeem');
+    const failed = await t.gql(REDEEM, { input: { memberId: member, points: 10, idempotencyKey } });
+    expect(errorCode(failed)).toBe('INSUFFICIENT_POINTS');
+    expect(await rowCounts(t)).toEqual(before);
+    await earn(t, member, 5);
+    const retried = ok(await t.gql(REDEEM, { input: { memberId: member, points: 10, idempotencyKey } })).redeemPoints;
+    expect(retried).toMatchObject({ type: 'REDEEM', points: -10 });
+    expect(await balance(t, member)).toMatchObject({ available: 0 });
+  });
+
+  test('the same key from two different callers is two requests', async () => {
+    const member = await enroll(t, 'scoped-key');
+    const idempotencyKey = key('shared');
+    const input = { memberId: member, points: 10, reason: 'scoped', idempotencyKey };
+    ok(await t.gql(EARN, { input }, t.token({ role: 'PARTNER', sub: 'p-a', partnerId: 'PA' })));
+    ok(await t.gql(EARN, { input }, t.token({ role: 'PARTNER', sub: 'p-b', partnerId: 'PB' })));
+    expect(await balance(t, member)).toMatchObject({ available: 20 });
+  });
+});
+
+test('transfers racing A→B and B→A neither deadlock nor lose points', async () => {
+  const a = await enroll(t, 'xfer-a');
+  const b = await enroll(t, 'xfer-b');
+  await earn(t, a, 500);
+  await earn(t, b, 500);
+  const requests = Array.from({ length: 80 }, (_, i) => {
+    const [fromMemberId, toMemberId] = i % 2 ? [a, b] : [b, a];
+    return t.gql(TRANSFER, { input: { fromMemberId, toMemberId, points: 7 + (i % 5), idempotencyKey: `xfer-${a}-${i}` } });
+  });
+  const results = await Promise.all(requests);
+  const errorCodes = results.flatMap(codes);
+  // Both start with enough for every transfer in one direction, so none may fail.
+  expect(errorCodes).toEqual([]);
+
+  const [ba, bb] = [await balance(t, a), await balance(t, b)];
+  expect(ba.available + bb.available).toBe(1000);
+  const rows = [...(await ledgerRows(t, a)), ...(await ledgerRows(t, b))];
+  const outs = rows.filter((row) => row.type === 'TRANSFER_OUT');
+  const ins = rows.filter((row) => row.type === 'TRANSFER_IN');
+  expect(outs).toHaveLength(80);
+  expect(ins).toHaveLength(80);
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  for (const out of outs) {
+    const pair = byId.get(out.related_id as string);
+    expect(pair).toMatchObject({ type: 'TRANSFER_IN', points: -out.points, related_id: out.id });
+  }
+  for (const res of results) {
+    const { from, to } = ok(res).transferPoints;
+    expect(from.points).toBe(-to.points);
+    expect(from.relatedTransactionId).toBe(to.id);
+    expect(to.relatedTransactionId).toBe(from.id);
+  }
+  await expectLedgerTrue(t, [a, b]);
+});
+
+test('racing transfers that overdraw: the sender never goes below zero and the total is kept', async () => {
+  const a = await enroll(t, 'xfer-over-a');
+  const b = await enroll(t, 'xfer-over-b');
+  await earn(t, a, 100);
+  await earn(t, b, 20);
+  const results = await Promise.all(Array.from({ length: 30 }, (_, i) => {
+    const [fromMemberId, toMemberId] = i % 3 ? [a, b] : [b, a];
+    return t.gql(TRANSFER, { input: { fromMemberId, toMemberId, points: 15, idempotencyKey: `xfer-over-${a}-${i}` } });
+  }));
+  for (const code of results.flatMap(codes)) expect(code).toBe('INSUFFICIENT_POINTS');
+  const [ba, bb] = [await balance(t, a), await balance(t, b)];
+  expect(ba.available).toBeGreaterThanOrEqual(0);
+  expect(bb.available).toBeGreaterThanOrEqual(0);
+  expect(ba.available + bb.available).toBe(120);
+  const { rows } = await sql<{ n: number }>`
+    select count(*)::int as n from points_transactions where member_id in (${a}, ${b}) and type = 'TRANSFER_OUT'`.execute(t.database.db);
+  expect(rows[0]!.n).toBe(results.filter((res) => !res.errors).length);
+  await expectLedgerTrue(t, [a, b]);
+});
