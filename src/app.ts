@@ -73,6 +73,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
     ...protection,
     parseOptions: { maxTokens: config.limits.maxTokens },
     includeStacktraceInErrorResponses: false,
+    // main.ts owns SIGTERM/SIGINT. Apollo's own handlers would stop the server a second time and
+    // re-raise the signal, leaving our shutdown waiting forever and the database never closed.
+    stopOnTerminationSignals: false,
     plugins: [
       ...protection.plugins,
       ApolloServerPluginDrainHttpServer({ httpServer }),

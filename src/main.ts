@@ -4,6 +4,8 @@ import { openDatabase } from './db/database';
 import { createApp } from './app';
 import { startJobs } from './jobs/scheduler';
 
+const SHUTDOWN_TIMEOUT_MS = 30_000;
+
 /** Process start: config → database → createApp → listen → graceful shutdown. */
 async function main(): Promise<void> {
   let config;
@@ -30,10 +32,17 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    // This timer also keeps the event loop alive: once the HTTP server closes, an in-memory
+    // PGlite holds no handle, and Node would otherwise exit before the database is closed.
+    const deadline = setTimeout(() => {
+      logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown timed out');
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS);
     try {
       await jobs.stop();
       await stop(); // stops accepting and waits for in-flight requests (drain plugin)
       await database.close();
+      clearTimeout(deadline);
       logger.info('shutdown complete');
       process.exit(0);
     } catch (error) {
