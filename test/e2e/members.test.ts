@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { startTestApp, codes, type TestApp } from '../support/harness';
+import { startTestApp, codes, type GqlResponse, type TestApp } from '../support/harness';
 
 const ENROLL = `mutation($input: EnrollMemberInput!) { enrollMember(input: $input) { id externalId email name birthDate status referralCode } }`;
 const MEMBER = `query($id: ID!) { member(id: $id) { id externalId email name birthDate phone locale status } }`;
@@ -137,14 +137,14 @@ describe('members(first, after, search)', () => {
     let after: string | null = null;
     let pages = 0;
     for (;;) {
-      const res = await t.gql(MEMBERS, { first, after, search });
+      const res: GqlResponse = await t.gql(MEMBERS, { first, after, search });
       expect(res.errors).toBeUndefined();
-      const { edges, pageInfo, totalCount } = res.data!.members;
+      const { edges, pageInfo, totalCount }: { edges: { cursor: string; node: { externalId: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null }; totalCount: number } = res.data!.members;
       expect(totalCount).toBe(7);
-      seen.push(...edges.map((e: { node: { externalId: string } }) => e.node.externalId));
+      seen.push(...edges.map((e) => e.node.externalId));
       pages += 1;
       if (!pageInfo.hasNextPage) return { seen, pages };
-      expect(pageInfo.endCursor).toBe(edges.at(-1).cursor);
+      expect(pageInfo.endCursor).toBe(edges.at(-1)!.cursor);
       after = pageInfo.endCursor;
     }
   }
