@@ -151,9 +151,11 @@ export async function refundPurchase(ctx: Ctx, input: RefundInput): Promise<Refu
       const pendingLot = ownLot && ownLot.available_at.getTime() > now.getTime() && ownLot.remaining > 0
         ? [{ id: ownLot.id, remaining: ownLot.remaining, expiresAt: ownLot.expires_at, earnedAt: ownLot.earned_at }]
         : [];
+      // The clawback belongs to the order's partner, whoever files the refund, so that partner's
+      // statement view shows both sides of its order.
       txn = await debit(tx, member, program, now, {
         type: 'REFUND', points, qualifyingPoints: qualifying, description: `Refund ${refundId} of ${orderId}`,
-        orderId, partnerId: actor.partnerId ?? null, actor: actorKey(actor), relatedId: current.txn_id,
+        orderId, partnerId: current.partner_id, actor: actorKey(actor), relatedId: current.txn_id,
       }, { mode: 'CLAWBACK', allowNegative: program.allow_negative_balance, preferLots: pendingLot });
     }
     await tx.updateTable('orders').set({
