@@ -1,3 +1,4 @@
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import type { Config } from '../config';
 import { UnauthenticatedError } from '../errors';
@@ -15,11 +16,11 @@ export interface Actor {
 
 /** Verifies a bearer token per the contract: signature, exp, iss, aud, and role claims. */
 export function verifyToken(config: Config['jwt'], token: string): Actor {
-  const key = config.publicKey ?? config.secret;
+  const key = verificationKey(config);
   const algorithm = config.publicKey ? 'RS256' : 'HS256';
   let claims: jwt.JwtPayload;
   try {
-    const decoded = jwt.verify(token, key as string, {
+    const decoded = jwt.verify(token, key, {
       algorithms: [algorithm],
       issuer: config.issuer,
       audience: config.audience,
@@ -45,6 +46,19 @@ export function verifyToken(config: Config['jwt'], token: string): Actor {
     actor.memberId = claims.memberId;
   }
   return actor;
+}
+
+// jsonwebtoken re-parses a string key on every verify (for a secret it first tries, and fails,
+// to read it as a PEM key); a KeyObject built once per configuration skips that work.
+const keys = new WeakMap<Config['jwt'], KeyObject>();
+
+function verificationKey(config: Config['jwt']): KeyObject {
+  let key = keys.get(config);
+  if (!key) {
+    key = config.publicKey ? createPublicKey(config.publicKey) : createSecretKey(Buffer.from(config.secret as string, 'utf8'));
+    keys.set(config, key);
+  }
+  return key;
 }
 
 export interface SignOptions {
