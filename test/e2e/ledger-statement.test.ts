@@ -28,7 +28,7 @@ test('pages run newest first with no duplicates or gaps while entries are insert
   let inserted = 0;
   for (;;) {
     // New entries land between (and during) page fetches; they belong before the first page.
-    const [current] = await Promise.all([
+    const [current]: [Page, ...unknown[]] = await Promise.all([
       page(member, { first: 10, after }),
       earn(t, member, 1000 + inserted++),
       earn(t, member, 1000 + inserted++),
