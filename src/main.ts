@@ -18,7 +18,8 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = pino({ level: config.logLevel });
+  // Buffered, asynchronous writes: a synchronous write per request log line costs every request.
+  const logger = pino({ level: config.logLevel }, pino.destination({ dest: 1, sync: false }));
   const database = await openDatabase(config.database, { poolSize: config.dbPoolSize });
   logger.info({ database: database.kind }, 'database ready, migrations applied');
   const { httpServer, stop } = await createApp({ config, database, logger });
@@ -44,10 +45,10 @@ async function main(): Promise<void> {
       await database.close();
       clearTimeout(deadline);
       logger.info('shutdown complete');
-      process.exit(0);
+      logger.flush(() => process.exit(0));
     } catch (error) {
       logger.error({ err: error }, 'shutdown failed');
-      process.exit(1);
+      logger.flush(() => process.exit(1));
     }
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
