@@ -37,16 +37,20 @@ export function expiryPolicy(program: ProgramView): ExpiryPolicy {
 export async function lockMember(tx: Db, id: string, { active = true } = {}): Promise<MemberRow> {
   const member = isUuid(id) ? await members.lockById(tx, id) : undefined;
   if (!member) throw new NotFoundError('Member');
-  if (active && member.status !== 'ACTIVE') {
-    throw new InvalidStateError(`Member is ${member.status.toLowerCase()}: points cannot move`);
-  }
+  if (active) requireActive(member);
+  return member;
+}
+
+/** INVALID_STATE unless the member may move points. */
+export function requireActive(member: MemberRow): MemberRow {
+  if (member.status !== 'ACTIVE') throw new InvalidStateError(`Member is ${member.status.toLowerCase()}: points cannot move`);
   return member;
 }
 
 /** Locks several members in id order, so two transfers in opposite directions cannot deadlock. */
-export async function lockMembers(tx: Db, ids: string[]): Promise<Map<string, MemberRow>> {
+export async function lockMembers(tx: Db, ids: string[], { active = true } = {}): Promise<Map<string, MemberRow>> {
   const locked = new Map<string, MemberRow>();
-  for (const id of [...new Set(ids)].sort()) locked.set(id, await lockMember(tx, id));
+  for (const id of [...new Set(ids)].sort()) locked.set(id, await lockMember(tx, id, { active }));
   return locked;
 }
 

@@ -5,7 +5,7 @@ import { BadInputError, ForbiddenError, InvalidStateError, NotFoundError } from 
 import { isUuid } from '../members/members.rules';
 import type { MemberRow } from '../members/members.repo';
 import { getProgram } from '../program/program.service';
-import { credit, debit, expiryPolicy, lockMember, lockMembers, settleExpiry } from './ledger.core';
+import { credit, debit, expiryPolicy, lockMember, lockMembers, requireActive, settleExpiry } from './ledger.core';
 import * as repo from './ledger.repo';
 import { checkPoints, lotExpiry, requestHash } from './ledger.rules';
 import { idempotent } from './idempotency';
@@ -26,7 +26,9 @@ async function transactionById(ctx: Ctx, id: string): Promise<TransactionRow> {
 
 /**
  * Runs one single-member ledger operation: member lock, expiry settled first, idempotency on
- * (caller, key), then `work`. Returns the resulting transaction.
+ * (caller, key), then `work`. Returns the resulting transaction. The member's status is checked
+ * only for new work: a retry of a request that already succeeded replays its result even if the
+ * member has been suspended since.
  */
 async function memberOperation(
   ctx: Ctx,
@@ -42,8 +44,9 @@ async function memberOperation(
   const program = await getProgram(ctx.db);
   const hash = requestHash({ operation, memberId, request });
   const { result } = await inTransaction(ctx.db, async (tx) => {
-    const member = await lockMember(tx, memberId, { active });
+    const member = await lockMember(tx, memberId, { active: false });
     return idempotent(tx, { scope: actorKey(actor), key, operation, hash, memberId }, now, ctx.config.idempotencyRetentionDays, async () => {
+      if (active) requireActive(member);
       await settleExpiry(tx, member, program, now);
       const txn = await work(tx, now, member);
       return { transactionId: txn.id };
@@ -117,11 +120,14 @@ export async function transferPoints(ctx: Ctx, input: TransferInput): Promise<{ 
   const now = await ctx.now();
   const hash = requestHash({ operation: 'transferPoints', ...input, idempotencyKey: undefined, points });
   const { result } = await inTransaction(ctx.db, async (tx) => {
-    const locked = await lockMembers(tx, [input.fromMemberId, input.toMemberId]);
+    const locked = await lockMembers(tx, [input.fromMemberId, input.toMemberId], { active: false });
     const sender = locked.get(input.fromMemberId)!;
     const receiver = locked.get(input.toMemberId)!;
     const scope = { scope: actorKey(actor), key: input.idempotencyKey, operation: 'transferPoints', hash, memberId: sender.id };
     return idempotent(tx, scope, now, ctx.config.idempotencyRetentionDays, async () => {
+      // Checked for new work only, so a retry of a finished transfer still replays.
+      requireActive(sender);
+      requireActive(receiver);
       await settleExpiry(tx, sender, program, now);
       await settleExpiry(tx, receiver, program, now);
       const out = await debit(tx, sender, program, now, {
@@ -141,7 +147,8 @@ export interface ReverseInput { transactionId: string; reason?: string | null; i
 
 /**
  * Undoes a redemption. Each lot it drew from comes back as a new lot with that lot's original
- * expiry, or with a fresh policy expiry where the original has passed. Once only.
+ * expiry (under INACTIVITY, the member's shared one), or a fresh policy expiry where that has
+ * passed. Once only.
  */
 export async function reverseRedemption(ctx: Ctx, input: ReverseInput): Promise<TransactionRow> {
   const actor = requireRole(ctx, 'ADMIN', 'PARTNER');
@@ -156,10 +163,14 @@ export async function reverseRedemption(ctx: Ctx, input: ReverseInput): Promise<
       .where('member_id', '=', member.id).where('type', '=', 'REVERSAL').where('related_id', '=', original.id).executeTakeFirst();
     if (already) throw new InvalidStateError('This redemption was already reversed');
     const policy = expiryPolicy(program);
-    const lots = (await repo.allocationsOf(tx, original.id)).map((draw) => ({
-      points: draw.points,
-      expiresAt: draw.expires_at && draw.expires_at.getTime() <= now.getTime() ? lotExpiry(policy, now, now) : draw.expires_at,
-    }));
+    // Under INACTIVITY every open lot shares one expiry (last activity + months), while a lot
+    // drawn empty kept the expiry it had then: the returned points join the member's clock.
+    const shared = lotExpiry(policy, now, member.last_activity_at ?? now);
+    const passed = (date: Date | null) => date !== null && date.getTime() <= now.getTime();
+    const lots = (await repo.allocationsOf(tx, original.id)).map((draw) => {
+      const kept = policy.mode === 'INACTIVITY' ? shared : draw.expires_at;
+      return { points: draw.points, expiresAt: passed(kept) ? lotExpiry(policy, now, now) : kept };
+    });
     if (lots.length === 0) throw new InvalidStateError('This redemption drew no points');
     return credit(tx, member, program, now, {
       type: 'REVERSAL', points: -original.points, description: reason ?? 'Redemption reversed',

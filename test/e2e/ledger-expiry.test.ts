@@ -176,6 +176,25 @@ describe('reversal of a redemption', () => {
     await expectLedgerTrue(t, [member]);
   });
 
+  test('under INACTIVITY the returned points share the member\'s one expiry', async () => {
+    await updateProgram(t, { expiry: { mode: 'INACTIVITY', months: 6 } });
+    const member = await enroll(t, 'reverse-inactive');
+    await setClock(t, '2033-01-01T00:00:00.000Z');
+    await earn(t, member, 100);
+    await setClock(t, '2033-03-01T00:00:00.000Z');
+    const spent = await redeem(t, member, 100); // empties the January lot
+    await setClock(t, '2033-04-01T00:00:00.000Z');
+    await earn(t, member, 50); // last activity: every open lot now lapses on 2033-10-01
+    await setClock(t, '2033-05-01T00:00:00.000Z');
+    ok(await reverse(spent.id));
+    expect(await balance(t, member, 3660)).toMatchObject({
+      available: 150, expiringSoon: [{ points: 150, expiresAt: '2033-10-01T00:00:00.000Z' }],
+    });
+    await setClock(t, '2033-07-02T00:00:00.000Z');
+    expect(await balance(t, member)).toMatchObject({ available: 150, expired: 0 });
+    await expectLedgerTrue(t, [member]);
+  });
+
   test('only a redemption can be reversed', async () => {
     const member = await enroll(t, 'reverse-bad');
     const earned = await earn(t, member, 10);

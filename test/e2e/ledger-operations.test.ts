@@ -166,3 +166,26 @@ describe('who may move whose points', () => {
     expect(await balance(t, other)).toMatchObject({ available: 60 });
   });
 });
+
+describe('retries after the member was suspended', () => {
+  test('replaying a key that already succeeded returns the original result; a new key is INVALID_STATE', async () => {
+    const member = await enroll(t, 'replay-suspended');
+    const other = await enroll(t, 'replay-suspended-other');
+    const earnInput = { memberId: member, points: 50, reason: 'before suspension', idempotencyKey: key('e') };
+    const earned = ok(await t.gql(EARN, { input: earnInput })).earnPoints;
+    const redeemInput = { memberId: member, points: 10, idempotencyKey: key('r') };
+    const redeemed = ok(await t.gql(REDEEM, { input: redeemInput })).redeemPoints;
+    const transferInput = { fromMemberId: member, toMemberId: other, points: 5, idempotencyKey: key('x') };
+    const transferred = ok(await t.gql(TRANSFER, { input: transferInput })).transferPoints;
+    ok(await t.gql(SET_STATUS, { input: { id: member, status: 'SUSPENDED' } }));
+
+    const before = await rowCounts(t);
+    expect(ok(await t.gql(EARN, { input: earnInput })).earnPoints).toEqual(earned);
+    expect(ok(await t.gql(REDEEM, { input: redeemInput })).redeemPoints).toEqual(redeemed);
+    expect(ok(await t.gql(TRANSFER, { input: transferInput })).transferPoints).toEqual(transferred);
+    expect(errorCode(await t.gql(EARN, { input: { ...earnInput, idempotencyKey: key('e') } }))).toBe('INVALID_STATE');
+    expect(errorCode(await t.gql(EARN, { input: { ...earnInput, points: 51 } }))).toBe('IDEMPOTENCY_CONFLICT');
+    expect(await rowCounts(t)).toEqual(before);
+    expect(await balance(t, member)).toMatchObject({ available: 35 });
+  });
+});
