@@ -13,21 +13,22 @@ import type { BalanceView } from './ledger.types';
 /**
  * The balance at the service instant, computed from the lots (one indexed read): pending lots
  * count once their date passes and lapsed lots stop counting at their expiry, whether or not
- * the expiry job has written their EXPIRE entries yet.
+ * the expiry job has written their EXPIRE entries yet. The member's aggregates are read in the
+ * same statement, not taken from the already-loaded row, which a racing write may have outdated.
  */
 export async function balanceOf(ctx: Ctx, member: MemberRow): Promise<BalanceView> {
   const now = await ctx.now();
   const program = await getProgram(ctx.db);
-  const [totals, frozen] = await Promise.all([repo.lotTotals(ctx.db, member.id, now), expiryFrozen(ctx.db, member, program, now)]);
+  const [figures, frozen] = await Promise.all([repo.balanceFigures(ctx.db, member.id, now), expiryFrozen(ctx.db, member, program, now)]);
   // While status holds expiry off, lots past their date still count as spendable.
-  const lapsed = frozen ? 0 : totals.lapsed;
+  const lapsed = frozen ? 0 : figures.lapsed;
   return {
     memberId: member.id,
-    available: totals.spendable + totals.lapsed - lapsed - member.debt,
-    pending: totals.pending,
-    lifetimeEarned: member.lifetime_earned,
-    lifetimeRedeemed: member.lifetime_redeemed,
-    expired: member.expired + lapsed,
+    available: figures.spendable + figures.lapsed - lapsed - figures.debt,
+    pending: figures.pending,
+    lifetimeEarned: figures.lifetime_earned,
+    lifetimeRedeemed: figures.lifetime_redeemed,
+    expired: figures.expired + lapsed,
     at: now,
   };
 }

@@ -125,19 +125,24 @@ export async function applyAggregates(db: Db, memberId: string, d: MemberAggrega
     .execute();
 }
 
-/** Spendable, pending and not-yet-settled expired points at `now`, in one indexed read. */
-export async function lotTotals(db: Db, memberId: string, now: Date) {
-  const row = await db
+/**
+ * Spendable, pending and not-yet-settled expired points at `now`, with the member's aggregates,
+ * in one statement: one snapshot, so a write committing mid-read cannot mix two instants.
+ */
+export async function balanceFigures(db: Db, memberId: string, now: Date) {
+  const member = (column: 'debt' | 'lifetime_earned' | 'lifetime_redeemed' | 'expired') =>
+    sql<number>`(select ${sql.ref(column)} from members where id = ${memberId})`.as(column);
+  return db
     .selectFrom('point_lots')
     .select([
       sql<number>`coalesce(sum(remaining) filter (where available_at <= ${now} and (expires_at is null or expires_at > ${now})), 0)::int`.as('spendable'),
       sql<number>`coalesce(sum(remaining) filter (where available_at > ${now} and (expires_at is null or expires_at > ${now})), 0)::int`.as('pending'),
       sql<number>`coalesce(sum(remaining) filter (where expires_at <= ${now}), 0)::int`.as('lapsed'),
+      member('debt'), member('lifetime_earned'), member('lifetime_redeemed'), member('expired'),
     ])
     .where('member_id', '=', memberId)
     .where('remaining', '>', 0)
     .executeTakeFirstOrThrow();
-  return row;
 }
 
 export async function expiringSoon(db: Db, memberId: string, now: Date, until: Date) {

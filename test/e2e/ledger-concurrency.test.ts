@@ -6,7 +6,7 @@
 import { sql } from 'kysely';
 import { codes, type TestApp, startTestApp } from '../support/harness';
 import {
-  DEFAULT_PROGRAM, EARN, PURCHASE, REDEEM, TRANSFER, balance, earn, enroll, errorCode, expectLedgerTrue, key, ledgerRows, ok,
+  DEFAULT_PROGRAM, EARN, PURCHASE, REDEEM, TRANSFER, balance, earn, enroll, errorCode, expectLedgerTrue, key, ledgerRows, ok, redeem,
   rowCounts, updateProgram,
 } from './ledger-fixtures';
 
@@ -177,4 +177,28 @@ test('racing transfers that overdraw: the sender never goes below zero and the t
     select count(*)::int as n from points_transactions where member_id in (${a}, ${b}) and type = 'TRANSFER_OUT'`.execute(t.database.db);
   expect(rows[0]!.n).toBe(results.filter((res) => !res.errors).length);
   await expectLedgerTrue(t, [a, b]);
+});
+
+test('every balance read while earnings race is one consistent instant', async () => {
+  await updateProgram(t, { allowNegativeBalance: true });
+  const member = await enroll(t, 'race-read');
+  const orderId = key('order');
+  ok(await t.gql(PURCHASE, { input: { memberId: member, orderId, amount: '100.00', currency: 'USD' } }));
+  await redeem(t, member, 90);
+  // A full refund leaves a debt of 90 that the racing earnings pay off and then overtake.
+  ok(await t.gql(`mutation($input: RefundPurchaseInput!) { refundPurchase(input: $input) { pointsReversed } }`,
+    { input: { orderId, refundId: key('refund'), amount: '100.00' } }));
+  const reads: Promise<Record<string, any>>[] = [];
+  const writes: Promise<unknown>[] = [];
+  for (let i = 0; i < 60; i++) {
+    writes.push(earn(t, member, 3));
+    reads.push(balance(t, member));
+  }
+  await Promise.all(writes);
+  for (const read of await Promise.all(reads)) {
+    // Only earnings, one redemption of 90 and a clawback of 100 (counted in lifetimeEarned) happened.
+    expect(read.available).toBe(read.lifetimeEarned - read.lifetimeRedeemed);
+  }
+  expect(await balance(t, member)).toMatchObject({ available: 90, lifetimeEarned: 180, lifetimeRedeemed: 90 });
+  await expectLedgerTrue(t, [member]);
 });
