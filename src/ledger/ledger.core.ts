@@ -128,7 +128,7 @@ export async function credit(
     lastActivityAt: activity ? now : undefined,
     now,
   });
-  if (posting.qualifyingPoints) await onQualifyingPointsChanged(tx, member, program, now);
+  if (posting.qualifyingPoints) await onQualifyingPointsChanged(tx, member, program, now, posting.qualifyingPoints);
   return txn;
 }
 
@@ -181,7 +181,7 @@ export async function debit(
     lastActivityAt: activity ? now : undefined,
     now,
   });
-  if (posting.qualifyingPoints) await onQualifyingPointsChanged(tx, member, program, now);
+  if (posting.qualifyingPoints) await onQualifyingPointsChanged(tx, member, program, now, -posting.qualifyingPoints);
   return txn;
 }
 

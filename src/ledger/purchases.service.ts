@@ -4,7 +4,7 @@ import { inTransaction } from '../db/transaction';
 import { BadInputError, ForbiddenError, IdempotencyConflictError, InvalidStateError, NotFoundError } from '../errors';
 import * as members from '../members/members.repo';
 import { getProgram } from '../program/program.service';
-import { tierStatus } from '../tiers/tiers.service';
+import { currentTier } from '../tiers/tiers.service';
 import { credit, debit, lockMember, settleExpiry } from './ledger.core';
 import * as repo from './ledger.repo';
 import { clawbackFor, pointsForAmount, requestHash } from './ledger.rules';
@@ -72,15 +72,15 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
     }
     if (member.status !== 'ACTIVE') throw new InvalidStateError(`Member is ${member.status.toLowerCase()}: points cannot move`);
     await settleExpiry(tx, member, program, now);
-    const tier = await tierStatus(tx, member, program, now);
+    const tier = await currentTier(tx, member, program, now);
     const base = pointsForAmount(amount, program.earn_rate);
-    const total = pointsForAmount(amount, program.earn_rate, tier.current.earn_multiplier);
+    const total = pointsForAmount(amount, program.earn_rate, tier.earn_multiplier);
     const breakdown: EarnComponent[] = [
       { source: 'BASE', description: `${program.earn_rate} ${program.points_name} per ${program.currency}`, points: base, qualifyingPoints: base },
     ];
     if (total !== base) {
       breakdown.push({
-        source: 'TIER_MULTIPLIER', description: `${tier.current.name} ×${Number(tier.current.earn_multiplier)}`,
+        source: 'TIER_MULTIPLIER', description: `${tier.name} ×${Number(tier.earn_multiplier)}`,
         points: total - base, qualifyingPoints: 0,
       });
     }

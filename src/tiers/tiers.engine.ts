@@ -128,16 +128,28 @@ export async function catchUp(db: Db, member: MemberRow, program: ProgramView, e
   throw new Error(`tier catch-up for member ${member.id} did not settle`);
 }
 
+/** Whether any rung has a lifetime threshold: only then does lifetime status need the lifetime sum. */
+export function hasLifetimeTiers(program: ProgramView): boolean {
+  return program.tiers.some((t) => t.lifetime_qualifying_points_required != null);
+}
+
 /**
  * What qualifying activity at `now` does: lifetime status gained or lost, upgrades a refund no
  * longer supports undone, an upgrade the moment a threshold is met, requalification in grace.
+ * `direction` is the sign of the change: a gain cannot undo an upgrade and a loss cannot earn
+ * one, so each skips the queries the other needs.
  */
-export async function applyActivity(db: Db, member: MemberRow, program: ProgramView, ev: Evolving, now: Date): Promise<void> {
+export async function applyActivity(db: Db, member: MemberRow, program: ProgramView, ev: Evolving, now: Date, direction: 1 | -1 = 1): Promise<void> {
   const kind = windowKind(program);
-  await applyLifetime(db, member, program, ev, now);
-  await reverseUnsupportedUpgrades(db, member, program, ev, now);
+  if (hasLifetimeTiers(program) || ev.state.lifetime_code) await applyLifetime(db, member, program, ev, now);
+  if (direction < 0) {
+    await reverseUnsupportedUpgrades(db, member, program, ev, now);
+    return;
+  }
   const s = ev.state;
   const current = tierByCode(program, s.tier_code) ?? lowest(program);
+  // Nothing to earn above the top earnable rung.
+  if (!program.tiers.some((t) => t.rank > current.rank && !t.invitation_only) && !s.grace_until) return;
   const qualified = qualifiedTier(program.tiers, await repo.metrics(db, member.id, qualificationWindow(kind, member.enrolled_at, now), now));
   if (qualified.rank > current.rank) {
     change(program, ev, now, 'UPGRADE', {

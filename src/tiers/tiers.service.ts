@@ -8,13 +8,24 @@ import { fromUnits } from '../ledger/money';
 import { addMonths } from '../ledger/ledger.rules';
 import type { MemberRow } from '../members/members.repo';
 import { getProgram } from '../program/program.service';
-import type { ProgramView, RetentionView, TierStatusView } from '../program/program.types';
+import type { ProgramView, RetentionView, TierStatusView, TierView } from '../program/program.types';
 import * as engine from './tiers.engine';
 import * as repo from './tiers.repo';
 import {
   downgradeTarget, higher, lifetimeTier, meetsTier, nextTierAbove, qualificationWindow, qualifiedTier, reviewWindow, shortfall, streakAt,
   type StreakState,
 } from './tiers.rules';
+
+/**
+ * Just the tier held at `now` (reviews due by then applied, nothing written): what an earn
+ * needs for its multiplier, without the progress figures tierStatus computes.
+ */
+export async function currentTier(db: Db, member: MemberRow, program: ProgramView, now: Date): Promise<TierView> {
+  if (program.tiers.length === 1) return program.tiers[0] as TierView;
+  const ev = await engine.load(db, member, program);
+  await engine.catchUp(db, member, program, ev, now);
+  return engine.effectiveTier(program, ev.state, now);
+}
 
 /** The member's tier and progress at `now`, with every review due by then applied (nothing is written). */
 export async function tierStatus(db: Db, member: MemberRow, program: ProgramView, now: Date): Promise<TierStatusView> {
@@ -80,10 +91,10 @@ export async function tierStatus(db: Db, member: MemberRow, program: ProgramView
  * qualifying points: applies due reviews, then upgrades, lifetime status and refund reversals
  * at once, and credits milestone and streak bonuses not yet awarded.
  */
-export async function onQualifyingPointsChanged(tx: Db, member: MemberRow, program: ProgramView, now: Date): Promise<void> {
+export async function onQualifyingPointsChanged(tx: Db, member: MemberRow, program: ProgramView, now: Date, delta = 1): Promise<void> {
   const ev = await engine.load(tx, member, program);
   await engine.catchUp(tx, member, program, ev, now);
-  await engine.applyActivity(tx, member, program, ev, now);
+  await engine.applyActivity(tx, member, program, ev, now, delta < 0 ? -1 : 1);
   if (ev.readVersion === null) ev.changed = true; // first activity: store the row so the scheduler sees it
   await engine.persist(tx, program, ev, now);
   await awardBonuses(tx, member, program, now);
@@ -120,7 +131,7 @@ export async function maintainMember(tx: Db, member: MemberRow, program: Program
 export async function awardBonuses(tx: Db, member: MemberRow, program: ProgramView, now: Date): Promise<number> {
   let awarded = 0;
   if (member.status !== 'ACTIVE') return 0;
-  const milestones = await repo.milestones(tx);
+  const milestones = program.milestones;
   if (milestones.length > 0) {
     const lifetime = await repo.lifetimeQualifying(tx, member.id, now);
     const have = await repo.awardedMilestones(tx, member.id);
