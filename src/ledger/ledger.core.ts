@@ -77,7 +77,7 @@ export async function settleExpiry(tx: Db, member: MemberRow, program: ProgramVi
     await repo.drawFromLots(tx, member.id, txn.id, 'EXPIRE', lots.map((lot) => ({ lotId: lot.id, points: lot.remaining })));
     total += points;
   }
-  await repo.applyAggregates(tx, member.id, { expired: total, now });
+  Object.assign(member, await repo.applyAggregates(tx, member.id, { expired: total, now }));
   return total;
 }
 
@@ -101,33 +101,31 @@ export async function credit(
   // Under the inactivity policy a non-activity credit (adjustment, reversal) joins the clock the
   // member's last activity set; it does not reset it.
   const lastActivity = activity ? now : (member.last_activity_at ?? now);
-  const lots = options.lots ?? [{ points: posting.points, expiresAt: lotExpiry(policy, occurredAt, lastActivity) }];
-  const txn = await repo.insertTransaction(tx, {
+  const planned = options.lots ?? [{ points: posting.points, expiresAt: lotExpiry(policy, occurredAt, lastActivity) }];
+  // Debt is paid only from points spendable now: a pending lot must not lift `available` early.
+  let owed = availableAt.getTime() <= now.getTime() ? member.debt : 0;
+  const lots = planned.map((lot) => {
+    const pay = Math.min(owed, lot.points);
+    owed -= pay;
+    return { id: randomUUID(), memberId: member.id, points: lot.points, remaining: lot.points - pay, availableAt, expiresAt: lot.expiresAt, earnedAt: occurredAt, pay };
+  });
+  const txn = await repo.insertCredit(tx, {
     id: randomUUID(), member_id: member.id, type: posting.type, points: posting.points,
     qualifying_points: posting.qualifyingPoints ?? 0, available_at: availableAt,
     description: posting.description ?? null, order_id: posting.orderId ?? null, partner_id: posting.partnerId ?? null,
     actor: posting.actor, related_id: posting.relatedId ?? null, occurred_at: occurredAt, created_at: now,
-  });
-  let paid = 0;
-  for (const lot of lots) {
-    const lotId = randomUUID();
-    await repo.insertLot(tx, {
-      id: lotId, memberId: member.id, txnId: txn.id, points: lot.points, remaining: lot.points,
-      availableAt, expiresAt: lot.expiresAt, earnedAt: occurredAt,
-    });
-    const pay = Math.min(member.debt - paid, lot.points);
-    if (pay > 0) await repo.drawFromLots(tx, member.id, txn.id, 'DEBT', [{ lotId, points: pay }]);
-    paid += Math.max(pay, 0);
-  }
-  member.debt -= paid;
+  }, lots);
+  const debtPaid = lots.filter((lot) => lot.pay > 0).map((lot) => ({ lotId: lot.id, points: lot.pay }));
+  await repo.insertAllocations(tx, member.id, txn.id, 'DEBT', debtPaid);
+  const paid = debtPaid.reduce((sum, d) => sum + d.points, 0);
   if (activity && policy.mode === 'INACTIVITY') await repo.setOpenLotsExpiry(tx, member.id, lotExpiry(policy, now, now) as Date);
-  await repo.applyAggregates(tx, member.id, {
+  Object.assign(member, await repo.applyAggregates(tx, member.id, {
     debt: -paid,
     lifetimeEarned: EARNING_TYPES.includes(posting.type) || posting.type === 'ADJUST' ? posting.points : 0,
     lifetimeRedeemed: posting.type === 'REVERSAL' ? -posting.points : 0,
     lastActivityAt: activity ? now : undefined,
     now,
-  });
+  }));
   if (posting.qualifyingPoints) await onQualifyingPointsChanged(tx, member, program, now, posting.qualifyingPoints);
   return txn;
 }
@@ -171,16 +169,15 @@ export async function debit(
     actor: posting.actor, related_id: posting.relatedId ?? null, occurred_at: occurredAt, created_at: now,
   });
   await repo.drawFromLots(tx, member.id, txn.id, 'DEBIT', allocations);
-  member.debt += intoDebt;
   const policy = expiryPolicy(program);
   if (activity && policy.mode === 'INACTIVITY') await repo.setOpenLotsExpiry(tx, member.id, lotExpiry(policy, now, now) as Date);
-  await repo.applyAggregates(tx, member.id, {
+  Object.assign(member, await repo.applyAggregates(tx, member.id, {
     debt: intoDebt,
     lifetimeRedeemed: posting.type === 'REDEEM' ? taken : 0,
     lifetimeEarned: posting.type === 'REFUND' ? -posting.points : 0,
     lastActivityAt: activity ? now : undefined,
     now,
-  });
+  }));
   if (posting.qualifyingPoints) await onQualifyingPointsChanged(tx, member, program, now, -posting.qualifyingPoints);
   return txn;
 }

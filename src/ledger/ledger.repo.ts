@@ -1,6 +1,7 @@
 import { sql, type Insertable } from 'kysely';
 import type { Db } from '../db/database';
 import type { AllocationKind, PointsTransactionTable, TransactionType } from '../db/schema';
+import type { MemberRow } from '../members/members.repo';
 import type { OpenLot } from './ledger.rules';
 import type { TransactionRow } from './ledger.types';
 
@@ -12,17 +13,23 @@ export async function findTransaction(db: Db, id: string): Promise<TransactionRo
   return db.selectFrom('points_transactions').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function insertLot(
-  db: Db,
-  lot: { id: string; memberId: string; txnId: string; points: number; remaining: number; availableAt: Date; expiresAt: Date | null; earnedAt: Date },
-): Promise<void> {
-  await db
-    .insertInto('point_lots')
-    .values({
-      id: lot.id, member_id: lot.memberId, txn_id: lot.txnId, points: lot.points, remaining: lot.remaining,
-      available_at: lot.availableAt, expires_at: lot.expiresAt, earned_at: lot.earnedAt,
-    })
-    .execute();
+export interface NewLot {
+  id: string; memberId: string; points: number; remaining: number; availableAt: Date; expiresAt: Date | null; earnedAt: Date;
+}
+
+/** Writes a credit entry and its lots in one statement (one round trip). */
+export async function insertCredit(db: Db, row: Insertable<PointsTransactionTable>, lots: NewLot[]): Promise<TransactionRow> {
+  return db
+    .with('t', (q) => q.insertInto('points_transactions').values(row).returningAll())
+    .with('l', (q) =>
+      q.insertInto('point_lots').values(lots.map((lot) => ({
+        id: lot.id, member_id: lot.memberId, txn_id: row.id, points: lot.points, remaining: lot.remaining,
+        available_at: lot.availableAt, expires_at: lot.expiresAt, earned_at: lot.earnedAt,
+      }))),
+    )
+    .selectFrom('t')
+    .selectAll()
+    .executeTakeFirstOrThrow() as Promise<TransactionRow>;
 }
 
 /** Lots with points left that are spendable at `now` (matured, not yet expired). */
@@ -67,7 +74,18 @@ export async function hasDueLots(db: Db, memberId: string, now: Date): Promise<b
   return row !== undefined;
 }
 
-/** Records draws and takes them off the lots. */
+/** Records draws without touching the lots (for lots written with the draw already taken off). */
+export async function insertAllocations(
+  db: Db, memberId: string, txnId: string, kind: AllocationKind, allocations: { lotId: string; points: number }[],
+): Promise<void> {
+  if (allocations.length === 0) return;
+  await db
+    .insertInto('lot_allocations')
+    .values(allocations.map((a) => ({ member_id: memberId, txn_id: txnId, lot_id: a.lotId, points: a.points, kind })))
+    .execute();
+}
+
+/** Records draws and takes them off the lots, in two statements whatever the number of lots. */
 export async function drawFromLots(
   db: Db,
   memberId: string,
@@ -76,13 +94,11 @@ export async function drawFromLots(
   allocations: { lotId: string; points: number }[],
 ): Promise<void> {
   if (allocations.length === 0) return;
-  await db
-    .insertInto('lot_allocations')
-    .values(allocations.map((a) => ({ member_id: memberId, txn_id: txnId, lot_id: a.lotId, points: a.points, kind })))
-    .execute();
-  for (const a of allocations) {
-    await db.updateTable('point_lots').set((eb) => ({ remaining: eb('remaining', '-', a.points) })).where('id', '=', a.lotId).execute();
-  }
+  await insertAllocations(db, memberId, txnId, kind, allocations);
+  const draws = sql.join(allocations.map((a) => sql`(${a.lotId}::uuid, ${a.points}::int)`));
+  await sql`update point_lots set remaining = point_lots.remaining - d.points
+    from (values ${draws}) as d(id, points)
+    where point_lots.id = d.id and point_lots.member_id = ${memberId}`.execute(db);
 }
 
 export async function allocationsOf(db: Db, txnId: string) {
@@ -110,8 +126,9 @@ export interface MemberAggregateDelta {
   now: Date;
 }
 
-export async function applyAggregates(db: Db, memberId: string, d: MemberAggregateDelta): Promise<void> {
-  await db
+/** Moves the member's stored aggregates and returns the updated row. */
+export async function applyAggregates(db: Db, memberId: string, d: MemberAggregateDelta): Promise<MemberRow> {
+  return db
     .updateTable('members')
     .set((eb) => ({
       debt: eb('debt', '+', d.debt ?? 0),
@@ -122,7 +139,8 @@ export async function applyAggregates(db: Db, memberId: string, d: MemberAggrega
       updated_at: d.now,
     }))
     .where('id', '=', memberId)
-    .execute();
+    .returningAll()
+    .executeTakeFirstOrThrow();
 }
 
 /**

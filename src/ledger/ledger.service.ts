@@ -43,16 +43,19 @@ async function memberOperation(
   const now = await ctx.now();
   const program = await getProgram(ctx.db);
   const hash = requestHash({ operation, memberId, request });
+  let fresh: TransactionRow | undefined;
   const { result } = await inTransaction(ctx.db, async (tx) => {
+    fresh = undefined;
     const member = await lockMember(tx, memberId, { active: false });
     return idempotent(tx, { scope: actorKey(actor), key, operation, hash, memberId }, now, ctx.config.idempotencyRetentionDays, async () => {
       if (active) requireActive(member);
       await settleExpiry(tx, member, program, now);
-      const txn = await work(tx, now, member);
-      return { transactionId: txn.id };
+      fresh = await work(tx, now, member);
+      return { transactionId: fresh.id };
     });
   });
-  return transactionById(ctx, result.transactionId);
+  // A replay reads the stored entry; new work already holds it.
+  return fresh ?? transactionById(ctx, result.transactionId);
 }
 
 export interface EarnInput { memberId: string; points: number; reason: string; idempotencyKey: string; qualifying?: boolean | null }

@@ -63,12 +63,13 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
     partnerId: actor.partnerId ?? null,
   });
 
-  const { orderRow, member } = await inTransaction(ctx.db, async (tx) => {
+  // The member row locked (and kept current by the ledger writes) is the member to return.
+  const { orderRow, member, fresh } = await inTransaction(ctx.db, async (tx) => {
     const member = await lockMember(tx, input.memberId, { active: false });
     const existing = await tx.selectFrom('orders').selectAll().where('order_id', '=', orderId).executeTakeFirst();
     if (existing) {
       if (existing.request_hash !== hash) throw new IdempotencyConflictError(orderId);
-      return { orderRow: existing, member };
+      return { orderRow: existing, member, fresh: undefined };
     }
     if (member.status !== 'ACTIVE') throw new InvalidStateError(`Member is ${member.status.toLowerCase()}: points cannot move`);
     await settleExpiry(tx, member, program, now);
@@ -97,15 +98,15 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
       channel, items: items ? JSON.stringify(items) : null, occurred_at: occurredAt, txn_id: txn?.id ?? null,
       points_earned: total, qualifying_points: base, breakdown: JSON.stringify(breakdown), request_hash: hash, created_at: now,
     }).returningAll().executeTakeFirstOrThrow();
-    return { orderRow, member };
+    return { orderRow, member, fresh: { txn } };
   });
-  const txn = orderRow.txn_id ? ((await repo.findTransaction(ctx.db, orderRow.txn_id)) ?? null) : null;
+  const txn = fresh ? fresh.txn : orderRow.txn_id ? ((await repo.findTransaction(ctx.db, orderRow.txn_id)) ?? null) : null;
   return {
     transaction: txn,
     pointsEarned: orderRow.points_earned,
     qualifyingPointsEarned: orderRow.qualifying_points,
     breakdown: orderRow.breakdown as EarnComponent[],
-    member: (await members.findById(ctx.db, member.id)) ?? member,
+    member,
   };
 }
 

@@ -160,3 +160,24 @@ test('a refund inside the pending window cancels pending points and leaves avail
   expect(await balance(t, member)).toMatchObject({ available: 80, pending: 0 });
   await expectLedgerTrue(t, [member]);
 });
+
+test('points still pending do not pay a debt early: available rises only when they mature', async () => {
+  await setClock(t, '2030-03-01T12:00:00.000Z');
+  await updateProgram(t, { allowNegativeBalance: true });
+  const member = await enroll(t, 'refund-debt-pending');
+  const orderId = await purchase(member, '100.00');
+  await redeem(t, member, 100);
+  ok(await refund(orderId, '60.00'));
+  expect(await balance(t, member)).toMatchObject({ available: -60, pending: 0 });
+
+  await updateProgram(t, { pendingDays: 14 });
+  await purchase(member, '50.00');
+  expect(await balance(t, member)).toMatchObject({ available: -60, pending: 50 });
+  await expectLedgerTrue(t, [member]);
+
+  await setClock(t, '2030-03-15T12:00:00.000Z');
+  expect(await balance(t, member)).toMatchObject({ available: -10, pending: 0 });
+  await earn(t, member, 25);
+  expect(await balance(t, member)).toMatchObject({ available: 15 });
+  await expectLedgerTrue(t, [member]);
+});
