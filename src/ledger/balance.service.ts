@@ -17,13 +17,43 @@ import type { BalanceView } from './ledger.types';
  * same statement, not taken from the already-loaded row, which a racing write may have outdated.
  */
 export async function balanceOf(ctx: Ctx, member: MemberRow): Promise<BalanceView> {
+  const preloaded = preloadedBalances.get(member);
+  if (preloaded) return preloaded;
   const now = await ctx.now();
-  const program = await getProgram(ctx.db);
-  const [figures, frozen] = await Promise.all([repo.balanceFigures(ctx.db, member.id, now), expiryFrozen(ctx.db, member, program, now)]);
+  const [figures, frozen] = await Promise.all([repo.balanceFigures(ctx.db, member.id, now), isFrozen(ctx, member, now)]);
+  return balanceView(member.id, figures, frozen, now);
+}
+
+// Balances read together with their member row (memberWithBalance), keyed by that row object.
+const preloadedBalances = new WeakMap<MemberRow, BalanceView>();
+
+/**
+ * The member and its balance in one statement, for reads that ask for both (a balance check is
+ * the hottest read there is). The balance resolver then answers from what was read here.
+ */
+export async function memberWithBalance(ctx: Ctx, memberId: string): Promise<MemberRow | undefined> {
+  const now = await ctx.now();
+  const row = await repo.memberWithLotFigures(ctx.db, memberId, now);
+  if (!row) return undefined;
+  const { spendable, pending, lapsed, ...member } = row;
+  const frozen = await isFrozen(ctx, member, now);
+  preloadedBalances.set(member, balanceView(member.id, { ...member, spendable, pending, lapsed }, frozen, now));
+  return member;
+}
+
+async function isFrozen(ctx: Ctx, member: MemberRow, now: Date): Promise<boolean> {
+  return expiryFrozen(ctx.db, member, await getProgram(ctx.db), now);
+}
+
+interface Figures {
+  spendable: number; pending: number; lapsed: number; debt: number; lifetime_earned: number; lifetime_redeemed: number; expired: number;
+}
+
+function balanceView(memberId: string, figures: Figures, frozen: boolean, now: Date): BalanceView {
   // While status holds expiry off, lots past their date still count as spendable.
   const lapsed = frozen ? 0 : figures.lapsed;
   return {
-    memberId: member.id,
+    memberId,
     available: figures.spendable + figures.lapsed - lapsed - figures.debt,
     pending: figures.pending,
     lifetimeEarned: figures.lifetime_earned,

@@ -163,6 +163,28 @@ export async function balanceFigures(db: Db, memberId: string, now: Date) {
     .executeTakeFirstOrThrow();
 }
 
+/** The member row with its lot figures at `now`, in one statement (one round trip, one snapshot). */
+export async function memberWithLotFigures(db: Db, memberId: string, now: Date) {
+  return db
+    .selectFrom('members as m')
+    .innerJoinLateral(
+      (eb) => eb.selectFrom('point_lots')
+        .select([
+          sql<number>`coalesce(sum(remaining) filter (where available_at <= ${now} and (expires_at is null or expires_at > ${now})), 0)::int`.as('spendable'),
+          sql<number>`coalesce(sum(remaining) filter (where available_at > ${now} and (expires_at is null or expires_at > ${now})), 0)::int`.as('pending'),
+          sql<number>`coalesce(sum(remaining) filter (where expires_at <= ${now}), 0)::int`.as('lapsed'),
+        ])
+        .whereRef('point_lots.member_id', '=', 'm.id')
+        .where('point_lots.remaining', '>', 0)
+        .as('l'),
+      (join) => join.onTrue(),
+    )
+    .selectAll('m')
+    .select(['l.spendable', 'l.pending', 'l.lapsed'])
+    .where('m.id', '=', memberId)
+    .executeTakeFirst();
+}
+
 export async function expiringSoon(db: Db, memberId: string, now: Date, until: Date) {
   return db
     .selectFrom('point_lots')

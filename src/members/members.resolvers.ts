@@ -1,11 +1,14 @@
 import type { Resolvers } from '../graphql/generated';
 import { guarded } from '../auth/guards';
+import { selectsField } from '../graphql/selection';
 import * as members from './members.service';
 
 export const membersResolvers: Resolvers = {
   Query: {
-    me: guarded(['MEMBER'], (_p, _a, ctx) => members.findMember(ctx, { id: ctx.actor?.memberId }).then((m) => m ?? null)),
-    member: guarded(['ADMIN', 'PARTNER'], async (_p, args, ctx) => (await members.findMember(ctx, args)) ?? null),
+    me: guarded(['MEMBER'], async (_p, _a, ctx, info) =>
+      (await members.findMember(ctx, { id: ctx.actor?.memberId }, { withBalance: selectsField(info, 'balance') })) ?? null),
+    member: guarded(['ADMIN', 'PARTNER'], async (_p, args, ctx, info) =>
+      (await members.findMember(ctx, args, { withBalance: selectsField(info, 'balance') })) ?? null),
     members: guarded(['ADMIN'], (_p, args, ctx) => members.listMembers(ctx, args)),
   },
   Mutation: {

@@ -5,6 +5,7 @@ import { BadInputError, NotFoundError, UNIQUE_VIOLATION, pgErrorCode } from '../
 import type { MemberStatus } from '../db/schema';
 import { checkPageSize, decodeCursor, encodeCursor } from '../graphql/pagination';
 import * as repo from './members.repo';
+import { memberWithBalance } from '../ledger/balance.service';
 import type { MemberRow } from './members.repo';
 import {
   checkBirthDate, checkEmail, checkExternalId, checkLocale, checkName, checkPhone, isUuid, referralCodeFrom,
@@ -69,10 +70,18 @@ export async function enrollMember(ctx: Ctx, input: EnrollInput): Promise<Member
   throw new Error('Could not allocate a unique referral code');
 }
 
-/** A member by id or externalId, or undefined; exactly one of the two must be given. */
-export async function findMember(ctx: Ctx, by: { id?: string | null; externalId?: string | null }): Promise<MemberRow | undefined> {
+/**
+ * A member by id or externalId, or undefined; exactly one of the two must be given. With
+ * `withBalance` the balance is read in the same statement (see ledger memberWithBalance).
+ */
+export async function findMember(
+  ctx: Ctx, by: { id?: string | null; externalId?: string | null }, { withBalance = false } = {},
+): Promise<MemberRow | undefined> {
   if ((by.id == null) === (by.externalId == null)) throw new BadInputError('Give exactly one of id or externalId');
-  if (by.id != null) return isUuid(by.id) ? repo.findById(ctx.db, by.id) : undefined;
+  if (by.id != null) {
+    if (!isUuid(by.id)) return undefined;
+    return withBalance ? memberWithBalance(ctx, by.id) : repo.findById(ctx.db, by.id);
+  }
   return repo.findByExternalId(ctx.db, by.externalId as string);
 }
 
