@@ -34,12 +34,18 @@ export function expiryPolicy(program: ProgramView): ExpiryPolicy {
 }
 
 /** Locks and returns the member, NOT_FOUND if absent; `active` also demands status ACTIVE. */
-export async function lockMember(tx: Db, id: string, { active = true } = {}): Promise<MemberRow> {
-  const member = isUuid(id) ? await members.lockById(tx, id) : undefined;
-  if (!member) throw new NotFoundError('Member');
+export async function lockMember(tx: Db, id: string, { active = true, now }: { active?: boolean; now?: Date } = {}): Promise<MemberRow> {
+  const locked = isUuid(id) ? await members.lockById(tx, id, now) : undefined;
+  if (!locked) throw new NotFoundError('Member');
+  const { has_due_lots: hasDue, ...member } = locked;
+  if (hasDue === false) nothingDue.add(member);
   if (active) requireActive(member);
   return member;
 }
+
+// Rows locked with `now` whose lock statement found no lot past its expiry: settleExpiry need
+// not look again within that transaction (lots written later in it are not yet due).
+const nothingDue = new WeakSet<MemberRow>();
 
 /** INVALID_STATE unless the member may move points. */
 export function requireActive(member: MemberRow): MemberRow {
@@ -48,9 +54,9 @@ export function requireActive(member: MemberRow): MemberRow {
 }
 
 /** Locks several members in id order, so two transfers in opposite directions cannot deadlock. */
-export async function lockMembers(tx: Db, ids: string[], { active = true } = {}): Promise<Map<string, MemberRow>> {
+export async function lockMembers(tx: Db, ids: string[], { active = true, now }: { active?: boolean; now?: Date } = {}): Promise<Map<string, MemberRow>> {
   const locked = new Map<string, MemberRow>();
-  for (const id of [...new Set(ids)].sort()) locked.set(id, await lockMember(tx, id, { active }));
+  for (const id of [...new Set(ids)].sort()) locked.set(id, await lockMember(tx, id, { active, now }));
   return locked;
 }
 
@@ -59,6 +65,7 @@ export async function lockMembers(tx: Db, ids: string[], { active = true } = {})
  * each lot exactly once (a unique index on its EXPIRE allocation backs this up).
  */
 export async function settleExpiry(tx: Db, member: MemberRow, program: ProgramView, now: Date): Promise<number> {
+  if (nothingDue.has(member)) return 0;
   if (await expiryFrozen(tx, member, program, now)) return 0;
   const due = await repo.dueLots(tx, member.id, now);
   if (due.length === 0) return 0;

@@ -46,7 +46,7 @@ async function memberOperation(
   let fresh: TransactionRow | undefined;
   const { result } = await inTransaction(ctx.db, async (tx) => {
     fresh = undefined;
-    const member = await lockMember(tx, memberId, { active: false });
+    const member = await lockMember(tx, memberId, { active: false, now });
     return idempotent(tx, { scope: actorKey(actor), key, operation, hash, memberId }, now, ctx.config.idempotencyRetentionDays, async () => {
       if (active) requireActive(member);
       await settleExpiry(tx, member, program, now);
@@ -123,7 +123,7 @@ export async function transferPoints(ctx: Ctx, input: TransferInput): Promise<{ 
   const now = await ctx.now();
   const hash = requestHash({ operation: 'transferPoints', ...input, idempotencyKey: undefined, points });
   const { result } = await inTransaction(ctx.db, async (tx) => {
-    const locked = await lockMembers(tx, [input.fromMemberId, input.toMemberId], { active: false });
+    const locked = await lockMembers(tx, [input.fromMemberId, input.toMemberId], { active: false, now });
     const sender = locked.get(input.fromMemberId)!;
     const receiver = locked.get(input.toMemberId)!;
     const scope = { scope: actorKey(actor), key: input.idempotencyKey, operation: 'transferPoints', hash, memberId: sender.id };

@@ -65,7 +65,7 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
 
   // The member row locked (and kept current by the ledger writes) is the member to return.
   const { orderRow, member, fresh } = await inTransaction(ctx.db, async (tx) => {
-    const member = await lockMember(tx, input.memberId, { active: false });
+    const member = await lockMember(tx, input.memberId, { active: false, now });
     const existing = await tx.selectFrom('orders').selectAll().where('order_id', '=', orderId).executeTakeFirst();
     if (existing) {
       if (existing.request_hash !== hash) throw new IdempotencyConflictError(orderId);
@@ -131,7 +131,7 @@ export async function refundPurchase(ctx: Ctx, input: RefundInput): Promise<Refu
   const hash = requestHash({ orderId, amount });
 
   const refund = await inTransaction(ctx.db, async (tx) => {
-    const member = await lockMember(tx, order.member_id, { active: false });
+    const member = await lockMember(tx, order.member_id, { active: false, now });
     const existing = await tx.selectFrom('refunds').selectAll().where('refund_id', '=', refundId).executeTakeFirst();
     if (existing) {
       if (existing.request_hash !== hash) throw new IdempotencyConflictError(refundId);

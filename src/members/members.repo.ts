@@ -16,9 +16,16 @@ export async function findByReferralCode(db: Db, code: string): Promise<MemberRo
   return db.selectFrom('members').selectAll().where('referral_code', '=', code).executeTakeFirst();
 }
 
-/** Locks the member row for the rest of the transaction: per-member serialisation point. */
-export async function lockById(db: Db, id: string): Promise<MemberRow | undefined> {
-  return db.selectFrom('members').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+/**
+ * Locks the member row for the rest of the transaction: the per-member serialisation point.
+ * With `dueAt` the same statement also says whether any lot's expiry has passed by then.
+ */
+export async function lockById(db: Db, id: string, dueAt?: Date): Promise<(MemberRow & { has_due_lots?: boolean }) | undefined> {
+  const query = db.selectFrom('members').selectAll().where('id', '=', id).forUpdate();
+  if (!dueAt) return query.executeTakeFirst();
+  return query
+    .select(sql<boolean>`exists (select 1 from point_lots l where l.member_id = members.id and l.remaining > 0 and l.expires_at <= ${dueAt})`.as('has_due_lots'))
+    .executeTakeFirst();
 }
 
 export type NewMember = Omit<MemberRow, 'debt' | 'lifetime_earned' | 'lifetime_redeemed' | 'expired' | 'last_activity_at' | 'status' | 'status_reason'>;

@@ -92,6 +92,9 @@ export async function tierStatus(db: Db, member: MemberRow, program: ProgramView
  * at once, and credits milestone and streak bonuses not yet awarded.
  */
 export async function onQualifyingPointsChanged(tx: Db, member: MemberRow, program: ProgramView, now: Date, delta = 1): Promise<void> {
+  // A one-rung ladder with no bonuses has nothing to move or award; a member without a stored
+  // state reads as the lowest rung since enrolment, as load() would build it.
+  if (program.tiers.length === 1 && program.milestones.length === 0 && !(program.streak_length && program.streak_bonus_points > 0)) return;
   const ev = await engine.load(tx, member, program);
   await engine.catchUp(tx, member, program, ev, now);
   await engine.applyActivity(tx, member, program, ev, now, delta < 0 ? -1 : 1);

@@ -207,3 +207,22 @@ describe('reversal of a redemption', () => {
   });
 });
 
+
+test('the first ledger write after an expiry date writes the EXPIRE entry in its own transaction', async () => {
+  await updateProgram(t, { expiry: { mode: 'FIXED', months: 1 } });
+  const member = await enroll(t, 'expiry-on-write');
+  await setClock(t, '2031-01-10T10:00:00.000Z');
+  await earn(t, member, 40);
+  await setClock(t, '2031-01-20T10:00:00.000Z');
+  await earn(t, member, 60); // nothing is due yet: no EXPIRE
+  expect(await expireRows(member)).toEqual([]);
+
+  await setClock(t, '2031-02-10T10:00:00.000Z');
+  expect(errorCode(await t.gql(REDEEM, { input: { memberId: member, points: 61, idempotencyKey: key('redeem') } }))).toBe('INSUFFICIENT_POINTS');
+  // The failed redemption rolled back its settlement too: still no EXPIRE row.
+  expect(await expireRows(member)).toEqual([]);
+  await redeem(t, member, 10);
+  expect(await expireRows(member)).toEqual([{ points: -40, occurredAt: '2031-02-10T10:00:00.000Z' }]);
+  expect(await balance(t, member)).toMatchObject({ available: 50, expired: 40 });
+  await expectLedgerTrue(t, [member]);
+});
