@@ -77,11 +77,10 @@ export async function settleExpiry(tx: Db, member: MemberRow, program: ProgramVi
   let total = 0;
   for (const [at, lots] of byInstant) {
     const points = lots.reduce((sum, lot) => sum + lot.remaining, 0);
-    const txn = await repo.insertTransaction(tx, {
+    await repo.insertDebit(tx, {
       id: randomUUID(), member_id: member.id, type: 'EXPIRE', points: -points, available_at: new Date(at),
       description: 'Points expired', actor: 'system', occurred_at: new Date(at), created_at: now,
-    });
-    await repo.drawFromLots(tx, member.id, txn.id, 'EXPIRE', lots.map((lot) => ({ lotId: lot.id, points: lot.remaining })));
+    }, 'EXPIRE', lots.map((lot) => ({ lotId: lot.id, points: lot.remaining })));
     total += points;
   }
   Object.assign(member, await repo.applyAggregates(tx, member.id, { expired: total, now }));
@@ -169,13 +168,12 @@ export async function debit(
   const shortfall = uncovered - intoDebt;
   const activity = ACTIVITY_TYPES.includes(posting.type);
   const occurredAt = posting.occurredAt ?? now;
-  const txn = await repo.insertTransaction(tx, {
+  const txn = await repo.insertDebit(tx, {
     id: randomUUID(), member_id: member.id, type: posting.type, points: -(taken + intoDebt),
     qualifying_points: -(posting.qualifyingPoints ?? 0), shortfall, available_at: now,
     description: posting.description ?? null, order_id: posting.orderId ?? null, partner_id: posting.partnerId ?? null,
     actor: posting.actor, related_id: posting.relatedId ?? null, occurred_at: occurredAt, created_at: now,
-  });
-  await repo.drawFromLots(tx, member.id, txn.id, 'DEBIT', allocations);
+  }, 'DEBIT', allocations);
   const policy = expiryPolicy(program);
   if (activity && policy.mode === 'INACTIVITY') await repo.setOpenLotsExpiry(tx, member.id, lotExpiry(policy, now, now) as Date);
   Object.assign(member, await repo.applyAggregates(tx, member.id, {

@@ -85,20 +85,28 @@ export async function insertAllocations(
     .execute();
 }
 
-/** Records draws and takes them off the lots, in two statements whatever the number of lots. */
-export async function drawFromLots(
-  db: Db,
-  memberId: string,
-  txnId: string,
-  kind: AllocationKind,
+/**
+ * Writes a debit entry, records which lots it drew from and takes the draws off those lots, in
+ * one statement (one round trip) whatever the number of lots.
+ */
+export async function insertDebit(
+  db: Db, row: Insertable<PointsTransactionTable> & { id: string; member_id: string }, kind: AllocationKind,
   allocations: { lotId: string; points: number }[],
-): Promise<void> {
-  if (allocations.length === 0) return;
-  await insertAllocations(db, memberId, txnId, kind, allocations);
+): Promise<TransactionRow> {
+  if (allocations.length === 0) return insertTransaction(db, row);
   const draws = sql.join(allocations.map((a) => sql`(${a.lotId}::uuid, ${a.points}::int)`));
-  await sql`update point_lots set remaining = point_lots.remaining - d.points
-    from (values ${draws}) as d(id, points)
-    where point_lots.id = d.id and point_lots.member_id = ${memberId}`.execute(db);
+  return db
+    .with('t', (q) => q.insertInto('points_transactions').values(row).returningAll())
+    .with('a', (q) => q.insertInto('lot_allocations').values(allocations.map((a) => ({
+      member_id: row.member_id, txn_id: row.id, lot_id: a.lotId, points: a.points, kind,
+    }))))
+    // A raw CTE body is not parenthesised by the builder.
+    .with('u', () => sql`(update point_lots set remaining = point_lots.remaining - d.points
+      from (values ${draws}) as d(id, points)
+      where point_lots.id = d.id and point_lots.member_id = ${row.member_id})`)
+    .selectFrom('t')
+    .selectAll()
+    .executeTakeFirstOrThrow() as Promise<TransactionRow>;
 }
 
 export async function allocationsOf(db: Db, txnId: string) {
