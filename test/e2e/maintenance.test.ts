@@ -90,6 +90,25 @@ describe('expiry sweep', () => {
   });
 });
 
+describe('expiry sweep paging', () => {
+  let t: TestApp;
+  beforeAll(async () => { t = await startTestApp(); });
+  afterAll(async () => { await t.close(); });
+
+  test('one pass walks every due member, however small the batch', async () => {
+    await t.gql(SET_CLOCK, { now: '2026-05-10T12:00:00Z' });
+    await t.gql(PROGRAM, { input: { expiry: { mode: 'FIXED', months: 1 } } });
+    const ids = [await member(t, 'page-a'), await member(t, 'page-b'), await member(t, 'page-c')];
+    for (const [i, id] of ids.entries()) {
+      await t.gql(PURCHASE, { input: { memberId: id, orderId: `page-${i}`, amount: `${10 * (i + 1)}.00`, currency: 'USD' } });
+    }
+    const expired = await sweepExpiry(t.database.db, new Date('2026-06-10T12:00:00Z'), undefined, 1);
+    expect(expired).toBe(10 + 20 + 30);
+    expect(await sweepExpiry(t.database.db, new Date('2026-06-10T12:00:00Z'), undefined, 1)).toBe(0);
+    expect((await verifyLedger(t.database.db)).drift).toEqual([]);
+  });
+});
+
 describe('npm run verify-ledger', () => {
   test('exits 0 on a clean ledger and 1 on drift', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'milepost-verify-'));
