@@ -89,10 +89,6 @@ export async function dueMembers(db: Db, now: Date, limit: number): Promise<stri
   return rows.map((r) => r.member_id);
 }
 
-export async function milestones(db: Db) {
-  return db.selectFrom('tier_milestones').selectAll().orderBy('lifetime_qualifying_points').execute();
-}
-
 export async function awardedMilestones(db: Db, memberId: string): Promise<Set<number>> {
   const rows = await db.selectFrom('member_milestones').select('lifetime_qualifying_points').where('member_id', '=', memberId).execute();
   return new Set(rows.map((r) => r.lifetime_qualifying_points));
