@@ -2,7 +2,6 @@ import type { Ctx } from '../context';
 import { actorKey, requireRole } from '../auth/guards';
 import { inTransaction } from '../db/transaction';
 import { BadInputError, ForbiddenError, IdempotencyConflictError, InvalidStateError, NotFoundError } from '../errors';
-import * as members from '../members/members.repo';
 import { getProgram } from '../program/program.service';
 import { currentTier } from '../tiers/tiers.service';
 import { credit, debit, lockMember, settleExpiry } from './ledger.core';
@@ -130,12 +129,13 @@ export async function refundPurchase(ctx: Ctx, input: RefundInput): Promise<Refu
   if (actor.role === 'PARTNER' && order.partner_id !== actor.partnerId) throw new ForbiddenError('A partner may refund only its own orders');
   const hash = requestHash({ orderId, amount });
 
-  const refund = await inTransaction(ctx.db, async (tx) => {
+  // As for purchases: the locked member row, kept current by the ledger writes, is the one to return.
+  const { refund, member, fresh } = await inTransaction(ctx.db, async (tx) => {
     const member = await lockMember(tx, order.member_id, { active: false, now });
     const existing = await tx.selectFrom('refunds').selectAll().where('refund_id', '=', refundId).executeTakeFirst();
     if (existing) {
       if (existing.request_hash !== hash) throw new IdempotencyConflictError(refundId);
-      return existing;
+      return { refund: existing, member, fresh: undefined };
     }
     const current = await tx.selectFrom('orders').selectAll().where('order_id', '=', orderId).forUpdate().executeTakeFirstOrThrow();
     const refundable = toUnits(current.amount, 2) - toUnits(current.refunded_amount, 2);
@@ -164,13 +164,12 @@ export async function refundPurchase(ctx: Ctx, input: RefundInput): Promise<Refu
       points_reversed: current.points_reversed + points,
       qualifying_reversed: current.qualifying_reversed + qualifying,
     }).where('order_id', '=', orderId).execute();
-    return tx.insertInto('refunds').values({
+    const refund = await tx.insertInto('refunds').values({
       refund_id: refundId, order_id: orderId, member_id: member.id, amount, txn_id: txn?.id ?? null,
       points_reversed: points, request_hash: hash, created_at: now,
     }).returningAll().executeTakeFirstOrThrow();
+    return { refund, member, fresh: { txn } };
   });
-  const txn = refund.txn_id ? ((await repo.findTransaction(ctx.db, refund.txn_id)) ?? null) : null;
-  const member = await members.findById(ctx.db, order.member_id);
-  if (!member) throw new NotFoundError('Member');
+  const txn = fresh ? fresh.txn : refund.txn_id ? ((await repo.findTransaction(ctx.db, refund.txn_id)) ?? null) : null;
   return { transaction: txn, pointsReversed: refund.points_reversed, member };
 }
