@@ -17,15 +17,21 @@ import type { BalanceView } from './ledger.types';
  * same statement, not taken from the already-loaded row, which a racing write may have outdated.
  */
 export async function balanceOf(ctx: Ctx, member: MemberRow): Promise<BalanceView> {
-  const preloaded = preloadedBalances.get(member);
-  if (preloaded) return preloaded;
-  const now = await ctx.now();
-  const [figures, frozen] = await Promise.all([repo.balanceFigures(ctx.db, member.id, now), isFrozen(ctx, member, now)]);
-  return balanceView(member.id, figures, frozen, now);
+  let balance = balanceOfRow.get(member);
+  if (!balance) {
+    balance = (async () => {
+      const now = await ctx.now();
+      const [figures, frozen] = await Promise.all([repo.balanceFigures(ctx.db, member.id, now), isFrozen(ctx, member, now)]);
+      return balanceView(member.id, figures, frozen, now);
+    })();
+    balanceOfRow.set(member, balance);
+  }
+  return balance;
 }
 
-// Balances read together with their member row (memberWithBalance), keyed by that row object.
-const preloadedBalances = new WeakMap<MemberRow, BalanceView>();
+// Balances by member row object, so one request reads each member's balance once: filled by
+// memberWithBalance (read with the row) or by the first balanceOf.
+const balanceOfRow = new WeakMap<MemberRow, Promise<BalanceView>>();
 
 /**
  * The member and its balance in one statement, for reads that ask for both (a balance check is
@@ -37,7 +43,7 @@ export async function memberWithBalance(ctx: Ctx, memberId: string): Promise<Mem
   if (!row) return undefined;
   const { spendable, pending, lapsed, ...member } = row;
   const frozen = await isFrozen(ctx, member, now);
-  preloadedBalances.set(member, balanceView(member.id, { ...member, spendable, pending, lapsed }, frozen, now));
+  balanceOfRow.set(member, Promise.resolve(balanceView(member.id, { ...member, spendable, pending, lapsed }, frozen, now)));
   return member;
 }
 

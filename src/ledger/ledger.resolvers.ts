@@ -1,7 +1,6 @@
 import type { Resolvers } from '../graphql/generated';
 import { guarded } from '../auth/guards';
-import { getProgram } from '../program/program.service';
-import { tierStatus } from '../tiers/tiers.service';
+import { memberTierStatus } from '../tiers/tiers.service';
 import { balanceOf, expiringSoon, statement } from './balance.service';
 import * as ledger from './ledger.service';
 import * as purchases from './purchases.service';
@@ -20,7 +19,7 @@ export const ledgerResolvers: Resolvers = {
   },
   Member: {
     balance: (member, _a, ctx) => balanceOf(ctx, member),
-    tier: async (member, _a, ctx) => tierStatus(ctx.db, member, await getProgram(ctx.db), await ctx.now()),
+    tier: (member, _a, ctx) => memberTierStatus(ctx, member),
     transactions: (member, args, ctx) => statement(ctx, member, args),
   },
   PointsBalance: {

@@ -27,6 +27,19 @@ export async function currentTier(db: Db, member: MemberRow, program: ProgramVie
   return engine.effectiveTier(program, ev.state, now);
 }
 
+// One request may ask for `tier` and `switchingCost` of the same member row: compute once.
+const statusOfRow = new WeakMap<MemberRow, Promise<TierStatusView>>();
+
+/** tierStatus at the request's instant, computed once per member row (that is, per request). */
+export async function memberTierStatus(ctx: Ctx, member: MemberRow): Promise<TierStatusView> {
+  let status = statusOfRow.get(member);
+  if (!status) {
+    status = (async () => tierStatus(ctx.db, member, await getProgram(ctx.db), await ctx.now()))();
+    statusOfRow.set(member, status);
+  }
+  return status;
+}
+
 /** The member's tier and progress at `now`, with every review due by then applied (nothing is written). */
 export async function tierStatus(db: Db, member: MemberRow, program: ProgramView, now: Date): Promise<TierStatusView> {
   const ev = await engine.load(db, member, program);

@@ -5,7 +5,7 @@ import type { MemberRow } from '../members/members.repo';
 import { getProgram } from '../program/program.service';
 import type { ProgramView } from '../program/program.types';
 import { percent, pointsValue, type StreakState } from './tiers.rules';
-import { streakOf, tierStatus } from './tiers.service';
+import { memberTierStatus, streakOf } from './tiers.service';
 import type { StreakView, SwitchingCostView } from './tiers.types';
 
 function streakView(program: ProgramView, streak: StreakState): StreakView {
@@ -39,7 +39,7 @@ export async function switchingCost(ctx: Ctx, member: MemberRow): Promise<Switch
   const now = await ctx.now();
   const program = await getProgram(ctx.db);
   const [status, balance, streak] = await Promise.all([
-    tierStatus(ctx.db, member, program, now), balanceOf(ctx, member), streakOf(ctx.db, member, program, now),
+    memberTierStatus(ctx, member), balanceOf(ctx, member), streakOf(ctx.db, member, program, now),
   ]);
   const lifetimePoints = status.lifetimeQualifyingPoints;
   const heldForLife = status.lifetimeTier?.rank ?? Number.NEGATIVE_INFINITY;
