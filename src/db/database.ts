@@ -5,6 +5,7 @@ import { mkdirSync } from 'node:fs';
 import type { DatabaseTarget } from '../config';
 import type { DB } from './schema';
 import { PGlitePool } from './pglite-pool';
+import { PreparingPool } from './prepared-pool';
 import { migrate } from './migrate';
 
 export type Db = Kysely<DB>;
@@ -51,7 +52,7 @@ export async function openDatabase(target: DatabaseTarget, options: OpenOptions 
       types: pgTypes,
       ...(options.schema ? { options: `-c search_path="${options.schema}"` } : {}),
     });
-    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PreparingPool(pool) }) });
     database = { db, kind: 'postgres', ping: () => ping(db), close: () => db.destroy() };
   } else {
     if (target.dataDir) mkdirSync(target.dataDir, { recursive: true });
