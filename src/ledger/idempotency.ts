@@ -1,4 +1,6 @@
+import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../db/database';
+import { defer } from '../db/deferred';
 import { IdempotencyConflictError, BadInputError } from '../errors';
 
 export interface IdempotencyRequest {
@@ -10,46 +12,51 @@ export interface IdempotencyRequest {
 }
 
 /**
- * Inside a transaction that already holds the member lock: returns the stored result for a
- * repeated request, throws IDEMPOTENCY_CONFLICT when the key was used for another request, or
- * runs `work` and stores its result under the key. A racing duplicate on another member (no
- * shared lock) fails on the primary key and is retried by the caller (see withRetry).
+ * Idempotency for ledger operations, in three parts that cost no round trip of their own:
+ *
+ * 1. `keyRecorded` is asked as the member lock's probe (ledger.core lockMemberProbing).
+ * 2. When it says yes, `replay` returns the stored result, or IDEMPOTENCY_CONFLICT when the key
+ *    was used for a different request.
+ * 3. Otherwise the operation runs and `recordKey` queues the record, written by the operation's
+ *    ledger statement in the same transaction.
+ *
+ * The probe reads the lock statement's snapshot, so a duplicate that committed while this one
+ * waited for the lock can be missed; its record then collides on the (scope, key) primary key,
+ * the whole transaction is retried (inTransaction) and the retry replays. The same holds for a
+ * racing duplicate on another member, which shares no lock.
  */
-export async function idempotent<T>(
-  tx: Db,
-  request: IdempotencyRequest,
-  now: Date,
-  retentionDays: number,
-  work: () => Promise<T>,
-): Promise<{ result: T; replayed: boolean }> {
+export function checkKey(request: IdempotencyRequest): void {
   if (request.key.length < 1 || request.key.length > 200) throw new BadInputError('idempotencyKey must be 1-200 characters', 'idempotencyKey');
+}
+
+export function keyRecorded(request: IdempotencyRequest): RawBuilder<boolean> {
+  return sql<boolean>`exists (select 1 from idempotency_keys k where k.scope = ${request.scope} and k.key = ${request.key})`;
+}
+
+export async function replay<T>(tx: Db, request: IdempotencyRequest): Promise<T> {
   const existing = await tx
     .selectFrom('idempotency_keys')
     .select(['request_hash', 'result', 'operation'])
     .where('scope', '=', request.scope)
     .where('key', '=', request.key)
-    .executeTakeFirst();
-  if (existing) {
-    if (existing.request_hash !== request.hash || existing.operation !== request.operation) {
-      throw new IdempotencyConflictError(request.key);
-    }
-    return { result: existing.result as T, replayed: true };
+    .executeTakeFirstOrThrow();
+  if (existing.request_hash !== request.hash || existing.operation !== request.operation) {
+    throw new IdempotencyConflictError(request.key);
   }
-  const result = await work();
-  await tx
-    .insertInto('idempotency_keys')
-    .values({
-      scope: request.scope,
-      key: request.key,
-      member_id: request.memberId,
-      operation: request.operation,
-      request_hash: request.hash,
-      result: JSON.stringify(result),
-      created_at: now,
-      expires_at: new Date(now.getTime() + retentionDays * 86_400_000),
-    })
-    .execute();
-  return { result, replayed: false };
+  return existing.result as T;
+}
+
+export function recordKey(tx: Db, request: IdempotencyRequest, result: unknown, now: Date, retentionDays: number): void {
+  defer(tx, (qc) => qc.insertInto('idempotency_keys').values({
+    scope: request.scope,
+    key: request.key,
+    member_id: request.memberId,
+    operation: request.operation,
+    request_hash: request.hash,
+    result: JSON.stringify(result),
+    created_at: now,
+    expires_at: new Date(now.getTime() + retentionDays * 86_400_000),
+  }));
 }
 
 /** Deletes records past their retention; returns how many. */

@@ -4,7 +4,9 @@
  * matched by ledger rows and member aggregates in the same transaction.
  */
 import { randomUUID } from 'node:crypto';
+import type { RawBuilder } from 'kysely';
 import type { Db } from '../db/database';
+import { deferMemberAggregates } from '../db/deferred';
 import type { TransactionType } from '../db/schema';
 import { InsufficientPointsError, InvalidStateError, NotFoundError } from '../errors';
 import type { MemberRow } from '../members/members.repo';
@@ -17,6 +19,8 @@ import { ACTIVITY_TYPES, EARNING_TYPES, allocate, consumptionOrder, lotExpiry, t
 import type { TransactionRow } from './ledger.types';
 
 export interface Posting {
+  /** The entry's id when the caller must know it beforehand (an idempotency record, an order). */
+  id?: string;
   type: TransactionType;
   /** Unsigned amount; credit() adds it, debit() takes it. */
   points: number;
@@ -34,13 +38,31 @@ export function expiryPolicy(program: ProgramView): ExpiryPolicy {
 }
 
 /** Locks and returns the member, NOT_FOUND if absent; `active` also demands status ACTIVE. */
-export async function lockMember(tx: Db, id: string, { active = true, now }: { active?: boolean; now?: Date } = {}): Promise<MemberRow> {
-  const locked = isUuid(id) ? await members.lockById(tx, id, now) : undefined;
+export async function lockMember(tx: Db, id: string, options: LockOptions = {}): Promise<MemberRow> {
+  return (await lockMemberProbing(tx, id, options)).member;
+}
+
+export interface LockOptions {
+  active?: boolean;
+  /** With `now`, the lock also reports whether any lot is due, so settleExpiry can skip its read. */
+  now?: Date;
+  /**
+   * A yes/no question answered in the same round trip as the lock, such as "is this order
+   * already recorded?". It is read from the statement's snapshot, which a writer that held the
+   * lock before us may have outdated: use it only where a stale "no" fails later on a unique
+   * constraint (and is retried by inTransaction), never for balances.
+   */
+  probe?: RawBuilder<boolean>;
+}
+
+/** lockMember, also returning the answer to `options.probe` (false when none was asked). */
+export async function lockMemberProbing(tx: Db, id: string, { active = true, now, probe }: LockOptions = {}): Promise<{ member: MemberRow; probed: boolean }> {
+  const locked = isUuid(id) ? await members.lockById(tx, id, { dueAt: now, probe }) : undefined;
   if (!locked) throw new NotFoundError('Member');
-  const { has_due_lots: hasDue, ...member } = locked;
+  const { has_due_lots: hasDue, probed, ...member } = locked;
   if (hasDue === false) nothingDue.add(member);
   if (active) requireActive(member);
-  return member;
+  return { member, probed: probed === true };
 }
 
 // Rows locked with `now` whose lock statement found no lot past its expiry: settleExpiry need
@@ -53,11 +75,33 @@ export function requireActive(member: MemberRow): MemberRow {
   return member;
 }
 
-/** Locks several members in id order, so two transfers in opposite directions cannot deadlock. */
-export async function lockMembers(tx: Db, ids: string[], { active = true, now }: { active?: boolean; now?: Date } = {}): Promise<Map<string, MemberRow>> {
+/**
+ * Locks several members in id order, so two transfers in opposite directions cannot deadlock.
+ * The probe, if any, rides on the first lock.
+ */
+export async function lockMembers(tx: Db, ids: string[], { probe, ...options }: LockOptions = {}): Promise<{ locked: Map<string, MemberRow>; probed: boolean }> {
   const locked = new Map<string, MemberRow>();
-  for (const id of [...new Set(ids)].sort()) locked.set(id, await lockMember(tx, id, { active, now }));
-  return locked;
+  let probed = false;
+  for (const [i, id] of [...new Set(ids)].sort().entries()) {
+    const result = await lockMemberProbing(tx, id, { ...options, ...(i === 0 ? { probe } : {}) });
+    locked.set(id, result.member);
+    if (i === 0) probed = result.probed;
+  }
+  return { locked, probed };
+}
+
+/**
+ * Moves the locked member's aggregates in place and queues the row's write for the
+ * transaction's next ledger statement (db/deferred.ts): no round trip of its own.
+ */
+function applyAggregates(tx: Db, member: MemberRow, d: { debt?: number; lifetimeEarned?: number; lifetimeRedeemed?: number; expired?: number; lastActivityAt?: Date; now: Date }): void {
+  member.debt += d.debt ?? 0;
+  member.lifetime_earned += d.lifetimeEarned ?? 0;
+  member.lifetime_redeemed += d.lifetimeRedeemed ?? 0;
+  member.expired += d.expired ?? 0;
+  if (d.lastActivityAt) member.last_activity_at = d.lastActivityAt;
+  member.updated_at = d.now;
+  deferMemberAggregates(tx, member);
 }
 
 /**
@@ -74,16 +118,15 @@ export async function settleExpiry(tx: Db, member: MemberRow, program: ProgramVi
     const at = (lot.expires_at as Date).getTime();
     byInstant.set(at, [...(byInstant.get(at) ?? []), lot]);
   }
-  let total = 0;
+  const total = due.reduce((sum, lot) => sum + lot.remaining, 0);
+  applyAggregates(tx, member, { expired: total, now });
   for (const [at, lots] of byInstant) {
     const points = lots.reduce((sum, lot) => sum + lot.remaining, 0);
     await repo.insertDebit(tx, {
       id: randomUUID(), member_id: member.id, type: 'EXPIRE', points: -points, available_at: new Date(at),
       description: 'Points expired', actor: 'system', occurred_at: new Date(at), created_at: now,
     }, 'EXPIRE', lots.map((lot) => ({ lotId: lot.id, points: lot.remaining })));
-    total += points;
   }
-  Object.assign(member, await repo.applyAggregates(tx, member.id, { expired: total, now }));
   return total;
 }
 
@@ -115,23 +158,24 @@ export async function credit(
     owed -= pay;
     return { id: randomUUID(), memberId: member.id, points: lot.points, remaining: lot.points - pay, availableAt, expiresAt: lot.expiresAt, earnedAt: occurredAt, pay };
   });
-  const txn = await repo.insertCredit(tx, {
-    id: randomUUID(), member_id: member.id, type: posting.type, points: posting.points,
-    qualifying_points: posting.qualifyingPoints ?? 0, available_at: availableAt,
-    description: posting.description ?? null, order_id: posting.orderId ?? null, partner_id: posting.partnerId ?? null,
-    actor: posting.actor, related_id: posting.relatedId ?? null, occurred_at: occurredAt, created_at: now,
-  }, lots);
   const debtPaid = lots.filter((lot) => lot.pay > 0).map((lot) => ({ lotId: lot.id, points: lot.pay }));
-  await repo.insertAllocations(tx, member.id, txn.id, 'DEBT', debtPaid);
   const paid = debtPaid.reduce((sum, d) => sum + d.points, 0);
-  if (activity && policy.mode === 'INACTIVITY') await repo.setOpenLotsExpiry(tx, member.id, lotExpiry(policy, now, now) as Date);
-  Object.assign(member, await repo.applyAggregates(tx, member.id, {
+  // Queued before the entry is written, so the entry's statement carries the member's write.
+  applyAggregates(tx, member, {
     debt: -paid,
     lifetimeEarned: EARNING_TYPES.includes(posting.type) || posting.type === 'ADJUST' ? posting.points : 0,
     lifetimeRedeemed: posting.type === 'REVERSAL' ? -posting.points : 0,
     lastActivityAt: activity ? now : undefined,
     now,
-  }));
+  });
+  const txn = await repo.insertCredit(tx, {
+    id: posting.id ?? randomUUID(), member_id: member.id, type: posting.type, points: posting.points,
+    qualifying_points: posting.qualifyingPoints ?? 0, available_at: availableAt,
+    description: posting.description ?? null, order_id: posting.orderId ?? null, partner_id: posting.partnerId ?? null,
+    actor: posting.actor, related_id: posting.relatedId ?? null, occurred_at: occurredAt, created_at: now,
+  }, lots);
+  await repo.insertAllocations(tx, member.id, txn.id, 'DEBT', debtPaid);
+  if (activity && policy.mode === 'INACTIVITY') await repo.setOpenLotsExpiry(tx, member.id, lotExpiry(policy, now, now) as Date);
   if (posting.qualifyingPoints) await onQualifyingPointsChanged(tx, member, program, now, posting.qualifyingPoints);
   return txn;
 }
@@ -168,21 +212,21 @@ export async function debit(
   const shortfall = uncovered - intoDebt;
   const activity = ACTIVITY_TYPES.includes(posting.type);
   const occurredAt = posting.occurredAt ?? now;
+  applyAggregates(tx, member, {
+    debt: intoDebt,
+    lifetimeRedeemed: posting.type === 'REDEEM' ? taken : 0,
+    lifetimeEarned: posting.type === 'REFUND' ? -posting.points : 0,
+    lastActivityAt: activity ? now : undefined,
+    now,
+  });
   const txn = await repo.insertDebit(tx, {
-    id: randomUUID(), member_id: member.id, type: posting.type, points: -(taken + intoDebt),
+    id: posting.id ?? randomUUID(), member_id: member.id, type: posting.type, points: -(taken + intoDebt),
     qualifying_points: -(posting.qualifyingPoints ?? 0), shortfall, available_at: now,
     description: posting.description ?? null, order_id: posting.orderId ?? null, partner_id: posting.partnerId ?? null,
     actor: posting.actor, related_id: posting.relatedId ?? null, occurred_at: occurredAt, created_at: now,
   }, 'DEBIT', allocations);
   const policy = expiryPolicy(program);
   if (activity && policy.mode === 'INACTIVITY') await repo.setOpenLotsExpiry(tx, member.id, lotExpiry(policy, now, now) as Date);
-  Object.assign(member, await repo.applyAggregates(tx, member.id, {
-    debt: intoDebt,
-    lifetimeRedeemed: posting.type === 'REDEEM' ? taken : 0,
-    lifetimeEarned: posting.type === 'REFUND' ? -posting.points : 0,
-    lastActivityAt: activity ? now : undefined,
-    now,
-  }));
   if (posting.qualifyingPoints) await onQualifyingPointsChanged(tx, member, program, now, -posting.qualifyingPoints);
   return txn;
 }

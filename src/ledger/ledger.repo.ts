@@ -1,12 +1,14 @@
 import { sql, type Insertable } from 'kysely';
 import type { Db } from '../db/database';
+import { withDeferred } from '../db/deferred';
 import type { AllocationKind, PointsTransactionTable, TransactionType } from '../db/schema';
 import type { MemberRow } from '../members/members.repo';
 import type { OpenLot } from './ledger.rules';
 import type { TransactionRow } from './ledger.types';
 
+/** Ledger writes carry the transaction's deferred writes (db/deferred.ts) with them. */
 export async function insertTransaction(db: Db, row: Insertable<PointsTransactionTable>): Promise<TransactionRow> {
-  return db.insertInto('points_transactions').values(row).returningAll().executeTakeFirstOrThrow();
+  return withDeferred(db).insertInto('points_transactions').values(row).returningAll().executeTakeFirstOrThrow();
 }
 
 export async function findTransaction(db: Db, id: string): Promise<TransactionRow | undefined> {
@@ -19,7 +21,7 @@ export interface NewLot {
 
 /** Writes a credit entry and its lots in one statement (one round trip). */
 export async function insertCredit(db: Db, row: Insertable<PointsTransactionTable>, lots: NewLot[]): Promise<TransactionRow> {
-  return db
+  return withDeferred(db)
     .with('t', (q) => q.insertInto('points_transactions').values(row).returningAll())
     .with('l', (q) =>
       q.insertInto('point_lots').values(lots.map((lot) => ({
@@ -95,7 +97,7 @@ export async function insertDebit(
 ): Promise<TransactionRow> {
   if (allocations.length === 0) return insertTransaction(db, row);
   const draws = sql.join(allocations.map((a) => sql`(${a.lotId}::uuid, ${a.points}::int)`));
-  return db
+  return withDeferred(db)
     .with('t', (q) => q.insertInto('points_transactions').values(row).returningAll())
     .with('a', (q) => q.insertInto('lot_allocations').values(allocations.map((a) => ({
       member_id: row.member_id, txn_id: row.id, lot_id: a.lotId, points: a.points, kind,
@@ -123,32 +125,6 @@ export async function allocationsOf(db: Db, txnId: string) {
 /** Under the inactivity policy all open lots share one expiry: move it. */
 export async function setOpenLotsExpiry(db: Db, memberId: string, expiresAt: Date): Promise<void> {
   await db.updateTable('point_lots').set({ expires_at: expiresAt }).where('member_id', '=', memberId).where('remaining', '>', 0).execute();
-}
-
-export interface MemberAggregateDelta {
-  debt?: number;
-  lifetimeEarned?: number;
-  lifetimeRedeemed?: number;
-  expired?: number;
-  lastActivityAt?: Date;
-  now: Date;
-}
-
-/** Moves the member's stored aggregates and returns the updated row. */
-export async function applyAggregates(db: Db, memberId: string, d: MemberAggregateDelta): Promise<MemberRow> {
-  return db
-    .updateTable('members')
-    .set((eb) => ({
-      debt: eb('debt', '+', d.debt ?? 0),
-      lifetime_earned: eb('lifetime_earned', '+', d.lifetimeEarned ?? 0),
-      lifetime_redeemed: eb('lifetime_redeemed', '+', d.lifetimeRedeemed ?? 0),
-      expired: eb('expired', '+', d.expired ?? 0),
-      ...(d.lastActivityAt ? { last_activity_at: d.lastActivityAt } : {}),
-      updated_at: d.now,
-    }))
-    .where('id', '=', memberId)
-    .returningAll()
-    .executeTakeFirstOrThrow();
 }
 
 /**

@@ -5,10 +5,11 @@ import { BadInputError, ForbiddenError, InvalidStateError, NotFoundError } from 
 import { isUuid } from '../members/members.rules';
 import type { MemberRow } from '../members/members.repo';
 import { getProgram } from '../program/program.service';
-import { credit, debit, expiryPolicy, lockMember, lockMembers, requireActive, settleExpiry } from './ledger.core';
+import { randomUUID } from 'node:crypto';
+import { credit, debit, expiryPolicy, lockMemberProbing, lockMembers, requireActive, settleExpiry } from './ledger.core';
 import * as repo from './ledger.repo';
 import { checkPoints, lotExpiry, requestHash } from './ledger.rules';
-import { idempotent } from './idempotency';
+import { checkKey, keyRecorded, recordKey, replay, type IdempotencyRequest } from './idempotency';
 import type { TransactionRow } from './ledger.types';
 
 function checkText(value: string | null | undefined, field: string, { required = false, max = 500 } = {}): string | null {
@@ -25,10 +26,12 @@ async function transactionById(ctx: Ctx, id: string): Promise<TransactionRow> {
 }
 
 /**
- * Runs one single-member ledger operation: member lock, expiry settled first, idempotency on
- * (caller, key), then `work`. Returns the resulting transaction. The member's status is checked
- * only for new work: a retry of a request that already succeeded replays its result even if the
- * member has been suspended since.
+ * Runs one single-member ledger operation: member lock (which also asks whether the key was
+ * used), expiry settled first, then `work`, which must write its entry under the id it is
+ * given. Returns the resulting transaction. The member's status is checked only for new work:
+ * a retry of a request that already succeeded replays its result even if the member has been
+ * suspended since. New work costs the lock, the entry's statement (which also writes the
+ * member's aggregates and the idempotency record) and whatever reads `work` needs.
  */
 async function memberOperation(
   ctx: Ctx,
@@ -36,23 +39,26 @@ async function memberOperation(
   key: string,
   operation: string,
   request: unknown,
-  work: (tx: Ctx['db'], now: Date, member: MemberRow) => Promise<TransactionRow>,
+  work: (tx: Ctx['db'], now: Date, member: MemberRow, id: string) => Promise<TransactionRow>,
   { active = true } = {},
 ): Promise<TransactionRow> {
   const actor = requireMemberAccess(ctx, memberId);
   const now = await ctx.now();
   const program = await getProgram(ctx.db);
-  const hash = requestHash({ operation, memberId, request });
+  const idempotency: IdempotencyRequest = { scope: actorKey(actor), key, operation, hash: requestHash({ operation, memberId, request }), memberId };
+  checkKey(idempotency);
   let fresh: TransactionRow | undefined;
-  const { result } = await inTransaction(ctx.db, async (tx) => {
+  const result = await inTransaction(ctx.db, async (tx) => {
     fresh = undefined;
-    const member = await lockMember(tx, memberId, { active: false, now });
-    return idempotent(tx, { scope: actorKey(actor), key, operation, hash, memberId }, now, ctx.config.idempotencyRetentionDays, async () => {
-      if (active) requireActive(member);
-      await settleExpiry(tx, member, program, now);
-      fresh = await work(tx, now, member);
-      return { transactionId: fresh.id };
-    });
+    const { member, probed } = await lockMemberProbing(tx, memberId, { active: false, now, probe: keyRecorded(idempotency) });
+    if (probed) return replay<{ transactionId: string }>(tx, idempotency);
+    if (active) requireActive(member);
+    await settleExpiry(tx, member, program, now);
+    const id = randomUUID();
+    recordKey(tx, idempotency, { transactionId: id }, now, ctx.config.idempotencyRetentionDays);
+    fresh = await work(tx, now, member, id);
+    if (fresh.id !== id) throw new Error(`${operation} wrote its entry under another id`);
+    return { transactionId: id };
   });
   // A replay reads the stored entry; new work already holds it.
   return fresh ?? transactionById(ctx, result.transactionId);
@@ -67,9 +73,9 @@ export async function earnPoints(ctx: Ctx, input: EarnInput): Promise<Transactio
   const reason = checkText(input.reason, 'reason', { required: true });
   const qualifying = input.qualifying ?? true;
   const program = await getProgram(ctx.db);
-  return memberOperation(ctx, input.memberId, input.idempotencyKey, 'earnPoints', { points, reason, qualifying }, async (tx, now, member) => {
+  return memberOperation(ctx, input.memberId, input.idempotencyKey, 'earnPoints', { points, reason, qualifying }, async (tx, now, member, id) => {
     return credit(tx, member, program, now, {
-      type: 'EARN', points, qualifyingPoints: qualifying ? points : 0, description: reason,
+      id, type: 'EARN', points, qualifyingPoints: qualifying ? points : 0, description: reason,
       partnerId: actor.partnerId ?? null, actor: actorKey(actor),
     });
   });
@@ -83,9 +89,9 @@ export async function redeemPoints(ctx: Ctx, input: RedeemInput): Promise<Transa
   const points = checkPoints(input.points);
   const description = checkText(input.description, 'description');
   const program = await getProgram(ctx.db);
-  return memberOperation(ctx, input.memberId, input.idempotencyKey, 'redeemPoints', { points, description }, async (tx, now, member) => {
+  return memberOperation(ctx, input.memberId, input.idempotencyKey, 'redeemPoints', { points, description }, async (tx, now, member, id) => {
     return debit(tx, member, program, now, {
-      type: 'REDEEM', points, description: description ?? 'Redemption', partnerId: actor.partnerId ?? null, actor: actorKey(actor),
+      id, type: 'REDEEM', points, description: description ?? 'Redemption', partnerId: actor.partnerId ?? null, actor: actorKey(actor),
     }, { mode: 'STRICT' });
   });
 }
@@ -98,9 +104,9 @@ export async function adjustPoints(ctx: Ctx, input: AdjustInput): Promise<Transa
   const points = checkPoints(input.points, 'points', { allowNegative: true });
   const reason = checkText(input.reason, 'reason', { required: true });
   const program = await getProgram(ctx.db);
-  return memberOperation(ctx, input.memberId, input.idempotencyKey, 'adjustPoints', { points, reason }, async (tx, now, member) => {
+  return memberOperation(ctx, input.memberId, input.idempotencyKey, 'adjustPoints', { points, reason }, async (tx, now, member, id) => {
     if (member.status === 'CLOSED') throw new InvalidStateError('Member is closed: points cannot move');
-    const posting = { type: 'ADJUST' as const, points: Math.abs(points), description: reason, actor: actorKey(actor) };
+    const posting = { id, type: 'ADJUST' as const, points: Math.abs(points), description: reason, actor: actorKey(actor) };
     return points > 0
       ? credit(tx, member, program, now, posting)
       : debit(tx, member, program, now, posting, { mode: program.allow_negative_balance ? 'CLAWBACK' : 'STRICT', allowNegative: true });
@@ -122,26 +128,28 @@ export async function transferPoints(ctx: Ctx, input: TransferInput): Promise<{ 
   const program = await getProgram(ctx.db);
   const now = await ctx.now();
   const hash = requestHash({ operation: 'transferPoints', ...input, idempotencyKey: undefined, points });
-  const { result } = await inTransaction(ctx.db, async (tx) => {
-    const locked = await lockMembers(tx, [input.fromMemberId, input.toMemberId], { active: false, now });
+  const idempotency: IdempotencyRequest = { scope: actorKey(actor), key: input.idempotencyKey, operation: 'transferPoints', hash, memberId: input.fromMemberId };
+  checkKey(idempotency);
+  const result = await inTransaction(ctx.db, async (tx) => {
+    const { locked, probed } = await lockMembers(tx, [input.fromMemberId, input.toMemberId], { active: false, now, probe: keyRecorded(idempotency) });
+    if (probed) return replay<{ fromId: string; toId: string }>(tx, idempotency);
     const sender = locked.get(input.fromMemberId)!;
     const receiver = locked.get(input.toMemberId)!;
-    const scope = { scope: actorKey(actor), key: input.idempotencyKey, operation: 'transferPoints', hash, memberId: sender.id };
-    return idempotent(tx, scope, now, ctx.config.idempotencyRetentionDays, async () => {
-      // Checked for new work only, so a retry of a finished transfer still replays.
-      requireActive(sender);
-      requireActive(receiver);
-      await settleExpiry(tx, sender, program, now);
-      await settleExpiry(tx, receiver, program, now);
-      const out = await debit(tx, sender, program, now, {
-        type: 'TRANSFER_OUT', points, description: `Transfer to ${receiver.external_id}`, actor: actorKey(actor),
-      }, { mode: 'STRICT' });
-      const into = await credit(tx, receiver, program, now, {
-        type: 'TRANSFER_IN', points, description: `Transfer from ${sender.external_id}`, actor: actorKey(actor), relatedId: out.id,
-      });
-      await tx.updateTable('points_transactions').set({ related_id: into.id }).where('id', '=', out.id).execute();
-      return { fromId: out.id, toId: into.id };
+    // Checked for new work only, so a retry of a finished transfer still replays.
+    requireActive(sender);
+    requireActive(receiver);
+    await settleExpiry(tx, sender, program, now);
+    await settleExpiry(tx, receiver, program, now);
+    const ids = { fromId: randomUUID(), toId: randomUUID() };
+    recordKey(tx, idempotency, ids, now, ctx.config.idempotencyRetentionDays);
+    const out = await debit(tx, sender, program, now, {
+      id: ids.fromId, type: 'TRANSFER_OUT', points, description: `Transfer to ${receiver.external_id}`, actor: actorKey(actor),
+      relatedId: ids.toId,
+    }, { mode: 'STRICT' });
+    await credit(tx, receiver, program, now, {
+      id: ids.toId, type: 'TRANSFER_IN', points, description: `Transfer from ${sender.external_id}`, actor: actorKey(actor), relatedId: out.id,
     });
+    return ids;
   });
   return { from: await transactionById(ctx, result.fromId), to: await transactionById(ctx, result.toId) };
 }
@@ -160,7 +168,7 @@ export async function reverseRedemption(ctx: Ctx, input: ReverseInput): Promise<
   if (actor.role === 'PARTNER' && original.partner_id !== actor.partnerId) throw new ForbiddenError('A partner may reverse only its own redemptions');
   const reason = checkText(input.reason, 'reason');
   const program = await getProgram(ctx.db);
-  return memberOperation(ctx, original.member_id, input.idempotencyKey, 'reverseRedemption', { transactionId: original.id, reason }, async (tx, now, member) => {
+  return memberOperation(ctx, original.member_id, input.idempotencyKey, 'reverseRedemption', { transactionId: original.id, reason }, async (tx, now, member, id) => {
     if (member.status === 'CLOSED') throw new InvalidStateError('Member is closed: points cannot move');
     const already = await tx.selectFrom('points_transactions').select('id')
       .where('member_id', '=', member.id).where('type', '=', 'REVERSAL').where('related_id', '=', original.id).executeTakeFirst();
@@ -176,7 +184,7 @@ export async function reverseRedemption(ctx: Ctx, input: ReverseInput): Promise<
     });
     if (lots.length === 0) throw new InvalidStateError('This redemption drew no points');
     return credit(tx, member, program, now, {
-      type: 'REVERSAL', points: -original.points, description: reason ?? 'Redemption reversed',
+      id, type: 'REVERSAL', points: -original.points, description: reason ?? 'Redemption reversed',
       actor: actorKey(actor), relatedId: original.id, partnerId: original.partner_id,
     }, { lots });
   }, { active: false });

@@ -1,10 +1,13 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import type { Ctx } from '../context';
+import { defer } from '../db/deferred';
 import { actorKey, requireRole } from '../auth/guards';
 import { inTransaction } from '../db/transaction';
 import { BadInputError, ForbiddenError, IdempotencyConflictError, InvalidStateError, NotFoundError } from '../errors';
 import { getProgram } from '../program/program.service';
 import { currentTier } from '../tiers/tiers.service';
-import { credit, debit, lockMember, settleExpiry } from './ledger.core';
+import { credit, debit, lockMember, lockMemberProbing, settleExpiry } from './ledger.core';
 import * as repo from './ledger.repo';
 import { clawbackFor, pointsForAmount, requestHash } from './ledger.rules';
 import { checkDecimal, fromUnits, toUnits } from './money';
@@ -62,13 +65,18 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
     partnerId: actor.partnerId ?? null,
   });
 
-  // The member row locked (and kept current by the ledger writes) is the member to return.
-  const { orderRow, member, fresh } = await inTransaction(ctx.db, async (tx) => {
-    const member = await lockMember(tx, input.memberId, { active: false, now });
-    const existing = await tx.selectFrom('orders').selectAll().where('order_id', '=', orderId).executeTakeFirst();
-    if (existing) {
+  // The member row locked (and kept current by the ledger writes) is the member to return. The
+  // lock also asks whether the order is recorded; a duplicate it misses (committed while this
+  // request waited for the lock) collides on the order's primary key and the retry replays.
+  const { order, member, fresh } = await inTransaction(ctx.db, async (tx) => {
+    const { member, probed } = await lockMemberProbing(tx, input.memberId, {
+      active: false, now, probe: sql<boolean>`exists (select 1 from orders o where o.order_id = ${orderId})`,
+    });
+    if (probed) {
+      const existing = await tx.selectFrom('orders').selectAll().where('order_id', '=', orderId).executeTakeFirstOrThrow();
       if (existing.request_hash !== hash) throw new IdempotencyConflictError(orderId);
-      return { orderRow: existing, member, fresh: undefined };
+      const order = { pointsEarned: existing.points_earned, qualifyingPoints: existing.qualifying_points, breakdown: existing.breakdown as EarnComponent[], txnId: existing.txn_id };
+      return { order, member, fresh: undefined };
     }
     if (member.status !== 'ACTIVE') throw new InvalidStateError(`Member is ${member.status.toLowerCase()}: points cannot move`);
     await settleExpiry(tx, member, program, now);
@@ -84,27 +92,29 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
         points: total - base, qualifyingPoints: 0,
       });
     }
+    const order = { pointsEarned: total, qualifyingPoints: base, breakdown, txnId: total > 0 ? randomUUID() : null };
+    // Written by the credit's statement (or before COMMIT when nothing is credited).
+    defer(tx, (qc) => qc.insertInto('orders').values({
+      order_id: orderId, member_id: member.id, partner_id: actor.partnerId ?? null, amount, currency: input.currency,
+      channel, items: items ? JSON.stringify(items) : null, occurred_at: occurredAt, txn_id: order.txnId,
+      points_earned: total, qualifying_points: base, breakdown: JSON.stringify(breakdown), request_hash: hash, created_at: now,
+    }));
     let txn: TransactionRow | null = null;
-    if (total > 0) {
+    if (order.txnId) {
       const availableAt = new Date(occurredAt.getTime() + program.pending_days * 86_400_000);
       txn = await credit(tx, member, program, now, {
-        type: 'PURCHASE', points: total, qualifyingPoints: base, description: `Purchase ${orderId}`,
+        id: order.txnId, type: 'PURCHASE', points: total, qualifyingPoints: base, description: `Purchase ${orderId}`,
         orderId, partnerId: actor.partnerId ?? null, actor: actorKey(actor), occurredAt,
       }, { availableAt: availableAt.getTime() > now.getTime() ? availableAt : now });
     }
-    const orderRow = await tx.insertInto('orders').values({
-      order_id: orderId, member_id: member.id, partner_id: actor.partnerId ?? null, amount, currency: input.currency,
-      channel, items: items ? JSON.stringify(items) : null, occurred_at: occurredAt, txn_id: txn?.id ?? null,
-      points_earned: total, qualifying_points: base, breakdown: JSON.stringify(breakdown), request_hash: hash, created_at: now,
-    }).returningAll().executeTakeFirstOrThrow();
-    return { orderRow, member, fresh: { txn } };
+    return { order, member, fresh: { txn } };
   });
-  const txn = fresh ? fresh.txn : orderRow.txn_id ? ((await repo.findTransaction(ctx.db, orderRow.txn_id)) ?? null) : null;
+  const txn = fresh ? fresh.txn : order.txnId ? ((await repo.findTransaction(ctx.db, order.txnId)) ?? null) : null;
   return {
     transaction: txn,
-    pointsEarned: orderRow.points_earned,
-    qualifyingPointsEarned: orderRow.qualifying_points,
-    breakdown: orderRow.breakdown as EarnComponent[],
+    pointsEarned: order.pointsEarned,
+    qualifyingPointsEarned: order.qualifyingPoints,
+    breakdown: order.breakdown,
     member,
   };
 }

@@ -1,4 +1,4 @@
-import { sql, type Selectable } from 'kysely';
+import { sql, type RawBuilder, type Selectable } from 'kysely';
 import type { Db } from '../db/database';
 import type { MemberStatus, MemberTable } from '../db/schema';
 
@@ -20,12 +20,19 @@ export async function findByReferralCode(db: Db, code: string): Promise<MemberRo
  * Locks the member row for the rest of the transaction: the per-member serialisation point.
  * With `dueAt` the same statement also says whether any lot's expiry has passed by then.
  */
-export async function lockById(db: Db, id: string, dueAt?: Date): Promise<(MemberRow & { has_due_lots?: boolean }) | undefined> {
-  const query = db.selectFrom('members').selectAll().where('id', '=', id).forUpdate();
-  if (!dueAt) return query.executeTakeFirst();
-  return query
-    .select(sql<boolean>`exists (select 1 from point_lots l where l.member_id = members.id and l.remaining > 0 and l.expires_at <= ${dueAt})`.as('has_due_lots'))
-    .executeTakeFirst();
+/**
+ * Locks the member row. With `dueAt` it also reports whether any lot is past its expiry, and
+ * with `probe` the answer to that question, in the same round trip.
+ */
+export async function lockById(
+  db: Db, id: string, { dueAt, probe }: { dueAt?: Date; probe?: RawBuilder<boolean> } = {},
+): Promise<(MemberRow & { has_due_lots?: boolean; probed?: boolean }) | undefined> {
+  let query = db.selectFrom('members').selectAll().where('id', '=', id).forUpdate();
+  if (dueAt) {
+    query = query.select(sql<boolean>`exists (select 1 from point_lots l where l.member_id = members.id and l.remaining > 0 and l.expires_at <= ${dueAt})`.as('has_due_lots')) as typeof query;
+  }
+  if (probe) query = query.select(probe.as('probed')) as typeof query;
+  return query.executeTakeFirst();
 }
 
 export type NewMember = Omit<MemberRow, 'debt' | 'lifetime_earned' | 'lifetime_redeemed' | 'expired' | 'last_activity_at' | 'status' | 'status_reason'>;

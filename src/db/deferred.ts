@@ -1,0 +1,84 @@
+import { sql, type Compilable, type OperationNodeSource, type QueryCreator } from 'kysely';
+import type { Db } from './database';
+import type { DB } from './schema';
+import type { MemberRow } from '../members/members.repo';
+
+/**
+ * Writes a transaction must make but whose outcome nothing in it reads back: the member's
+ * aggregates, an order row, an idempotency record. Instead of a round trip each, they ride as
+ * data-modifying CTEs on the transaction's next ledger statement (repo.insertCredit and
+ * friends), and inTransaction writes whatever is left just before COMMIT.
+ *
+ * Every write is still inside the transaction, so a failure anywhere rolls all of them back; a
+ * unique violation surfaces at the statement that carried the write and is retried as before.
+ */
+/** An INSERT or UPDATE (without RETURNING) built on the query creator it is given. */
+export type DeferredWrite = (qc: QueryCreator<DB>) => Compilable & OperationNodeSource;
+
+interface Pending {
+  writes: DeferredWrite[];
+  /** Locked member rows whose aggregates changed; written once each, with their final values. */
+  members: Map<string, MemberRow>;
+}
+
+const pendingByTx = new WeakMap<Db, Pending>();
+
+function pendingOf(tx: Db): Pending {
+  let pending = pendingByTx.get(tx);
+  if (!pending) {
+    pending = { writes: [], members: new Map() };
+    pendingByTx.set(tx, pending);
+  }
+  return pending;
+}
+
+/** Queues `write` for the transaction's next ledger statement (or its end). */
+export function defer(tx: Db, write: DeferredWrite): void {
+  if (!tx.isTransaction) throw new Error('defer needs a transaction');
+  pendingOf(tx).writes.push(write);
+}
+
+/**
+ * Queues the member's stored aggregates for writing. The caller holds the row lock and has
+ * already changed `member` in place, so the values written are the final ones, however many
+ * changes the transaction makes (one statement may not update the same row twice).
+ */
+export function deferMemberAggregates(tx: Db, member: MemberRow): void {
+  if (!tx.isTransaction) throw new Error('deferMemberAggregates needs a transaction');
+  pendingOf(tx).members.set(member.id, member);
+}
+
+/**
+ * The transaction as a query creator carrying every queued write as a CTE (d0, d1, …), and the
+ * queue emptied. Build the statement from it and run it at once.
+ */
+export function withDeferred(tx: Db): QueryCreator<DB> {
+  const writes = takeDeferred(tx);
+  let qc: QueryCreator<DB> = tx;
+  writes.forEach((write, i) => {
+    qc = qc.with(`d${i}`, write as never) as unknown as QueryCreator<DB>;
+  });
+  return qc;
+}
+
+/** Writes whatever is still queued, in one statement; inTransaction calls it before COMMIT. */
+export async function flushDeferred(tx: Db): Promise<void> {
+  const pending = pendingByTx.get(tx);
+  if (!pending || (pending.writes.length === 0 && pending.members.size === 0)) return;
+  await withDeferred(tx).selectNoFrom(sql<number>`1`.as('flushed')).execute();
+}
+
+function takeDeferred(tx: Db): DeferredWrite[] {
+  const pending = pendingByTx.get(tx);
+  if (!pending) return [];
+  const writes = [...pending.writes];
+  for (const member of pending.members.values()) {
+    const { id, debt, lifetime_earned, lifetime_redeemed, expired, last_activity_at, updated_at } = member;
+    writes.push((qc) => qc.updateTable('members')
+      .set({ debt, lifetime_earned, lifetime_redeemed, expired, last_activity_at, updated_at })
+      .where('id', '=', id));
+  }
+  pending.writes = [];
+  pending.members.clear();
+  return writes;
+}
