@@ -1,4 +1,7 @@
+import type DataLoader from 'dataloader';
 import type { Ctx } from '../context';
+import type { Db } from '../db/database';
+import { sharedLoader } from '../db/batch';
 import { BadInputError } from '../errors';
 import type { TransactionType } from '../db/schema';
 import type { MemberRow } from '../members/members.repo';
@@ -36,15 +39,28 @@ const balanceOfRow = new WeakMap<MemberRow, Promise<BalanceView>>();
 /**
  * The member and its balance in one statement, for reads that ask for both (a balance check is
  * the hottest read there is). The balance resolver then answers from what was read here.
+ * Concurrent requests share statements (db/batch.ts): under load one round trip serves many.
  */
 export async function memberWithBalance(ctx: Ctx, memberId: string): Promise<MemberRow | undefined> {
   const now = await ctx.now();
-  const row = await repo.memberWithLotFigures(ctx.db, memberId, now);
+  const row = await memberReads(ctx.db).load({ id: memberId, at: now });
   if (!row) return undefined;
   const { spendable, pending, lapsed, ...member } = row;
   const frozen = await isFrozen(ctx, member, now);
   balanceOfRow.set(member, Promise.resolve(balanceView(member.id, { ...member, spendable, pending, lapsed }, frozen, now)));
   return member;
+}
+
+type MemberRead = NonNullable<Awaited<ReturnType<typeof repo.membersWithLotFigures>>[number]>;
+const loaders = new WeakMap<Db, DataLoader<{ id: string; at: Date }, MemberRead | undefined>>();
+
+function memberReads(db: Db) {
+  let loader = loaders.get(db);
+  if (!loader) {
+    loader = sharedLoader((asks: readonly { id: string; at: Date }[]) => repo.membersWithLotFigures(db, asks));
+    loaders.set(db, loader);
+  }
+  return loader;
 }
 
 async function isFrozen(ctx: Ctx, member: MemberRow, now: Date): Promise<boolean> {

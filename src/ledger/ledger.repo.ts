@@ -147,26 +147,26 @@ export async function balanceFigures(db: Db, memberId: string, now: Date) {
     .executeTakeFirstOrThrow();
 }
 
-/** The member row with its lot figures at `now`, in one statement (one round trip, one snapshot). */
-export async function memberWithLotFigures(db: Db, memberId: string, now: Date) {
-  return db
-    .selectFrom('members as m')
-    .innerJoinLateral(
-      (eb) => eb.selectFrom('point_lots')
-        .select([
-          sql<number>`coalesce(sum(remaining) filter (where available_at <= ${now} and (expires_at is null or expires_at > ${now})), 0)::int`.as('spendable'),
-          sql<number>`coalesce(sum(remaining) filter (where available_at > ${now} and (expires_at is null or expires_at > ${now})), 0)::int`.as('pending'),
-          sql<number>`coalesce(sum(remaining) filter (where expires_at <= ${now}), 0)::int`.as('lapsed'),
-        ])
-        .whereRef('point_lots.member_id', '=', 'm.id')
-        .where('point_lots.remaining', '>', 0)
-        .as('l'),
-      (join) => join.onTrue(),
-    )
-    .selectAll('m')
-    .select(['l.spendable', 'l.pending', 'l.lapsed'])
-    .where('m.id', '=', memberId)
-    .executeTakeFirst();
+/**
+ * Member rows with their lot figures, each at its own instant, for many members in one
+ * statement (one round trip, one snapshot). Answers in the order asked; undefined where no
+ * member has that id.
+ */
+export async function membersWithLotFigures(db: Db, asks: readonly { id: string; at: Date }[]) {
+  const { rows } = await sql<MemberRow & { ord: number; spendable: number; pending: number; lapsed: number }>`
+    select q.ord::int as ord, m.*, l.spendable, l.pending, l.lapsed
+    from unnest(${asks.map((a) => a.id)}::uuid[], ${asks.map((a) => a.at.toISOString())}::timestamptz[]) with ordinality as q(id, at, ord)
+    join members m on m.id = q.id
+    cross join lateral (
+      select
+        coalesce(sum(remaining) filter (where available_at <= q.at and (expires_at is null or expires_at > q.at)), 0)::int as spendable,
+        coalesce(sum(remaining) filter (where available_at > q.at and (expires_at is null or expires_at > q.at)), 0)::int as pending,
+        coalesce(sum(remaining) filter (where expires_at <= q.at), 0)::int as lapsed
+      from point_lots
+      where point_lots.member_id = m.id and point_lots.remaining > 0
+    ) l`.execute(db);
+  const byOrd = new Map(rows.map(({ ord, ...row }) => [ord, row]));
+  return asks.map((_, i) => byOrd.get(i + 1));
 }
 
 export async function expiringSoon(db: Db, memberId: string, now: Date, until: Date) {

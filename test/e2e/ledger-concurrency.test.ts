@@ -202,3 +202,26 @@ test('every balance read while earnings race is one consistent instant', async (
   expect(await balance(t, member)).toMatchObject({ available: 90, lifetimeEarned: 180, lifetimeRedeemed: 90 });
   await expectLedgerTrue(t, [member]);
 });
+
+test('balance reads for many members at once each answer for their own member', async () => {
+  // Concurrent reads share statements (one round trip serves many requests): every answer must
+  // still be its own member's, with the member's own pending points, and an unknown id is null.
+  await updateProgram(t, { pendingDays: 7 });
+  const members: { id: string; earned: number; pending: number }[] = [];
+  for (let i = 0; i < 12; i++) {
+    const id = await enroll(t, `many-reads-${i}`);
+    await earn(t, id, 10 + i);
+    ok(await t.gql(PURCHASE, { input: { memberId: id, orderId: key('order'), amount: `${i + 1}.00`, currency: 'USD' } }));
+    members.push({ id, earned: 10 + i, pending: i + 1 });
+  }
+  const unknown = '00000000-0000-4000-8000-000000000000';
+  const query = `query($id: ID!) { member(id: $id) { id balance { available pending lifetimeEarned } } }`;
+  const asks = [...members, ...members].map((m) => ({ id: m.id, expect: m }));
+  const answers = await Promise.all([...asks.map((a) => t.gql(query, { id: a.id })), t.gql(query, { id: unknown })]);
+  asks.forEach((ask, i) => {
+    expect(ok(answers[i]!).member).toEqual({
+      id: ask.id, balance: { available: ask.expect.earned, pending: ask.expect.pending, lifetimeEarned: ask.expect.earned + ask.expect.pending },
+    });
+  });
+  expect(ok(answers.at(-1)!).member).toBeNull();
+});
