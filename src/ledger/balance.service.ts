@@ -42,22 +42,28 @@ const balanceOfRow = new WeakMap<MemberRow, Promise<BalanceView>>();
  * Concurrent requests share statements (db/batch.ts): under load one round trip serves many.
  */
 export async function memberWithBalance(ctx: Ctx, memberId: string): Promise<MemberRow | undefined> {
-  const now = await ctx.now();
-  const row = await memberReads(ctx.db).load({ id: memberId, at: now });
+  const row = await memberReads(ctx.db).load({ id: memberId, ctx });
   if (!row) return undefined;
   const { spendable, pending, lapsed, ...member } = row;
+  const now = await ctx.now();
   const frozen = await isFrozen(ctx, member, now);
   balanceOfRow.set(member, Promise.resolve(balanceView(member.id, { ...member, spendable, pending, lapsed }, frozen, now)));
   return member;
 }
 
 type MemberRead = NonNullable<Awaited<ReturnType<typeof repo.membersWithLotFigures>>[number]>;
-const loaders = new WeakMap<Db, DataLoader<{ id: string; at: Date }, MemberRead | undefined>>();
+const loaders = new WeakMap<Db, DataLoader<{ id: string; ctx: Ctx }, MemberRead | undefined>>();
 
 function memberReads(db: Db) {
   let loader = loaders.get(db);
   if (!loader) {
-    loader = sharedLoader((asks: readonly { id: string; at: Date }[]) => repo.membersWithLotFigures(db, asks));
+    loader = sharedLoader(async (asks: readonly { id: string; ctx: Ctx }[]) => {
+      // Each request's instant is fixed when its read goes out, not when it joined the queue:
+      // a read must not be evaluated at an instant earlier than writes its snapshot already
+      // holds (a credit made available at its own instant would otherwise show as pending).
+      const instants = await Promise.all(asks.map((ask) => ask.ctx.now()));
+      return repo.membersWithLotFigures(db, asks.map((ask, i) => ({ id: ask.id, at: instants[i] as Date })));
+    });
     loaders.set(db, loader);
   }
   return loader;
