@@ -49,15 +49,30 @@ function isFrozen(program: ProgramView, tier: TierView): boolean {
   return program.freeze_expiry_min_rank != null && tier.rank >= program.freeze_expiry_min_rank;
 }
 
+/**
+ * The member's state to evolve. Inside a transaction (which holds the member lock) every caller
+ * gets the same Evolving for the same locked row, so the tier a purchase earns at, the expiry
+ * freeze and the activity hook read the stored row once and build on each other's changes.
+ */
 export async function load(db: Db, member: MemberRow, program: ProgramView): Promise<Evolving> {
+  if (db.isTransaction) {
+    const loaded = loadedInTransaction.get(member);
+    if (loaded) return loaded;
+  }
   const row = await repo.findState(db, member.id);
   const state: MemberTierRow = row ?? {
     member_id: member.id, tier_code: lowest(program).code, since: member.enrolled_at, valid_until: null, grace_until: null,
     lifetime_code: null, assigned_code: null, assigned_since: null, assigned_until: null,
     expiry_frozen: isFrozen(program, lowest(program)), version: 0, updated_at: member.enrolled_at,
   };
-  return { state: { ...state }, readVersion: row ? row.version : null, history: [], freezeLostAt: [], changed: false };
+  const ev: Evolving = { state: { ...state }, readVersion: row ? row.version : null, history: [], freezeLostAt: [], changed: false };
+  if (db.isTransaction) loadedInTransaction.set(member, ev);
+  return ev;
 }
+
+// Locked member rows are fresh objects in every transaction (lockMember), so this never
+// outlives one.
+const loadedInTransaction = new WeakMap<MemberRow, Evolving>();
 
 /**
  * Applies a change at `at`: earned-track fields and/or assignment, a history row, and the

@@ -12,22 +12,25 @@ export type TierHistoryRow = Selectable<TierHistoryTable>;
  * are ignored). A refund counts against the window of the purchase it refunds.
  */
 export async function metrics(db: Db, memberId: string, w: Window, knownAt: Date): Promise<Metrics> {
-  const points = await sql<{ qp: number }>`
-    select coalesce(sum(t.qualifying_points), 0)::int as qp
-    from points_transactions t
-    left join points_transactions p on p.id = t.related_id and t.type = 'REFUND'
-    where t.member_id = ${memberId} and not t.cancelled and t.created_at <= ${knownAt}
-      and coalesce(p.occurred_at, t.occurred_at) >= ${w.from} and coalesce(p.occurred_at, t.occurred_at) < ${w.to}`.execute(db);
-  const orders = await sql<{ spend: string; purchases: number }>`
-    select coalesce(sum(o.amount - coalesce(r.refunded, 0)), 0)::text as spend,
-      (count(*) filter (where o.amount > coalesce(r.refunded, 0)))::int as purchases
-    from orders o
-    left join lateral (select sum(amount) as refunded from refunds
-      where refunds.order_id = o.order_id and refunds.created_at <= ${knownAt}) r on true
-    where o.member_id = ${memberId} and o.created_at <= ${knownAt} and o.occurred_at >= ${w.from} and o.occurred_at < ${w.to}`.execute(db);
-  const row = orders.rows[0];
-  const spend = row ? Number(toUnits(row.spend, 2)) : 0;
-  return { points: points.rows[0]?.qp ?? 0, spendCents: spend, purchases: row?.purchases ?? 0 };
+  const { rows } = await sql<{ qp: number; spend: string; purchases: number }>`
+    select p.qp, o.spend, o.purchases
+    from (
+      select coalesce(sum(t.qualifying_points), 0)::int as qp
+      from points_transactions t
+      left join points_transactions p on p.id = t.related_id and t.type = 'REFUND'
+      where t.member_id = ${memberId} and not t.cancelled and t.created_at <= ${knownAt}
+        and coalesce(p.occurred_at, t.occurred_at) >= ${w.from} and coalesce(p.occurred_at, t.occurred_at) < ${w.to}
+    ) p
+    cross join (
+      select coalesce(sum(o.amount - coalesce(r.refunded, 0)), 0)::text as spend,
+        (count(*) filter (where o.amount > coalesce(r.refunded, 0)))::int as purchases
+      from orders o
+      left join lateral (select sum(amount) as refunded from refunds
+        where refunds.order_id = o.order_id and refunds.created_at <= ${knownAt}) r on true
+      where o.member_id = ${memberId} and o.created_at <= ${knownAt} and o.occurred_at >= ${w.from} and o.occurred_at < ${w.to}
+    ) o`.execute(db);
+  const row = rows[0];
+  return { points: row?.qp ?? 0, spendCents: row ? Number(toUnits(row.spend, 2)) : 0, purchases: row?.purchases ?? 0 };
 }
 
 /** Every qualifying point the member holds, net of refunds, as known at `knownAt`. */
