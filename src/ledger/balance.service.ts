@@ -11,7 +11,7 @@ import { lockMember, settleExpiry } from './ledger.core';
 import * as repo from './ledger.repo';
 import { getProgram } from '../program/program.service';
 import { expiryFrozen } from '../tiers/tiers.service';
-import type { BalanceView } from './ledger.types';
+import type { BalanceView, StatementPageView } from './ledger.types';
 
 /**
  * The balance at the service instant, computed from the lots (one indexed read): pending lots
@@ -121,7 +121,7 @@ export interface StatementArgs {
  * The member's statement, newest first. Cursors are the ledger sequence, so rows written
  * while a client pages never shift or repeat a page. A PARTNER sees only its own entries.
  */
-export async function statement(ctx: Ctx, member: MemberRow, args: StatementArgs) {
+export async function statement(ctx: Ctx, member: MemberRow, args: StatementArgs): Promise<StatementPageView> {
   const limit = checkPageSize(args.first);
   let beforeSeq: number | undefined;
   if (args.after) {
@@ -135,5 +135,5 @@ export async function statement(ctx: Ctx, member: MemberRow, args: StatementArgs
   const { rows, total } = await repo.statement(ctx.db, member.id, { types: args.types, from: args.from, to: args.to, partnerId }, limit, beforeSeq);
   const page = rows.slice(0, limit);
   const edges = page.map((node) => ({ cursor: encodeCursor([node.seq]), node }));
-  return { edges, pageInfo: { hasNextPage: rows.length > limit, endCursor: edges.at(-1)?.cursor ?? null }, totalCount: total };
+  return { edges, pageInfo: { hasNextPage: rows.length > limit, endCursor: edges.at(-1)?.cursor ?? null }, countTotal: total };
 }

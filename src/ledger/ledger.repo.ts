@@ -189,15 +189,17 @@ export interface StatementFilter {
   partnerId?: string | null;
 }
 
+/**
+ * A page of the statement (limit + 1 rows, to tell whether more follow) and, computed only if
+ * asked for, the total number of entries the filter matches.
+ */
 export async function statement(db: Db, memberId: string, filter: StatementFilter, limit: number, beforeSeq?: number) {
   let query = db.selectFrom('points_transactions').where('member_id', '=', memberId);
   if (filter.types && filter.types.length > 0) query = query.where('type', 'in', filter.types);
   if (filter.from) query = query.where('occurred_at', '>=', filter.from);
   if (filter.to) query = query.where('occurred_at', '<', filter.to);
   if (filter.partnerId) query = query.where('partner_id', '=', filter.partnerId);
-  const [total, rows] = await Promise.all([
-    query.select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow(),
-    (beforeSeq !== undefined ? query.where('seq', '<', beforeSeq) : query).selectAll().orderBy('seq', 'desc').limit(limit + 1).execute(),
-  ]);
-  return { rows, total: total.n };
+  const rows = await (beforeSeq !== undefined ? query.where('seq', '<', beforeSeq) : query).selectAll().orderBy('seq', 'desc').limit(limit + 1).execute();
+  const total = async () => (await query.select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow()).n;
+  return { rows, total };
 }

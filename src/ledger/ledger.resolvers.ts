@@ -22,6 +22,9 @@ export const ledgerResolvers: Resolvers = {
     tier: (member, _a, ctx) => memberTierStatus(ctx, member),
     transactions: (member, args, ctx) => statement(ctx, member, args),
   },
+  PointsTransactionConnection: {
+    totalCount: (page) => page.countTotal(),
+  },
   PointsBalance: {
     expiringSoon: (balance, { days }, ctx) => expiringSoon(ctx, balance, days ?? 30),
   },

@@ -17,6 +17,13 @@ export interface BalanceView {
   at: Date;
 }
 
+/** A statement page; the total is counted only if the query selects totalCount. */
+export interface StatementPageView {
+  edges: { cursor: string; node: TransactionRow }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  countTotal: () => Promise<number>;
+}
+
 export interface EarnComponent {
   source: string;
   description: string;
