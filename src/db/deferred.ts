@@ -61,6 +61,11 @@ export function withDeferred(tx: Db): QueryCreator<DB> {
   return qc;
 }
 
+/** Drops every queued write: the work that queued them was abandoned (its caller answers otherwise). */
+export function discardDeferred(tx: Db): void {
+  pendingByTx.delete(tx);
+}
+
 /** Writes whatever is still queued, in one statement; inTransaction calls it before COMMIT. */
 export async function flushDeferred(tx: Db): Promise<void> {
   const pending = pendingByTx.get(tx);

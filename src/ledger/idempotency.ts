@@ -1,7 +1,7 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../db/database';
-import { defer } from '../db/deferred';
-import { IdempotencyConflictError, BadInputError } from '../errors';
+import { defer, discardDeferred } from '../db/deferred';
+import { AppError, IdempotencyConflictError, BadInputError } from '../errors';
 
 export interface IdempotencyRequest {
   scope: string;
@@ -17,8 +17,8 @@ export interface IdempotencyRequest {
  * 1. `keyRecorded` is asked as the member lock's probe (ledger.core lockMemberProbing).
  * 2. When it says yes, `replay` returns the stored result, or IDEMPOTENCY_CONFLICT when the key
  *    was used for a different request.
- * 3. Otherwise the operation runs and `recordKey` queues the record, written by the operation's
- *    ledger statement in the same transaction.
+ * 3. Otherwise the operation runs (inside `orReplay`) and `recordKey` queues the record, written
+ *    by the operation's ledger statement in the same transaction.
  *
  * The probe reads the lock statement's snapshot, so a duplicate that committed while this one
  * waited for the lock can be missed; its record then collides on the (scope, key) primary key,
@@ -34,16 +34,42 @@ export function keyRecorded(request: IdempotencyRequest): RawBuilder<boolean> {
 }
 
 export async function replay<T>(tx: Db, request: IdempotencyRequest): Promise<T> {
+  const stored = await recorded<T>(tx, request);
+  if (!stored) throw new Error(`idempotency record ${request.scope}/${request.key} vanished`);
+  return stored.result;
+}
+
+/** The stored result when the key is recorded (read now, not from an earlier snapshot), else undefined. */
+export async function recorded<T>(tx: Db, request: IdempotencyRequest): Promise<{ result: T } | undefined> {
   const existing = await tx
     .selectFrom('idempotency_keys')
     .select(['request_hash', 'result', 'operation'])
     .where('scope', '=', request.scope)
     .where('key', '=', request.key)
-    .executeTakeFirstOrThrow();
+    .executeTakeFirst();
+  if (!existing) return undefined;
   if (existing.request_hash !== request.hash || existing.operation !== request.operation) {
     throw new IdempotencyConflictError(request.key);
   }
-  return existing.result as T;
+  return { result: existing.result as T };
+}
+
+/**
+ * Runs new work for a request whose key the lock's probe did not find. A refusal (an AppError
+ * such as INSUFFICIENT_POINTS) may only mean the probe was stale: a duplicate that committed
+ * while this request waited for the lock spent the points. Then the key is recorded by now and
+ * the request replays the duplicate's result, as retries must.
+ */
+export async function orReplay<T>(tx: Db, request: IdempotencyRequest, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!(error instanceof AppError)) throw error;
+    const stored = await recorded<T>(tx, request);
+    if (!stored) throw error;
+    discardDeferred(tx);
+    return stored.result;
+  }
 }
 
 export function recordKey(tx: Db, request: IdempotencyRequest, result: unknown, now: Date, retentionDays: number): void {

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { credit, debit, expiryPolicy, lockMemberProbing, lockMembers, requireActive, settleExpiry } from './ledger.core';
 import * as repo from './ledger.repo';
 import { checkPoints, lotExpiry, requestHash } from './ledger.rules';
-import { checkKey, keyRecorded, recordKey, replay, type IdempotencyRequest } from './idempotency';
+import { checkKey, keyRecorded, orReplay, recordKey, replay, type IdempotencyRequest } from './idempotency';
 import type { TransactionRow } from './ledger.types';
 
 function checkText(value: string | null | undefined, field: string, { required = false, max = 500 } = {}): string | null {
@@ -52,13 +52,15 @@ async function memberOperation(
     fresh = undefined;
     const { member, probed } = await lockMemberProbing(tx, memberId, { active: false, now, probe: keyRecorded(idempotency) });
     if (probed) return replay<{ transactionId: string }>(tx, idempotency);
-    if (active) requireActive(member);
-    await settleExpiry(tx, member, program, now);
-    const id = randomUUID();
-    recordKey(tx, idempotency, { transactionId: id }, now, ctx.config.idempotencyRetentionDays);
-    fresh = await work(tx, now, member, id);
-    if (fresh.id !== id) throw new Error(`${operation} wrote its entry under another id`);
-    return { transactionId: id };
+    return orReplay(tx, idempotency, async () => {
+      if (active) requireActive(member);
+      await settleExpiry(tx, member, program, now);
+      const id = randomUUID();
+      recordKey(tx, idempotency, { transactionId: id }, now, ctx.config.idempotencyRetentionDays);
+      fresh = await work(tx, now, member, id);
+      if (fresh.id !== id) throw new Error(`${operation} wrote its entry under another id`);
+      return { transactionId: id };
+    });
   });
   // A replay reads the stored entry; new work already holds it.
   return fresh ?? transactionById(ctx, result.transactionId);
@@ -133,23 +135,25 @@ export async function transferPoints(ctx: Ctx, input: TransferInput): Promise<{ 
   const result = await inTransaction(ctx.db, async (tx) => {
     const { locked, probed } = await lockMembers(tx, [input.fromMemberId, input.toMemberId], { active: false, now, probe: keyRecorded(idempotency) });
     if (probed) return replay<{ fromId: string; toId: string }>(tx, idempotency);
-    const sender = locked.get(input.fromMemberId)!;
-    const receiver = locked.get(input.toMemberId)!;
-    // Checked for new work only, so a retry of a finished transfer still replays.
-    requireActive(sender);
-    requireActive(receiver);
-    await settleExpiry(tx, sender, program, now);
-    await settleExpiry(tx, receiver, program, now);
-    const ids = { fromId: randomUUID(), toId: randomUUID() };
-    recordKey(tx, idempotency, ids, now, ctx.config.idempotencyRetentionDays);
-    const out = await debit(tx, sender, program, now, {
-      id: ids.fromId, type: 'TRANSFER_OUT', points, description: `Transfer to ${receiver.external_id}`, actor: actorKey(actor),
-      relatedId: ids.toId,
-    }, { mode: 'STRICT' });
-    await credit(tx, receiver, program, now, {
-      id: ids.toId, type: 'TRANSFER_IN', points, description: `Transfer from ${sender.external_id}`, actor: actorKey(actor), relatedId: out.id,
+    return orReplay(tx, idempotency, async () => {
+      const sender = locked.get(input.fromMemberId)!;
+      const receiver = locked.get(input.toMemberId)!;
+      // Checked for new work only, so a retry of a finished transfer still replays.
+      requireActive(sender);
+      requireActive(receiver);
+      await settleExpiry(tx, sender, program, now);
+      await settleExpiry(tx, receiver, program, now);
+      const ids = { fromId: randomUUID(), toId: randomUUID() };
+      recordKey(tx, idempotency, ids, now, ctx.config.idempotencyRetentionDays);
+      const out = await debit(tx, sender, program, now, {
+        id: ids.fromId, type: 'TRANSFER_OUT', points, description: `Transfer to ${receiver.external_id}`, actor: actorKey(actor),
+        relatedId: ids.toId,
+      }, { mode: 'STRICT' });
+      await credit(tx, receiver, program, now, {
+        id: ids.toId, type: 'TRANSFER_IN', points, description: `Transfer from ${sender.external_id}`, actor: actorKey(actor), relatedId: out.id,
+      });
+      return ids;
     });
-    return ids;
   });
   return { from: await transactionById(ctx, result.fromId), to: await transactionById(ctx, result.toId) };
 }

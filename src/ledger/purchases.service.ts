@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Ctx } from '../context';
-import { defer } from '../db/deferred';
+import { defer, discardDeferred } from '../db/deferred';
 import { actorKey, requireRole } from '../auth/guards';
 import { inTransaction } from '../db/transaction';
-import { BadInputError, ForbiddenError, IdempotencyConflictError, InvalidStateError, NotFoundError } from '../errors';
+import { AppError, BadInputError, ForbiddenError, IdempotencyConflictError, InvalidStateError, NotFoundError } from '../errors';
 import { getProgram } from '../program/program.service';
 import { currentTier } from '../tiers/tiers.service';
 import { credit, debit, lockMember, lockMemberProbing, settleExpiry } from './ledger.core';
+import * as members from '../members/members.repo';
+import type { MemberRow } from '../members/members.repo';
 import * as repo from './ledger.repo';
 import { clawbackFor, pointsForAmount, requestHash } from './ledger.rules';
 import { checkDecimal, fromUnits, toUnits } from './money';
@@ -72,42 +74,59 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
     const { member, probed } = await lockMemberProbing(tx, input.memberId, {
       active: false, now, probe: sql<boolean>`exists (select 1 from orders o where o.order_id = ${orderId})`,
     });
-    if (probed) {
-      const existing = await tx.selectFrom('orders').selectAll().where('order_id', '=', orderId).executeTakeFirstOrThrow();
+    const recorded = async (as: MemberRow) => {
+      const existing = await tx.selectFrom('orders').selectAll().where('order_id', '=', orderId).executeTakeFirst();
+      if (!existing) return undefined;
       if (existing.request_hash !== hash) throw new IdempotencyConflictError(orderId);
       const order = { pointsEarned: existing.points_earned, qualifyingPoints: existing.qualifying_points, breakdown: existing.breakdown as EarnComponent[], txnId: existing.txn_id };
-      return { order, member, fresh: undefined };
+      return { order, member: as, fresh: undefined };
+    };
+    if (probed) {
+      const replayed = await recorded(member);
+      if (!replayed) throw new Error(`order ${orderId} vanished`);
+      return replayed;
     }
-    if (member.status !== 'ACTIVE') throw new InvalidStateError(`Member is ${member.status.toLowerCase()}: points cannot move`);
-    await settleExpiry(tx, member, program, now);
-    const tier = await currentTier(tx, member, program, now);
-    const base = pointsForAmount(amount, program.earn_rate);
-    const total = pointsForAmount(amount, program.earn_rate, tier.earn_multiplier);
-    const breakdown: EarnComponent[] = [
-      { source: 'BASE', description: `${program.earn_rate} ${program.points_name} per ${program.currency}`, points: base, qualifyingPoints: base },
-    ];
-    if (total !== base) {
-      breakdown.push({
-        source: 'TIER_MULTIPLIER', description: `${tier.name} ×${Number(tier.earn_multiplier)}`,
-        points: total - base, qualifyingPoints: 0,
-      });
+    try {
+      if (member.status !== 'ACTIVE') throw new InvalidStateError(`Member is ${member.status.toLowerCase()}: points cannot move`);
+      await settleExpiry(tx, member, program, now);
+      const tier = await currentTier(tx, member, program, now);
+      const base = pointsForAmount(amount, program.earn_rate);
+      const total = pointsForAmount(amount, program.earn_rate, tier.earn_multiplier);
+      const breakdown: EarnComponent[] = [
+        { source: 'BASE', description: `${program.earn_rate} ${program.points_name} per ${program.currency}`, points: base, qualifyingPoints: base },
+      ];
+      if (total !== base) {
+        breakdown.push({
+          source: 'TIER_MULTIPLIER', description: `${tier.name} ×${Number(tier.earn_multiplier)}`,
+          points: total - base, qualifyingPoints: 0,
+        });
+      }
+      const order = { pointsEarned: total, qualifyingPoints: base, breakdown, txnId: total > 0 ? randomUUID() : null };
+      // Written by the credit's statement (or before COMMIT when nothing is credited).
+      defer(tx, (qc) => qc.insertInto('orders').values({
+        order_id: orderId, member_id: member.id, partner_id: actor.partnerId ?? null, amount, currency: input.currency,
+        channel, items: items ? JSON.stringify(items) : null, occurred_at: occurredAt, txn_id: order.txnId,
+        points_earned: total, qualifying_points: base, breakdown: JSON.stringify(breakdown), request_hash: hash, created_at: now,
+      }));
+      let txn: TransactionRow | null = null;
+      if (order.txnId) {
+        const availableAt = new Date(occurredAt.getTime() + program.pending_days * 86_400_000);
+        txn = await credit(tx, member, program, now, {
+          id: order.txnId, type: 'PURCHASE', points: total, qualifyingPoints: base, description: `Purchase ${orderId}`,
+          orderId, partnerId: actor.partnerId ?? null, actor: actorKey(actor), occurredAt,
+        }, { availableAt: availableAt.getTime() > now.getTime() ? availableAt : now });
+      }
+      return { order, member, fresh: { txn } };
+    } catch (error) {
+      // As for idempotency keys (orReplay): a refusal after a stale probe replays the order,
+      // with the member as stored (the abandoned work may have changed the locked row's copy).
+      if (!(error instanceof AppError)) throw error;
+      const stored = await members.findById(tx, member.id);
+      const replayed = stored ? await recorded(stored) : undefined;
+      if (!replayed) throw error;
+      discardDeferred(tx);
+      return replayed;
     }
-    const order = { pointsEarned: total, qualifyingPoints: base, breakdown, txnId: total > 0 ? randomUUID() : null };
-    // Written by the credit's statement (or before COMMIT when nothing is credited).
-    defer(tx, (qc) => qc.insertInto('orders').values({
-      order_id: orderId, member_id: member.id, partner_id: actor.partnerId ?? null, amount, currency: input.currency,
-      channel, items: items ? JSON.stringify(items) : null, occurred_at: occurredAt, txn_id: order.txnId,
-      points_earned: total, qualifying_points: base, breakdown: JSON.stringify(breakdown), request_hash: hash, created_at: now,
-    }));
-    let txn: TransactionRow | null = null;
-    if (order.txnId) {
-      const availableAt = new Date(occurredAt.getTime() + program.pending_days * 86_400_000);
-      txn = await credit(tx, member, program, now, {
-        id: order.txnId, type: 'PURCHASE', points: total, qualifyingPoints: base, description: `Purchase ${orderId}`,
-        orderId, partnerId: actor.partnerId ?? null, actor: actorKey(actor), occurredAt,
-      }, { availableAt: availableAt.getTime() > now.getTime() ? availableAt : now });
-    }
-    return { order, member, fresh: { txn } };
   });
   const txn = fresh ? fresh.txn : order.txnId ? ((await repo.findTransaction(ctx.db, order.txnId)) ?? null) : null;
   return {

@@ -75,6 +75,35 @@ describe('recordPurchase retries racing on one orderId', () => {
   });
 });
 
+describe('redeemPoints retries racing on one idempotencyKey', () => {
+  test('30 identical retries that spend the whole balance all answer with the one redemption', async () => {
+    // Once the first has spent everything, a retry that ran the work again would find nothing
+    // left: every retry must answer with the original result, never INSUFFICIENT_POINTS.
+    const member = await enroll(t, 'race-redeem-key');
+    await earn(t, member, 100);
+    const input = { memberId: member, points: 100, idempotencyKey: key('redeem') };
+    const results = await Promise.all(Array.from({ length: 30 }, () => t.gql(REDEEM, { input })));
+    const bodies = results.map((res) => ok(res).redeemPoints);
+    for (const body of bodies) expect(body).toEqual(bodies[0]);
+    expect((await ledgerRows(t, member)).filter((row) => row.type === 'REDEEM')).toHaveLength(1);
+    expect(await balance(t, member)).toMatchObject({ available: 0, lifetimeRedeemed: 100 });
+    await expectLedgerTrue(t, [member]);
+  });
+
+  test('30 identical transfers that move the whole balance all answer with the one transfer', async () => {
+    const from = await enroll(t, 'race-transfer-key-from');
+    const to = await enroll(t, 'race-transfer-key-to');
+    await earn(t, from, 50);
+    const input = { fromMemberId: from, toMemberId: to, points: 50, idempotencyKey: key('transfer') };
+    const results = await Promise.all(Array.from({ length: 30 }, () => t.gql(TRANSFER, { input })));
+    const bodies = results.map((res) => ok(res).transferPoints);
+    for (const body of bodies) expect(body).toEqual(bodies[0]);
+    expect(await balance(t, from)).toMatchObject({ available: 0 });
+    expect(await balance(t, to)).toMatchObject({ available: 50 });
+    await expectLedgerTrue(t, [from, to]);
+  });
+});
+
 describe('earnPoints retries racing on one idempotencyKey', () => {
   test('50 identical retries write one EARN entry and answer alike', async () => {
     const member = await enroll(t, 'race-earn');
