@@ -1,12 +1,16 @@
 /**
- * npm run bench -- [--connections 20] [--duration 10] [--members 10000] [--scale 1000000]
- *                  [--seed 1] [--port 4100] [--profile] [--working-tree] [--no-half-rate]
+ * npm run bench -- [--connections 20] [--duration 10] [--rounds 3] [--members 10000]
+ *                  [--scale 1000000] [--seed 1] [--port 4100] [--profile] [--working-tree]
+ *                  [--no-half-rate]
  *
  * Benchmarks Milepost against PostgreSQL (DATABASE_URL, default
  * postgres://postgres@127.0.0.1:5432/milepost_bench; created and seeded when short of members).
  * Every figure comes from the same run on the same machine, so the ratios are what to compare:
  * C = `{ now }` (the GraphQL ceiling), D = the minimal earn SQL from a plain pg Pool (the
- * database ceiling). The API is built from the committed tree (HEAD) unless --working-tree.
+ * database ceiling). Operations run in interleaved rounds (C, balance, purchase, … then again),
+ * and each figure is the median over the rounds, so a slow spell on a shared machine moves one
+ * round of every operation rather than every round of one. The API is built from the committed
+ * tree (HEAD) unless --working-tree.
  * Writes bench-results/latest.json, prints a table, then runs verify-ledger.
  */
 import { parseArgs } from 'node:util';
@@ -18,7 +22,7 @@ import { randomBytes } from 'node:crypto';
 import { Pool } from 'pg';
 import { signToken } from '../src/auth/jwt';
 import { buildService, startServer, type RunningServer } from './lib/bench-server';
-import { databaseCeiling, runOperation, type OpFigures, type Operation } from './lib/bench-load';
+import { databaseCeiling, medianOf, runOperation, type OpFigures, type Operation } from './lib/bench-load';
 import { summariseProfile } from './lib/cpuprofile';
 
 const ROOT = resolve(__dirname, '..');
@@ -136,6 +140,7 @@ async function main(): Promise<number> {
     options: {
       connections: { type: 'string', default: '20' },
       duration: { type: 'string', default: '10' },
+      rounds: { type: 'string', default: '3' },
       members: { type: 'string', default: '10000' },
       scale: { type: 'string' },
       seed: { type: 'string', default: '1' },
@@ -148,11 +153,12 @@ async function main(): Promise<number> {
   });
   const connections = Number(values.connections);
   const duration = Number(values.duration);
+  const rounds = Number(values.rounds);
   const members = Number(values.members);
   const scale = values.scale ? Number(values.scale) : null;
   const seed = Number(values.seed);
   const port = Number(values.port);
-  if (![connections, duration, members, port].every((n) => Number.isInteger(n) && n > 0)) throw new Error('numeric flags must be positive integers');
+  if (![connections, duration, rounds, members, port].every((n) => Number.isInteger(n) && n > 0)) throw new Error('numeric flags must be positive integers');
   if (duration > 15) throw new Error('--duration is capped at 15 s per run');
   const databaseUrl = process.env.DATABASE_URL || DEFAULT_URL;
   if (!/^postgres(ql)?:\/\//.test(databaseUrl)) throw new Error('bench needs a PostgreSQL DATABASE_URL');
@@ -167,18 +173,23 @@ async function main(): Promise<number> {
 
   const measure = async (server: RunningServer, sample: Sample, names: string[]) => {
     const ops = operations(sample, runId).filter((op) => names.includes(op.name));
-    const figures: Record<string, OpFigures> = {};
+    const runs: Record<string, OpFigures[]> = Object.fromEntries(ops.map((op) => [op.name, []]));
     // Warm-up: JIT, connection pools, plan caches.
     await runOperation(ops[0] as Operation, { url: server.url, connections, duration: 3, tokens: callerTokens });
-    for (const op of ops) {
-      process.stdout.write(`  ${op.label} … `);
-      figures[op.name] = await runOperation(op, { url: server.url, connections, duration, tokens: callerTokens });
-      console.log(`${figures[op.name]?.rps} req/s`);
+    for (let round = 1; round <= rounds; round++) {
+      console.log(`  round ${round}/${rounds}`);
+      for (const op of ops) {
+        process.stdout.write(`    ${op.label} … `);
+        const figures = await runOperation(op, { url: server.url, connections, duration, tokens: callerTokens });
+        runs[op.name]?.push(figures);
+        console.log(`${figures.rps} req/s`);
+      }
     }
+    const figures: Record<string, OpFigures> = Object.fromEntries(ops.map((op) => [op.name, medianOf(runs[op.name] as OpFigures[])]));
     return { ops, figures };
   };
 
-  console.log(`\nbenchmark at ${members} members, ${connections} connections, ${duration} s per run`);
+  console.log(`\nbenchmark at ${members} members, ${connections} connections, ${duration} s per run, ${rounds} rounds`);
   const sample = await sampleMembers(databaseUrl, 5000);
   if (sample.redeemable.length === 0) throw new Error('no member holds enough points to redeem');
   let server = await startServer({ appDir, databaseUrl, port, jwtSecret: secret, cpuProfileDir: profileDir });
@@ -257,7 +268,7 @@ async function main(): Promise<number> {
   const result = {
     meta: {
       startedAt: started.toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model,
-      memoryGb: Math.round(totalmem() / 2 ** 30), connections, durationSeconds: duration, members, seed,
+      memoryGb: Math.round(totalmem() / 2 ** 30), connections, durationSeconds: duration, rounds, members, seed,
       database: databaseUrl.replace(/\/\/[^@/]*@/, '//…@'), callerTokens: callerTokens.length,
       serverEnv: 'NODE_ENV=production, defaults otherwise (DB_POOL_SIZE 10, LOG_LEVEL info, rate limit on)',
       commit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim(),
@@ -278,7 +289,7 @@ async function main(): Promise<number> {
   const chartOut = join(dirname(values.out as string), 'chart.svg');
   spawnSync(process.execPath, [require.resolve('ts-node/dist/bin'), '--transpile-only', join(__dirname, 'bench-chart.ts'), values.out as string, chartOut], { cwd: ROOT, stdio: 'inherit' });
 
-  console.log(`\nMilepost benchmark: ${members} members, ${connections} connections, ${duration} s each, ${cpus().length} cores`);
+  console.log(`\nMilepost benchmark: ${members} members, ${connections} connections, ${duration} s each, median of ${rounds} rounds, ${cpus().length} cores`);
   console.log(table([...main.ops.map((op) => [op.label, f[op.name]] as [string, OpFigures]), ['D  database ceiling (pg Pool)', d]]));
   for (const [name, fig] of Object.entries(f)) if (fig.errorSamples.length) console.log(`  ${name} failures: ${fig.errorSamples.join('; ')}`);
   console.log(`\nratios: (2)/C ${ratios.balanceOverC}  (3)/C ${ratios.recordPurchaseOverC}  (3)/D ${ratios.recordPurchaseOverD}  (4)/C ${ratios.redeemPointsOverC}  (5)/C ${ratios.statementOverC}`);

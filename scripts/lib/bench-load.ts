@@ -22,6 +22,30 @@ export interface OpFigures {
   errorSamples: string[];
   /** For rate-limited runs: the offered rate. */
   offeredRate?: number;
+  /** For medians over rounds: each round's req/s, in order. */
+  rounds?: number[];
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
+
+/** One figure per operation from several rounds: medians of rate and latencies, sums of counts. */
+export function medianOf(runs: OpFigures[]): OpFigures {
+  if (runs.length === 0) throw new Error('medianOf needs at least one run');
+  return {
+    rps: round(median(runs.map((r) => r.rps))),
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    mean: round(median(runs.map((r) => r.mean))),
+    ok: runs.reduce((sum, r) => sum + r.ok, 0),
+    failures: runs.reduce((sum, r) => sum + r.failures, 0),
+    total: runs.reduce((sum, r) => sum + r.total, 0),
+    errorSamples: [...new Set(runs.flatMap((r) => r.errorSamples))].slice(0, 5),
+    rounds: runs.map((r) => r.rps),
+  };
 }
 
 export interface Operation {
