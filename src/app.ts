@@ -127,14 +127,22 @@ export async function createApp(deps: AppDeps): Promise<App> {
             throw new GraphQLError(error.message, { extensions: { code: error.code, http: { status: 429 } } });
           }
         }
-        let instant: Promise<Date> | undefined;
+        let instant: Promise<{ at: Date; frozen: boolean }> | undefined;
+        const read = () => (instant ??= clock.read ? clock.read() : clock.now().then((at) => ({ at, frozen: false })));
         return {
           actor,
           db: database.db,
           config,
           logger: (req as Request & { log: Logger }).log ?? logger,
           requestId: String(req.id ?? ''),
-          now: () => (instant ??= clock.now()),
+          now: async () => (await read()).at,
+          // A frozen test clock stays where it was set: every request then shares its instant.
+          notBefore: async (at) => {
+            const current = await read();
+            if (current.frozen || current.at.getTime() >= at.getTime()) return current.at;
+            instant = Promise.resolve({ at, frozen: false });
+            return at;
+          },
         };
       },
     }),

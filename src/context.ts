@@ -15,4 +15,19 @@ export interface Ctx {
   requestId: string;
   /** The service clock, read once per request so one request sees one instant. */
   now(): Promise<Date>;
+  /** Moves the request's instant forward to `at` when it is earlier, and returns the instant. */
+  notBefore?(at: Date): Promise<Date>;
+}
+
+/**
+ * The instant for a write on a member whose row was last changed at `lastChange`: the request's
+ * instant, or `lastChange` when that is later. Requests for one member serialise on its lock
+ * but read the clock when they arrive, so one that waited may hold an earlier instant than the
+ * write it waited for; taken as is, it would act before that write (count its points as still
+ * pending, miss its qualifying points). With this, a member's entries never go back in time.
+ */
+export async function writeInstant(ctx: Ctx, lastChange: Date): Promise<Date> {
+  if (ctx.notBefore) return ctx.notBefore(lastChange);
+  const now = await ctx.now();
+  return now.getTime() < lastChange.getTime() ? lastChange : now;
 }

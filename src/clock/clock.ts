@@ -9,17 +9,18 @@ import { InvalidStateError } from '../errors';
  */
 export interface Clock {
   now(): Promise<Date>;
+  /** Whether the instant just read was frozen (a set test clock); absent means it ticks. */
+  read?(): Promise<{ at: Date; frozen: boolean }>;
 }
 
 export const systemClock: Clock = { now: async () => new Date() };
 
 export function testClock(db: Db): Clock {
-  return {
-    async now() {
-      const row = await db.selectFrom('service_clock').select('frozen_at').executeTakeFirst();
-      return row?.frozen_at ?? new Date();
-    },
+  const read = async () => {
+    const row = await db.selectFrom('service_clock').select('frozen_at').executeTakeFirst();
+    return row?.frozen_at ? { at: row.frozen_at, frozen: true } : { at: new Date(), frozen: false };
   };
+  return { read, now: async () => (await read()).at };
 }
 
 /** Freezes the shared clock at `instant`; refused unless the test clock is enabled. */

@@ -19,6 +19,8 @@ interface Pending {
   writes: DeferredWrite[];
   /** Locked member rows whose aggregates changed; written once each, with their final values. */
   members: Map<string, MemberRow>;
+  /** Members whose row is only touched (updated_at), to mark a change made elsewhere. */
+  touched: Map<string, Date>;
 }
 
 const pendingByTx = new WeakMap<Db, Pending>();
@@ -26,7 +28,7 @@ const pendingByTx = new WeakMap<Db, Pending>();
 function pendingOf(tx: Db): Pending {
   let pending = pendingByTx.get(tx);
   if (!pending) {
-    pending = { writes: [], members: new Map() };
+    pending = { writes: [], members: new Map(), touched: new Map() };
     pendingByTx.set(tx, pending);
   }
   return pending;
@@ -46,6 +48,17 @@ export function defer(tx: Db, write: DeferredWrite): void {
 export function deferMemberAggregates(tx: Db, member: MemberRow): void {
   if (!tx.isTransaction) throw new Error('deferMemberAggregates needs a transaction');
   pendingOf(tx).members.set(member.id, member);
+}
+
+/**
+ * Queues a write of the member's row that changes only updated_at. Every change to a member's
+ * lots or tier state writes the member's row in the same transaction, so a lock that finds the
+ * row as its snapshot saw it knows that nothing of the member's changed in between
+ * (ledger.core lockMemberProbing relies on this).
+ */
+export function touchMember(tx: Db, memberId: string, at: Date): void {
+  if (!tx.isTransaction) throw new Error('touchMember needs a transaction');
+  pendingOf(tx).touched.set(memberId, at);
 }
 
 /**
@@ -69,7 +82,7 @@ export function discardDeferred(tx: Db): void {
 /** Writes whatever is still queued, in one statement; inTransaction calls it before COMMIT. */
 export async function flushDeferred(tx: Db): Promise<void> {
   const pending = pendingByTx.get(tx);
-  if (!pending || (pending.writes.length === 0 && pending.members.size === 0)) return;
+  if (!pending || (pending.writes.length === 0 && pending.members.size === 0 && pending.touched.size === 0)) return;
   await withDeferred(tx).selectNoFrom(sql<number>`1`.as('flushed')).execute();
 }
 
@@ -83,7 +96,12 @@ function takeDeferred(tx: Db): DeferredWrite[] {
       .set({ debt, lifetime_earned, lifetime_redeemed, expired, last_activity_at, updated_at })
       .where('id', '=', id));
   }
+  // A row written with its aggregates is touched already (one statement may write a row once).
+  for (const [id, at] of pending.touched) {
+    if (!pending.members.has(id)) writes.push((qc) => qc.updateTable('members').set({ updated_at: at }).where('id', '=', id));
+  }
   pending.writes = [];
   pending.members.clear();
+  pending.touched.clear();
   return writes;
 }

@@ -15,6 +15,9 @@ import { isUuid } from '../members/members.rules';
 import type { ProgramView } from '../program/program.types';
 import * as repo from './ledger.repo';
 import { expiryFrozen, onQualifyingPointsChanged } from '../tiers/tiers.service';
+import { stateReadWithLock } from '../tiers/tiers.engine';
+import { stateFromJson } from '../tiers/tiers.repo';
+import { rememberLots, takeLots } from './prefetch';
 import { ACTIVITY_TYPES, EARNING_TYPES, allocate, consumptionOrder, lotExpiry, type ExpiryPolicy } from './ledger.rules';
 import type { TransactionRow } from './ledger.types';
 
@@ -53,17 +56,41 @@ export interface LockOptions {
    * constraint (and is retried by inTransaction), never for balances.
    */
   probe?: RawBuilder<boolean>;
+  /** With `now`, also read the lots spendable then, for a debit to draw from (see below). */
+  lots?: boolean;
+  /** Also read the stored tier state, for the tier engine. */
+  tierState?: boolean;
 }
 
-/** lockMember, also returning the answer to `options.probe` (false when none was asked). */
-export async function lockMemberProbing(tx: Db, id: string, { active = true, now, probe }: LockOptions = {}): Promise<{ member: MemberRow; probed: boolean }> {
-  const locked = isUuid(id) ? await members.lockById(tx, id, { dueAt: now, probe }) : undefined;
+/**
+ * lockMember, also returning the answer to `options.probe` (false when none was asked).
+ *
+ * Lots and tier state read in the lock's own statement come from its snapshot, taken before any
+ * wait for the lock. They are kept only when the row locked is the version that snapshot saw:
+ * every change to a member's lots or tier state also writes the member's row in the same
+ * transaction (db/deferred.ts), so an unchanged row means nothing of the member's changed in
+ * between. Otherwise they are dropped and read again, after the lock, where they are needed.
+ */
+export async function lockMemberProbing(
+  tx: Db, id: string, { active = true, now, probe, lots, tierState }: LockOptions = {},
+): Promise<{ member: MemberRow; probed: boolean }> {
+  const lotsAt = lots ? now : undefined;
+  const locked = isUuid(id) ? await members.lockById(tx, id, { dueAt: now, probe, lotsAt, tierState }) : undefined;
   if (!locked) throw new NotFoundError('Member');
-  const { has_due_lots: hasDue, probed, ...member } = locked;
+  const { has_due_lots: hasDue, probed, unchanged, open_lots: openLots, tier_state: state, ...member } = locked;
   if (hasDue === false) nothingDue.add(member);
+  if (unchanged === true) {
+    if (lotsAt) rememberLots(tx, member.id, lotsAt, ((openLots ?? []) as LotJson[]).map(lotFromJson));
+    if (tierState) stateReadWithLock(member, state ? stateFromJson(state) : null);
+  }
   if (active) requireActive(member);
   return { member, probed: probed === true };
 }
+
+interface LotJson { id: string; remaining: number; expires_at: string | null; earned_at: string }
+const lotFromJson = (l: LotJson) => ({
+  id: l.id, remaining: l.remaining, expiresAt: l.expires_at === null ? null : new Date(l.expires_at), earnedAt: new Date(l.earned_at),
+});
 
 // Rows locked with `now` whose lock statement found no lot past its expiry: settleExpiry need
 // not look again within that transaction (lots written later in it are not yet due).
@@ -196,7 +223,8 @@ export async function debit(
   tx: Db, member: MemberRow, program: ProgramView, now: Date, posting: Posting, options: DebitOptions,
 ): Promise<TransactionRow> {
   const preferred = options.preferLots ?? [];
-  const lots = (await repo.spendableLots(tx, member.id, now)).filter((l) => !preferred.some((p) => p.id === l.id));
+  const open = takeLots(tx, member.id, now) ?? (await repo.spendableLots(tx, member.id, now));
+  const lots = open.filter((l) => !preferred.some((p) => p.id === l.id));
   const spendable = lots.reduce((sum, lot) => sum + lot.remaining, 0);
   const fromPreferred = allocate(preferred, posting.points);
   const needed = fromPreferred.shortfall;

@@ -1,6 +1,7 @@
 import { sql, type Insertable } from 'kysely';
 import type { Db } from '../db/database';
 import { withDeferred } from '../db/deferred';
+import { forgetLots } from './prefetch';
 import type { AllocationKind, PointsTransactionTable, TransactionType } from '../db/schema';
 import type { MemberRow } from '../members/members.repo';
 import type { OpenLot } from './ledger.rules';
@@ -21,6 +22,7 @@ export interface NewLot {
 
 /** Writes a credit entry and its lots in one statement (one round trip). */
 export async function insertCredit(db: Db, row: Insertable<PointsTransactionTable>, lots: NewLot[]): Promise<TransactionRow> {
+  forgetLots(db, row.member_id);
   return withDeferred(db)
     .with('t', (q) => q.insertInto('points_transactions').values(row).returningAll())
     .with('l', (q) =>
@@ -96,6 +98,7 @@ export async function insertDebit(
   allocations: { lotId: string; points: number }[],
 ): Promise<TransactionRow> {
   if (allocations.length === 0) return insertTransaction(db, row);
+  forgetLots(db, row.member_id);
   const draws = sql.join(allocations.map((a) => sql`(${a.lotId}::uuid, ${a.points}::int)`));
   return withDeferred(db)
     .with('t', (q) => q.insertInto('points_transactions').values(row).returningAll())
@@ -124,6 +127,7 @@ export async function allocationsOf(db: Db, txnId: string) {
 
 /** Under the inactivity policy all open lots share one expiry: move it. */
 export async function setOpenLotsExpiry(db: Db, memberId: string, expiresAt: Date): Promise<void> {
+  forgetLots(db, memberId);
   await db.updateTable('point_lots').set({ expires_at: expiresAt }).where('member_id', '=', memberId).where('remaining', '>', 0).execute();
 }
 

@@ -1,4 +1,4 @@
-import type { Ctx } from '../context';
+import { writeInstant, type Ctx } from '../context';
 import { actorKey, requireMemberAccess, requireRole } from '../auth/guards';
 import { inTransaction } from '../db/transaction';
 import { BadInputError, ForbiddenError, InvalidStateError, NotFoundError } from '../errors';
@@ -6,7 +6,8 @@ import { isUuid } from '../members/members.rules';
 import type { MemberRow } from '../members/members.repo';
 import { getProgram } from '../program/program.service';
 import { randomUUID } from 'node:crypto';
-import { credit, debit, expiryPolicy, lockMemberProbing, lockMembers, requireActive, settleExpiry } from './ledger.core';
+import { credit, debit, expiryPolicy, lockMemberProbing, lockMembers, requireActive, settleExpiry, type LockOptions } from './ledger.core';
+import { readsTierState } from '../tiers/tiers.service';
 import * as repo from './ledger.repo';
 import { checkPoints, lotExpiry, requestHash } from './ledger.rules';
 import { checkKey, keyRecorded, orReplay, recordKey, replay, type IdempotencyRequest } from './idempotency';
@@ -40,7 +41,7 @@ async function memberOperation(
   operation: string,
   request: unknown,
   work: (tx: Ctx['db'], now: Date, member: MemberRow, id: string) => Promise<TransactionRow>,
-  { active = true } = {},
+  { active = true, reads = {} }: { active?: boolean; reads?: Pick<LockOptions, 'lots' | 'tierState'> } = {},
 ): Promise<TransactionRow> {
   const actor = requireMemberAccess(ctx, memberId);
   const now = await ctx.now();
@@ -50,14 +51,15 @@ async function memberOperation(
   let fresh: TransactionRow | undefined;
   const result = await inTransaction(ctx.db, async (tx) => {
     fresh = undefined;
-    const { member, probed } = await lockMemberProbing(tx, memberId, { active: false, now, probe: keyRecorded(idempotency) });
+    const { member, probed } = await lockMemberProbing(tx, memberId, { ...reads, active: false, now, probe: keyRecorded(idempotency) });
     if (probed) return replay<{ transactionId: string }>(tx, idempotency);
     return orReplay(tx, idempotency, async () => {
       if (active) requireActive(member);
-      await settleExpiry(tx, member, program, now);
+      const at = await writeInstant(ctx, member.updated_at);
+      await settleExpiry(tx, member, program, at);
       const id = randomUUID();
-      recordKey(tx, idempotency, { transactionId: id }, now, ctx.config.idempotencyRetentionDays);
-      fresh = await work(tx, now, member, id);
+      recordKey(tx, idempotency, { transactionId: id }, at, ctx.config.idempotencyRetentionDays);
+      fresh = await work(tx, at, member, id);
       if (fresh.id !== id) throw new Error(`${operation} wrote its entry under another id`);
       return { transactionId: id };
     });
@@ -80,7 +82,7 @@ export async function earnPoints(ctx: Ctx, input: EarnInput): Promise<Transactio
       id, type: 'EARN', points, qualifyingPoints: qualifying ? points : 0, description: reason,
       partnerId: actor.partnerId ?? null, actor: actorKey(actor),
     });
-  });
+  }, { reads: { tierState: qualifying && readsTierState(program) } });
 }
 
 export interface RedeemInput { memberId: string; points: number; description?: string | null; idempotencyKey: string }
@@ -95,7 +97,7 @@ export async function redeemPoints(ctx: Ctx, input: RedeemInput): Promise<Transa
     return debit(tx, member, program, now, {
       id, type: 'REDEEM', points, description: description ?? 'Redemption', partnerId: actor.partnerId ?? null, actor: actorKey(actor),
     }, { mode: 'STRICT' });
-  });
+  }, { reads: { lots: true } });
 }
 
 export interface AdjustInput { memberId: string; points: number; reason: string; idempotencyKey: string }
@@ -133,7 +135,7 @@ export async function transferPoints(ctx: Ctx, input: TransferInput): Promise<{ 
   const idempotency: IdempotencyRequest = { scope: actorKey(actor), key: input.idempotencyKey, operation: 'transferPoints', hash, memberId: input.fromMemberId };
   checkKey(idempotency);
   const result = await inTransaction(ctx.db, async (tx) => {
-    const { locked, probed } = await lockMembers(tx, [input.fromMemberId, input.toMemberId], { active: false, now, probe: keyRecorded(idempotency) });
+    const { locked, probed } = await lockMembers(tx, [input.fromMemberId, input.toMemberId], { active: false, now, probe: keyRecorded(idempotency), lots: true });
     if (probed) return replay<{ fromId: string; toId: string }>(tx, idempotency);
     return orReplay(tx, idempotency, async () => {
       const sender = locked.get(input.fromMemberId)!;
@@ -141,15 +143,16 @@ export async function transferPoints(ctx: Ctx, input: TransferInput): Promise<{ 
       // Checked for new work only, so a retry of a finished transfer still replays.
       requireActive(sender);
       requireActive(receiver);
-      await settleExpiry(tx, sender, program, now);
-      await settleExpiry(tx, receiver, program, now);
+      const at = await writeInstant(ctx, new Date(Math.max(sender.updated_at.getTime(), receiver.updated_at.getTime())));
+      await settleExpiry(tx, sender, program, at);
+      await settleExpiry(tx, receiver, program, at);
       const ids = { fromId: randomUUID(), toId: randomUUID() };
-      recordKey(tx, idempotency, ids, now, ctx.config.idempotencyRetentionDays);
-      const out = await debit(tx, sender, program, now, {
+      recordKey(tx, idempotency, ids, at, ctx.config.idempotencyRetentionDays);
+      const out = await debit(tx, sender, program, at, {
         id: ids.fromId, type: 'TRANSFER_OUT', points, description: `Transfer to ${receiver.external_id}`, actor: actorKey(actor),
         relatedId: ids.toId,
       }, { mode: 'STRICT' });
-      await credit(tx, receiver, program, now, {
+      await credit(tx, receiver, program, at, {
         id: ids.toId, type: 'TRANSFER_IN', points, description: `Transfer from ${sender.external_id}`, actor: actorKey(actor), relatedId: out.id,
       });
       return ids;

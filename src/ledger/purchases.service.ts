@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import type { Ctx } from '../context';
+import { writeInstant, type Ctx } from '../context';
 import { defer, discardDeferred } from '../db/deferred';
 import { actorKey, requireRole } from '../auth/guards';
 import { inTransaction } from '../db/transaction';
 import { AppError, BadInputError, ForbiddenError, IdempotencyConflictError, InvalidStateError, NotFoundError } from '../errors';
 import { getProgram } from '../program/program.service';
-import { currentTier } from '../tiers/tiers.service';
+import { currentTier, readsTierState } from '../tiers/tiers.service';
 import { credit, debit, lockMember, lockMemberProbing, settleExpiry } from './ledger.core';
 import * as members from '../members/members.repo';
 import type { MemberRow } from '../members/members.repo';
@@ -72,7 +72,7 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
   // request waited for the lock) collides on the order's primary key and the retry replays.
   const { order, member, fresh } = await inTransaction(ctx.db, async (tx) => {
     const { member, probed } = await lockMemberProbing(tx, input.memberId, {
-      active: false, now, probe: sql<boolean>`exists (select 1 from orders o where o.order_id = ${orderId})`,
+      active: false, now, probe: sql<boolean>`exists (select 1 from orders o where o.order_id = ${orderId})`, tierState: readsTierState(program),
     });
     const recorded = async (as: MemberRow) => {
       const existing = await tx.selectFrom('orders').selectAll().where('order_id', '=', orderId).executeTakeFirst();
@@ -88,8 +88,9 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
     }
     try {
       if (member.status !== 'ACTIVE') throw new InvalidStateError(`Member is ${member.status.toLowerCase()}: points cannot move`);
-      await settleExpiry(tx, member, program, now);
-      const tier = await currentTier(tx, member, program, now);
+      const at = await writeInstant(ctx, member.updated_at);
+      await settleExpiry(tx, member, program, at);
+      const tier = await currentTier(tx, member, program, at);
       const base = pointsForAmount(amount, program.earn_rate);
       const total = pointsForAmount(amount, program.earn_rate, tier.earn_multiplier);
       const breakdown: EarnComponent[] = [
@@ -106,15 +107,15 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
       defer(tx, (qc) => qc.insertInto('orders').values({
         order_id: orderId, member_id: member.id, partner_id: actor.partnerId ?? null, amount, currency: input.currency,
         channel, items: items ? JSON.stringify(items) : null, occurred_at: occurredAt, txn_id: order.txnId,
-        points_earned: total, qualifying_points: base, breakdown: JSON.stringify(breakdown), request_hash: hash, created_at: now,
+        points_earned: total, qualifying_points: base, breakdown: JSON.stringify(breakdown), request_hash: hash, created_at: at,
       }));
       let txn: TransactionRow | null = null;
       if (order.txnId) {
         const availableAt = new Date(occurredAt.getTime() + program.pending_days * 86_400_000);
-        txn = await credit(tx, member, program, now, {
+        txn = await credit(tx, member, program, at, {
           id: order.txnId, type: 'PURCHASE', points: total, qualifyingPoints: base, description: `Purchase ${orderId}`,
           orderId, partnerId: actor.partnerId ?? null, actor: actorKey(actor), occurredAt,
-        }, { availableAt: availableAt.getTime() > now.getTime() ? availableAt : now });
+        }, { availableAt: availableAt.getTime() > at.getTime() ? availableAt : at });
       }
       return { order, member, fresh: { txn } };
     } catch (error) {
@@ -166,24 +167,25 @@ export async function refundPurchase(ctx: Ctx, input: RefundInput): Promise<Refu
       if (existing.request_hash !== hash) throw new IdempotencyConflictError(refundId);
       return { refund: existing, member, fresh: undefined };
     }
+    const at = await writeInstant(ctx, member.updated_at);
     const current = await tx.selectFrom('orders').selectAll().where('order_id', '=', orderId).forUpdate().executeTakeFirstOrThrow();
     const refundable = toUnits(current.amount, 2) - toUnits(current.refunded_amount, 2);
     if (refundable <= 0n) throw new InvalidStateError(`Order ${orderId} is already fully refunded`);
     if (toUnits(amount, 2) > refundable) {
       throw new BadInputError(`amount exceeds what is left to refund (${fromUnits(refundable, 2)})`, 'amount');
     }
-    await settleExpiry(tx, member, program, now);
+    await settleExpiry(tx, member, program, at);
     const points = clawbackFor(current.amount, current.refunded_amount, amount, current.points_earned, current.points_reversed);
     const qualifying = clawbackFor(current.amount, current.refunded_amount, amount, current.qualifying_points, current.qualifying_reversed);
     let txn: TransactionRow | null = null;
     if (points > 0 || qualifying > 0) {
       const ownLot = current.txn_id ? await repo.lotOfTransaction(tx, current.txn_id) : undefined;
-      const pendingLot = ownLot && ownLot.available_at.getTime() > now.getTime() && ownLot.remaining > 0
+      const pendingLot = ownLot && ownLot.available_at.getTime() > at.getTime() && ownLot.remaining > 0
         ? [{ id: ownLot.id, remaining: ownLot.remaining, expiresAt: ownLot.expires_at, earnedAt: ownLot.earned_at }]
         : [];
       // The clawback belongs to the order's partner, whoever files the refund, so that partner's
       // statement view shows both sides of its order.
-      txn = await debit(tx, member, program, now, {
+      txn = await debit(tx, member, program, at, {
         type: 'REFUND', points, qualifyingPoints: qualifying, description: `Refund ${refundId} of ${orderId}`,
         orderId, partnerId: current.partner_id, actor: actorKey(actor), relatedId: current.txn_id,
       }, { mode: 'CLAWBACK', allowNegative: program.allow_negative_balance, preferLots: pendingLot });
@@ -195,7 +197,7 @@ export async function refundPurchase(ctx: Ctx, input: RefundInput): Promise<Refu
     }).where('order_id', '=', orderId).execute();
     const refund = await tx.insertInto('refunds').values({
       refund_id: refundId, order_id: orderId, member_id: member.id, amount, txn_id: txn?.id ?? null,
-      points_reversed: points, request_hash: hash, created_at: now,
+      points_reversed: points, request_hash: hash, created_at: at,
     }).returningAll().executeTakeFirstOrThrow();
     return { refund, member, fresh: { txn } };
   });

@@ -20,19 +20,43 @@ export async function findByReferralCode(db: Db, code: string): Promise<MemberRo
  * Locks the member row for the rest of the transaction: the per-member serialisation point.
  * With `dueAt` the same statement also says whether any lot's expiry has passed by then.
  */
+export interface LockReads {
+  /** Also report whether any lot is past its expiry at this instant. */
+  dueAt?: Date;
+  /** Also answer this yes/no question. */
+  probe?: RawBuilder<boolean>;
+  /** Also read the lots spendable at this instant (JSON). */
+  lotsAt?: Date;
+  /** Also read the member's stored tier state (JSON, null when none). */
+  tierState?: boolean;
+}
+
+export type LockedRow = MemberRow & {
+  has_due_lots?: boolean; probed?: boolean; open_lots?: unknown[] | null; tier_state?: Record<string, unknown> | null;
+  /** Whether the row locked is the version the statement's snapshot saw (see ledger.core). */
+  unchanged?: boolean;
+};
+
 /**
- * Locks the member row. With `dueAt` it also reports whether any lot is past its expiry, and
- * with `probe` the answer to that question, in the same round trip.
+ * Locks the member row and, in the same round trip, reads what `reads` asks for. Those reads
+ * come from the statement's snapshot, taken before any wait for the lock; `unchanged` says
+ * whether a writer committed a new version of the row in between.
  */
-export async function lockById(
-  db: Db, id: string, { dueAt, probe }: { dueAt?: Date; probe?: RawBuilder<boolean> } = {},
-): Promise<(MemberRow & { has_due_lots?: boolean; probed?: boolean }) | undefined> {
+export async function lockById(db: Db, id: string, { dueAt, probe, lotsAt, tierState }: LockReads = {}): Promise<LockedRow | undefined> {
   let query = db.selectFrom('members').selectAll().where('id', '=', id).forUpdate();
-  if (dueAt) {
-    query = query.select(sql<boolean>`exists (select 1 from point_lots l where l.member_id = members.id and l.remaining > 0 and l.expires_at <= ${dueAt})`.as('has_due_lots')) as typeof query;
+  const extra = (expression: RawBuilder<unknown>, name: string) => {
+    query = query.select(expression.as(name)) as typeof query;
+  };
+  if (dueAt) extra(sql`exists (select 1 from point_lots l where l.member_id = members.id and l.remaining > 0 and l.expires_at <= ${dueAt})`, 'has_due_lots');
+  if (probe) extra(probe, 'probed');
+  if (lotsAt || tierState) extra(sql`members.xmin::text = (select s.xmin::text from members s where s.id = members.id)`, 'unchanged');
+  if (lotsAt) {
+    extra(sql`(select json_agg(json_build_object('id', l.id, 'remaining', l.remaining, 'expires_at', l.expires_at, 'earned_at', l.earned_at))
+      from point_lots l where l.member_id = members.id and l.remaining > 0 and l.available_at <= ${lotsAt}
+        and (l.expires_at is null or l.expires_at > ${lotsAt}))`, 'open_lots');
   }
-  if (probe) query = query.select(probe.as('probed')) as typeof query;
-  return query.executeTakeFirst();
+  if (tierState) extra(sql`(select row_to_json(t) from member_tiers t where t.member_id = members.id)`, 'tier_state');
+  return query.executeTakeFirst() as Promise<LockedRow | undefined>;
 }
 
 export type NewMember = Omit<MemberRow, 'debt' | 'lifetime_earned' | 'lifetime_redeemed' | 'expired' | 'last_activity_at' | 'status' | 'status_reason'>;

@@ -11,6 +11,7 @@ import type { TierChangeReason, TierHistoryTable } from '../db/schema';
 import { addMonths, lotExpiry } from '../ledger/ledger.rules';
 import type { MemberRow } from '../members/members.repo';
 import type { ProgramView, TierView } from '../program/program.types';
+import { touchMember } from '../db/deferred';
 import * as repo from './tiers.repo';
 import type { MemberTierRow } from './tiers.repo';
 import {
@@ -59,7 +60,7 @@ export async function load(db: Db, member: MemberRow, program: ProgramView): Pro
     const loaded = loadedInTransaction.get(member);
     if (loaded) return loaded;
   }
-  const row = await repo.findState(db, member.id);
+  const row = db.isTransaction && readWithLock.has(member) ? (readWithLock.get(member) ?? undefined) : await repo.findState(db, member.id);
   const state: MemberTierRow = row ?? {
     member_id: member.id, tier_code: lowest(program).code, since: member.enrolled_at, valid_until: null, grace_until: null,
     lifetime_code: null, assigned_code: null, assigned_since: null, assigned_until: null,
@@ -70,9 +71,15 @@ export async function load(db: Db, member: MemberRow, program: ProgramView): Pro
   return ev;
 }
 
-// Locked member rows are fresh objects in every transaction (lockMember), so this never
-// outlives one.
+// Locked member rows are fresh objects in every transaction (lockMember), so these never
+// outlive one.
 const loadedInTransaction = new WeakMap<MemberRow, Evolving>();
+const readWithLock = new WeakMap<MemberRow, MemberTierRow | null>();
+
+/** The stored state (null: none) as the member lock read it, current under that lock. */
+export function stateReadWithLock(member: MemberRow, row: MemberTierRow | null): void {
+  readWithLock.set(member, row);
+}
 
 /**
  * Applies a change at `at`: earned-track fields and/or assignment, a history row, and the
@@ -248,6 +255,7 @@ export async function persist(db: Db, program: ProgramView, ev: Evolving, now: D
   if (!ev.changed) return false;
   ev.state.updated_at = now;
   if (!(await repo.saveState(db, ev.state, ev.readVersion))) throw new Error(`member_tiers for ${ev.state.member_id} changed underneath`);
+  touchMember(db, ev.state.member_id, now);
   await repo.insertHistory(db, ev.history.map((h) => ({ ...h, created_at: now })));
   const policy = { mode: program.expiry_mode, months: program.expiry_months, roundToQuarterEnd: program.round_to_quarter_end };
   for (const at of ev.freezeLostAt) {

@@ -2,6 +2,7 @@ import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Db } from '../db/database';
 import type { MemberTierTable, StreakPeriod, TierHistoryTable } from '../db/schema';
 import { toUnits } from '../ledger/money';
+import { forgetLots } from '../ledger/prefetch';
 import type { Metrics, Window } from './tiers.rules';
 
 export type MemberTierRow = Selectable<MemberTierTable>;
@@ -54,6 +55,18 @@ export async function activePeriods(db: Db, memberId: string, period: StreakPeri
     where member_id = ${memberId} and not cancelled and qualifying_points > 0 and occurred_at <= ${now} and created_at <= ${now}
     order by start desc limit ${limit}`.execute(db);
   return rows.rows.map((r) => new Date(r.start));
+}
+
+/** A state row as row_to_json gives it (timestamps as text) back as a row. */
+export function stateFromJson(json: Record<string, unknown>): MemberTierRow {
+  const at = (v: unknown) => (v == null ? null : new Date(v as string));
+  return {
+    ...(json as unknown as MemberTierRow),
+    since: new Date(json.since as string),
+    valid_until: at(json.valid_until), grace_until: at(json.grace_until),
+    assigned_since: at(json.assigned_since), assigned_until: at(json.assigned_until),
+    updated_at: new Date(json.updated_at as string),
+  };
 }
 
 export async function findState(db: Db, memberId: string): Promise<MemberTierRow | undefined> {
@@ -112,6 +125,7 @@ export async function recordStreak(db: Db, memberId: string, periodStart: Date, 
 
 /** Lots that fell due while expiry was frozen get a new expiry. Returns how many points moved. */
 export async function pushOverdueLots(db: Db, memberId: string, dueBy: Date, newExpiry: Date): Promise<number> {
+  forgetLots(db, memberId);
   const rows = await db.updateTable('point_lots').set({ expires_at: newExpiry })
     .where('member_id', '=', memberId).where('remaining', '>', 0).where('expires_at', '<=', dueBy)
     .returning('remaining').execute();

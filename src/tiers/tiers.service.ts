@@ -20,6 +20,11 @@ import {
  * Just the tier held at `now` (reviews due by then applied, nothing written): what an earn
  * needs for its multiplier, without the progress figures tierStatus computes.
  */
+/** Whether a ledger write for this programme reads the member's tier state (more than one rung, or expiry that status freezes). */
+export function readsTierState(program: ProgramView): boolean {
+  return program.tiers.length > 1 || program.freeze_expiry_min_rank != null;
+}
+
 export async function currentTier(db: Db, member: MemberRow, program: ProgramView, now: Date): Promise<TierView> {
   if (program.tiers.length === 1) return program.tiers[0] as TierView;
   const ev = await engine.load(db, member, program);

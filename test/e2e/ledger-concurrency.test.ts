@@ -254,3 +254,28 @@ test('balance reads for many members at once each answer for their own member', 
   });
   expect(ok(answers.at(-1)!).member).toBeNull();
 });
+
+test('racing purchases across an upgrade: every purchase after it earns at the new multiplier', async () => {
+  // The tier a purchase earns at is read with the member lock; a racing purchase that upgraded
+  // the member while this one waited must be seen, so the total does not depend on timing.
+  const ladder = [
+    { code: 'BASE', name: 'Base', rank: 0, qualifyingPointsRequired: 0, earnMultiplier: 1 },
+    { code: 'SILVER', name: 'Silver', rank: 1, qualifyingPointsRequired: 100, earnMultiplier: 2 },
+  ];
+  ok(await t.gql(`mutation($tiers: [TierInput!]!) { setTiers(tiers: $tiers) { code } }`, { tiers: ladder }));
+  try {
+    const member = await enroll(t, 'race-upgrade');
+    const results = await Promise.all(Array.from({ length: 20 }, () =>
+      t.gql(PURCHASE, { input: { memberId: member, orderId: key('order'), amount: '10.00', currency: 'USD' } })));
+    const earned = results.map((res) => ok(res).recordPurchase.pointsEarned as number);
+    // Ten purchases reach 100 qualifying points at ×1; the ten after the upgrade earn ×2.
+    expect(earned.filter((p) => p === 10)).toHaveLength(10);
+    expect(earned.filter((p) => p === 20)).toHaveLength(10);
+    expect(await balance(t, member)).toMatchObject({ available: 300 });
+    const tier = ok(await t.gql(`query($id: ID!) { member(id: $id) { tier { current { code } } } }`, { id: member }));
+    expect(tier.member.tier.current.code).toBe('SILVER');
+    await expectLedgerTrue(t, [member]);
+  } finally {
+    ok(await t.gql(`mutation($tiers: [TierInput!]!) { setTiers(tiers: $tiers) { code } }`, { tiers: [ladder[0]] }));
+  }
+});
