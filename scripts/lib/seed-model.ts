@@ -63,8 +63,13 @@ interface Sim {
 
 export const ACTOR = 'admin:seed';
 
+/** What every external id of `seed` starts with, and nothing of another seed does. */
+export function externalIdPrefix(seed: number): string {
+  return `seed${seed}-`;
+}
+
 export function externalIdOf(seed: number, index: number): string {
-  return `seed${seed}-${index}`;
+  return `${externalIdPrefix(seed)}${index}`;
 }
 
 /** A unique referral code per (seed, index): an affine bijection of the index over 32^8 codes. */

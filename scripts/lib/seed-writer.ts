@@ -7,7 +7,8 @@ import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../../src/db/database';
 import type { SeedRows } from './seed-model';
 
-type Columns = Record<string, string>;
+/** Column name → PostgreSQL type each text value is cast to. */
+export type Columns = Record<string, string>;
 
 const TABLES: { key: keyof SeedRows; table: string; columns: Columns }[] = [
   {
@@ -62,9 +63,10 @@ function text(value: unknown): string | null {
   return String(value);
 }
 
-function insertStatement(table: string, columns: Columns, rows: Record<string, unknown>[]): RawBuilder<unknown> {
+/** `INSERT … SELECT FROM unnest(…)` of `rows` into `table`, every column one text[] parameter cast to its type. */
+export function insertStatement(table: string, columns: Columns, rows: readonly object[]): RawBuilder<unknown> {
   const names = Object.keys(columns);
-  const arrays = names.map((name) => rows.map((row) => text(row[name])));
+  const arrays = names.map((name) => rows.map((row) => text((row as Record<string, unknown>)[name])));
   const unnest = sql.join(arrays.map((values) => sql`${values}::text[]`));
   const select = sql.join(names.map((name) => sql`${sql.ref(`u.${name}`)}::${sql.raw(columns[name] as string)}`));
   return sql`insert into ${sql.table(table)} (${sql.join(names.map((n) => sql.ref(n)))})
