@@ -7,6 +7,11 @@
  * block by block with the ledger's own rules and bulk-inserted, so the ledger invariants hold
  * (npm run verify-ledger). Deterministic for a given --seed; re-running resumes and only adds
  * the blocks that are missing.
+ *
+ * A programme still on a one-rung ladder gets MEMBER / SILVER / GOLD / PLATINUM (setTiers),
+ * launched at --as-of: the history stays earned at ×1, and each member holds the tier its
+ * qualifying points in the window up to --as-of earn, as the tier engine would store it.
+ * Members that already have a tier state keep it.
  */
 import { parseArgs } from 'node:util';
 import { SingleBar, Presets } from 'cli-progress';
@@ -42,14 +47,19 @@ async function main(): Promise<number> {
     }, Presets.shades_classic);
     let rowsSoFar = 0;
     const summary = await seedMembers(database, {
-      members, seed, asOf,
+      members, seed, asOf, config,
       earnRate: program.earn_rate, earnMultiplier: String(program.tiers[0]?.earn_multiplier ?? '1'),
       pointsName: program.points_name, currency: program.currency,
     }, {
       onStart: (todo) => bar?.start(todo, 0, { rows: 0 }),
       onBlock: (done, rows) => { rowsSoFar += rows; bar?.update(done, { rows: rowsSoFar }); },
+      onTierBatch: (checked, stored) => {
+        bar?.stop();
+        if (bar && process.stderr.isTTY) process.stderr.write(`\rtier states: ${checked} members checked, ${stored} above the lowest rung`);
+      },
     });
     bar?.stop();
+    if (bar && process.stderr.isTTY && summary.tiers.checked > 0) process.stderr.write('\n');
     await sql`analyze`.execute(database.db);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     console.log(`seed ${seed}: ${summary.membersAdded} members added (${summary.membersBefore} already there, target ${members}) in ${seconds.toFixed(1)} s`);
@@ -57,6 +67,15 @@ async function main(): Promise<number> {
     for (const [table, n] of Object.entries(summary.rows)) console.log(`  ${table.padEnd(18)} ${String(n).padStart(10)}`);
     console.log('rows in the database now:');
     for (const [table, n] of Object.entries(summary.totals)) console.log(`  ${table.padEnd(18)} ${String(n).padStart(10)}`);
+    const { tiers } = summary;
+    console.log(`tiers ${tiers.ladderSet ? 'set on the programme this run' : 'as configured'}, launched at ${asOf.toISOString()}: `
+      + `${tiers.stored} states written for ${tiers.checked} members without one in ${tiers.seconds.toFixed(1)} s`);
+    const seeded = tiers.distribution.reduce((sum, t) => sum + t.members, 0);
+    console.log(`tier distribution of seed ${seed} (${seeded} members):`);
+    for (const t of tiers.distribution) {
+      const share = seeded > 0 ? ((100 * t.members) / seeded).toFixed(1) : '0.0';
+      console.log(`  ${t.code.padEnd(18)} ${String(t.members).padStart(10)} ${share.padStart(6)} %`);
+    }
     return 0;
   } finally {
     await database.close();

@@ -1,14 +1,19 @@
 /**
- * Drives seeding: works out which blocks of members are missing, generates and writes them
- * with a bounded number in flight (generation is CPU, writing is I/O, so they overlap).
+ * Drives seeding: sets the tier ladder, works out which blocks of members are missing,
+ * generates and writes them with a bounded number in flight (generation is CPU, writing is
+ * I/O, so they overlap), then gives the seed's members their tier states at --as-of.
  */
 import { sql } from 'kysely';
+import type { Config } from '../../src/config';
 import type { Database } from '../../src/db/database';
 import { BLOCK, SeedBlock, externalIdOf, type SeedSettings } from './seed-model';
+import { ensureLadder, seedTierStates, tierDistribution, type TierSeedSummary } from './seed-tiers';
 import { TABLE_NAMES, writeBlock } from './seed-writer';
 
 export interface SeedOptions extends SeedSettings {
   members: number;
+  /** The service configuration: the ladder is set through the programme service as an ADMIN. */
+  config: Config;
 }
 
 export interface SeedSummary {
@@ -16,7 +21,10 @@ export interface SeedSummary {
   membersAdded: number;
   rows: Record<string, number>;
   totals: Record<string, number>;
+  tiers: TierSeedSummary;
 }
+
+const TIER_TABLES = ['member_tiers', 'tier_history'];
 
 interface Range { from: number; to: number }
 
@@ -48,12 +56,21 @@ async function missingRanges(database: Database, seed: number, members: number):
   return { ranges, present };
 }
 
-/** Adds the missing members of `seed` up to `members`; returns what was written and the table totals. */
+/**
+ * Adds the missing members of `seed` up to `members`, and the tier states of the seed's members
+ * that have none; returns what was written, the table totals and the tier distribution.
+ * The history is earned under the lowest rung's rules; the ladder counts from --as-of on.
+ */
 export async function seedMembers(
   database: Database,
   options: SeedOptions,
-  hooks: { onStart?: (todo: number) => void; onBlock?: (done: number, rows: number) => void } = {},
+  hooks: {
+    onStart?: (todo: number) => void;
+    onBlock?: (done: number, rows: number) => void;
+    onTierBatch?: (checked: number, stored: number) => void;
+  } = {},
 ): Promise<SeedSummary> {
+  const ladderSet = await ensureLadder(database.db, options.config, options.asOf);
   const { ranges, present } = await missingRanges(database, options.seed, options.members);
   const todo = ranges.reduce((sum, r) => sum + (r.to - r.from), 0);
   hooks.onStart?.(todo);
@@ -73,10 +90,14 @@ export async function seedMembers(
     }
   };
   await Promise.all(Array.from({ length: inFlight }, worker));
+  const states = await seedTierStates(database, options.seed, options.asOf, { analyze: todo > 0, onBatch: hooks.onTierBatch });
+  rows.member_tiers = states.stored;
+  rows.tier_history = states.historyRows;
   const totals: Record<string, number> = {};
-  for (const table of TABLE_NAMES) {
+  for (const table of [...TABLE_NAMES, ...TIER_TABLES]) {
     const r = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)}`.execute(database.db);
     totals[table] = r.rows[0]?.n ?? 0;
   }
-  return { membersBefore: present, membersAdded: todo, rows, totals };
+  const distribution = await tierDistribution(database.db, options.seed);
+  return { membersBefore: present, membersAdded: todo, rows, totals, tiers: { ladderSet, ...states, distribution } };
 }
