@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { writeInstant, type Ctx } from '../context';
 import { actorKey, requireMemberAccess, requireRole } from '../auth/guards';
 import { inTransaction } from '../db/transaction';
@@ -5,7 +6,6 @@ import { BadInputError, ForbiddenError, InvalidStateError, NotFoundError } from 
 import { isUuid } from '../members/members.rules';
 import type { MemberRow } from '../members/members.repo';
 import { getProgram } from '../program/program.service';
-import { randomUUID } from 'node:crypto';
 import { credit, debit, expiryPolicy, lockMemberProbing, lockMembers, requireActive, settleExpiry, type LockOptions } from './ledger.core';
 import { readsTierState } from '../tiers/tiers.service';
 import * as repo from './ledger.repo';
