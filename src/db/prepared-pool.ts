@@ -10,9 +10,16 @@ import type { Pool, PoolClient } from 'pg';
  * Statement texts vary only by the number of rows or list items a query carries, so the set is
  * small; still, only the first `limit` distinct texts are named and anything beyond runs
  * unnamed, as before, so a pathological caller cannot grow the server's statement cache.
+ *
+ * A migration run by another instance (a rolling deploy adding a column) makes PostgreSQL refuse
+ * a prepared `select *` whose result shape changed. The first such refusal makes every statement
+ * start over under fresh names, so each is prepared again against the new schema. A statement
+ * outside a transaction is then simply run again; inside one the error stands and the
+ * transaction is retried (db/transaction.ts).
  */
 export class PreparingPool implements PostgresPool {
-  private readonly names = new Map<string, string>();
+  private names = new Map<string, string>();
+  private next = 0;
 
   constructor(private readonly pool: Pool, private readonly limit = 2000) {}
 
@@ -23,15 +30,30 @@ export class PreparingPool implements PostgresPool {
 
   async connect(): Promise<PostgresPoolClient> {
     const client = await this.pool.connect();
+    // Kysely opens and closes transactions with plain statements on this client.
+    let inTransaction = false;
+    const run = (sql: string, parameters: unknown[]) => {
+      const name = this.nameFor(sql);
+      return name ? client.query({ name, text: sql, values: parameters }) : client.query(sql, parameters);
+    };
     return {
-      query: ((sql: unknown, parameters?: ReadonlyArray<unknown>) => {
+      query: (async (sql: unknown, parameters?: ReadonlyArray<unknown>) => {
         if (typeof sql !== 'string' || !parameters || parameters.length === 0) {
+          if (typeof sql === 'string') {
+            if (/^\s*(begin|start transaction)\b/i.test(sql)) inTransaction = true;
+            else if (/^\s*(commit|rollback|end)\b/i.test(sql)) inTransaction = false;
+          }
           return (client as PoolClient).query(sql as string, parameters as unknown[]);
         }
-        const name = this.nameFor(sql);
-        return name
-          ? client.query({ name, text: sql, values: parameters as unknown[] })
-          : client.query(sql, parameters as unknown[]);
+        try {
+          return await run(sql, parameters as unknown[]);
+        } catch (error) {
+          if (!isStalePlan(error)) throw error;
+          this.names = new Map();
+          // Outside a transaction nothing was aborted: prepare it again under its new name.
+          if (inTransaction) throw error;
+          return run(sql, parameters as unknown[]);
+        }
       }) as unknown as PostgresPoolClient['query'],
       release: () => client.release(),
     };
@@ -44,9 +66,15 @@ export class PreparingPool implements PostgresPool {
   private nameFor(sql: string): string | undefined {
     let name = this.names.get(sql);
     if (name === undefined && this.names.size < this.limit) {
-      name = `mp${this.names.size}`;
+      name = `mp${this.next++}`;
       this.names.set(sql, name);
     }
     return name;
   }
+}
+
+/** PostgreSQL's refusal of a prepared statement whose result shape a schema change altered. */
+export function isStalePlan(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  return e?.code === '0A000' && typeof e.message === 'string' && e.message.includes('cached plan must not change result type');
 }

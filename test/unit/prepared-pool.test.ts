@@ -52,3 +52,48 @@ test('past the limit of distinct texts, new texts run unnamed and named ones kee
   client.release();
   expect(released()).toBe(1);
 });
+
+/** A pool whose named queries fail, once, the way PostgreSQL refuses a plan a schema change outdated. */
+function stalePlanPool() {
+  const calls: unknown[] = [];
+  let failNext = false;
+  const client = {
+    query: async (arg: unknown, values?: unknown[]) => {
+      calls.push(arg);
+      if (typeof arg === 'object' && failNext) {
+        failNext = false;
+        throw Object.assign(new Error('cached plan must not change result type'), { code: '0A000' });
+      }
+      return { rows: [], rowCount: 0, command: 'SELECT', values };
+    },
+    release: () => undefined,
+  };
+  const pool = { connect: async () => client, end: async () => undefined } as unknown as Pool;
+  return { pool, calls, failNextNamed: () => { failNext = true; } };
+}
+
+test('a plan outdated by a schema change: outside a transaction the statement is prepared again under a new name', async () => {
+  const { pool, calls, failNextNamed } = stalePlanPool();
+  const client = await new PreparingPool(pool).connect();
+  await client.query('select * from members where id = $1', ['a']);
+  failNextNamed();
+  await client.query('select * from members where id = $1', ['a']);
+  const names = calls.map((c) => (c as { name: string }).name);
+  expect(names).toHaveLength(3);
+  expect(names[1]).toBe(names[0]);
+  expect(names[2]).not.toBe(names[0]);
+});
+
+test('a plan outdated inside a transaction fails the statement (the transaction is retried) and names start over', async () => {
+  const { pool, calls, failNextNamed } = stalePlanPool();
+  const client = await new PreparingPool(pool).connect();
+  await client.query('select * from members where id = $1', ['a']);
+  await client.query('begin', []);
+  failNextNamed();
+  await expect(client.query('select * from members where id = $1', ['a'])).rejects.toMatchObject({ code: '0A000' });
+  await client.query('rollback', []);
+  await client.query('select * from members where id = $1', ['a']);
+  const named = calls.filter((c) => typeof c === 'object') as { name: string }[];
+  expect(named).toHaveLength(3);
+  expect(named[2]?.name).not.toBe(named[0]?.name);
+});
