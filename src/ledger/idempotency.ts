@@ -55,21 +55,27 @@ export async function recorded<T>(tx: Db, request: IdempotencyRequest): Promise<
 }
 
 /**
- * Runs new work for a request whose key the lock's probe did not find. A refusal (an AppError
+ * Runs new work for a request that the lock's probe found unrecorded. A refusal (an AppError
  * such as INSUFFICIENT_POINTS) may only mean the probe was stale: a duplicate that committed
- * while this request waited for the lock spent the points. Then the key is recorded by now and
- * the request replays the duplicate's result, as retries must.
+ * while this request waited for the lock spent the points. `lookup` then finds the duplicate's
+ * result (read now, after the lock), the work's queued writes are dropped and the request
+ * replays that result, as retries must. Used for idempotency keys and for order ids.
  */
-export async function orReplay<T>(tx: Db, request: IdempotencyRequest, work: () => Promise<T>): Promise<T> {
+export async function orReplay<T>(tx: Db, work: () => Promise<T>, lookup: () => Promise<T | undefined>): Promise<T> {
   try {
     return await work();
   } catch (error) {
     if (!(error instanceof AppError)) throw error;
-    const stored = await recorded<T>(tx, request);
-    if (!stored) throw error;
+    const replayed = await lookup();
+    if (replayed === undefined) throw error;
     discardDeferred(tx);
-    return stored.result;
+    return replayed;
   }
+}
+
+/** orReplay's lookup for an idempotency key. */
+export function storedResult<T>(tx: Db, request: IdempotencyRequest): () => Promise<T | undefined> {
+  return async () => (await recorded<T>(tx, request))?.result;
 }
 
 export function recordKey(tx: Db, request: IdempotencyRequest, result: unknown, now: Date, retentionDays: number): void {

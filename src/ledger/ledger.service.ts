@@ -10,7 +10,7 @@ import { credit, debit, expiryPolicy, lockMemberProbing, lockMembers, requireAct
 import { readsTierState } from '../tiers/tiers.service';
 import * as repo from './ledger.repo';
 import { checkPoints, lotExpiry, requestHash } from './ledger.rules';
-import { checkKey, keyRecorded, orReplay, recordKey, replay, type IdempotencyRequest } from './idempotency';
+import { checkKey, keyRecorded, orReplay, recordKey, replay, storedResult, type IdempotencyRequest } from './idempotency';
 import type { TransactionRow } from './ledger.types';
 
 function checkText(value: string | null | undefined, field: string, { required = false, max = 500 } = {}): string | null {
@@ -53,7 +53,7 @@ async function memberOperation(
     fresh = undefined;
     const { member, probed } = await lockMemberProbing(tx, memberId, { ...reads, active: false, now, probe: keyRecorded(idempotency) });
     if (probed) return replay<{ transactionId: string }>(tx, idempotency);
-    return orReplay(tx, idempotency, async () => {
+    return orReplay(tx, async () => {
       if (active) requireActive(member);
       const at = await writeInstant(ctx, member.updated_at);
       await settleExpiry(tx, member, program, at);
@@ -62,7 +62,7 @@ async function memberOperation(
       fresh = await work(tx, at, member, id);
       if (fresh.id !== id) throw new Error(`${operation} wrote its entry under another id`);
       return { transactionId: id };
-    });
+    }, storedResult<{ transactionId: string }>(tx, idempotency));
   });
   // A replay reads the stored entry; new work already holds it.
   return fresh ?? transactionById(ctx, result.transactionId);
@@ -137,7 +137,7 @@ export async function transferPoints(ctx: Ctx, input: TransferInput): Promise<{ 
   const result = await inTransaction(ctx.db, async (tx) => {
     const { locked, probed } = await lockMembers(tx, [input.fromMemberId, input.toMemberId], { active: false, now, probe: keyRecorded(idempotency), lots: true });
     if (probed) return replay<{ fromId: string; toId: string }>(tx, idempotency);
-    return orReplay(tx, idempotency, async () => {
+    return orReplay(tx, async () => {
       const sender = locked.get(input.fromMemberId)!;
       const receiver = locked.get(input.toMemberId)!;
       // Checked for new work only, so a retry of a finished transfer still replays.
@@ -156,7 +156,7 @@ export async function transferPoints(ctx: Ctx, input: TransferInput): Promise<{ 
         id: ids.toId, type: 'TRANSFER_IN', points, description: `Transfer from ${sender.external_id}`, actor: actorKey(actor), relatedId: out.id,
       });
       return ids;
-    });
+    }, storedResult<{ fromId: string; toId: string }>(tx, idempotency));
   });
   return { from: await transactionById(ctx, result.fromId), to: await transactionById(ctx, result.toId) };
 }

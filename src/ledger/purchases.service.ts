@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { writeInstant, type Ctx } from '../context';
-import { defer, discardDeferred } from '../db/deferred';
+import { defer } from '../db/deferred';
 import { actorKey, requireRole } from '../auth/guards';
 import { inTransaction } from '../db/transaction';
-import { AppError, BadInputError, ForbiddenError, IdempotencyConflictError, InvalidStateError, NotFoundError } from '../errors';
+import { BadInputError, ForbiddenError, IdempotencyConflictError, InvalidStateError, NotFoundError } from '../errors';
 import { getProgram } from '../program/program.service';
 import { currentTier, readsTierState } from '../tiers/tiers.service';
 import { credit, debit, lockMember, lockMemberProbing, settleExpiry } from './ledger.core';
@@ -12,6 +12,7 @@ import * as members from '../members/members.repo';
 import type { MemberRow } from '../members/members.repo';
 import * as repo from './ledger.repo';
 import { clawbackFor, pointsForAmount, requestHash } from './ledger.rules';
+import { orReplay } from './idempotency';
 import { checkDecimal, fromUnits, toUnits } from './money';
 import type { EarnComponent, PurchaseResultView, RefundResultView, TransactionRow } from './ledger.types';
 
@@ -19,6 +20,13 @@ export interface PurchaseItem { sku: string; category?: string | null; quantity:
 export interface PurchaseInput {
   memberId: string; orderId: string; amount: string; currency: string;
   channel?: string | null; occurredAt?: Date | null; items?: PurchaseItem[] | null;
+}
+
+/** What a purchase's transaction settled: the order's figures, the member and, for new work, its entry. */
+interface PurchaseOutcome {
+  order: { pointsEarned: number; qualifyingPoints: number; breakdown: EarnComponent[]; txnId: string | null };
+  member: MemberRow;
+  fresh: { txn: TransactionRow | null } | undefined;
 }
 
 const MAX_AMOUNT_UNITS = 10_000_000_000n; // 100,000,000.00 in one order
@@ -74,7 +82,7 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
     const { member, probed } = await lockMemberProbing(tx, input.memberId, {
       active: false, now, probe: sql<boolean>`exists (select 1 from orders o where o.order_id = ${orderId})`, tierState: readsTierState(program),
     });
-    const recorded = async (as: MemberRow) => {
+    const recorded = async (as: MemberRow): Promise<PurchaseOutcome | undefined> => {
       const existing = await tx.selectFrom('orders').selectAll().where('order_id', '=', orderId).executeTakeFirst();
       if (!existing) return undefined;
       if (existing.request_hash !== hash) throw new IdempotencyConflictError(orderId);
@@ -86,7 +94,9 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
       if (!replayed) throw new Error(`order ${orderId} vanished`);
       return replayed;
     }
-    try {
+    // A refusal after a stale probe replays the order (orReplay), with the member as stored: the
+    // abandoned work may have changed the locked row's copy.
+    return orReplay<PurchaseOutcome>(tx, async () => {
       if (member.status !== 'ACTIVE') throw new InvalidStateError(`Member is ${member.status.toLowerCase()}: points cannot move`);
       const at = await writeInstant(ctx, member.updated_at);
       await settleExpiry(tx, member, program, at);
@@ -118,16 +128,10 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
         }, { availableAt: availableAt.getTime() > at.getTime() ? availableAt : at });
       }
       return { order, member, fresh: { txn } };
-    } catch (error) {
-      // As for idempotency keys (orReplay): a refusal after a stale probe replays the order,
-      // with the member as stored (the abandoned work may have changed the locked row's copy).
-      if (!(error instanceof AppError)) throw error;
+    }, async () => {
       const stored = await members.findById(tx, member.id);
-      const replayed = stored ? await recorded(stored) : undefined;
-      if (!replayed) throw error;
-      discardDeferred(tx);
-      return replayed;
-    }
+      return stored ? recorded(stored) : undefined;
+    });
   });
   const txn = fresh ? fresh.txn : order.txnId ? ((await repo.findTransaction(ctx.db, order.txnId)) ?? null) : null;
   return {

@@ -16,10 +16,7 @@ export async function findByReferralCode(db: Db, code: string): Promise<MemberRo
   return db.selectFrom('members').selectAll().where('referral_code', '=', code).executeTakeFirst();
 }
 
-/**
- * Locks the member row for the rest of the transaction: the per-member serialisation point.
- * With `dueAt` the same statement also says whether any lot's expiry has passed by then.
- */
+/** What the member lock may read in its own statement (see lockById). */
 export interface LockReads {
   /** Also report whether any lot is past its expiry at this instant. */
   dueAt?: Date;
@@ -38,7 +35,8 @@ export type LockedRow = MemberRow & {
 };
 
 /**
- * Locks the member row and, in the same round trip, reads what `reads` asks for. Those reads
+ * Locks the member row for the rest of the transaction (the per-member serialisation point)
+ * and, in the same round trip, reads what `reads` asks for. Those reads
  * come from the statement's snapshot, taken before any wait for the lock; `unchanged` says
  * whether a writer committed a new version of the row in between.
  */
