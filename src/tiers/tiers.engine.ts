@@ -248,15 +248,17 @@ async function reverseUnsupportedUpgrades(db: Db, member: MemberRow, program: Pr
 }
 
 /**
- * Writes an evolved state: the row (conditional on the version read), its history, and new
- * expiry dates for lots that fell due while expiry was frozen. The caller holds the member lock.
+ * Writes an evolved state: the row (conditional on the version read) with its history in one
+ * statement, and new expiry dates for lots that fell due while expiry was frozen. The caller
+ * holds the member lock.
  */
 export async function persist(db: Db, program: ProgramView, ev: Evolving, now: Date): Promise<boolean> {
   if (!ev.changed) return false;
   ev.state.updated_at = now;
-  if (!(await repo.saveState(db, ev.state, ev.readVersion))) throw new Error(`member_tiers for ${ev.state.member_id} changed underneath`);
+  // One statement: the state, its history and the member row's mark (queued first, so it rides along).
   touchMember(db, ev.state.member_id, now);
-  await repo.insertHistory(db, ev.history.map((h) => ({ ...h, created_at: now })));
+  const history = ev.history.map((h) => ({ ...h, created_at: now }));
+  if (!(await repo.saveState(db, ev.state, ev.readVersion, history))) throw new Error(`member_tiers for ${ev.state.member_id} changed underneath`);
   const policy = { mode: program.expiry_mode, months: program.expiry_months, roundToQuarterEnd: program.round_to_quarter_end };
   for (const at of ev.freezeLostAt) {
     // Lots that fell due while frozen restart the clock from the moment the freeze ended.

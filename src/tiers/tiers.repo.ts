@@ -1,5 +1,6 @@
 import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Db } from '../db/database';
+import { defer, withDeferred } from '../db/deferred';
 import type { MemberTierTable, StreakPeriod, TierHistoryTable } from '../db/schema';
 import { toUnits } from '../ledger/money';
 import { forgetLots } from '../ledger/prefetch';
@@ -74,23 +75,23 @@ export async function findState(db: Db, memberId: string): Promise<MemberTierRow
 }
 
 /**
- * Writes the state: insert when absent, else update only if nobody wrote since `version` was
- * read. Returns false when the condition failed (the caller's state is stale).
+ * Writes the state and its history rows: insert when absent, else update only if nobody wrote
+ * since `version` was read. Returns false when the condition failed (the caller's state is
+ * stale). The history and any writes the transaction has queued (db/deferred.ts) ride on the
+ * same statement.
  */
-export async function saveState(db: Db, state: MemberTierRow, readVersion: number | null): Promise<boolean> {
+export async function saveState(db: Db, state: MemberTierRow, readVersion: number | null, history: Insertable<TierHistoryTable>[] = []): Promise<boolean> {
   const { member_id, version: _v, ...fields } = state;
+  if (history.length > 0) defer(db, (qc) => qc.insertInto('tier_history').values(history));
+  const qc = withDeferred(db);
   if (readVersion === null) {
-    const inserted = await db.insertInto('member_tiers').values({ ...fields, member_id, version: 1 })
+    const inserted = await qc.insertInto('member_tiers').values({ ...fields, member_id, version: 1 })
       .onConflict((oc) => oc.column('member_id').doNothing()).returning('member_id').executeTakeFirst();
     return inserted !== undefined;
   }
-  const updated = await db.updateTable('member_tiers').set({ ...fields, version: readVersion + 1 })
+  const updated = await qc.updateTable('member_tiers').set({ ...fields, version: readVersion + 1 })
     .where('member_id', '=', member_id).where('version', '=', readVersion).returning('member_id').executeTakeFirst();
   return updated !== undefined;
-}
-
-export async function insertHistory(db: Db, rows: Insertable<TierHistoryTable>[]): Promise<void> {
-  if (rows.length > 0) await db.insertInto('tier_history').values(rows).execute();
 }
 
 export async function history(db: Db, memberId: string, limit: number): Promise<TierHistoryRow[]> {
