@@ -10,7 +10,8 @@
  * database ceiling). Operations run in interleaved rounds (C, balance, purchase, … then again),
  * and each figure is the median over the rounds, so a slow spell on a shared machine moves one
  * round of every operation rather than every round of one. The API is built from the committed
- * tree (HEAD) unless --working-tree.
+ * tree (HEAD) unless --working-tree. On Linux with PostgreSQL on this machine, each figure also
+ * carries the CPU time per request of the API process and of PostgreSQL (lib/cpu-meter.ts).
  * Writes bench-results/latest.json, prints a table, then runs verify-ledger.
  */
 import { parseArgs } from 'node:util';
@@ -24,6 +25,7 @@ import { signToken } from '../src/auth/jwt';
 import { buildService, startServer, type RunningServer } from './lib/bench-server';
 import { databaseCeiling, medianOf, runOperation, type OpFigures, type Operation } from './lib/bench-load';
 import { summariseProfile } from './lib/cpuprofile';
+import { cpuMeter, isLocalDatabase } from './lib/cpu-meter';
 
 const ROOT = resolve(__dirname, '..');
 const RESULTS = join(ROOT, 'bench-results');
@@ -129,9 +131,10 @@ function tokens(secret: string, count: number): string[] {
 const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 1000) / 1000 : 0);
 
 function table(rows: [string, OpFigures][]): string {
-  const head = `${'operation'.padEnd(30)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'failures'.padStart(9)}`;
+  const head = `${'operation'.padEnd(30)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'failures'.padStart(9)} ${'API µs/req'.padStart(11)} ${'DB µs/req'.padStart(10)}`;
+  const us = (v: number | null | undefined) => (v == null ? '-' : String(v));
   const lines = rows.map(([label, f]) =>
-    `${label.padEnd(30)} ${f.rps.toFixed(1).padStart(9)} ${String(f.p50).padStart(8)} ${String(f.p99).padStart(8)} ${String(f.failures).padStart(9)}`);
+    `${label.padEnd(30)} ${f.rps.toFixed(1).padStart(9)} ${String(f.p50).padStart(8)} ${String(f.p99).padStart(8)} ${String(f.failures).padStart(9)} ${us(f.cpu?.apiUs).padStart(11)} ${us(f.cpu?.dbUs).padStart(10)}`);
   return [head, '-'.repeat(head.length), ...lines].join('\n');
 }
 
@@ -171,8 +174,10 @@ async function main(): Promise<number> {
   const profileDir = values.profile ? join(RESULTS, 'profiles') : null;
   const started = new Date();
 
+  const localDatabase = isLocalDatabase(databaseUrl);
   const measure = async (server: RunningServer, sample: Sample, names: string[]) => {
     const ops = operations(sample, runId).filter((op) => names.includes(op.name));
+    const meter = cpuMeter(server.child.pid ?? null, localDatabase);
     const runs: Record<string, OpFigures[]> = Object.fromEntries(ops.map((op) => [op.name, []]));
     // Warm-up: JIT, connection pools, plan caches.
     await runOperation(ops[0] as Operation, { url: server.url, connections, duration: 3, tokens: callerTokens });
@@ -180,7 +185,7 @@ async function main(): Promise<number> {
       console.log(`  round ${round}/${rounds}`);
       for (const op of ops) {
         process.stdout.write(`    ${op.label} … `);
-        const figures = await runOperation(op, { url: server.url, connections, duration, tokens: callerTokens });
+        const figures = await runOperation(op, { url: server.url, connections, duration, tokens: callerTokens, meter });
         runs[op.name]?.push(figures);
         console.log(`${figures.rps} req/s`);
       }
@@ -212,7 +217,7 @@ async function main(): Promise<number> {
     profile = await server.stop();
   }
   console.log('database ceiling D (plain pg Pool, minimal earn SQL) …');
-  d = await databaseCeiling(databaseUrl, sample.all, connections, duration);
+  d = await databaseCeiling(databaseUrl, sample.all, connections, duration, cpuMeter(null, localDatabase));
 
   let scaling: Record<string, unknown> | null = null;
   if (scale) {
@@ -248,6 +253,14 @@ async function main(): Promise<number> {
     redeemPointsOverC: ratio((f.redeemPoints as OpFigures).rps, C.rps),
     statementOverC: ratio((f.statement as OpFigures).rps, C.rps),
   };
+  // CPU per request (API + PostgreSQL) relative to C's: the cost ratio behind the req/s ratios,
+  // and far steadier than req/s on a shared machine.
+  const cpuOf = (fig: OpFigures) => (fig.cpu?.apiUs != null && fig.cpu.dbUs != null ? fig.cpu.apiUs + fig.cpu.dbUs : null);
+  const cpuOverC = Object.fromEntries(Object.entries(f).map(([name, fig]) => {
+    const mine = cpuOf(fig);
+    const c = cpuOf(C);
+    return [name, mine !== null && c !== null ? ratio(mine, c) : null];
+  }));
   const targets = [
     { target: 'balance >= 0.90 x C', value: ratios.balanceOverC, met: ratios.balanceOverC >= 0.9 },
     { target: 'recordPurchase >= 0.60 x C', value: ratios.recordPurchaseOverC, met: ratios.recordPurchaseOverC >= 0.6 },
@@ -278,6 +291,7 @@ async function main(): Promise<number> {
     operations: f,
     databaseCeiling: d,
     ratios,
+    cpuPerRequestOverC: cpuOverC,
     halfRate,
     scaling,
     targets,
@@ -293,6 +307,9 @@ async function main(): Promise<number> {
   console.log(table([...main.ops.map((op) => [op.label, f[op.name]] as [string, OpFigures]), ['D  database ceiling (pg Pool)', d]]));
   for (const [name, fig] of Object.entries(f)) if (fig.errorSamples.length) console.log(`  ${name} failures: ${fig.errorSamples.join('; ')}`);
   console.log(`\nratios: (2)/C ${ratios.balanceOverC}  (3)/C ${ratios.recordPurchaseOverC}  (3)/D ${ratios.recordPurchaseOverD}  (4)/C ${ratios.redeemPointsOverC}  (5)/C ${ratios.statementOverC}`);
+  if (cpuOf(C) !== null) {
+    console.log(`CPU per request (API + PostgreSQL) × C's: ${Object.entries(cpuOverC).map(([n, r]) => `${n} ${r}`).join('  ')}`);
+  }
   if (Object.keys(halfRate).length) {
     console.log('p99 at half max rate: ' + Object.entries(halfRate).map(([n, h]) => `${n} ${h.p99} ms @${h.offeredRate}/s`).join(', '));
   }

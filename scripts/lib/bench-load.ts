@@ -7,6 +7,7 @@
 import autocannon from 'autocannon';
 import { Pool } from 'pg';
 import { randomUUID } from 'node:crypto';
+import { perRequest, type CpuMeter, type CpuPerRequest } from './cpu-meter';
 
 export interface OpFigures {
   /** Successful requests per second (failures excluded). */
@@ -24,6 +25,8 @@ export interface OpFigures {
   offeredRate?: number;
   /** For medians over rounds: each round's req/s, in order. */
   rounds?: number[];
+  /** CPU time per completed request (cpu-meter.ts); for D, `apiUs` is the load client's. */
+  cpu?: CpuPerRequest;
 }
 
 const median = (values: number[]) => {
@@ -45,8 +48,11 @@ export function medianOf(runs: OpFigures[]): OpFigures {
     total: runs.reduce((sum, r) => sum + r.total, 0),
     errorSamples: [...new Set(runs.flatMap((r) => r.errorSamples))].slice(0, 5),
     rounds: runs.map((r) => r.rps),
+    ...(runs.every((r) => r.cpu) ? { cpu: { apiUs: medianOrNull(runs.map((r) => r.cpu?.apiUs ?? null)), dbUs: medianOrNull(runs.map((r) => r.cpu?.dbUs ?? null)) } } : {}),
   };
 }
+
+const medianOrNull = (values: (number | null)[]) => (values.every((v): v is number => v !== null) ? median(values) : null);
 
 export interface Operation {
   name: string;
@@ -62,6 +68,8 @@ export interface LoadOptions {
   tokens: string[];
   /** Requests per second over all connections (autocannon overallRate); unset: as fast as possible. */
   overallRate?: number;
+  /** Meters CPU time per request when given. */
+  meter?: CpuMeter;
 }
 
 export async function runOperation(op: Operation, options: LoadOptions): Promise<OpFigures> {
@@ -73,6 +81,7 @@ export async function runOperation(op: Operation, options: LoadOptions): Promise
     failures++;
     samples.set(reason, (samples.get(reason) ?? 0) + 1);
   };
+  const before = options.meter?.read();
   const result = await autocannon({
     url: `${options.url}/graphql`,
     connections: options.connections,
@@ -101,6 +110,7 @@ export async function runOperation(op: Operation, options: LoadOptions): Promise
       },
     ],
   });
+  const after = options.meter?.read();
   const total = ok + failures;
   return {
     rps: round(ok / result.duration),
@@ -113,6 +123,7 @@ export async function runOperation(op: Operation, options: LoadOptions): Promise
     errorSamples: [...samples.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, n]) => `${k} ×${n}`)
       .concat(result.errors ? [`connection errors ×${result.errors}`] : []),
     ...(options.overallRate ? { offeredRate: options.overallRate } : {}),
+    ...(before && after ? { cpu: perRequest(before, after, total + result.errors) } : {}),
   };
 }
 
@@ -141,12 +152,14 @@ function percentile(sorted: number[], p: number): number {
  * one transaction — from `connections` workers over a plain pg Pool of that size. The rows are
  * tagged and removed afterwards (aggregates restored), so the ledger stays consistent.
  */
-export async function databaseCeiling(databaseUrl: string, memberIds: string[], connections: number, duration: number): Promise<OpFigures> {
+export async function databaseCeiling(databaseUrl: string, memberIds: string[], connections: number, duration: number, meter?: CpuMeter): Promise<OpFigures> {
   const pool = new Pool({ connectionString: databaseUrl, max: connections });
   const actor = `bench:ceiling:${randomUUID()}`;
   const latencies: number[] = [];
   let failures = 0;
   const deadline = Date.now() + duration * 1000;
+  const before = meter?.read();
+  const clientBefore = process.cpuUsage();
   const started = process.hrtime.bigint();
   const worker = async () => {
     const client = await pool.connect();
@@ -175,6 +188,10 @@ export async function databaseCeiling(databaseUrl: string, memberIds: string[], 
   };
   await Promise.all(Array.from({ length: connections }, worker));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  // Read while the pool's backends are still alive; the client is this process.
+  const after = meter?.read();
+  const client = process.cpuUsage(clientBefore);
+  const done = latencies.length + failures;
   // The tagged rows are referenced by nothing; skipping the FK triggers avoids one unindexed
   // scan of point_lots/orders/refunds per deleted row.
   const cleaner = await pool.connect();
@@ -197,5 +214,6 @@ export async function databaseCeiling(databaseUrl: string, memberIds: string[], 
     failures,
     total: latencies.length + failures,
     errorSamples: [],
+    ...(before && after ? { cpu: { apiUs: Math.round((client.user + client.system) / Math.max(done, 1)), dbUs: perRequest(before, after, done).dbUs } } : {}),
   };
 }
