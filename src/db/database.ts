@@ -50,6 +50,8 @@ export async function openDatabase(target: DatabaseTarget, options: OpenOptions 
       connectionString: target.url,
       max: options.poolSize ?? 10,
       types: pgTypes,
+      // Lets a held-back BEGIN leave with the transaction's first statement (prepared-pool.ts).
+      pipeline: true,
       ...(options.schema ? { options: `-c search_path="${options.schema}"` } : {}),
     });
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PreparingPool(pool) }) });

@@ -31,11 +31,31 @@ test('the same parameterised text always runs under one name; different texts ge
   expect(preparing.preparedCount).toBe(2);
 });
 
-test('parameterless text (BEGIN, COMMIT, migration scripts) runs unnamed, as given', async () => {
+test('parameterless text (COMMIT, migration scripts) runs unnamed, as given', async () => {
+  const { pool, calls } = recordingPool();
+  const client = await new PreparingPool(pool).connect();
+  await client.query('create table t (id int); create index on t (id)', []);
+  expect(calls[0]).toEqual(['create table t (id int); create index on t (id)', []]);
+});
+
+test('BEGIN is held back and leaves just before the transaction\'s first statement', async () => {
+  const { pool, calls } = recordingPool();
+  const client = await new PreparingPool(pool).connect();
+  expect(await client.query('begin', [])).toMatchObject({ command: 'BEGIN', rows: [] });
+  expect(calls).toHaveLength(0);
+  await client.query('select * from members where id = $1', ['x']);
+  await client.query('commit', []);
+  expect(calls.map((args) => (typeof args[0] === 'string' ? args[0] : 'named'))).toEqual(['begin', 'named', 'commit']);
+});
+
+test('a transaction that ran no statement sends nothing at all', async () => {
   const { pool, calls } = recordingPool();
   const client = await new PreparingPool(pool).connect();
   await client.query('begin', []);
-  expect(calls[0]).toEqual(['begin', []]);
+  expect(await client.query('commit', [])).toMatchObject({ command: 'COMMIT' });
+  await client.query('start transaction isolation level serializable', []);
+  expect(await client.query('rollback', [])).toMatchObject({ command: 'ROLLBACK' });
+  expect(calls).toHaveLength(0);
 });
 
 test('past the limit of distinct texts, new texts run unnamed and named ones keep their names', async () => {
@@ -93,6 +113,7 @@ test('a plan outdated inside a transaction fails the statement (the transaction 
   await expect(client.query('select * from members where id = $1', ['a'])).rejects.toMatchObject({ code: '0A000' });
   await client.query('rollback', []);
   await client.query('select * from members where id = $1', ['a']);
+  expect(calls.filter((c) => typeof c === 'string')).toEqual(['begin', 'rollback']);
   const named = calls.filter((c) => typeof c === 'object') as { name: string }[];
   expect(named).toHaveLength(3);
   expect(named[2]?.name).not.toBe(named[0]?.name);
