@@ -61,7 +61,7 @@ if (r.halfRate && Object.keys(r.halfRate).length) {
 }
 if (r.scaling) {
   const s = r.scaling;
-  bars(`Read latency, mean ms: ${s.small} vs ${s.large} members`, 'ms', ['balance', 'statement'].flatMap((name) => [
+  bars(`Mean latency, ms: ${s.small} vs ${s.large} members`, 'ms', ['balance', 'statement', 'recordPurchase', 'redeemPoints'].filter((name) => s[name]).flatMap((name) => [
     { label: `${name} @ ${s.small}`, value: (s[name][s.small] as Fig).mean, color: '#2b6cb0' },
     { label: `${name} @ ${s.large}`, value: (s[name][s.large] as Fig).mean, color: '#805ad5', note: `(× ${s[name].meanRatio})` },
   ]));

@@ -12,7 +12,8 @@
  * round of every operation rather than every round of one. The API is built from the committed
  * tree (HEAD) unless --working-tree. On Linux with PostgreSQL on this machine, each figure also
  * carries the CPU time per request of the API process and of PostgreSQL (lib/cpu-meter.ts).
- * Writes bench-results/latest.json, prints a table, then runs verify-ledger.
+ * Writes bench-results/latest.json, prints a table, then runs verify-ledger on every database
+ * written to.
  */
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
@@ -128,6 +129,9 @@ function tokens(secret: string, count: number): string[] {
   return Array.from({ length: count }, (_, k) => signToken(jwt, { role: 'ADMIN', sub: `bench-caller-${k}`, ttlSeconds: 3600 }));
 }
 
+/** Operations measured again at --scale members. */
+const SCALED = ['now', 'balance', 'statement', 'recordPurchase', 'redeemPoints'];
+
 const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 1000) / 1000 : 0);
 
 function table(rows: [string, OpFigures][]): string {
@@ -223,12 +227,12 @@ async function main(): Promise<number> {
   if (scale) {
     const scaleUrl = withDatabase(databaseUrl, `${decodeURIComponent(new URL(databaseUrl).pathname.slice(1))}_${scale}`);
     await prepareDatabase(scaleUrl, scale, seed);
-    console.log(`\nread benchmarks at ${scale} members`);
+    console.log(`\nbenchmarks at ${scale} members (reads, and writes to see that they do not slow with data either)`);
     const scaleSample = await sampleMembers(scaleUrl, 5000);
     server = await startServer({ appDir, databaseUrl: scaleUrl, port, jwtSecret: secret, cpuProfileDir: null });
     let large: Awaited<ReturnType<typeof measure>>;
     try {
-      large = await measure(server, scaleSample, ['now', 'balance', 'statement']);
+      large = await measure(server, scaleSample, SCALED);
     } finally {
       await server.stop();
     }
@@ -241,7 +245,7 @@ async function main(): Promise<number> {
         rpsRatio: ratio(big.rps, small.rps),
       };
     };
-    scaling = { small: members, large: scale, now: pair('now'), balance: pair('balance'), statement: pair('statement') };
+    scaling = { small: members, large: scale, ...Object.fromEntries(SCALED.map((name) => [name, pair(name)])) };
   }
 
   const f = main.figures as Record<string, OpFigures>;
@@ -272,10 +276,15 @@ async function main(): Promise<number> {
     }) : []),
   ];
 
-  console.log('\nverify-ledger …');
-  const verify = spawnSync('npm', ['run', 'verify-ledger', '--silent', '--', '--quiet'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, DATABASE_URL: databaseUrl } });
-  const verifyOutput = `${verify.stdout ?? ''}${verify.stderr ?? ''}`.trim();
-  const verifyLedger = { exitCode: verify.status, ok: verify.status === 0, output: verifyOutput.split('\n').slice(-3).join('\n') };
+  const verifyOn = (url: string) => {
+    console.log(`\nverify-ledger on ${new URL(url).pathname.slice(1)} …`);
+    const verify = spawnSync('npm', ['run', 'verify-ledger', '--silent', '--', '--quiet'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, DATABASE_URL: url } });
+    const output = `${verify.stdout ?? ''}${verify.stderr ?? ''}`.trim();
+    return { exitCode: verify.status, ok: verify.status === 0, output: output.split('\n').slice(-3).join('\n') };
+  };
+  const verifyLedger = verifyOn(databaseUrl);
+  // The scale run wrote too: its ledger must hold as well.
+  const verifyScaled = scaling ? verifyOn(withDatabase(databaseUrl, `${decodeURIComponent(new URL(databaseUrl).pathname.slice(1))}_${scale}`)) : null;
 
   const profileSummary = profile ? summariseProfile(profile, 25) : null;
   const result = {
@@ -296,6 +305,7 @@ async function main(): Promise<number> {
     scaling,
     targets,
     verifyLedger,
+    verifyLedgerAtScale: verifyScaled,
     profile: profile ? { file: profile, topSelfTime: profileSummary } : null,
   };
   mkdirSync(RESULTS, { recursive: true });
@@ -314,22 +324,24 @@ async function main(): Promise<number> {
     console.log('p99 at half max rate: ' + Object.entries(halfRate).map(([n, h]) => `${n} ${h.p99} ms @${h.offeredRate}/s`).join(', '));
   }
   if (scaling) {
-    for (const name of ['now', 'balance', 'statement']) {
+    for (const name of SCALED) {
       const p = scaling[name] as Record<string, OpFigures | number>;
       const small = p[members] as OpFigures;
       const big = p[scale as number] as OpFigures;
-      console.log(`scaling ${name.padEnd(9)} ${members}: ${small.rps} req/s p50 ${small.p50} p99 ${small.p99} | ${scale}: ${big.rps} req/s p50 ${big.p50} p99 ${big.p99} | mean ×${p.meanRatio}`);
+      console.log(`scaling ${name.padEnd(14)} ${members}: ${small.rps} req/s p50 ${small.p50} p99 ${small.p99} | ${scale}: ${big.rps} req/s p50 ${big.p50} p99 ${big.p99} | mean ×${p.meanRatio}`);
     }
   }
   console.log('\ntargets:');
   for (const t of targets) console.log(`  ${t.met ? 'MET   ' : 'MISSED'} ${t.target} (${t.value})`);
-  console.log(`\nverify-ledger: ${verifyLedger.ok ? 'OK' : `FAILED (exit ${verifyLedger.exitCode})`}\n${verifyLedger.output}`);
+  for (const [label, v] of [[String(members), verifyLedger], [String(scale), verifyScaled]] as const) {
+    if (v) console.log(`\nverify-ledger at ${label} members: ${v.ok ? 'OK' : `FAILED (exit ${v.exitCode})`}\n${v.output}`);
+  }
   if (profileSummary) {
     console.log(`\nserver CPU profile ${profile}: top self time`);
     for (const row of profileSummary.slice(0, 15)) console.log(`  ${row.selfPercent.toFixed(1).padStart(5)}%  ${row.name}  ${row.location}`);
   }
   console.log(`\nwrote ${values.out}`);
-  return verifyLedger.ok ? 0 : 1;
+  return verifyLedger.ok && (verifyScaled?.ok ?? true) ? 0 : 1;
 }
 
 main().then((code) => process.exit(code), (error: unknown) => {
