@@ -9,7 +9,9 @@
  * C = `{ now }` (the GraphQL ceiling), D = the minimal earn SQL from a plain pg Pool (the
  * database ceiling). Operations run in interleaved rounds (C, balance, purchase, … then again),
  * and each figure is the median over the rounds, so a slow spell on a shared machine moves one
- * round of every operation rather than every round of one. The API is built from the committed
+ * round of every operation rather than every round of one. With --scale N a second server on
+ * --port + 1 serves the N-member database (…_N), and each operation runs on both servers back to
+ * back, so the two sizes share the same spells. The API is built from the committed
  * tree (HEAD) unless --working-tree. On Linux with PostgreSQL on this machine, each figure also
  * carries the CPU time per request of the API process and of PostgreSQL (lib/cpu-meter.ts).
  * Writes bench-results/latest.json, prints a table, then runs verify-ledger on every database
@@ -129,6 +131,9 @@ function tokens(secret: string, count: number): string[] {
   return Array.from({ length: count }, (_, k) => signToken(jwt, { role: 'ADMIN', sub: `bench-caller-${k}`, ttlSeconds: 3600 }));
 }
 
+/** API + PostgreSQL CPU microseconds per request, when both were metered. */
+const cpuOf = (fig: OpFigures) => (fig.cpu?.apiUs != null && fig.cpu.dbUs != null ? fig.cpu.apiUs + fig.cpu.dbUs : null);
+
 /** Operations measured again at --scale members. */
 const SCALED = ['now', 'balance', 'statement', 'recordPurchase', 'redeemPoints'];
 
@@ -179,35 +184,65 @@ async function main(): Promise<number> {
   const started = new Date();
 
   const localDatabase = isLocalDatabase(databaseUrl);
-  const measure = async (server: RunningServer, sample: Sample, names: string[]) => {
-    const ops = operations(sample, runId).filter((op) => names.includes(op.name));
-    const meter = cpuMeter(server.child.pid ?? null, localDatabase);
-    const runs: Record<string, OpFigures[]> = Object.fromEntries(ops.map((op) => [op.name, []]));
+  interface Target { label: string; server: RunningServer; sample: Sample; names: string[] }
+  /**
+   * Runs every target's operations in interleaved rounds. With --scale the 10,000- and the
+   * large-database servers run side by side and each operation is measured on one right after
+   * the other, so a slow spell on the machine lands on both rather than on one of them.
+   */
+  const measure = async (targets: Target[]) => {
+    const all = operations(sample, runId);
+    const states = targets.map((t) => ({
+      ...t,
+      ops: operations(t.sample, runId).filter((op) => t.names.includes(op.name)),
+      meter: cpuMeter(t.server.child.pid ?? null, localDatabase),
+      runs: {} as Record<string, OpFigures[]>,
+    }));
     // Warm-up: JIT, connection pools, plan caches.
-    await runOperation(ops[0] as Operation, { url: server.url, connections, duration: 3, tokens: callerTokens });
+    for (const t of states) await runOperation(t.ops[0] as Operation, { url: t.server.url, connections, duration: 3, tokens: callerTokens });
     for (let round = 1; round <= rounds; round++) {
       console.log(`  round ${round}/${rounds}`);
-      for (const op of ops) {
-        process.stdout.write(`    ${op.label} … `);
-        const figures = await runOperation(op, { url: server.url, connections, duration, tokens: callerTokens, meter });
-        runs[op.name]?.push(figures);
-        console.log(`${figures.rps} req/s`);
+      for (const name of all.map((op) => op.name)) {
+        for (const t of states) {
+          const op = t.ops.find((o) => o.name === name);
+          if (!op) continue;
+          process.stdout.write(`    ${op.label}${states.length > 1 ? ` @ ${t.label}` : ''} … `);
+          const figures = await runOperation(op, { url: t.server.url, connections, duration, tokens: callerTokens, meter: t.meter });
+          (t.runs[name] ??= []).push(figures);
+          console.log(`${figures.rps} req/s`);
+        }
       }
     }
-    const figures: Record<string, OpFigures> = Object.fromEntries(ops.map((op) => [op.name, medianOf(runs[op.name] as OpFigures[])]));
-    return { ops, figures };
+    return states.map((t) => ({
+      ops: t.ops,
+      figures: Object.fromEntries(t.ops.map((op) => [op.name, medianOf(t.runs[op.name] as OpFigures[])])) as Record<string, OpFigures>,
+    }));
   };
 
-  console.log(`\nbenchmark at ${members} members, ${connections} connections, ${duration} s per run, ${rounds} rounds`);
   const sample = await sampleMembers(databaseUrl, 5000);
   if (sample.redeemable.length === 0) throw new Error('no member holds enough points to redeem');
-  let server = await startServer({ appDir, databaseUrl, port, jwtSecret: secret, cpuProfileDir: profileDir });
-  let main: Awaited<ReturnType<typeof measure>>;
+  const scaleUrl = scale ? withDatabase(databaseUrl, `${decodeURIComponent(new URL(databaseUrl).pathname.slice(1))}_${scale}`) : null;
+  if (scale && scaleUrl) await prepareDatabase(scaleUrl, scale, seed);
+  console.log(`\nbenchmark at ${members} members${scale ? ` (and at ${scale}, interleaved)` : ''}, ${connections} connections, ${duration} s per run, ${rounds} rounds`);
+  const server = await startServer({ appDir, databaseUrl, port, jwtSecret: secret, cpuProfileDir: profileDir });
+  let scaleServer: RunningServer | null = null;
+  let main: Awaited<ReturnType<typeof measure>>[number];
+  let large: Awaited<ReturnType<typeof measure>>[number] | null = null;
   const halfRate: Record<string, OpFigures> = {};
   let d: OpFigures;
   let profile: string | null = null;
   try {
-    main = await measure(server, sample, ['now', 'balance', 'recordPurchase', 'redeemPoints', 'statement']);
+    const targets: Target[] = [{ label: String(members), server, sample, names: ['now', 'balance', 'recordPurchase', 'redeemPoints', 'statement'] }];
+    if (scale && scaleUrl) {
+      // Reads, and writes too, to see that neither slows as the data grows.
+      scaleServer = await startServer({ appDir, databaseUrl: scaleUrl, port: port + 1, jwtSecret: secret, cpuProfileDir: null });
+      targets.push({ label: String(scale), server: scaleServer, sample: await sampleMembers(scaleUrl, 5000), names: SCALED });
+    }
+    const measured = await measure(targets);
+    main = measured[0] as (typeof measured)[number];
+    large = measured[1] ?? null;
+    await scaleServer?.stop();
+    scaleServer = null;
     if (!values['no-half-rate']) {
       console.log('p99 at half the measured maximum rate:');
       for (const op of main.ops) {
@@ -218,31 +253,23 @@ async function main(): Promise<number> {
       }
     }
   } finally {
+    await scaleServer?.stop();
     profile = await server.stop();
   }
   console.log('database ceiling D (plain pg Pool, minimal earn SQL) …');
   d = await databaseCeiling(databaseUrl, sample.all, connections, duration, cpuMeter(null, localDatabase));
 
   let scaling: Record<string, unknown> | null = null;
-  if (scale) {
-    const scaleUrl = withDatabase(databaseUrl, `${decodeURIComponent(new URL(databaseUrl).pathname.slice(1))}_${scale}`);
-    await prepareDatabase(scaleUrl, scale, seed);
-    console.log(`\nbenchmarks at ${scale} members (reads, and writes to see that they do not slow with data either)`);
-    const scaleSample = await sampleMembers(scaleUrl, 5000);
-    server = await startServer({ appDir, databaseUrl: scaleUrl, port, jwtSecret: secret, cpuProfileDir: null });
-    let large: Awaited<ReturnType<typeof measure>>;
-    try {
-      large = await measure(server, scaleSample, SCALED);
-    } finally {
-      await server.stop();
-    }
+  if (scale && large) {
+    const big = large;
     const pair = (name: string) => {
       const small = main.figures[name] as OpFigures;
-      const big = large.figures[name] as OpFigures;
+      const fig = big.figures[name] as OpFigures;
       return {
-        [members]: small, [scale]: big,
-        p50Ratio: ratio(big.p50, small.p50), meanRatio: ratio(big.mean, small.mean), p99Ratio: ratio(big.p99, small.p99),
-        rpsRatio: ratio(big.rps, small.rps),
+        [members]: small, [scale]: fig,
+        p50Ratio: ratio(fig.p50, small.p50), meanRatio: ratio(fig.mean, small.mean), p99Ratio: ratio(fig.p99, small.p99),
+        rpsRatio: ratio(fig.rps, small.rps),
+        cpuRatio: cpuOf(small) !== null && cpuOf(fig) !== null ? ratio(cpuOf(fig) as number, cpuOf(small) as number) : null,
       };
     };
     scaling = { small: members, large: scale, ...Object.fromEntries(SCALED.map((name) => [name, pair(name)])) };
@@ -259,7 +286,6 @@ async function main(): Promise<number> {
   };
   // CPU per request (API + PostgreSQL) relative to C's: the cost ratio behind the req/s ratios,
   // and far steadier than req/s on a shared machine.
-  const cpuOf = (fig: OpFigures) => (fig.cpu?.apiUs != null && fig.cpu.dbUs != null ? fig.cpu.apiUs + fig.cpu.dbUs : null);
   const cpuOverC = Object.fromEntries(Object.entries(f).map(([name, fig]) => {
     const mine = cpuOf(fig);
     const c = cpuOf(C);
@@ -284,7 +310,7 @@ async function main(): Promise<number> {
   };
   const verifyLedger = verifyOn(databaseUrl);
   // The scale run wrote too: its ledger must hold as well.
-  const verifyScaled = scaling ? verifyOn(withDatabase(databaseUrl, `${decodeURIComponent(new URL(databaseUrl).pathname.slice(1))}_${scale}`)) : null;
+  const verifyScaled = scaleUrl ? verifyOn(scaleUrl) : null;
 
   const profileSummary = profile ? summariseProfile(profile, 25) : null;
   const result = {
