@@ -134,7 +134,9 @@ export async function transferPoints(ctx: Ctx, input: TransferInput): Promise<{ 
   const hash = requestHash({ operation: 'transferPoints', ...input, idempotencyKey: undefined, points });
   const idempotency: IdempotencyRequest = { scope: actorKey(actor), key: input.idempotencyKey, operation: 'transferPoints', hash, memberId: input.fromMemberId };
   checkKey(idempotency);
+  let fresh: { from: TransactionRow; to: TransactionRow } | undefined;
   const result = await inTransaction(ctx.db, async (tx) => {
+    fresh = undefined;
     const { locked, probed } = await lockMembers(tx, [input.fromMemberId, input.toMemberId], { active: false, now, probe: keyRecorded(idempotency), lots: true });
     if (probed) return replay<{ fromId: string; toId: string }>(tx, idempotency);
     return orReplay(tx, async () => {
@@ -152,13 +154,15 @@ export async function transferPoints(ctx: Ctx, input: TransferInput): Promise<{ 
         id: ids.fromId, type: 'TRANSFER_OUT', points, description: `Transfer to ${receiver.external_id}`, actor: actorKey(actor),
         relatedId: ids.toId,
       }, { mode: 'STRICT' });
-      await credit(tx, receiver, program, at, {
+      const into = await credit(tx, receiver, program, at, {
         id: ids.toId, type: 'TRANSFER_IN', points, description: `Transfer from ${sender.external_id}`, actor: actorKey(actor), relatedId: out.id,
       });
+      fresh = { from: out, to: into };
       return ids;
     }, storedResult<{ fromId: string; toId: string }>(tx, idempotency));
   });
-  return { from: await transactionById(ctx, result.fromId), to: await transactionById(ctx, result.toId) };
+  // New work already holds both entries; a replay reads the stored ones.
+  return fresh ?? { from: await transactionById(ctx, result.fromId), to: await transactionById(ctx, result.toId) };
 }
 
 export interface ReverseInput { transactionId: string; reason?: string | null; idempotencyKey: string }
