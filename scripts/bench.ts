@@ -1,7 +1,7 @@
 /**
  * npm run bench -- [--connections 20] [--duration 10] [--rounds 3] [--members 10000]
  *                  [--scale 1000000] [--seed 1] [--port 4100] [--profile] [--working-tree]
- *                  [--no-half-rate]
+ *                  [--no-half-rate] [--compare <git ref>]
  *
  * Benchmarks Milepost against PostgreSQL (DATABASE_URL, default
  * postgres://postgres@127.0.0.1:5432/milepost_bench; created and seeded when short of members).
@@ -11,7 +11,8 @@
  * and each figure is the median over the rounds, so a slow spell on a shared machine moves one
  * round of every operation rather than every round of one. With --scale N a second server on
  * --port + 1 serves the N-member database (…_N), and each operation runs on both servers back to
- * back, so the two sizes share the same spells. The API is built from the committed
+ * back, so the two sizes share the same spells. --compare REF does the same with the code at REF
+ * (on --port + 2, same database): a before/after measured in one run. The API is built from the committed
  * tree (HEAD) unless --working-tree. On Linux with PostgreSQL on this machine, each figure also
  * carries the CPU time per request of the API process and of PostgreSQL (lib/cpu-meter.ts).
  * Writes bench-results/latest.json, prints a table, then runs verify-ledger on every database
@@ -134,6 +135,8 @@ function tokens(secret: string, count: number): string[] {
 /** API + PostgreSQL CPU microseconds per request, when both were metered. */
 const cpuOf = (fig: OpFigures) => (fig.cpu?.apiUs != null && fig.cpu.dbUs != null ? fig.cpu.apiUs + fig.cpu.dbUs : null);
 
+const ALL = ['now', 'balance', 'recordPurchase', 'redeemPoints', 'statement'];
+
 /** Operations measured again at --scale members. */
 const SCALED = ['now', 'balance', 'statement', 'recordPurchase', 'redeemPoints'];
 
@@ -159,6 +162,7 @@ async function main(): Promise<number> {
       port: { type: 'string', default: '4100' },
       profile: { type: 'boolean', default: false },
       'working-tree': { type: 'boolean', default: false },
+      compare: { type: 'string' },
       'no-half-rate': { type: 'boolean', default: false },
       out: { type: 'string', default: join(RESULTS, 'latest.json') },
     },
@@ -177,6 +181,8 @@ async function main(): Promise<number> {
 
   await prepareDatabase(databaseUrl, members, seed);
   const appDir = buildService(values['working-tree'] as boolean);
+  const compareRef = values.compare as string | undefined;
+  const compareDir = compareRef ? buildService(false, compareRef) : null;
   const secret = randomBytes(32).toString('hex');
   const callerTokens = tokens(secret, 2000);
   const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
@@ -184,7 +190,7 @@ async function main(): Promise<number> {
   const started = new Date();
 
   const localDatabase = isLocalDatabase(databaseUrl);
-  interface Target { label: string; server: RunningServer; sample: Sample; names: string[] }
+  interface Target { id: 'main' | 'scale' | 'compare'; label: string; server: RunningServer; sample: Sample; names: string[] }
   /**
    * Runs every target's operations in interleaved rounds. With --scale the 10,000- and the
    * large-database servers run side by side and each operation is measured on one right after
@@ -194,7 +200,7 @@ async function main(): Promise<number> {
     const all = operations(sample, runId);
     const states = targets.map((t) => ({
       ...t,
-      ops: operations(t.sample, runId).filter((op) => t.names.includes(op.name)),
+      ops: operations(t.sample, `${runId}-${t.id}`).filter((op) => t.names.includes(op.name)),
       meter: cpuMeter(t.server.child.pid ?? null, localDatabase),
       runs: {} as Record<string, OpFigures[]>,
     }));
@@ -214,6 +220,7 @@ async function main(): Promise<number> {
       }
     }
     return states.map((t) => ({
+      id: t.id,
       ops: t.ops,
       figures: Object.fromEntries(t.ops.map((op) => [op.name, medianOf(t.runs[op.name] as OpFigures[])])) as Record<string, OpFigures>,
     }));
@@ -226,23 +233,32 @@ async function main(): Promise<number> {
   console.log(`\nbenchmark at ${members} members${scale ? ` (and at ${scale}, interleaved)` : ''}, ${connections} connections, ${duration} s per run, ${rounds} rounds`);
   const server = await startServer({ appDir, databaseUrl, port, jwtSecret: secret, cpuProfileDir: profileDir });
   let scaleServer: RunningServer | null = null;
+  let compareServer: RunningServer | null = null;
+  let before: Awaited<ReturnType<typeof measure>>[number] | null = null;
   let main: Awaited<ReturnType<typeof measure>>[number];
   let large: Awaited<ReturnType<typeof measure>>[number] | null = null;
   const halfRate: Record<string, OpFigures> = {};
   let d: OpFigures;
   let profile: string | null = null;
   try {
-    const targets: Target[] = [{ label: String(members), server, sample, names: ['now', 'balance', 'recordPurchase', 'redeemPoints', 'statement'] }];
+    const targets: Target[] = [{ id: 'main', label: String(members), server, sample, names: ALL }];
     if (scale && scaleUrl) {
       // Reads, and writes too, to see that neither slows as the data grows.
       scaleServer = await startServer({ appDir, databaseUrl: scaleUrl, port: port + 1, jwtSecret: secret, cpuProfileDir: null });
-      targets.push({ label: String(scale), server: scaleServer, sample: await sampleMembers(scaleUrl, 5000), names: SCALED });
+      targets.push({ id: 'scale', label: String(scale), server: scaleServer, sample: await sampleMembers(scaleUrl, 5000), names: SCALED });
+    }
+    if (compareRef && compareDir) {
+      compareServer = await startServer({ appDir: compareDir, databaseUrl, port: port + 2, jwtSecret: secret, cpuProfileDir: null });
+      targets.push({ id: 'compare', label: compareRef, server: compareServer, sample, names: ALL });
     }
     const measured = await measure(targets);
-    main = measured[0] as (typeof measured)[number];
-    large = measured[1] ?? null;
+    main = measured.find((m) => m.id === 'main') as (typeof measured)[number];
+    large = measured.find((m) => m.id === 'scale') ?? null;
+    before = measured.find((m) => m.id === 'compare') ?? null;
     await scaleServer?.stop();
     scaleServer = null;
+    await compareServer?.stop();
+    compareServer = null;
     if (!values['no-half-rate']) {
       console.log('p99 at half the measured maximum rate:');
       for (const op of main.ops) {
@@ -254,6 +270,7 @@ async function main(): Promise<number> {
     }
   } finally {
     await scaleServer?.stop();
+    await compareServer?.stop();
     profile = await server.stop();
   }
   console.log('database ceiling D (plain pg Pool, minimal earn SQL) …');
@@ -274,6 +291,18 @@ async function main(): Promise<number> {
     };
     scaling = { small: members, large: scale, ...Object.fromEntries(SCALED.map((name) => [name, pair(name)])) };
   }
+
+  const comparison = before && compareRef ? {
+    ref: compareRef,
+    operations: Object.fromEntries(ALL.map((name) => {
+      const was = (before as NonNullable<typeof before>).figures[name] as OpFigures;
+      const now = main.figures[name] as OpFigures;
+      return [name, {
+        before: was, after: now, rpsChange: ratio(now.rps, was.rps),
+        cpuChange: cpuOf(was) !== null && cpuOf(now) !== null ? ratio(cpuOf(now) as number, cpuOf(was) as number) : null,
+      }];
+    })),
+  } : null;
 
   const f = main.figures as Record<string, OpFigures>;
   const C = f.now as OpFigures;
@@ -332,6 +361,7 @@ async function main(): Promise<number> {
     targets,
     verifyLedger,
     verifyLedgerAtScale: verifyScaled,
+    comparison,
     profile: profile ? { file: profile, topSelfTime: profileSummary } : null,
   };
   mkdirSync(RESULTS, { recursive: true });
@@ -355,6 +385,12 @@ async function main(): Promise<number> {
       const small = p[members] as OpFigures;
       const big = p[scale as number] as OpFigures;
       console.log(`scaling ${name.padEnd(14)} ${members}: ${small.rps} req/s p50 ${small.p50} p99 ${small.p99} | ${scale}: ${big.rps} req/s p50 ${big.p50} p99 ${big.p99} | mean ×${p.meanRatio}`);
+    }
+  }
+  if (comparison) {
+    console.log(`\nbefore (${comparison.ref}) → after (this build), same run, same database:`);
+    for (const [name, c] of Object.entries(comparison.operations)) {
+      console.log(`  ${name.padEnd(15)} ${c.before.rps} → ${c.after.rps} req/s (×${c.rpsChange}); CPU per request ×${c.cpuChange ?? '-'}`);
     }
   }
   console.log('\ntargets:');

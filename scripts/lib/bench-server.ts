@@ -30,16 +30,17 @@ const ROOT = resolve(__dirname, '..', '..');
 /**
  * Builds the service and returns the directory holding dist/. By default the committed tree
  * (HEAD) is exported to a scratch directory and built there, so edits in progress in the
- * working copy neither break nor colour a run; `workingTree` builds the working copy instead.
+ * working copy neither break nor colour a run; `ref` builds another commit the same way (for a
+ * before/after comparison), and `workingTree` builds the working copy instead.
  */
-export function buildService(workingTree: boolean): string {
+export function buildService(workingTree: boolean, ref = 'HEAD'): string {
   let dir = ROOT;
   if (!workingTree) {
-    dir = join(tmpdir(), 'milepost-bench-build');
+    dir = join(tmpdir(), ref === 'HEAD' ? 'milepost-bench-build' : `milepost-bench-build-${ref.replace(/[^\w.-]/g, '_')}`);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    const exported = spawnSync('sh', ['-c', `git -C "${ROOT}" archive HEAD | tar -x -C "${dir}"`], { stdio: 'inherit' });
-    if (exported.status !== 0) throw new Error('git archive HEAD failed');
+    const exported = spawnSync('sh', ['-c', 'git -C "$0" archive "$1" | tar -x -C "$2"', ROOT, ref, dir], { stdio: 'inherit' });
+    if (exported.status !== 0) throw new Error(`git archive ${ref} failed`);
     symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   }
   const result = spawnSync('npm', ['run', 'build', '--silent'], { cwd: dir, stdio: 'inherit' });
