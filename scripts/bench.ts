@@ -192,12 +192,11 @@ async function main(): Promise<number> {
   const localDatabase = isLocalDatabase(databaseUrl);
   interface Target { id: 'main' | 'scale' | 'compare'; label: string; server: RunningServer; sample: Sample; names: string[] }
   /**
-   * Runs every target's operations in interleaved rounds. With --scale the 10,000- and the
-   * large-database servers run side by side and each operation is measured on one right after
-   * the other, so a slow spell on the machine lands on both rather than on one of them.
+   * Runs every target's operations in interleaved rounds. With --scale (or --compare) the
+   * servers run side by side and each operation is measured on one right after the other, so a
+   * slow spell on the machine lands on all of them rather than on one.
    */
   const measure = async (targets: Target[]) => {
-    const all = operations(sample, runId);
     const states = targets.map((t) => ({
       ...t,
       ops: operations(t.sample, `${runId}-${t.id}`).filter((op) => t.names.includes(op.name)),
@@ -208,7 +207,7 @@ async function main(): Promise<number> {
     for (const t of states) await runOperation(t.ops[0] as Operation, { url: t.server.url, connections, duration: 3, tokens: callerTokens });
     for (let round = 1; round <= rounds; round++) {
       console.log(`  round ${round}/${rounds}`);
-      for (const name of all.map((op) => op.name)) {
+      for (const name of ALL) {
         for (const t of states) {
           const op = t.ops.find((o) => o.name === name);
           if (!op) continue;

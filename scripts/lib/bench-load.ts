@@ -212,7 +212,7 @@ export async function databaseCeiling(databaseUrl: string, memberIds: string[], 
     mean: round(mean),
     ok: latencies.length,
     failures,
-    total: latencies.length + failures,
+    total: done,
     errorSamples: [],
     ...(before && after ? { cpu: { apiUs: Math.round((client.user + client.system) / Math.max(done, 1)), dbUs: perRequest(before, after, done).dbUs } } : {}),
   };
