@@ -81,9 +81,14 @@ export function discardDeferred(tx: Db): void {
 
 /** Writes whatever is still queued, in one statement; inTransaction calls it before COMMIT. */
 export async function flushDeferred(tx: Db): Promise<void> {
-  const pending = pendingByTx.get(tx);
-  if (!pending || (pending.writes.length === 0 && pending.members.size === 0 && pending.touched.size === 0)) return;
+  if (!hasDeferred(tx)) return;
   await withDeferred(tx).selectNoFrom(sql<number>`1`.as('flushed')).execute();
+}
+
+/** Whether writes are queued on `tx` that no statement has carried yet. */
+export function hasDeferred(tx: Db): boolean {
+  const pending = pendingByTx.get(tx);
+  return pending !== undefined && (pending.writes.length > 0 || pending.members.size > 0 || pending.touched.size > 0);
 }
 
 function takeDeferred(tx: Db): DeferredWrite[] {

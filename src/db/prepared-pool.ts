@@ -1,6 +1,9 @@
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import type { Pool, PoolClient } from 'pg';
 
+/** Opens a transaction's last statement: COMMIT is sent with it (see PreparingPool). */
+export const LAST_STATEMENT = '/* last statement */ ';
+
 /**
  * A pg pool whose parameterised queries run as named prepared statements. The server then parses
  * and plans each distinct statement once per connection instead of on every call (for the hot
@@ -19,7 +22,10 @@ import type { Pool, PoolClient } from 'pg';
  *
  * BEGIN is held back and sent with the transaction's first statement. On a pool opened with
  * `pipeline: true` (database.ts), the two leave in one write without waiting for each other,
- * which saves every transaction a round trip.
+ * which saves every transaction a round trip. Likewise a statement that opens with `LAST_STATEMENT`
+ * (db/transaction.ts executeLast) takes the COMMIT with it: the COMMIT Kysely sends afterwards
+ * is answered from the one already sent. Should that statement fail, the server ends the
+ * transaction with ROLLBACK instead, and the statement's error stands.
  */
 export class PreparingPool implements PostgresPool {
   private names = new Map<string, string>();
@@ -38,36 +44,66 @@ export class PreparingPool implements PostgresPool {
     let inTransaction = false;
     // A BEGIN not yet sent: it goes out with the transaction's first statement (see below).
     let pendingBegin: string | null = null;
+    // The COMMIT sent with a transaction's last statement, until Kysely asks for it.
+    let sentCommit: Promise<unknown> | null = null;
+    // Whether that last statement succeeded (so the COMMIT, if it succeeded, made it durable).
+    let lastSucceeded = false;
     const run = (sql: string, parameters: unknown[]) => {
       const name = this.nameFor(sql);
       return name ? client.query({ name, text: sql, values: parameters }) : client.query(sql, parameters);
     };
     /**
      * Runs `submit` (which must hand its query to the client synchronously), preceded by the
-     * pending BEGIN if there is one. On a pipelining client both leave in one write and the
-     * server answers both in one go: opening a transaction costs no round trip of its own.
+     * pending BEGIN if there is one and followed by COMMIT when `commit` is set. On a pipelining
+     * client they leave in one write and the server answers them in one go.
      */
-    const withBegin = async <R>(submit: () => Promise<R>): Promise<R> => {
-      if (pendingBegin === null) return submit();
+    const send = async <R>(submit: () => Promise<R>, commit = false): Promise<R> => {
+      if (pendingBegin === null && !commit) return submit();
       const begin = pendingBegin;
       pendingBegin = null;
       const stream = (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream;
       stream?.cork?.();
-      let began: Promise<unknown>;
+      let began: Promise<unknown> = Promise.resolve();
       let ran: Promise<R>;
       try {
-        began = client.query(begin);
+        if (begin !== null) began = client.query(begin);
         ran = submit();
+        if (commit) {
+          sentCommit = client.query('commit');
+          // Answered when Kysely commits (or rolls back); never left unobserved meanwhile.
+          sentCommit.catch(() => undefined);
+        }
       } finally {
         stream?.uncork?.();
       }
       const [b, r] = await Promise.allSettled([began, ran]);
       if (b.status === 'rejected') throw b.reason;
       if (r.status === 'rejected') throw r.reason;
+      if (commit) lastSucceeded = true;
       return r.value;
+    };
+    /** Kysely's own COMMIT or ROLLBACK after a last statement took the COMMIT with it. */
+    const endAfterLast = async (sql: string) => {
+      const commit = sentCommit as Promise<unknown>;
+      const succeeded = lastSucceeded;
+      sentCommit = null;
+      lastSucceeded = false;
+      inTransaction = false;
+      if (/^\s*rollback/i.test(sql)) {
+        const outcome = await commit.then(() => 'committed', () => 'failed');
+        // Work that failed after its last statement had committed cannot be undone: say so loudly.
+        if (succeeded && outcome === 'committed') throw new Error('the transaction committed with its last statement before the work failed');
+        return { command: 'ROLLBACK', rowCount: null, rows: [], fields: [] };
+      }
+      await commit;
+      return { command: 'COMMIT', rowCount: null, rows: [], fields: [] };
     };
     return {
       query: (async (sql: unknown, parameters?: ReadonlyArray<unknown>) => {
+        if (sentCommit !== null) {
+          if (typeof sql === 'string' && /^\s*(commit|rollback|end)\b/i.test(sql)) return endAfterLast(sql);
+          throw new Error('a statement was run after the transaction\'s last statement');
+        }
         if (typeof sql !== 'string' || !parameters || parameters.length === 0) {
           if (typeof sql === 'string' && /^\s*(begin|start transaction)\b/i.test(sql)) {
             inTransaction = true;
@@ -82,10 +118,11 @@ export class PreparingPool implements PostgresPool {
               return { command: /^\s*rollback/i.test(sql) ? 'ROLLBACK' : 'COMMIT', rowCount: null, rows: [], fields: [] };
             }
           }
-          return withBegin(() => (client as PoolClient).query(sql as string, parameters as unknown[]));
+          return send(() => (client as PoolClient).query(sql as string, parameters as unknown[]));
         }
+        const last = inTransaction && sql.startsWith(LAST_STATEMENT);
         try {
-          return await withBegin(() => run(sql, parameters as unknown[]));
+          return await send(() => run(sql, parameters as unknown[]), last);
         } catch (error) {
           if (!isStalePlan(error)) throw error;
           this.names = new Map();
@@ -97,6 +134,8 @@ export class PreparingPool implements PostgresPool {
       release: () => {
         // A BEGIN still held back never reached the server: the connection is clean.
         pendingBegin = null;
+        sentCommit = null;
+        lastSucceeded = false;
         client.release();
       },
     };

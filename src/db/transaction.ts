@@ -1,6 +1,7 @@
+import { CompiledQuery, type Compilable } from 'kysely';
 import type { Db } from './database';
-import { flushDeferred } from './deferred';
-import { isStalePlan } from './prepared-pool';
+import { flushDeferred, hasDeferred } from './deferred';
+import { LAST_STATEMENT, isStalePlan } from './prepared-pool';
 import { DEADLOCK_DETECTED, SERIALIZATION_FAILURE, UNIQUE_VIOLATION, pgErrorCode } from '../errors';
 
 const RETRYABLE = new Set([UNIQUE_VIOLATION, SERIALIZATION_FAILURE, DEADLOCK_DETECTED]);
@@ -25,4 +26,19 @@ export async function inTransaction<T>(db: Db, work: (tx: Db) => Promise<T>, att
       if (attempt >= attempts || !((code && RETRYABLE.has(code)) || isStalePlan(error))) throw error;
     }
   }
+}
+
+/**
+ * Runs the transaction's last statement and returns its rows. On PostgreSQL the COMMIT leaves
+ * with it (db/prepared-pool.ts), which saves the transaction a round trip; elsewhere the marker
+ * is a comment and COMMIT follows as usual. Nothing may run on `tx` afterwards, and the caller's
+ * work must not fail after it: by then the transaction may have committed. Writes still queued
+ * (db/deferred.ts) must ride on `query` itself.
+ */
+export async function executeLast<O>(tx: Db, query: Compilable<O>): Promise<O[]> {
+  if (!tx.isTransaction) throw new Error('executeLast needs a transaction');
+  const compiled = query.compile();
+  if (hasDeferred(tx)) throw new Error('writes were queued that the last statement does not carry');
+  const result = await tx.executeQuery<O>(CompiledQuery.raw(LAST_STATEMENT + compiled.sql, [...compiled.parameters]));
+  return result.rows;
 }

@@ -158,6 +158,11 @@ export async function settleExpiry(tx: Db, member: MemberRow, program: ProgramVi
 }
 
 export interface CreditOptions {
+  /**
+   * Nothing follows this entry in the caller's transaction: when the credit itself needs no
+   * further statement, its statement carries the COMMIT (db/transaction.ts executeLast).
+   */
+  last?: boolean;
   availableAt?: Date;
   /** The lots to create (default: one lot of posting.points with the policy expiry). */
   lots?: { points: number; expiresAt: Date | null }[];
@@ -195,14 +200,16 @@ export async function credit(
     lastActivityAt: activity ? now : undefined,
     now,
   });
+  const inactivity = activity && policy.mode === 'INACTIVITY';
+  const last = options.last === true && debtPaid.length === 0 && !inactivity && !posting.qualifyingPoints;
   const txn = await repo.insertCredit(tx, {
     id: posting.id ?? randomUUID(), member_id: member.id, type: posting.type, points: posting.points,
     qualifying_points: posting.qualifyingPoints ?? 0, available_at: availableAt,
     description: posting.description ?? null, order_id: posting.orderId ?? null, partner_id: posting.partnerId ?? null,
     actor: posting.actor, related_id: posting.relatedId ?? null, occurred_at: occurredAt, created_at: now,
-  }, lots);
+  }, lots, { last });
   await repo.insertAllocations(tx, member.id, txn.id, 'DEBT', debtPaid);
-  if (activity && policy.mode === 'INACTIVITY') await repo.setOpenLotsExpiry(tx, member.id, lotExpiry(policy, now, now) as Date);
+  if (inactivity) await repo.setOpenLotsExpiry(tx, member.id, lotExpiry(policy, now, now) as Date);
   if (posting.qualifyingPoints) await onQualifyingPointsChanged(tx, member, program, now, posting.qualifyingPoints);
   return txn;
 }
@@ -213,6 +220,8 @@ export interface DebitOptions {
   allowNegative?: boolean;
   /** Draw from these lots first (a refund inside the pending window takes its own pending lot). */
   preferLots?: { id: string; remaining: number; expiresAt: Date | null; earnedAt: Date }[];
+  /** As CreditOptions.last. */
+  last?: boolean;
 }
 
 /**
@@ -240,6 +249,9 @@ export async function debit(
   const shortfall = uncovered - intoDebt;
   const activity = ACTIVITY_TYPES.includes(posting.type);
   const occurredAt = posting.occurredAt ?? now;
+  const policy = expiryPolicy(program);
+  const inactivity = activity && policy.mode === 'INACTIVITY';
+  const last = options.last === true && !inactivity && !posting.qualifyingPoints;
   applyAggregates(tx, member, {
     debt: intoDebt,
     lifetimeRedeemed: posting.type === 'REDEEM' ? taken : 0,
@@ -252,9 +264,8 @@ export async function debit(
     qualifying_points: -(posting.qualifyingPoints ?? 0), shortfall, available_at: now,
     description: posting.description ?? null, order_id: posting.orderId ?? null, partner_id: posting.partnerId ?? null,
     actor: posting.actor, related_id: posting.relatedId ?? null, occurred_at: occurredAt, created_at: now,
-  }, 'DEBIT', allocations);
-  const policy = expiryPolicy(program);
-  if (activity && policy.mode === 'INACTIVITY') await repo.setOpenLotsExpiry(tx, member.id, lotExpiry(policy, now, now) as Date);
+  }, 'DEBIT', allocations, { last });
+  if (inactivity) await repo.setOpenLotsExpiry(tx, member.id, lotExpiry(policy, now, now) as Date);
   if (posting.qualifyingPoints) await onQualifyingPointsChanged(tx, member, program, now, -posting.qualifyingPoints);
   return txn;
 }

@@ -1,15 +1,27 @@
-import { sql, type Insertable } from 'kysely';
+import { sql, type Compilable, type Insertable } from 'kysely';
 import type { Db } from '../db/database';
 import { withDeferred } from '../db/deferred';
+import { executeLast } from '../db/transaction';
 import { forgetLots } from './prefetch';
 import type { AllocationKind, PointsTransactionTable, TransactionType } from '../db/schema';
 import type { MemberRow } from '../members/members.repo';
 import type { OpenLot } from './ledger.rules';
 import type { TransactionRow } from './ledger.types';
 
+/** For a ledger write: whether it is the transaction's last statement (db/transaction.ts executeLast). */
+export interface WriteOptions { last?: boolean }
+
+/** Runs a ledger write that returns its entry, as the transaction's last statement when told so. */
+async function entryOf(db: Db, query: Compilable<TransactionRow> & { executeTakeFirstOrThrow(): Promise<unknown> }, { last = false }: WriteOptions): Promise<TransactionRow> {
+  if (!last) return (await query.executeTakeFirstOrThrow()) as TransactionRow;
+  const [row] = await executeLast(db, query);
+  if (!row) throw new Error('a ledger write returned no entry');
+  return row;
+}
+
 /** Ledger writes carry the transaction's deferred writes (db/deferred.ts) with them. */
-export async function insertTransaction(db: Db, row: Insertable<PointsTransactionTable>): Promise<TransactionRow> {
-  return withDeferred(db).insertInto('points_transactions').values(row).returningAll().executeTakeFirstOrThrow();
+export async function insertTransaction(db: Db, row: Insertable<PointsTransactionTable>, options: WriteOptions = {}): Promise<TransactionRow> {
+  return entryOf(db, withDeferred(db).insertInto('points_transactions').values(row).returningAll(), options);
 }
 
 export async function findTransaction(db: Db, id: string): Promise<TransactionRow | undefined> {
@@ -21,9 +33,9 @@ export interface NewLot {
 }
 
 /** Writes a credit entry and its lots in one statement (one round trip). */
-export async function insertCredit(db: Db, row: Insertable<PointsTransactionTable>, lots: NewLot[]): Promise<TransactionRow> {
+export async function insertCredit(db: Db, row: Insertable<PointsTransactionTable>, lots: NewLot[], options: WriteOptions = {}): Promise<TransactionRow> {
   forgetLots(db, row.member_id);
-  return withDeferred(db)
+  return entryOf(db, withDeferred(db)
     .with('t', (q) => q.insertInto('points_transactions').values(row).returningAll())
     .with('l', (q) =>
       q.insertInto('point_lots').values(lots.map((lot) => ({
@@ -32,8 +44,7 @@ export async function insertCredit(db: Db, row: Insertable<PointsTransactionTabl
       }))),
     )
     .selectFrom('t')
-    .selectAll()
-    .executeTakeFirstOrThrow() as Promise<TransactionRow>;
+    .selectAll(), options);
 }
 
 /** Lots with points left that are spendable at `now` (matured, not yet expired). */
@@ -95,12 +106,12 @@ export async function insertAllocations(
  */
 export async function insertDebit(
   db: Db, row: Insertable<PointsTransactionTable> & { id: string; member_id: string }, kind: AllocationKind,
-  allocations: { lotId: string; points: number }[],
+  allocations: { lotId: string; points: number }[], options: WriteOptions = {},
 ): Promise<TransactionRow> {
-  if (allocations.length === 0) return insertTransaction(db, row);
+  if (allocations.length === 0) return insertTransaction(db, row, options);
   forgetLots(db, row.member_id);
   const draws = sql.join(allocations.map((a) => sql`(${a.lotId}::uuid, ${a.points}::int)`));
-  return withDeferred(db)
+  return entryOf(db, withDeferred(db)
     .with('t', (q) => q.insertInto('points_transactions').values(row).returningAll())
     .with('a', (q) => q.insertInto('lot_allocations').values(allocations.map((a) => ({
       member_id: row.member_id, txn_id: row.id, lot_id: a.lotId, points: a.points, kind,
@@ -110,8 +121,7 @@ export async function insertDebit(
       from (values ${draws}) as d(id, points)
       where point_lots.id = d.id and point_lots.member_id = ${row.member_id})`)
     .selectFrom('t')
-    .selectAll()
-    .executeTakeFirstOrThrow() as Promise<TransactionRow>;
+    .selectAll(), options);
 }
 
 export async function allocationsOf(db: Db, txnId: string) {

@@ -59,11 +59,12 @@ async function memberOperation(
       await settleExpiry(tx, member, program, at);
       const id = randomUUID();
       recordKey(tx, idempotency, { transactionId: id }, at, ctx.config.idempotencyRetentionDays);
+      // `work` may end the transaction with its entry's statement (ledger.core `last`): nothing follows it.
       fresh = await work(tx, at, member, id);
-      if (fresh.id !== id) throw new Error(`${operation} wrote its entry under another id`);
       return { transactionId: id };
     }, storedResult<{ transactionId: string }>(tx, idempotency));
   });
+  if (fresh && fresh.id !== result.transactionId) throw new Error(`${operation} wrote its entry under another id`);
   // A replay reads the stored entry; new work already holds it.
   return fresh ?? transactionById(ctx, result.transactionId);
 }
@@ -81,7 +82,7 @@ export async function earnPoints(ctx: Ctx, input: EarnInput): Promise<Transactio
     return credit(tx, member, program, now, {
       id, type: 'EARN', points, qualifyingPoints: qualifying ? points : 0, description: reason,
       partnerId: actor.partnerId ?? null, actor: actorKey(actor),
-    });
+    }, { last: true });
   }, { reads: { tierState: qualifying && readsTierState(program) } });
 }
 
@@ -96,7 +97,7 @@ export async function redeemPoints(ctx: Ctx, input: RedeemInput): Promise<Transa
   return memberOperation(ctx, input.memberId, input.idempotencyKey, 'redeemPoints', { points, description }, async (tx, now, member, id) => {
     return debit(tx, member, program, now, {
       id, type: 'REDEEM', points, description: description ?? 'Redemption', partnerId: actor.partnerId ?? null, actor: actorKey(actor),
-    }, { mode: 'STRICT' });
+    }, { mode: 'STRICT', last: true });
   }, { reads: { lots: true } });
 }
 
@@ -112,8 +113,8 @@ export async function adjustPoints(ctx: Ctx, input: AdjustInput): Promise<Transa
     if (member.status === 'CLOSED') throw new InvalidStateError('Member is closed: points cannot move');
     const posting = { id, type: 'ADJUST' as const, points: Math.abs(points), description: reason, actor: actorKey(actor) };
     return points > 0
-      ? credit(tx, member, program, now, posting)
-      : debit(tx, member, program, now, posting, { mode: program.allow_negative_balance ? 'CLAWBACK' : 'STRICT', allowNegative: true });
+      ? credit(tx, member, program, now, posting, { last: true })
+      : debit(tx, member, program, now, posting, { mode: program.allow_negative_balance ? 'CLAWBACK' : 'STRICT', allowNegative: true, last: true });
   }, { active: false });
 }
 

@@ -1,9 +1,13 @@
 /**
  * Transactions on the database the suite runs against. On PostgreSQL, BEGIN is held back and
  * leaves in one write with the transaction's first statement (db/prepared-pool.ts): these check
- * that what follows is still one transaction, committed or rolled back whole.
+ * that what follows is still one transaction, committed or rolled back whole. A transaction's
+ * last statement takes the COMMIT with it the same way (db/transaction.ts executeLast).
  */
 import { sql } from 'kysely';
+import type { Db } from '../../src/db/database';
+import { defer } from '../../src/db/deferred';
+import { executeLast } from '../../src/db/transaction';
 import { type TestApp, startTestApp } from '../support/harness';
 
 let t: TestApp;
@@ -56,4 +60,42 @@ test('a transaction that ran nothing commits and rolls back cleanly', async () =
   await t.database.db.transaction().execute(async () => undefined);
   await expect(t.database.db.transaction().execute(async () => { throw new Error('nothing ran'); })).rejects.toThrow('nothing ran');
   expect((await txid.execute(t.database.db)).rows).toHaveLength(1);
+});
+
+describe('a transaction\'s last statement (executeLast)', () => {
+  const probe = (db: Db) => db.withTables<{ tx_probe: { id: number; note: string } }>();
+  const insert = (id: number, note: string, db: Db = t.database.db) =>
+    probe(db).insertInto('tx_probe').values({ id, note }).returning(sql<string>`txid_current()::text`.as('txid'));
+
+  test('commits the transaction with it: earlier statements and its own rows are kept, in one transaction', async () => {
+    const rows = await t.database.db.transaction().execute(async (tx) => {
+      const first = (await txid.execute(tx)).rows[0]?.id;
+      await sql`insert into tx_probe values (${200}, ${'earlier'})`.execute(tx);
+      const last = await executeLast(tx, insert(201, 'last', tx));
+      return { first, last: last[0]?.txid };
+    });
+    expect(rows.last).toBe(rows.first);
+    expect(await notes()).toEqual(expect.arrayContaining([200, 201]));
+  });
+
+  test('a failing last statement rolls the whole transaction back and its error reaches the caller', async () => {
+    await expect(t.database.db.transaction().execute(async (tx) => {
+      await sql`insert into tx_probe values (${210}, ${'earlier'})`.execute(tx);
+      await executeLast(tx, insert(200, 'duplicate', tx));
+    })).rejects.toMatchObject({ code: '23505' });
+    expect(await notes()).not.toContain(210);
+    // The connections are usable afterwards.
+    await Promise.all(Array.from({ length: 12 }, (_, i) => t.database.db.transaction().execute(async (tx) => {
+      await executeLast(tx, insert(300 + i, 'after', tx));
+    })));
+    expect((await notes()).filter((id) => id >= 300)).toHaveLength(12);
+  });
+
+  test('refuses a last statement while writes are queued that it does not carry', async () => {
+    await expect(t.database.db.transaction().execute(async (tx) => {
+      defer(tx, (qc) => probe(qc as unknown as Db).insertInto('tx_probe').values({ id: 220, note: 'queued' }));
+      await executeLast(tx, insert(221, 'last', tx));
+    })).rejects.toThrow('queued');
+    expect(await notes()).not.toContain(221);
+  });
 });

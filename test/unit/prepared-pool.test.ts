@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { PreparingPool } from '../../src/db/prepared-pool';
+import { LAST_STATEMENT, PreparingPool } from '../../src/db/prepared-pool';
 
 /** A pg pool stand-in that records what the wrapper hands to `client.query`. */
 function recordingPool() {
@@ -117,4 +117,59 @@ test('a plan outdated inside a transaction fails the statement (the transaction 
   const named = calls.filter((c) => typeof c === 'object') as { name: string }[];
   expect(named).toHaveLength(3);
   expect(named[2]?.name).not.toBe(named[0]?.name);
+});
+
+/** A pool whose client answers each query only when the test says so, recording the order sent. */
+function gatedPool() {
+  const sent: string[] = [];
+  const answers: { text: string; settle: (fail?: Error) => void }[] = [];
+  const client = {
+    query: (arg: unknown) => {
+      const text = typeof arg === 'string' ? arg : (arg as { text: string }).text;
+      sent.push(text);
+      return new Promise((resolve, reject) => {
+        answers.push({ text, settle: (fail) => (fail ? reject(fail) : resolve({ rows: [{ ok: 1 }], rowCount: 1, command: text.split(' ')[0]?.toUpperCase() })) });
+      });
+    },
+    release: () => undefined,
+  };
+  const pool = { connect: async () => client, end: async () => undefined } as unknown as Pool;
+  return { pool, sent, answers };
+}
+
+test('a last statement takes the COMMIT with it, before either is answered; the later COMMIT is answered from it', async () => {
+  const { pool, sent, answers } = gatedPool();
+  const client = await new PreparingPool(pool).connect();
+  await client.query('begin', []);
+  const statement = client.query(`${LAST_STATEMENT}insert into t values ($1)`, [1]);
+  // BEGIN, the statement and COMMIT all left without waiting for an answer.
+  expect(sent).toEqual(['begin', `${LAST_STATEMENT}insert into t values ($1)`, 'commit']);
+  for (const a of answers) a.settle();
+  expect(await statement).toMatchObject({ rows: [{ ok: 1 }] });
+  expect(await client.query('commit', [])).toMatchObject({ command: 'COMMIT' });
+  expect(sent).toHaveLength(3);
+});
+
+test('a failing last statement: its error stands and the rollback that follows sends nothing', async () => {
+  const { pool, sent, answers } = gatedPool();
+  const client = await new PreparingPool(pool).connect();
+  await client.query('begin', []);
+  const statement = client.query(`${LAST_STATEMENT}insert into t values ($1)`, [1]);
+  answers[0]?.settle();
+  answers[1]?.settle(Object.assign(new Error('duplicate key'), { code: '23505' }));
+  answers[2]?.settle(); // the server answers the COMMIT of an aborted transaction with ROLLBACK
+  await expect(statement).rejects.toMatchObject({ code: '23505' });
+  expect(await client.query('rollback', [])).toMatchObject({ command: 'ROLLBACK' });
+  expect(sent).toEqual(['begin', `${LAST_STATEMENT}insert into t values ($1)`, 'commit']);
+});
+
+test('after a last statement, another statement is refused, and a rollback of committed work says so', async () => {
+  const { pool, answers } = gatedPool();
+  const client = await new PreparingPool(pool).connect();
+  await client.query('begin', []);
+  const statement = client.query(`${LAST_STATEMENT}insert into t values ($1)`, [1]);
+  for (const a of answers) a.settle();
+  await statement;
+  await expect(client.query('select $1::int', [1])).rejects.toThrow('after the transaction\'s last statement');
+  await expect(client.query('rollback', [])).rejects.toThrow('committed with its last statement');
 });
