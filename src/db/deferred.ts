@@ -74,6 +74,25 @@ export function withDeferred(tx: Db): QueryCreator<DB> {
   return qc;
 }
 
+/**
+ * Runs `work` with the writes queued so far held back, then queues them again: they ride on the
+ * first statement after `work` rather than on one inside it. For writes that reference a row
+ * that statement writes (an order row naming its ledger entry). Member aggregates and marks are
+ * not held: any statement may carry them.
+ */
+export async function holdingWrites<T>(tx: Db, work: () => Promise<T>): Promise<T> {
+  const pending = pendingOf(tx);
+  const held = pending.writes;
+  pending.writes = [];
+  try {
+    return await work();
+  } finally {
+    const current = pendingByTx.get(tx);
+    // Discarded meanwhile (the work was abandoned): nothing to put back.
+    if (current) current.writes = [...held, ...current.writes];
+  }
+}
+
 /** Drops every queued write: the work that queued them was abandoned (its caller answers otherwise). */
 export function discardDeferred(tx: Db): void {
   pendingByTx.delete(tx);

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RawBuilder } from 'kysely';
 import type { Db } from '../db/database';
-import { deferMemberAggregates } from '../db/deferred';
+import { deferMemberAggregates, holdingWrites } from '../db/deferred';
 import type { TransactionType } from '../db/schema';
 import { InsufficientPointsError, InvalidStateError, NotFoundError } from '../errors';
 import type { MemberRow } from '../members/members.repo';
@@ -14,10 +14,11 @@ import * as members from '../members/members.repo';
 import { isUuid } from '../members/members.rules';
 import type { ProgramView } from '../program/program.types';
 import * as repo from './ledger.repo';
-import { expiryFrozen, onQualifyingPointsChanged } from '../tiers/tiers.service';
+import { awardsBonuses, expiryFrozen, onQualifyingPointsChanged } from '../tiers/tiers.service';
 import { stateReadWithLock } from '../tiers/tiers.engine';
-import { stateFromJson } from '../tiers/tiers.repo';
-import { rememberLots, takeLots } from './prefetch';
+import { countUnwritten, metricsOfRow, stateFromJson, written } from '../tiers/tiers.repo';
+import type { Window } from '../tiers/tiers.rules';
+import { rememberLots, rememberMetrics, takeLots } from './prefetch';
 import { ACTIVITY_TYPES, EARNING_TYPES, allocate, consumptionOrder, lotExpiry, type ExpiryPolicy } from './ledger.rules';
 import type { TransactionRow } from './ledger.types';
 
@@ -60,6 +61,8 @@ export interface LockOptions {
   lots?: boolean;
   /** Also read the stored tier state, for the tier engine. */
   tierState?: boolean;
+  /** Also read the tier metrics of this window at this instant, for the tier engine's check of a purchase. */
+  metrics?: { window: Window; knownAt: Date };
 }
 
 /**
@@ -72,16 +75,17 @@ export interface LockOptions {
  * between. Otherwise they are dropped and read again, after the lock, where they are needed.
  */
 export async function lockMemberProbing(
-  tx: Db, id: string, { active = true, now, probe, lots, tierState }: LockOptions = {},
+  tx: Db, id: string, { active = true, now, probe, lots, tierState, metrics }: LockOptions = {},
 ): Promise<{ member: MemberRow; probed: boolean }> {
   const lotsAt = lots ? now : undefined;
-  const locked = isUuid(id) ? await members.lockById(tx, id, { dueAt: now, probe, lotsAt, tierState }) : undefined;
+  const locked = isUuid(id) ? await members.lockById(tx, id, { dueAt: now, probe, lotsAt, tierState, metrics }) : undefined;
   if (!locked) throw new NotFoundError('Member');
-  const { has_due_lots: hasDue, probed, unchanged, open_lots: openLots, tier_state: state, ...member } = locked;
+  const { has_due_lots: hasDue, probed, unchanged, open_lots: openLots, tier_state: state, window_metrics: windowMetrics, ...member } = locked;
   if (hasDue === false) nothingDue.add(member);
   if (unchanged === true) {
     if (lotsAt) rememberLots(tx, member.id, lotsAt, ((openLots ?? []) as LotJson[]).map(lotFromJson));
     if (tierState) stateReadWithLock(member, state ? stateFromJson(state) : null);
+    if (metrics && windowMetrics) rememberMetrics(tx, member.id, metrics.window, metrics.knownAt, metricsOfRow(windowMetrics));
   }
   if (active) requireActive(member);
   return { member, probed: probed === true };
@@ -163,6 +167,12 @@ export interface CreditOptions {
    * further statement, its statement carries the COMMIT (db/transaction.ts executeLast).
    */
   last?: boolean;
+  /**
+   * The purchase this credit records (its order is written in the same transaction). With
+   * `last`, the tier engine then judges the purchase before its statement, counting it as
+   * unwritten activity (tiers.repo countUnwritten), so the statement can carry the COMMIT.
+   */
+  purchase?: { spendCents: number };
   availableAt?: Date;
   /** The lots to create (default: one lot of posting.points with the policy expiry). */
   lots?: { points: number; expiresAt: Date | null }[];
@@ -201,16 +211,27 @@ export async function credit(
     now,
   });
   const inactivity = activity && policy.mode === 'INACTIVITY';
-  const last = options.last === true && debtPaid.length === 0 && !inactivity && !posting.qualifyingPoints;
+  // Bonuses the activity may earn are credits of their own, written after the activity's entry:
+  // with bonuses configured the engine runs after the entry, as for any other credit.
+  const tierFirst = options.last === true && options.purchase !== undefined && !!posting.qualifyingPoints && !awardsBonuses(program);
+  if (tierFirst) {
+    countUnwritten(tx, member.id, {
+      points: posting.qualifyingPoints as number, spendCents: options.purchase?.spendCents ?? 0, purchase: true, occurredAt, createdAt: now,
+    });
+    // The order row queued by the caller names this entry: it rides on the entry's statement.
+    await holdingWrites(tx, () => onQualifyingPointsChanged(tx, member, program, now, posting.qualifyingPoints));
+  }
+  const last = options.last === true && debtPaid.length === 0 && !inactivity && (tierFirst || !posting.qualifyingPoints);
   const txn = await repo.insertCredit(tx, {
     id: posting.id ?? randomUUID(), member_id: member.id, type: posting.type, points: posting.points,
     qualifying_points: posting.qualifyingPoints ?? 0, available_at: availableAt,
     description: posting.description ?? null, order_id: posting.orderId ?? null, partner_id: posting.partnerId ?? null,
     actor: posting.actor, related_id: posting.relatedId ?? null, occurred_at: occurredAt, created_at: now,
   }, lots, { last });
+  if (tierFirst) written(tx, member.id);
   await repo.insertAllocations(tx, member.id, txn.id, 'DEBT', debtPaid);
   if (inactivity) await repo.setOpenLotsExpiry(tx, member.id, lotExpiry(policy, now, now) as Date);
-  if (posting.qualifyingPoints) await onQualifyingPointsChanged(tx, member, program, now, posting.qualifyingPoints);
+  if (posting.qualifyingPoints && !tierFirst) await onQualifyingPointsChanged(tx, member, program, now, posting.qualifyingPoints);
   return txn;
 }
 

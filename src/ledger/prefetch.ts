@@ -1,5 +1,6 @@
 import type { Db } from '../db/database';
 import type { OpenLot } from './ledger.rules';
+import type { Metrics, Window } from '../tiers/tiers.rules';
 
 /**
  * Spendable lots read together with the member lock (ledger.core lockMemberProbing), kept for
@@ -25,6 +26,36 @@ export function takeLots(tx: Db, memberId: string, at: Date): OpenLot[] | undefi
   return entry && entry.at === at.getTime() ? entry.lots : undefined;
 }
 
+/**
+ * Forgets what the lock read for the member (lots and tier metrics): called by every statement
+ * that writes the member's ledger.
+ */
 export function forgetLots(db: Db, memberId: string): void {
   known.get(db)?.delete(memberId);
+  knownMetrics.get(db)?.delete(memberId);
+}
+
+/**
+ * Tier metrics (tiers.repo metricsQuery) read together with the member lock, for the tier
+ * engine's check of a purchase in the same transaction; kept like the lots above.
+ */
+const knownMetrics = new WeakMap<Db, Map<string, { key: string; metrics: Metrics }>>();
+const metricsKey = (w: Window, knownAt: Date) => `${w.from.getTime()}/${w.to.getTime()}/${knownAt.getTime()}`;
+
+export function rememberMetrics(tx: Db, memberId: string, w: Window, knownAt: Date, metrics: Metrics): void {
+  let byMember = knownMetrics.get(tx);
+  if (!byMember) {
+    byMember = new Map();
+    knownMetrics.set(tx, byMember);
+  }
+  byMember.set(memberId, { key: metricsKey(w, knownAt), metrics });
+}
+
+/** The metrics remembered for this member, window and instant, once (a copy); undefined otherwise. */
+export function takeMetrics(db: Db, memberId: string, w: Window, knownAt: Date): Metrics | undefined {
+  const byMember = knownMetrics.get(db);
+  const entry = byMember?.get(memberId);
+  if (!entry || entry.key !== metricsKey(w, knownAt)) return undefined;
+  byMember?.delete(memberId);
+  return { ...entry.metrics };
 }

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { writeInstant, type Ctx } from '../context';
-import { defer } from '../db/deferred';
+import { defer, touchMember } from '../db/deferred';
 import { actorKey, requireRole } from '../auth/guards';
 import { inTransaction } from '../db/transaction';
 import { BadInputError, ForbiddenError, IdempotencyConflictError, InvalidStateError, NotFoundError } from '../errors';
 import { getProgram } from '../program/program.service';
-import { currentTier, readsTierState } from '../tiers/tiers.service';
+import { currentTier, purchaseMetricsRead, readsTierState } from '../tiers/tiers.service';
 import { credit, debit, lockMember, lockMemberProbing, settleExpiry } from './ledger.core';
 import * as members from '../members/members.repo';
 import type { MemberRow } from '../members/members.repo';
@@ -81,6 +81,7 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
   const { order, member, fresh } = await inTransaction(ctx.db, async (tx) => {
     const { member, probed } = await lockMemberProbing(tx, input.memberId, {
       active: false, now, probe: sql<boolean>`exists (select 1 from orders o where o.order_id = ${orderId})`, tierState: readsTierState(program),
+      metrics: purchaseMetricsRead(program, now),
     });
     const recorded = async (as: MemberRow): Promise<PurchaseOutcome | undefined> => {
       const existing = await tx.selectFrom('orders').selectAll().where('order_id', '=', orderId).executeTakeFirst();
@@ -125,7 +126,10 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
         txn = await credit(tx, member, program, at, {
           id: order.txnId, type: 'PURCHASE', points: total, qualifyingPoints: base, description: `Purchase ${orderId}`,
           orderId, partnerId: actor.partnerId ?? null, actor: actorKey(actor), occurredAt,
-        }, { availableAt: availableAt.getTime() > at.getTime() ? availableAt : at });
+        }, { availableAt: availableAt.getTime() > at.getTime() ? availableAt : at, last: true, purchase: { spendCents: Number(toUnits(amount, 2)) } });
+      } else {
+        // An order that earns nothing still changes the member's tier metrics: mark the row (db/deferred.ts touchMember).
+        touchMember(tx, member.id, at);
       }
       return { order, member, fresh: { txn } };
     }, async () => {
@@ -193,6 +197,9 @@ export async function refundPurchase(ctx: Ctx, input: RefundInput): Promise<Refu
         type: 'REFUND', points, qualifyingPoints: qualifying, description: `Refund ${refundId} of ${orderId}`,
         orderId, partnerId: current.partner_id, actor: actorKey(actor), relatedId: current.txn_id,
       }, { mode: 'CLAWBACK', allowNegative: program.allow_negative_balance, preferLots: pendingLot });
+    } else {
+      // Nothing to claw back, but the member's tier metrics change: mark the row (db/deferred.ts touchMember).
+      touchMember(tx, member.id, at);
     }
     await tx.updateTable('orders').set({
       refunded_amount: fromUnits(toUnits(current.refunded_amount, 2) + toUnits(amount, 2), 2),

@@ -1,6 +1,8 @@
 import { sql, type RawBuilder, type Selectable } from 'kysely';
 import type { Db } from '../db/database';
 import type { MemberStatus, MemberTable } from '../db/schema';
+import { metricsQuery, type MetricsRow } from '../tiers/tiers.repo';
+import type { Window } from '../tiers/tiers.rules';
 
 export type MemberRow = Selectable<MemberTable>;
 
@@ -26,10 +28,13 @@ export interface LockReads {
   lotsAt?: Date;
   /** Also read the member's stored tier state (JSON, null when none). */
   tierState?: boolean;
+  /** Also read the member's tier metrics (tiers.repo metricsQuery) for this window and instant. */
+  metrics?: { window: Window; knownAt: Date };
 }
 
 export type LockedRow = MemberRow & {
   has_due_lots?: boolean; probed?: boolean; open_lots?: unknown[] | null; tier_state?: Record<string, unknown> | null;
+  window_metrics?: MetricsRow | null;
   /** Whether the row locked is the version the statement's snapshot saw (see ledger.core). */
   unchanged?: boolean;
 };
@@ -40,20 +45,21 @@ export type LockedRow = MemberRow & {
  * come from the statement's snapshot, taken before any wait for the lock; `unchanged` says
  * whether a writer committed a new version of the row in between.
  */
-export async function lockById(db: Db, id: string, { dueAt, probe, lotsAt, tierState }: LockReads = {}): Promise<LockedRow | undefined> {
+export async function lockById(db: Db, id: string, { dueAt, probe, lotsAt, tierState, metrics }: LockReads = {}): Promise<LockedRow | undefined> {
   let query = db.selectFrom('members').selectAll().where('id', '=', id).forUpdate();
   const extra = (expression: RawBuilder<unknown>, name: string) => {
     query = query.select(expression.as(name)) as typeof query;
   };
   if (dueAt) extra(sql`exists (select 1 from point_lots l where l.member_id = members.id and l.remaining > 0 and l.expires_at <= ${dueAt})`, 'has_due_lots');
   if (probe) extra(probe, 'probed');
-  if (lotsAt || tierState) extra(sql`members.xmin::text = (select s.xmin::text from members s where s.id = members.id)`, 'unchanged');
+  if (lotsAt || tierState || metrics) extra(sql`members.xmin::text = (select s.xmin::text from members s where s.id = members.id)`, 'unchanged');
   if (lotsAt) {
     extra(sql`(select json_agg(json_build_object('id', l.id, 'remaining', l.remaining, 'expires_at', l.expires_at, 'earned_at', l.earned_at))
       from point_lots l where l.member_id = members.id and l.remaining > 0 and l.available_at <= ${lotsAt}
         and (l.expires_at is null or l.expires_at > ${lotsAt}))`, 'open_lots');
   }
   if (tierState) extra(sql`(select row_to_json(t) from member_tiers t where t.member_id = members.id)`, 'tier_state');
+  if (metrics) extra(sql`(select row_to_json(m) from (${metricsQuery(sql.ref('members.id'), metrics.window, metrics.knownAt)}) m)`, 'window_metrics');
   return query.executeTakeFirst() as Promise<LockedRow | undefined>;
 }
 

@@ -1,20 +1,21 @@
-import { sql, type Insertable, type Selectable } from 'kysely';
+import { sql, type Insertable, type RawBuilder, type Selectable } from 'kysely';
 import type { Db } from '../db/database';
 import { defer, withDeferred } from '../db/deferred';
 import type { MemberTierTable, StreakPeriod, TierHistoryTable } from '../db/schema';
 import { toUnits } from '../ledger/money';
-import { forgetLots } from '../ledger/prefetch';
+import { forgetLots, takeMetrics } from '../ledger/prefetch';
 import type { Metrics, Window } from './tiers.rules';
 
 export type MemberTierRow = Selectable<MemberTierTable>;
 export type TierHistoryRow = Selectable<TierHistoryTable>;
 
 /**
- * Qualifying points, spend and purchases in `w`, as known at `knownAt` (entries written later
- * are ignored). A refund counts against the window of the purchase it refunds.
+ * Qualifying points, spend and purchases in `w` of the member `memberId` (a value, or a column
+ * such as members.id), as known at `knownAt` (entries written later are ignored). A refund counts
+ * against the window of the purchase it refunds. One row: qp, spend (text), purchases.
  */
-export async function metrics(db: Db, memberId: string, w: Window, knownAt: Date): Promise<Metrics> {
-  const { rows } = await sql<{ qp: number; spend: string; purchases: number }>`
+export function metricsQuery(memberId: string | RawBuilder<unknown>, w: Window, knownAt: Date): RawBuilder<MetricsRow> {
+  return sql<MetricsRow>`
     select p.qp, o.spend, o.purchases
     from (
       select coalesce(sum(t.qualifying_points), 0)::int as qp
@@ -30,12 +31,55 @@ export async function metrics(db: Db, memberId: string, w: Window, knownAt: Date
       left join lateral (select sum(amount) as refunded from refunds
         where refunds.order_id = o.order_id and refunds.created_at <= ${knownAt}) r on true
       where o.member_id = ${memberId} and o.created_at <= ${knownAt} and o.occurred_at >= ${w.from} and o.occurred_at < ${w.to}
-    ) o`.execute(db);
-  const row = rows[0];
-  return { points: row?.qp ?? 0, spendCents: row ? Number(toUnits(row.spend, 2)) : 0, purchases: row?.purchases ?? 0 };
+    ) o`;
 }
 
-/** Every qualifying point the member holds, net of refunds, as known at `knownAt`. */
+export interface MetricsRow { qp: number; spend: string; purchases: number }
+
+export const metricsOfRow = (row: MetricsRow | undefined): Metrics =>
+  ({ points: row?.qp ?? 0, spendCents: row ? Number(toUnits(row.spend, 2)) : 0, purchases: row?.purchases ?? 0 });
+
+/**
+ * metricsQuery's figures, plus the activity this transaction is about to write (countUnwritten).
+ * Inside a transaction, figures the member lock read (rememberMetrics) stand in for the query
+ * once, when they were read for exactly this window and instant.
+ */
+export async function metrics(db: Db, memberId: string, w: Window, knownAt: Date): Promise<Metrics> {
+  const stored = takeMetrics(db, memberId, w, knownAt)
+    ?? metricsOfRow((await metricsQuery(memberId, w, knownAt).execute(db)).rows[0]);
+  for (const e of unwrittenOf(db, memberId)) {
+    if (e.createdAt.getTime() > knownAt.getTime() || e.occurredAt.getTime() < w.from.getTime() || e.occurredAt.getTime() >= w.to.getTime()) continue;
+    stored.points += e.points;
+    stored.spendCents += e.spendCents;
+    stored.purchases += e.purchase ? 1 : 0;
+  }
+  return stored;
+}
+
+/**
+ * Qualifying activity a transaction has decided on but not yet written: the tier engine may
+ * then judge a purchase before the statement that records it, and that statement can be the
+ * transaction's last (ledger.core credit). Cleared once written.
+ */
+export interface Unwritten { points: number; spendCents: number; purchase: boolean; occurredAt: Date; createdAt: Date }
+const unwritten = new WeakMap<Db, Map<string, Unwritten[]>>();
+
+export function countUnwritten(tx: Db, memberId: string, entry: Unwritten): void {
+  let byMember = unwritten.get(tx);
+  if (!byMember) {
+    byMember = new Map();
+    unwritten.set(tx, byMember);
+  }
+  byMember.set(memberId, [...(byMember.get(memberId) ?? []), entry]);
+}
+
+export function written(tx: Db, memberId: string): void {
+  unwritten.get(tx)?.delete(memberId);
+}
+
+const unwrittenOf = (db: Db, memberId: string): Unwritten[] => unwritten.get(db)?.get(memberId) ?? [];
+
+/** Every qualifying point the member holds, net of refunds, as known at `knownAt` (unwritten activity included). */
 export async function lifetimeQualifying(db: Db, memberId: string, knownAt: Date): Promise<number> {
   const row = await db
     .selectFrom('points_transactions')
@@ -44,7 +88,7 @@ export async function lifetimeQualifying(db: Db, memberId: string, knownAt: Date
     .where('cancelled', '=', false)
     .where('created_at', '<=', knownAt)
     .executeTakeFirstOrThrow();
-  return row.qp;
+  return unwrittenOf(db, memberId).reduce((sum, e) => (e.createdAt.getTime() <= knownAt.getTime() ? sum + e.points : sum), row.qp);
 }
 
 /** Starts of the periods (UTC) in which the member had qualifying activity, newest first. */

@@ -13,7 +13,7 @@ import * as engine from './tiers.engine';
 import * as repo from './tiers.repo';
 import {
   downgradeTarget, higher, lifetimeTier, meetsTier, nextTierAbove, qualificationWindow, qualifiedTier, reviewWindow, shortfall, streakAt,
-  type StreakState,
+  type StreakState, type Window,
 } from './tiers.rules';
 
 /**
@@ -23,6 +23,16 @@ import {
 /** Whether a ledger write for this programme reads the member's tier state (more than one rung, or expiry that status freezes). */
 export function readsTierState(program: ProgramView): boolean {
   return program.tiers.length > 1 || program.freeze_expiry_min_rank != null;
+}
+
+/**
+ * What a purchase's member lock should also read for the tier engine: the qualification
+ * window's metrics at `now`, when the engine will judge the purchase before its statement
+ * (ledger.core credit) and the window does not depend on the member's enrolment date.
+ */
+export function purchaseMetricsRead(program: ProgramView, now: Date): { window: Window; knownAt: Date } | undefined {
+  if (program.tiers.length === 1 || awardsBonuses(program) || program.qualification_window === 'ANNIVERSARY_YEAR') return undefined;
+  return { window: qualificationWindow(program.qualification_window, now, now), knownAt: now };
 }
 
 export async function currentTier(db: Db, member: MemberRow, program: ProgramView, now: Date): Promise<TierView> {
@@ -112,7 +122,7 @@ export async function tierStatus(db: Db, member: MemberRow, program: ProgramView
 export async function onQualifyingPointsChanged(tx: Db, member: MemberRow, program: ProgramView, now: Date, delta = 1): Promise<void> {
   // A one-rung ladder with no bonuses has nothing to move or award; a member without a stored
   // state reads as the lowest rung since enrolment, as load() would build it.
-  if (program.tiers.length === 1 && program.milestones.length === 0 && !(program.streak_length && program.streak_bonus_points > 0)) return;
+  if (program.tiers.length === 1 && !awardsBonuses(program)) return;
   const ev = await engine.load(tx, member, program);
   await engine.catchUp(tx, member, program, ev, now);
   await engine.applyActivity(tx, member, program, ev, now, delta < 0 ? -1 : 1);
@@ -146,6 +156,11 @@ export async function maintainMember(tx: Db, member: MemberRow, program: Program
   const changed = await engine.persist(tx, program, ev, now);
   const bonuses = await awardBonuses(tx, member, program, now);
   return changed || bonuses > 0;
+}
+
+/** Whether qualifying activity can earn milestone or streak bonuses in this programme. */
+export function awardsBonuses(program: ProgramView): boolean {
+  return program.milestones.length > 0 || !!(program.streak_length && program.streak_bonus_points > 0);
 }
 
 /** Credits each milestone and streak bonus the member has reached and not yet received (once each). */

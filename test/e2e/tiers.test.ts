@@ -78,6 +78,30 @@ test('earning into Silver mid-year upgrades at once, valid to the end of next ye
   ]);
 });
 
+test('spend and purchase-count thresholds: the purchase that meets them upgrades at once; orders outside the window do not count', async () => {
+  await configure();
+  await ok(SET_TIERS, { tiers: [
+    LADDER[0],
+    { code: 'SILVER', name: 'Silver', rank: 1, qualifyingPointsRequired: 1, qualifyingSpendRequired: '250.00', qualifyingPurchasesRequired: 3, thresholdMatch: 'ALL', earnMultiplier: 1.25 },
+  ] });
+  await at('2025-06-15T12:00:00Z');
+  const id = await enroll();
+  // Thirteen months back: outside the rolling window.
+  await ok(PURCHASE, { input: { memberId: id, orderId: `${id}-old`, amount: '500.00', currency: 'USD', occurredAt: '2024-05-01T00:00:00Z' } });
+  await buy(id, 'a', '200.00');
+  // Earns no points, but is a purchase with spend.
+  expect((await buy(id, 'b', '0.50')).recordPurchase.pointsEarned).toBe(0);
+  expect((await member(id)).tier.current.code).toBe('MEMBER');
+  await at('2025-06-15T13:00:00Z');
+  const third = (await buy(id, 'c', '60.00')).recordPurchase;
+  // The purchase that qualifies earns at the tier held when it was made.
+  expect(third).toMatchObject({ pointsEarned: 60, qualifyingPointsEarned: 60 });
+  const m = await member(id);
+  expect(m.tier.current.code).toBe('SILVER');
+  expect(m.tierHistory).toEqual([{ fromTier: 'MEMBER', toTier: 'SILVER', reason: 'UPGRADE', at: '2025-06-15T13:00:00.000Z', validUntil: '2027-01-01T00:00:00.000Z' }]);
+  expect((await buy(id, 'd', '100.00')).recordPurchase.pointsEarned).toBe(125);
+});
+
 test('an idle year drops one tier at the period end', async () => {
   await configure({ downgradeMode: 'ONE_TIER' });
   await at('2025-03-01T00:00:00Z');
