@@ -157,7 +157,7 @@ export async function transferPoints(ctx: Ctx, input: TransferInput): Promise<{ 
       }, { mode: 'STRICT' });
       const into = await credit(tx, receiver, program, at, {
         id: ids.toId, type: 'TRANSFER_IN', points, description: `Transfer from ${sender.external_id}`, actor: actorKey(actor), relatedId: out.id,
-      });
+      }, { last: true });
       fresh = { from: out, to: into };
       return ids;
     }, storedResult<{ fromId: string; toId: string }>(tx, idempotency));
@@ -198,6 +198,6 @@ export async function reverseRedemption(ctx: Ctx, input: ReverseInput): Promise<
     return credit(tx, member, program, now, {
       id, type: 'REVERSAL', points: -original.points, description: reason ?? 'Redemption reversed',
       actor: actorKey(actor), relatedId: original.id, partnerId: original.partner_id,
-    }, { lots });
+    }, { lots, last: true });
   }, { active: false });
 }
