@@ -14,10 +14,9 @@ import * as members from '../members/members.repo';
 import { isUuid } from '../members/members.rules';
 import type { ProgramView } from '../program/program.types';
 import * as repo from './ledger.repo';
-import { awardsBonuses, expiryFrozen, onQualifyingPointsChanged } from '../tiers/tiers.service';
+import { awardsBonuses, expiryFrozen, onQualifyingPointsChanged, type PurchaseMetricsRead } from '../tiers/tiers.service';
 import { stateReadWithLock } from '../tiers/tiers.engine';
 import { countUnwritten, metricsOfRow, stateFromJson, written } from '../tiers/tiers.repo';
-import type { Window } from '../tiers/tiers.rules';
 import { rememberLots, rememberMetrics, takeLots } from './prefetch';
 import { ACTIVITY_TYPES, EARNING_TYPES, allocate, consumptionOrder, lotExpiry, type ExpiryPolicy } from './ledger.rules';
 import type { TransactionRow } from './ledger.types';
@@ -61,8 +60,8 @@ export interface LockOptions {
   lots?: boolean;
   /** Also read the stored tier state, for the tier engine. */
   tierState?: boolean;
-  /** Also read the tier metrics of this window at this instant, for the tier engine's check of a purchase. */
-  metrics?: { window: Window; knownAt: Date };
+  /** Also read the tier metrics of this window at this instant, for the tier engine's check of a purchase (tiers.service purchaseMetricsRead). */
+  metrics?: PurchaseMetricsRead;
 }
 
 /**

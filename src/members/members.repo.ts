@@ -28,8 +28,11 @@ export interface LockReads {
   lotsAt?: Date;
   /** Also read the member's stored tier state (JSON, null when none). */
   tierState?: boolean;
-  /** Also read the member's tier metrics (tiers.repo metricsQuery) for this window and instant. */
-  metrics?: { window: Window; knownAt: Date };
+  /**
+   * Also read the member's tier metrics (tiers.repo metricsQuery) for this window and instant,
+   * unless the stored tier is one of `unlessTierIn` with no grace running (null then).
+   */
+  metrics?: { window: Window; knownAt: Date; unlessTierIn?: string[] };
 }
 
 export type LockedRow = MemberRow & {
@@ -59,7 +62,12 @@ export async function lockById(db: Db, id: string, { dueAt, probe, lotsAt, tierS
         and (l.expires_at is null or l.expires_at > ${lotsAt}))`, 'open_lots');
   }
   if (tierState) extra(sql`(select row_to_json(t) from member_tiers t where t.member_id = members.id)`, 'tier_state');
-  if (metrics) extra(sql`(select row_to_json(m) from (${metricsQuery(sql.ref('members.id'), metrics.window, metrics.knownAt)}) m)`, 'window_metrics');
+  if (metrics) {
+    const skip = metrics.unlessTierIn?.length
+      ? sql`exists (select 1 from member_tiers t where t.member_id = members.id and t.grace_until is null and t.tier_code = any(${metrics.unlessTierIn}::text[]))`
+      : sql`false`;
+    extra(sql`case when not ${skip} then (select row_to_json(m) from (${metricsQuery(sql.ref('members.id'), metrics.window, metrics.knownAt)}) m) end`, 'window_metrics');
+  }
   return query.executeTakeFirst() as Promise<LockedRow | undefined>;
 }
 

@@ -28,12 +28,17 @@ export function readsTierState(program: ProgramView): boolean {
 /**
  * What a purchase's member lock should also read for the tier engine: the qualification
  * window's metrics at `now`, when the engine will judge the purchase before its statement
- * (ledger.core credit) and the window does not depend on the member's enrolment date.
+ * (ledger.core credit) and the window does not depend on the member's enrolment date. Members
+ * whose stored tier has nothing earnable above it (and no grace running) skip the read, as the
+ * engine skips the check.
  */
-export function purchaseMetricsRead(program: ProgramView, now: Date): { window: Window; knownAt: Date } | undefined {
+export function purchaseMetricsRead(program: ProgramView, now: Date): PurchaseMetricsRead | undefined {
   if (program.tiers.length === 1 || awardsBonuses(program) || program.qualification_window === 'ANNIVERSARY_YEAR') return undefined;
-  return { window: qualificationWindow(program.qualification_window, now, now), knownAt: now };
+  const atTop = program.tiers.filter((t) => !program.tiers.some((u) => u.rank > t.rank && !u.invitation_only)).map((t) => t.code);
+  return { window: qualificationWindow(program.qualification_window, now, now), knownAt: now, unlessTierIn: atTop };
 }
+
+export interface PurchaseMetricsRead { window: Window; knownAt: Date; unlessTierIn: string[] }
 
 export async function currentTier(db: Db, member: MemberRow, program: ProgramView, now: Date): Promise<TierView> {
   if (program.tiers.length === 1) return program.tiers[0] as TierView;
