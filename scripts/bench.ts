@@ -1,10 +1,12 @@
 /**
  * npm run bench -- [--connections 20] [--duration 10] [--rounds 3] [--members 10000]
  *                  [--scale 1000000] [--seed 1] [--port 4100] [--profile] [--working-tree]
- *                  [--no-half-rate] [--compare <git ref>]
+ *                  [--no-half-rate] [--compare <git ref>] [--keep-data]
  *
  * Benchmarks Milepost against PostgreSQL (DATABASE_URL, default
- * postgres://postgres@127.0.0.1:5432/milepost_bench; created and seeded when short of members).
+ * postgres://postgres@127.0.0.1:5432/milepost_bench; created and seeded when short of members,
+ * and, when named milepost_bench… and of up to 100,000 members, dropped and seeded afresh every
+ * run unless --keep-data).
  * Every figure comes from the same run on the same machine, so the ratios are what to compare:
  * C = `{ now }` (the GraphQL ceiling), D = the minimal earn SQL from a plain pg Pool (the
  * database ceiling). Operations run in interleaved rounds (C, balance, purchase, … then again),
@@ -34,6 +36,8 @@ import { cpuMeter, isLocalDatabase } from './lib/cpu-meter';
 const ROOT = resolve(__dirname, '..');
 const RESULTS = join(ROOT, 'bench-results');
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/milepost_bench';
+/** Databases up to this many members are seeded afresh for every run (unless --keep-data). */
+const FRESH_UP_TO = 100_000;
 
 const BALANCE = 'query Balance($id: ID!) { member(id: $id) { balance { available } } }';
 const STATEMENT = 'query Statement($id: ID!) { member(id: $id) { transactions(first: 20) { edges { node { id points type } } } } }';
@@ -48,11 +52,19 @@ function withDatabase(url: string, name: string): string {
   return u.toString();
 }
 
-/** Creates the database when missing and seeds it up to `members` (the seeder resumes). */
-async function prepareDatabase(url: string, members: number, seed: number): Promise<void> {
+/**
+ * Creates the database when missing and seeds it up to `members` (the seeder resumes). With
+ * `fresh`, an existing database is dropped first, so every run starts from the seeded state:
+ * the writes of earlier runs otherwise move members up the ladder and change what is measured.
+ */
+async function prepareDatabase(url: string, members: number, seed: number, { fresh = false } = {}): Promise<void> {
   const name = decodeURIComponent(new URL(url).pathname.slice(1));
   const admin = new Pool({ connectionString: withDatabase(url, 'postgres'), max: 1 });
   try {
+    if (fresh) {
+      console.log(`dropping database ${name} to start from the seeded state`);
+      await admin.query(`drop database if exists "${name.replace(/"/g, '""')}" with (force)`);
+    }
     const exists = await admin.query('select 1 from pg_database where datname = $1', [name]);
     if (exists.rowCount === 0) {
       console.log(`creating database ${name}`);
@@ -164,6 +176,7 @@ async function main(): Promise<number> {
       'working-tree': { type: 'boolean', default: false },
       compare: { type: 'string' },
       'no-half-rate': { type: 'boolean', default: false },
+      'keep-data': { type: 'boolean', default: false },
       out: { type: 'string', default: join(RESULTS, 'latest.json') },
     },
   });
@@ -179,7 +192,11 @@ async function main(): Promise<number> {
   const databaseUrl = process.env.DATABASE_URL || DEFAULT_URL;
   if (!/^postgres(ql)?:\/\//.test(databaseUrl)) throw new Error('bench needs a PostgreSQL DATABASE_URL');
 
-  await prepareDatabase(databaseUrl, members, seed);
+  // A small database is seeded afresh every run (seconds); a large one is reused, and a run's
+  // writes spread over its members move it little.
+  // Only a database named as the bench names its own is ever dropped.
+  const ownDatabase = decodeURIComponent(new URL(databaseUrl).pathname.slice(1)).startsWith('milepost_bench');
+  await prepareDatabase(databaseUrl, members, seed, { fresh: members <= FRESH_UP_TO && ownDatabase && !values['keep-data'] });
   const appDir = buildService(values['working-tree'] as boolean);
   const compareRef = values.compare as string | undefined;
   const compareDir = compareRef ? buildService(false, compareRef) : null;
