@@ -36,6 +36,8 @@ import { cpuMeter, isLocalDatabase } from './lib/cpu-meter';
 const ROOT = resolve(__dirname, '..');
 const RESULTS = join(ROOT, 'bench-results');
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/milepost_bench';
+/** Unmeasured load on a server before each measured run when several servers take turns. */
+const WARM_SECONDS = 2;
 /** Databases up to this many members are seeded afresh for every run (unless --keep-data). */
 const FRESH_UP_TO = 100_000;
 
@@ -229,6 +231,9 @@ async function main(): Promise<number> {
           const op = t.ops.find((o) => o.name === name);
           if (!op) continue;
           process.stdout.write(`    ${op.label}${states.length > 1 ? ` @ ${t.label}` : ''} … `);
+          // With several servers, the one measured before may have filled PostgreSQL's shared
+          // buffers with another database's pages: a short unmeasured run reads this one's back.
+          if (states.length > 1) await runOperation(op, { url: t.server.url, connections, duration: WARM_SECONDS, tokens: callerTokens });
           const figures = await runOperation(op, { url: t.server.url, connections, duration, tokens: callerTokens, meter: t.meter });
           (t.runs[name] ??= []).push(figures);
           console.log(`${figures.rps} req/s`);
