@@ -3,9 +3,10 @@ import type { OpenLot } from './ledger.rules';
 import type { Metrics, Window } from '../tiers/tiers.rules';
 
 /**
- * Spendable lots read together with the member lock (ledger.core lockMemberProbing), kept for
- * the debit that follows in the same transaction. Every statement that writes a member's lots
- * forgets them (ledger.repo, tiers.repo), so a debit never draws from a stale list.
+ * What the member lock read in its own statement (ledger.core lockMemberProbing), kept for the
+ * work that follows in the same transaction: the spendable lots, for a debit, and the tier
+ * metrics, for a purchase's tier check. Each is taken once. Every statement that writes a
+ * member's lots forgets both (ledger.repo, tiers.repo), so nothing is read from a stale list.
  */
 const known = new WeakMap<Db, Map<string, { at: number; lots: OpenLot[] }>>();
 
@@ -26,19 +27,13 @@ export function takeLots(tx: Db, memberId: string, at: Date): OpenLot[] | undefi
   return entry && entry.at === at.getTime() ? entry.lots : undefined;
 }
 
-/**
- * Forgets what the lock read for the member (lots and tier metrics): called by every statement
- * that writes the member's ledger.
- */
+/** Forgets what the lock read for the member (lots and tier metrics). */
 export function forgetLots(db: Db, memberId: string): void {
   known.get(db)?.delete(memberId);
   knownMetrics.get(db)?.delete(memberId);
 }
 
-/**
- * Tier metrics (tiers.repo metricsQuery) read together with the member lock, for the tier
- * engine's check of a purchase in the same transaction; kept like the lots above.
- */
+/** Tier metrics (tiers.repo metricsQuery) read with the lock, for one window and instant. */
 const knownMetrics = new WeakMap<Db, Map<string, { key: string; metrics: Metrics }>>();
 const metricsKey = (w: Window, knownAt: Date) => `${w.from.getTime()}/${w.to.getTime()}/${knownAt.getTime()}`;
 
