@@ -95,7 +95,9 @@ export class PreparingPool implements PostgresPool {
         if (succeeded && outcome === 'committed') throw new Error('the transaction committed with its last statement before the work failed');
         return { command: 'ROLLBACK', rowCount: null, rows: [], fields: [] };
       }
-      await commit;
+      const ended = (await commit) as { command?: string } | undefined;
+      // The server answers the COMMIT of a transaction its last statement aborted with ROLLBACK.
+      if (!succeeded || ended?.command === 'ROLLBACK') throw new Error('the transaction\'s last statement failed, so it was rolled back');
       return { command: 'COMMIT', rowCount: null, rows: [], fields: [] };
     };
     return {

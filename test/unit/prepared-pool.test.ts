@@ -173,3 +173,15 @@ test('after a last statement, another statement is refused, and a rollback of co
   await expect(client.query('select $1::int', [1])).rejects.toThrow('after the transaction\'s last statement');
   await expect(client.query('rollback', [])).rejects.toThrow('committed with its last statement');
 });
+
+test('a COMMIT after a failed last statement (its error swallowed) is refused, not reported as done', async () => {
+  const { pool, answers } = gatedPool();
+  const client = await new PreparingPool(pool).connect();
+  await client.query('begin', []);
+  const statement = client.query(`${LAST_STATEMENT}insert into t values ($1)`, [1]);
+  answers[0]?.settle();
+  answers[1]?.settle(Object.assign(new Error('duplicate key'), { code: '23505' }));
+  answers[2]?.settle();
+  await statement.catch(() => undefined);
+  await expect(client.query('commit', [])).rejects.toThrow('rolled back');
+});
