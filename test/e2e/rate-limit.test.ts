@@ -20,6 +20,14 @@ describe('rate limiting', () => {
     expect(other.data!.now).toEqual(expect.any(String));
   });
 
+  test('the counters skip the write-ahead log: counting a request writes no WAL and waits for no flush', async () => {
+    const { sql } = await import('kysely');
+    const { rows } = await sql<{ relpersistence: string }>`
+      select c.relpersistence from pg_class c
+      where c.relname = 'rate_limits' and c.relnamespace = current_schema()::regnamespace`.execute(a.database.db);
+    expect(rows).toEqual([{ relpersistence: 'u' }]);
+  });
+
   test('the count is shared by every instance on one database', async () => {
     // A second app over the same database stands for a second instance.
     const { createApp } = await import('../../src/app');
