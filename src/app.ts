@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
@@ -14,7 +14,7 @@ import type { Database } from './db/database';
 import type { Ctx } from './context';
 import { verifyToken, type Actor } from './auth/jwt';
 import { systemClock, testClock, type Clock } from './clock/clock';
-import { AppError } from './errors';
+import { AppError, RateLimitedError } from './errors';
 import { createErrorFormatter } from './graphql/errors';
 import { assertGuarded, loadTypeDefs } from './graphql/schema';
 import { buildResolvers } from './graphql/resolvers';
@@ -47,7 +47,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
   app.disable('x-powered-by');
   app.set('trust proxy', true);
   const httpServer = http.createServer(app);
-  const limiter = createRateLimiter(database.db, config.rateLimitPerMinute);
+  // Counts ride ahead of other statements only on a pipelining PostgreSQL pool (db/ahead.ts).
+  const limiter = createRateLimiter(database.db, config.rateLimitPerMinute, { carry: database.kind === 'postgres' });
+  const formatError = createErrorFormatter(logger);
 
   const typeDefs = loadTypeDefs();
   const resolvers = buildResolvers();
@@ -69,7 +71,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     introspection: config.introspection,
     // Bearer tokens, not cookies, authenticate callers, so browsers cannot forge requests.
     csrfPrevention: false,
-    formatError: createErrorFormatter(logger),
+    formatError,
     ...protection,
     parseOptions: { maxTokens: config.limits.maxTokens },
     includeStacktraceInErrorResponses: false,
@@ -80,6 +82,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       ...protection.plugins,
       ApolloServerPluginDrainHttpServer({ httpServer }),
       ApolloServerPluginLandingPageDisabled(),
+      rateVerdict(formatError),
     ],
     validationRules: [...protection.validationRules],
   });
@@ -119,14 +122,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     expressMiddleware(apollo, {
       context: async ({ req }): Promise<Ctx> => {
         const actor = authenticate(config, req.headers.authorization);
-        if (limiter) {
-          try {
-            await limiter.consume(actor ? actorKey(actor) : `ip:${req.ip}`);
-          } catch (error) {
-            if (!(error instanceof AppError)) throw error;
-            throw new GraphQLError(error.message, { extensions: { code: error.code, http: { status: 429 } } });
-          }
-        }
+        // Counted now, sent with the request's first statement or before its answer (rateVerdict).
+        const rateCount = limiter ? await limiter.count(actor ? actorKey(actor) : `ip:${req.ip}`) : null;
         let instant: Promise<{ at: Date; frozen: boolean }> | undefined;
         const read = () => (instant ??= clock.read ? clock.read() : clock.now().then((at) => ({ at, frozen: false })));
         return {
@@ -135,6 +132,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
           config,
           logger: (req as Request & { log: Logger }).log ?? logger,
           requestId: String(req.id ?? ''),
+          rateCount,
           now: async () => (await read()).at,
           // A frozen test clock stays where it was set: every request then shares its instant.
           notBefore: async (at) => {
@@ -168,6 +166,29 @@ function authenticate(config: Config, header: string | undefined): Actor | null 
     const message = error instanceof AppError ? error.message : 'Invalid token';
     throw new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
   }
+}
+
+/**
+ * Every request waits for its rate-limit verdict before it answers; where the count has not left
+ * with a statement of the request's, it goes now. Past the limit the whole answer is
+ * RATE_LIMITED with HTTP 429, whatever the operation returned: nothing it did was written (a
+ * refused count fails every write that follows it, see db/ahead.ts).
+ */
+function rateVerdict(formatError: ReturnType<typeof createErrorFormatter>): ApolloServerPlugin<Ctx> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ contextValue, response }) {
+          try {
+            await contextValue.rateCount?.settled();
+          } catch (error) {
+            response.http.status = error instanceof RateLimitedError ? 429 : 500;
+            response.body = { kind: 'single', singleResult: { errors: [formatError(new GraphQLError(String((error as Error).message)), error)] } };
+          }
+        },
+      };
+    },
+  };
 }
 
 /** Body-parser failures (oversized, malformed JSON) answered as GraphQL errors, never as stack traces. */

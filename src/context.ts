@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Actor } from './auth/jwt';
 import type { Config } from './config';
+import type { Ahead } from './db/ahead';
 import type { Db } from './db/database';
 
 /**
@@ -17,6 +18,12 @@ export interface Ctx {
   now(): Promise<Date>;
   /** Moves the request's instant forward to `at` when it is earlier, and returns the instant. */
   notBefore?(at: Date): Promise<Date>;
+  /**
+   * The request's rate-limit count, owed to the database (db/ahead.ts); null when limiting is
+   * off. A root resolver waits for its verdict before it runs unless it carries the count
+   * (guarded), and every request waits for it before it answers.
+   */
+  rateCount: Ahead | null;
 }
 
 /**

@@ -41,11 +41,25 @@ export function actorKey(actor: Actor): string {
 export const POLICY = Symbol('milepost.policy');
 export type Policy = Role[] | 'PUBLIC';
 
-export function guarded<F extends (...args: never[]) => unknown>(policy: Policy, resolver: F): F {
+export interface GuardOptions {
+  /**
+   * The resolver carries the request's rate-limit count on its first statement (db/ahead.ts)
+   * instead of waiting for its verdict first. Only for resolvers whose every write goes
+   * through inTransaction with `ahead: ctx.rateCount`, so none runs before the verdict.
+   */
+  carriesRateCount?: boolean;
+}
+
+/** For the resolvers that carry the rate-limit count (see GuardOptions). */
+export const CARRIES_RATE_COUNT: GuardOptions = { carriesRateCount: true };
+
+export function guarded<F extends (...args: never[]) => unknown>(policy: Policy, resolver: F, { carriesRateCount = false }: GuardOptions = {}): F {
   const roles = policy === 'PUBLIC' ? null : policy;
   const wrapped = ((...args: Parameters<F>) => {
-    if (roles) requireRole(args[2] as unknown as Ctx, ...roles);
-    return resolver(...args);
+    const ctx = args[2] as unknown as Ctx;
+    if (roles) requireRole(ctx, ...roles);
+    if (carriesRateCount || !ctx.rateCount) return resolver(...args);
+    return ctx.rateCount.settled().then(() => resolver(...args));
   }) as unknown as F;
   (wrapped as unknown as Record<symbol, Policy>)[POLICY] = policy;
   return wrapped;

@@ -1,5 +1,6 @@
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import type { Pool, PoolClient } from 'pg';
+import { takeAhead, type Owed } from './ahead';
 
 /** Opens a transaction's last statement: COMMIT is sent with it (see PreparingPool). */
 export const LAST_STATEMENT = '/* last statement */ ';
@@ -26,6 +27,11 @@ export const LAST_STATEMENT = '/* last statement */ ';
  * (db/transaction.ts executeLast) takes the COMMIT with it: the COMMIT Kysely sends afterwards
  * is answered from the one already sent. Should that statement fail, the server ends the
  * transaction with ROLLBACK instead, and the statement's error stands.
+ *
+ * A statement marked as owed ahead (db/ahead.ts: a request's rate-limit count) is held too, and
+ * leaves first in the write of the connection's next statement, before a held BEGIN, so it
+ * commits on its own. Every later statement on that connection but ROLLBACK waits for its
+ * verdict and fails with it: a refused request writes nothing.
  */
 export class PreparingPool implements PostgresPool {
   private names = new Map<string, string>();
@@ -48,9 +54,39 @@ export class PreparingPool implements PostgresPool {
     let sentCommit: Promise<unknown> | null = null;
     // Whether that last statement succeeded (so the COMMIT, if it succeeded, made it durable).
     let lastSucceeded = false;
+    // Statements owed ahead (see above), not yet sent; and the verdicts of those sent.
+    let ahead: Held[] = [];
+    let verdicts: Promise<void>[] = [];
+    const stream = () => (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream;
     const run = (sql: string, parameters: unknown[]) => {
       const name = this.nameFor(sql);
       return name ? client.query({ name, text: sql, values: parameters }) : client.query(sql, parameters);
+    };
+    /** Submits the owed statements (synchronously, so they share the caller's write) and returns when they are answered. */
+    const submitAhead = (): Promise<unknown> => {
+      const owed = ahead;
+      ahead = [];
+      verdicts.push(...owed.map((o) => o.verdict));
+      return Promise.allSettled(owed.map((o) => run(o.sql, o.parameters).then(o.answer, o.fail)));
+    };
+    /** Sends what is owed in a write of its own, when no statement is left to carry it. */
+    const flushAhead = async () => {
+      if (ahead.length === 0) return;
+      const s = stream();
+      s?.cork?.();
+      let answered: Promise<unknown>;
+      try {
+        answered = submitAhead();
+      } finally {
+        s?.uncork?.();
+      }
+      await answered;
+    };
+    /** Waits for the verdicts of what went ahead; a refusal stands for every later statement. */
+    const gate = async () => {
+      if (verdicts.length === 0) return;
+      await Promise.all(verdicts);
+      verdicts = [];
     };
     /**
      * Runs `submit` (which must hand its query to the client synchronously), preceded by the
@@ -58,14 +94,20 @@ export class PreparingPool implements PostgresPool {
      * client they leave in one write and the server answers them in one go.
      */
     const send = async <R>(submit: () => Promise<R>, commit = false): Promise<R> => {
-      if (pendingBegin === null && !commit) return submit();
+      // A COMMIT must not leave before the verdict of what is owed ahead: that goes first, alone.
+      if (commit && ahead.length > 0) {
+        await flushAhead();
+        await gate();
+      }
+      if (pendingBegin === null && !commit && ahead.length === 0) return submit();
       const begin = pendingBegin;
       pendingBegin = null;
-      const stream = (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream;
-      stream?.cork?.();
+      const s = stream();
+      s?.cork?.();
       let began: Promise<unknown> = Promise.resolve();
       let ran: Promise<R>;
       try {
+        if (ahead.length > 0) void submitAhead();
         if (begin !== null) began = client.query(begin);
         ran = submit();
         if (commit) {
@@ -74,7 +116,7 @@ export class PreparingPool implements PostgresPool {
           sentCommit.catch(() => undefined);
         }
       } finally {
-        stream?.uncork?.();
+        s?.uncork?.();
       }
       const [b, r] = await Promise.allSettled([began, ran]);
       if (b.status === 'rejected') throw b.reason;
@@ -102,10 +144,17 @@ export class PreparingPool implements PostgresPool {
     };
     return {
       query: (async (sql: unknown, parameters?: ReadonlyArray<unknown>) => {
+        const owed = typeof sql === 'string' ? takeAhead(sql) : null;
+        if (owed) {
+          ahead.push({ ...owed, parameters: [...(parameters ?? [])] });
+          return { command: 'SELECT', rowCount: 0, rows: [], fields: [] };
+        }
         if (sentCommit !== null) {
           if (typeof sql === 'string' && /^\s*(commit|rollback|end)\b/i.test(sql)) return endAfterLast(sql);
           throw new Error('a statement was run after the transaction\'s last statement');
         }
+        const rollback = typeof sql === 'string' && /^\s*rollback\b/i.test(sql);
+        if (!rollback && verdicts.length > 0) await gate();
         if (typeof sql !== 'string' || !parameters || parameters.length === 0) {
           if (typeof sql === 'string' && /^\s*(begin|start transaction)\b/i.test(sql)) {
             inTransaction = true;
@@ -114,10 +163,11 @@ export class PreparingPool implements PostgresPool {
           }
           if (typeof sql === 'string' && /^\s*(commit|rollback|end)\b/i.test(sql)) {
             inTransaction = false;
-            // A transaction that ran nothing was never opened on the server.
+            // A transaction that ran nothing was never opened on the server; what it owed still goes.
             if (pendingBegin !== null) {
               pendingBegin = null;
-              return { command: /^\s*rollback/i.test(sql) ? 'ROLLBACK' : 'COMMIT', rowCount: null, rows: [], fields: [] };
+              await flushAhead();
+              return { command: rollback ? 'ROLLBACK' : 'COMMIT', rowCount: null, rows: [], fields: [] };
             }
           }
           return send(() => (client as PoolClient).query(sql as string, parameters as unknown[]));
@@ -138,7 +188,10 @@ export class PreparingPool implements PostgresPool {
         pendingBegin = null;
         sentCommit = null;
         lastSucceeded = false;
-        client.release();
+        verdicts = [];
+        // What is owed ahead still goes, in a write of its own, before the connection is reused.
+        if (ahead.length > 0) void flushAhead().finally(() => client.release());
+        else client.release();
       },
     };
   }
@@ -155,6 +208,12 @@ export class PreparingPool implements PostgresPool {
     }
     return name;
   }
+}
+
+/** A statement owed ahead (db/ahead.ts), held until the connection's next write. */
+interface Held extends Owed {
+  sql: string;
+  parameters: unknown[];
 }
 
 /** PostgreSQL's refusal of a prepared statement whose result shape a schema change altered. */

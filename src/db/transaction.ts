@@ -1,10 +1,21 @@
 import { CompiledQuery, type Compilable } from 'kysely';
+import type { Ahead } from './ahead';
 import type { Db } from './database';
 import { flushDeferred, hasDeferred } from './deferred';
 import { LAST_STATEMENT, isStalePlan } from './prepared-pool';
 import { DEADLOCK_DETECTED, SERIALIZATION_FAILURE, UNIQUE_VIOLATION, pgErrorCode } from '../errors';
 
 const RETRYABLE = new Set([UNIQUE_VIOLATION, SERIALIZATION_FAILURE, DEADLOCK_DETECTED]);
+
+export interface TransactionOptions {
+  /**
+   * What the request owes the database first (its rate-limit count, db/ahead.ts): it rides ahead
+   * of the transaction's first statement, or, where it has gone already, its verdict is awaited
+   * before the transaction starts. A refusal fails the transaction before anything is written.
+   */
+  ahead?: Ahead | null;
+  attempts?: number;
+}
 
 /**
  * Runs `work` in one transaction. A unique violation (a racing duplicate that committed first),
@@ -13,10 +24,14 @@ const RETRYABLE = new Set([UNIQUE_VIOLATION, SERIALIZATION_FAILURE, DEADLOCK_DET
  * answers from them. Writes deferred during `work`
  * (db/deferred.ts) and not yet carried by a ledger statement are written before COMMIT.
  */
-export async function inTransaction<T>(db: Db, work: (tx: Db) => Promise<T>, attempts = 4): Promise<T> {
+export async function inTransaction<T>(db: Db, work: (tx: Db) => Promise<T>, { ahead = null, attempts = 4 }: TransactionOptions = {}): Promise<T> {
+  // A count that cannot ride goes (or is waited for) before the transaction holds a connection:
+  // PGlite has only one.
+  if (ahead && !ahead.rides) await ahead.settled();
   for (let attempt = 1; ; attempt++) {
     try {
       return await db.transaction().execute(async (tx) => {
+        if (ahead?.rides) ahead.carryOn(tx);
         const result = await work(tx);
         await flushDeferred(tx);
         return result;
@@ -24,6 +39,8 @@ export async function inTransaction<T>(db: Db, work: (tx: Db) => Promise<T>, att
     } catch (error) {
       const code = pgErrorCode(error);
       if (attempt >= attempts || !((code && RETRYABLE.has(code)) || isStalePlan(error))) throw error;
+      // The count left with the first attempt; a retry writes only once its verdict allows.
+      if (ahead) await ahead.settled();
     }
   }
 }

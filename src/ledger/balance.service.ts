@@ -1,6 +1,7 @@
 import type DataLoader from 'dataloader';
 import type { Ctx } from '../context';
 import type { Db } from '../db/database';
+import { readCarrying } from '../db/ahead';
 import { sharedLoader } from '../db/batch';
 import { BadInputError } from '../errors';
 import type { TransactionType } from '../db/schema';
@@ -62,7 +63,9 @@ function memberReads(db: Db) {
       // a read must not be evaluated at an instant earlier than writes its snapshot already
       // holds (a credit made available at its own instant would otherwise show as pending).
       const instants = await Promise.all(asks.map((ask) => ask.ctx.now()));
-      return repo.membersWithLotFigures(db, asks.map((ask, i) => ({ id: ask.id, at: instants[i] as Date })));
+      // The statement also carries the rate-limit counts these requests still owe (db/ahead.ts).
+      return readCarrying(db, asks.map((ask) => ask.ctx.rateCount), (on) =>
+        repo.membersWithLotFigures(on, asks.map((ask, i) => ({ id: ask.id, at: instants[i] as Date }))));
     });
     loaders.set(db, loader);
   }
@@ -106,7 +109,7 @@ export async function settleIfDue(ctx: Ctx, memberId: string): Promise<void> {
   await inTransaction(ctx.db, async (tx) => {
     const member = await lockMember(tx, memberId, { active: false });
     await settleExpiry(tx, member, await getProgram(tx), now);
-  });
+  }, { ahead: ctx.rateCount });
 }
 
 export interface StatementArgs {

@@ -1,5 +1,5 @@
 import type { Resolvers } from '../graphql/generated';
-import { guarded } from '../auth/guards';
+import { CARRIES_RATE_COUNT, guarded } from '../auth/guards';
 import { memberTierStatus } from '../tiers/tiers.service';
 import { balanceOf, expiringSoon, statement } from './balance.service';
 import * as ledger from './ledger.service';
@@ -9,12 +9,12 @@ import { transactionStatus } from './ledger.rules';
 
 export const ledgerResolvers: Resolvers = {
   Mutation: {
-    recordPurchase: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => purchases.recordPurchase(ctx, input)),
-    refundPurchase: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => purchases.refundPurchase(ctx, input)),
-    earnPoints: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => ledger.earnPoints(ctx, input)),
-    redeemPoints: guarded(['ADMIN', 'PARTNER', 'MEMBER'], (_p, { input }, ctx) => ledger.redeemPoints(ctx, input)),
-    adjustPoints: guarded(['ADMIN'], (_p, { input }, ctx) => ledger.adjustPoints(ctx, input)),
-    transferPoints: guarded(['ADMIN', 'MEMBER'], (_p, { input }, ctx) => ledger.transferPoints(ctx, input)),
+    recordPurchase: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => purchases.recordPurchase(ctx, input), CARRIES_RATE_COUNT),
+    refundPurchase: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => purchases.refundPurchase(ctx, input), CARRIES_RATE_COUNT),
+    earnPoints: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => ledger.earnPoints(ctx, input), CARRIES_RATE_COUNT),
+    redeemPoints: guarded(['ADMIN', 'PARTNER', 'MEMBER'], (_p, { input }, ctx) => ledger.redeemPoints(ctx, input), CARRIES_RATE_COUNT),
+    adjustPoints: guarded(['ADMIN'], (_p, { input }, ctx) => ledger.adjustPoints(ctx, input), CARRIES_RATE_COUNT),
+    transferPoints: guarded(['ADMIN', 'MEMBER'], (_p, { input }, ctx) => ledger.transferPoints(ctx, input), CARRIES_RATE_COUNT),
     reverseRedemption: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => ledger.reverseRedemption(ctx, input)),
   },
   Member: {

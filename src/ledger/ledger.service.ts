@@ -63,7 +63,7 @@ async function memberOperation(
       fresh = await work(tx, at, member, id);
       return { transactionId: id };
     }, storedResult<{ transactionId: string }>(tx, idempotency));
-  });
+  }, { ahead: ctx.rateCount });
   if (fresh && fresh.id !== result.transactionId) throw new Error(`${operation} wrote its entry under another id`);
   // A replay reads the stored entry; new work already holds it.
   return fresh ?? transactionById(ctx, result.transactionId);
@@ -161,7 +161,7 @@ export async function transferPoints(ctx: Ctx, input: TransferInput): Promise<{ 
       fresh = { from: out, to: into };
       return ids;
     }, storedResult<{ fromId: string; toId: string }>(tx, idempotency));
-  });
+  }, { ahead: ctx.rateCount });
   // New work already holds both entries; a replay reads the stored ones.
   return fresh ?? { from: await transactionById(ctx, result.fromId), to: await transactionById(ctx, result.toId) };
 }

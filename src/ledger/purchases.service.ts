@@ -136,7 +136,7 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
       const stored = await members.findById(tx, member.id);
       return stored ? recorded(stored) : undefined;
     });
-  });
+  }, { ahead: ctx.rateCount });
   const txn = fresh ? fresh.txn : order.txnId ? ((await repo.findTransaction(ctx.db, order.txnId)) ?? null) : null;
   return {
     transaction: txn,
@@ -211,7 +211,7 @@ export async function refundPurchase(ctx: Ctx, input: RefundInput): Promise<Refu
       points_reversed: points, request_hash: hash, created_at: at,
     }).returningAll().executeTakeFirstOrThrow();
     return { refund, member, fresh: { txn } };
-  });
+  }, { ahead: ctx.rateCount });
   const txn = fresh ? fresh.txn : refund.txn_id ? ((await repo.findTransaction(ctx.db, refund.txn_id)) ?? null) : null;
   return { transaction: txn, pointsReversed: refund.points_reversed, member };
 }

@@ -1,14 +1,14 @@
 import type { Resolvers } from '../graphql/generated';
-import { guarded } from '../auth/guards';
+import { CARRIES_RATE_COUNT, guarded } from '../auth/guards';
 import { selectsField } from '../graphql/selection';
 import * as members from './members.service';
 
 export const membersResolvers: Resolvers = {
   Query: {
     me: guarded(['MEMBER'], async (_p, _a, ctx, info) =>
-      (await members.findMember(ctx, { id: ctx.actor?.memberId }, { withBalance: selectsField(info, 'balance') })) ?? null),
+      (await members.findMember(ctx, { id: ctx.actor?.memberId }, { withBalance: selectsField(info, 'balance') })) ?? null, CARRIES_RATE_COUNT),
     member: guarded(['ADMIN', 'PARTNER'], async (_p, args, ctx, info) =>
-      (await members.findMember(ctx, args, { withBalance: selectsField(info, 'balance') })) ?? null),
+      (await members.findMember(ctx, args, { withBalance: selectsField(info, 'balance') })) ?? null, CARRIES_RATE_COUNT),
     members: guarded(['ADMIN'], (_p, args, ctx) => members.listMembers(ctx, args)),
   },
   Mutation: {

@@ -4,6 +4,7 @@ import { actorKey, requireMemberAccess } from '../auth/guards';
 import { BadInputError, NotFoundError, UNIQUE_VIOLATION, pgErrorCode } from '../errors';
 import type { MemberStatus } from '../db/schema';
 import { checkPageSize, decodeCursor, encodeCursor } from '../graphql/pagination';
+import { readCarrying } from '../db/ahead';
 import * as repo from './members.repo';
 import { memberWithBalance } from '../ledger/balance.service';
 import type { MemberRow } from './members.repo';
@@ -80,7 +81,8 @@ export async function findMember(
   if ((by.id == null) === (by.externalId == null)) throw new BadInputError('Give exactly one of id or externalId');
   if (by.id != null) {
     if (!isUuid(by.id)) return undefined;
-    return withBalance ? memberWithBalance(ctx, by.id) : repo.findById(ctx.db, by.id);
+    const id = by.id;
+    return withBalance ? memberWithBalance(ctx, id) : readCarrying(ctx.db, [ctx.rateCount], (db) => repo.findById(db, id));
   }
   return repo.findByExternalId(ctx.db, by.externalId as string);
 }

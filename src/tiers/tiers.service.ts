@@ -233,7 +233,7 @@ export async function assignTier(ctx: Ctx, input: AssignTierInput): Promise<Memb
     engine.change(program, ev, now, 'ASSIGNED', { assigned_code: tier.code, assigned_since: now, assigned_until: input.until }, reason);
     await engine.persist(tx, program, ev, now);
     return member;
-  });
+  }, { ahead: ctx.rateCount });
 }
 
 /** Ends a member's tier assignment now (ADMIN); the earned tier shows again. */
@@ -250,7 +250,7 @@ export async function endTierAssignment(ctx: Ctx, memberId: string): Promise<Mem
       await engine.persist(tx, program, ev, now);
     }
     return member;
-  });
+  }, { ahead: ctx.rateCount });
 }
 
 export { lifetimeTier };

@@ -1,4 +1,7 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { startTestApp, codes, type TestApp } from '../support/harness';
+import { BALANCE, EARN, ENROLL, PURCHASE, REDEEM, STATEMENT, earn, enroll, key, ok } from './ledger-fixtures';
 
 const NOW = '{ now }';
 
@@ -21,7 +24,6 @@ describe('rate limiting', () => {
   });
 
   test('the counters skip the write-ahead log: counting a request writes no WAL and waits for no flush', async () => {
-    const { sql } = await import('kysely');
     const { rows } = await sql<{ relpersistence: string }>`
       select c.relpersistence from pg_class c
       where c.relname = 'rate_limits' and c.relnamespace = current_schema()::regnamespace`.execute(a.database.db);
@@ -42,5 +44,67 @@ describe('rate limiting', () => {
     for (let i = 0; i < 6; i++) statuses.push((await hit(i % 2 ? `http://127.0.0.1:${port}` : a.baseUrl)).status);
     await second.stop();
     expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+  });
+});
+
+// A request's count rides with its first statement where the request carries it (db/ahead.ts):
+// these check what a caller and an operator see, on PGlite (counts sent alone) and PostgreSQL.
+describe('rate limiting: what counts and what a refused request leaves behind', () => {
+  let a: TestApp;
+  const LIMIT = 12;
+  beforeAll(async () => { a = await startTestApp({ RATE_LIMIT_PER_MINUTE: String(LIMIT) }); });
+  afterAll(async () => { await a.close(); });
+
+  const counted = async (partnerId: string) => {
+    const { rows } = await sql<{ points: number }>`select points from rate_limits where key = ${`api:partner:${partnerId}`}`.execute(a.database.db);
+    return rows[0]?.points ?? 0;
+  };
+
+  test('every request counts once: reads, writes, refused writes, bad input and requests that touch no data', async () => {
+    const memberId = await enroll(a, 'rl');
+    await earn(a, memberId, 100);
+    const partnerId = `p-count-${randomUUID()}`;
+    const partner = a.token({ role: 'PARTNER', partnerId });
+    const responses = [
+      await a.gql(BALANCE, { id: memberId }, partner),
+      await a.gql(STATEMENT, { id: memberId, first: 5 }, partner),
+      await a.gql(REDEEM, { input: { memberId, points: 10, idempotencyKey: key() } }, partner),
+      await a.gql(REDEEM, { input: { memberId, points: 1_000, idempotencyKey: key() } }, partner),
+      await a.gql(PURCHASE, { input: { memberId, orderId: key('o'), amount: '20.00', currency: 'USD' } }, partner),
+      await a.gql(NOW, {}, partner),
+      await a.gql(REDEEM, { input: { memberId, points: -5, idempotencyKey: key() } }, partner),
+    ];
+    expect(responses.map((r) => r.errors?.[0]?.extensions?.code ?? 'ok')).toEqual(['ok', 'ok', 'ok', 'INSUFFICIENT_POINTS', 'ok', 'ok', 'BAD_USER_INPUT']);
+    // Concurrent balance reads share statements; each still counts.
+    const together = await Promise.all(Array.from({ length: 4 }, () => a.gql(BALANCE, { id: memberId }, partner)));
+    expect(together.map((r) => r.data?.member?.balance?.available)).toEqual([110, 110, 110, 110]);
+    expect(await counted(partnerId)).toBe(responses.length + together.length);
+  });
+
+  test('past the limit, reads and every kind of write answer 429 RATE_LIMITED and write nothing', async () => {
+    const memberId = await enroll(a, 'rl');
+    await earn(a, memberId, 500);
+    const partnerId = `p-over-${randomUUID()}`;
+    const partner = a.token({ role: 'PARTNER', partnerId });
+    for (let i = 0; i < LIMIT; i++) expect((await a.gql(NOW, {}, partner)).status).toBe(200);
+    const orderId = key('o');
+    const refused = [
+      await a.gql(BALANCE, { id: memberId }, partner),
+      await a.gql(REDEEM, { input: { memberId, points: 50, idempotencyKey: key() } }, partner),
+      await a.gql(EARN, { input: { memberId, points: 50, reason: 'over the limit', idempotencyKey: key() } }, partner),
+      await a.gql(PURCHASE, { input: { memberId, orderId, amount: '80.00', currency: 'USD' } }, partner),
+      await a.gql(ENROLL, { input: { externalId: `rl-over-${randomUUID()}` } }, partner),
+    ];
+    expect(refused.map((r) => r.status)).toEqual([429, 429, 429, 429, 429]);
+    expect(refused.map((r) => codes(r))).toEqual(Array(5).fill(['RATE_LIMITED']));
+    expect(refused.map((r) => r.data ?? null)).toEqual(Array(5).fill(null));
+    // The admin, another caller, sees the member exactly as it was: one credit of 500, no order.
+    const balance = ok(await a.gql(BALANCE, { id: memberId })).member.balance;
+    expect(balance).toMatchObject({ available: 500, lifetimeEarned: 500, lifetimeRedeemed: 0 });
+    const entries = ok(await a.gql(STATEMENT, { id: memberId, first: 10 })).member.transactions.edges;
+    expect(entries.map((e: { node: { type: string; points: number } }) => [e.node.type, e.node.points])).toEqual([['EARN', 500]]);
+    const { rows } = await sql<{ n: number }>`select count(*)::int as n from orders where order_id = ${orderId}`.execute(a.database.db);
+    expect(rows[0]?.n).toBe(0);
+    expect(await counted(partnerId)).toBe(LIMIT + refused.length);
   });
 });

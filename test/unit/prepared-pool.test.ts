@@ -1,5 +1,7 @@
 import type { Pool } from 'pg';
 import { LAST_STATEMENT, PreparingPool } from '../../src/db/prepared-pool';
+import { aheadStatement } from '../../src/db/ahead';
+import { RateLimitedError } from '../../src/errors';
 
 /** A pg pool stand-in that records what the wrapper hands to `client.query`. */
 function recordingPool() {
@@ -184,4 +186,95 @@ test('a COMMIT after a failed last statement (its error swallowed) is refused, n
   answers[2]?.settle();
   await statement.catch(() => undefined);
   await expect(client.query('commit', [])).rejects.toThrow('rolled back');
+});
+
+/**
+ * A pg client stand-in whose stream records writes: queries submitted between cork and uncork
+ * leave in one write. Query results wait until `answer()` when `held` is set.
+ */
+function writingPool() {
+  const writes: string[][] = [];
+  let corked: string[] | null = null;
+  const label = (args: unknown[]) => (typeof args[0] === 'string' ? args[0] : (args[0] as { text: string }).text);
+  const client = {
+    connection: { stream: { cork: () => { corked = []; }, uncork: () => { if (corked) writes.push(corked); corked = null; } } },
+    query: async (...args: unknown[]) => {
+      if (corked) corked.push(label(args));
+      else writes.push([label(args)]);
+      return { rows: [{ points: 1 }], rowCount: 1, command: 'SELECT' };
+    },
+    release: () => undefined,
+  };
+  const pool = { connect: async () => client, end: async () => undefined } as unknown as Pool;
+  return { pool, writes };
+}
+
+function owed(verdict: Promise<void> = Promise.resolve()) {
+  const answers: unknown[] = [];
+  const failures: unknown[] = [];
+  return { answers, failures, waiter: { verdict, answer: (r: unknown) => answers.push(r), fail: (e: unknown) => failures.push(e) } };
+}
+
+const COUNT = 'insert into rate_limits values ($1, $2, $3) on conflict (key) do update set points = rate_limits.points + 1 returning points';
+
+test('a statement owed ahead leaves in the write of the connection\'s next statement, before its held BEGIN', async () => {
+  const { pool, writes } = writingPool();
+  const client = await new PreparingPool(pool).connect();
+  const count = owed();
+  await client.query('begin', []);
+  expect(await client.query(aheadStatement(COUNT, ['k', 1, null], count.waiter).sql, ['k', 1, null])).toMatchObject({ rows: [] });
+  expect(writes).toEqual([]);
+  await client.query('select * from members where id = $1 for update', ['x']);
+  await client.query('commit', []);
+  expect(writes).toEqual([[COUNT, 'begin', 'select * from members where id = $1 for update'], ['commit']]);
+  expect(count.answers).toEqual([{ rows: [{ points: 1 }], rowCount: 1, command: 'SELECT' }]);
+});
+
+test('after a refused count, every later statement on the connection fails with the refusal; ROLLBACK still goes', async () => {
+  const { pool, writes } = writingPool();
+  const client = await new PreparingPool(pool).connect();
+  const refusal = new RateLimitedError();
+  const verdict = Promise.reject(refusal);
+  verdict.catch(() => undefined);
+  await client.query('begin', []);
+  await client.query(aheadStatement(COUNT, ['k', 1, null], owed(verdict).waiter).sql, ['k', 1, null]);
+  await client.query('select * from members where id = $1 for update', ['x']);
+  await expect(client.query('update members set name = $1 where id = $2', ['n', 'x'])).rejects.toBe(refusal);
+  await expect(client.query('commit', [])).rejects.toBe(refusal);
+  await client.query('rollback', []);
+  expect(writes.flat()).toEqual([COUNT, 'begin', 'select * from members where id = $1 for update', 'rollback']);
+});
+
+test('a last statement, which takes the COMMIT with it, waits for the count\'s verdict: the count goes alone first', async () => {
+  const { pool, writes } = writingPool();
+  const client = await new PreparingPool(pool).connect();
+  let allow!: () => void;
+  const verdict = new Promise<void>((resolve) => (allow = resolve));
+  await client.query('begin', []);
+  await client.query(aheadStatement(COUNT, ['k', 1, null], owed(verdict).waiter).sql, ['k', 1, null]);
+  const last = client.query(`${LAST_STATEMENT}insert into t values ($1)`, [1]);
+  await new Promise((r) => setImmediate(r));
+  expect(writes).toEqual([[COUNT]]);
+  allow();
+  await last;
+  expect(writes).toEqual([[COUNT], ['begin', `${LAST_STATEMENT}insert into t values ($1)`, 'commit']]);
+});
+
+test('what is owed still goes when the transaction ran nothing, or when the connection is released unused', async () => {
+  const { pool, writes } = writingPool();
+  const preparing = new PreparingPool(pool);
+  const first = await preparing.connect();
+  const a = owed();
+  await first.query('begin', []);
+  await first.query(aheadStatement(COUNT, ['a', 1, null], a.waiter).sql, ['a', 1, null]);
+  await first.query('rollback', []);
+  expect(writes).toEqual([[COUNT]]);
+  expect(a.answers).toHaveLength(1);
+  const second = await preparing.connect();
+  const b = owed();
+  await second.query(aheadStatement(COUNT, ['b', 1, null], b.waiter).sql, ['b', 1, null]);
+  second.release();
+  await new Promise((r) => setImmediate(r));
+  expect(writes).toEqual([[COUNT], [COUNT]]);
+  expect(b.answers).toHaveLength(1);
 });
