@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin, type GraphQLRequestListener } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
@@ -123,7 +123,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       context: async ({ req }): Promise<Ctx> => {
         const actor = authenticate(config, req.headers.authorization);
         // Counted now, sent with the request's first statement or before its answer (rateVerdict).
-        const rateCount = limiter ? await limiter.count(actor ? actorKey(actor) : `ip:${req.ip}`) : null;
+        const rateCount = limiter ? limiter.count(actor ? actorKey(actor) : `ip:${req.ip}`) : null;
         let instant: Promise<{ at: Date; frozen: boolean }> | undefined;
         const read = () => (instant ??= clock.read ? clock.read() : clock.now().then((at) => ({ at, frozen: false })));
         return {
@@ -175,20 +175,19 @@ function authenticate(config: Config, header: string | undefined): Actor | null 
  * refused count fails every write that follows it, see db/ahead.ts).
  */
 function rateVerdict(formatError: ReturnType<typeof createErrorFormatter>): ApolloServerPlugin<Ctx> {
-  return {
-    async requestDidStart() {
-      return {
-        async willSendResponse({ contextValue, response }) {
-          try {
-            await contextValue.rateCount?.settled();
-          } catch (error) {
-            response.http.status = error instanceof RateLimitedError ? 429 : 500;
-            response.body = { kind: 'single', singleResult: { errors: [formatError(new GraphQLError(String((error as Error).message)), error)] } };
-          }
-        },
-      };
+  const listener: GraphQLRequestListener<Ctx> = {
+    async willSendResponse({ contextValue, response }) {
+      try {
+        await contextValue.rateCount?.settled();
+      } catch (error) {
+        response.http.status = error instanceof RateLimitedError ? 429 : 500;
+        response.body = { kind: 'single', singleResult: { errors: [formatError(new GraphQLError(String((error as Error).message)), error)] } };
+      }
     },
   };
+  // One listener serves every request: it keeps nothing of its own.
+  const started = Promise.resolve(listener);
+  return { requestDidStart: () => started };
 }
 
 /** Body-parser failures (oversized, malformed JSON) answered as GraphQL errors, never as stack traces. */

@@ -10,7 +10,7 @@ export interface RateLimiter {
    * request's first statement where the request carries it (db/ahead.ts), and goes alone
    * otherwise. The verdict (RATE_LIMITED past the limit) comes with the statement's answer.
    */
-  count(key: string): Promise<Ahead>;
+  count(key: string): Ahead;
 }
 
 export interface RateLimiterOptions {
@@ -18,7 +18,7 @@ export interface RateLimiterOptions {
   carry: boolean;
 }
 
-interface Handed {
+interface Statement {
   text: string;
   values: unknown[];
   resolve(result: { rows: unknown[]; rowCount: number }): void;
@@ -33,7 +33,20 @@ interface Handed {
  */
 export function createRateLimiter(db: Db, perMinute: number, { carry }: RateLimiterOptions): RateLimiter | null {
   if (perMinute === 0) return null;
-  const settings = {
+  // Counts waiting for the library's statement, by the key the statement names (its $1). Any
+  // count of a key may take any statement for that key: they are the same statement.
+  const waiting = new Map<string, Count[]>();
+  const limiter = new RateLimiterPostgres({
+    storeClient: {
+      query: (q: { text: string; values?: unknown[] }) => {
+        const key = q.values?.[0];
+        const queue = typeof key === 'string' ? waiting.get(key) : undefined;
+        const count = queue?.shift();
+        if (queue?.length === 0) waiting.delete(key as string);
+        if (!count) return db.executeQuery(CompiledQuery.raw(q.text, q.values ?? [])).then(asPgResult);
+        return new Promise((resolve, reject) => count.hand({ text: q.text, values: q.values ?? [], resolve, reject }));
+      },
+    },
     storeType: 'pool',
     tableName: 'rate_limits',
     tableCreated: true,
@@ -41,56 +54,69 @@ export function createRateLimiter(db: Db, perMinute: number, { carry }: RateLimi
     points: perMinute,
     duration: 60,
     keyPrefix: 'api',
-  };
+  });
   return {
-    async count(key) {
-      let handed = null as Handed | null;
-      let handOver!: () => void;
-      const handedOver = new Promise<void>((resolve) => (handOver = resolve));
-      // A limiter per request, whose store client keeps the statement instead of running it.
-      const limiter = new RateLimiterPostgres({
-        ...settings,
-        storeClient: {
-          query: (q: { text: string; values?: unknown[] }) => new Promise((resolve, reject) => {
-            handed = { text: q.text, values: q.values ?? [], resolve, reject };
-            handOver();
-          }),
-        },
-      });
-      const verdict = limiter.consume(key).then(() => undefined, (error: unknown) => {
+    count(key) {
+      const storeKey = limiter.getKey(key);
+      const count = new Count(db, carry);
+      const queue = waiting.get(storeKey);
+      if (queue) queue.push(count);
+      else waiting.set(storeKey, [count]);
+      count.verdict = limiter.consume(key).then(() => undefined, (error: unknown) => {
         if (error instanceof RateLimiterRes) {
           throw new RateLimitedError(`Rate limit of ${perMinute} requests a minute exceeded; retry in ${Math.ceil(error.msBeforeNext / 1000)} s`);
         }
         throw error;
       });
-      // Observed by settled() or by the statements that wait for it; never left unhandled.
-      verdict.catch(() => undefined);
-      // The library hands its statement over within a few microtasks (or decides without one).
-      await Promise.race([handedOver, verdict.catch(() => undefined)]);
-      let gone = false;
-      return {
-        get rides() {
-          return carry && !gone && handed !== null;
-        },
-        carryOn(on) {
-          if (!carry || gone || !handed) return false;
-          gone = true;
-          const { text, values, resolve, reject } = handed;
-          // Acknowledged at once by the pool; the real answer comes to `answer` with the next statement.
-          void on.executeQuery(aheadStatement(text, values, { verdict, answer: (r) => resolve({ rows: r.rows, rowCount: r.rowCount ?? r.rows.length }), fail: reject }));
-          return true;
-        },
-        settled() {
-          if (!gone && handed) {
-            gone = true;
-            const { text, values, resolve, reject } = handed;
-            db.executeQuery(CompiledQuery.raw(text, values)).then((result) => resolve(asPgResult(result)), reject);
-          }
-          return verdict;
-        },
-      };
+      // Observed by settled() or by the statements that wait for it; never left unhandled. A
+      // verdict reached without a statement leaves no count waiting for one.
+      count.verdict.catch(() => undefined).then(() => {
+        const left = waiting.get(storeKey)?.filter((c) => c !== count);
+        if (left?.length) waiting.set(storeKey, left);
+        else if (left) waiting.delete(storeKey);
+      });
+      return count;
     },
   };
+}
+
+/** One request's count: the library's statement, once handed over, and its verdict. */
+class Count implements Ahead {
+  verdict: Promise<void> = Promise.resolve();
+  private statement: Statement | null = null;
+  private gone = false;
+  private onHand: (() => void) | null = null;
+
+  constructor(private readonly db: Db, private readonly carry: boolean) {}
+
+  hand(statement: Statement): void {
+    this.statement = statement;
+    this.onHand?.();
+  }
+
+  get rides(): boolean {
+    return this.carry && !this.gone && this.statement !== null;
+  }
+
+  carryOn(on: Db): boolean {
+    if (!this.rides) return false;
+    this.gone = true;
+    const { text, values, resolve, reject } = this.statement as Statement;
+    // Acknowledged at once by the pool; the real answer comes to `answer` with the next statement.
+    void on.executeQuery(aheadStatement(text, values, { verdict: this.verdict, answer: (r) => resolve({ rows: r.rows, rowCount: r.rowCount ?? r.rows.length }), fail: reject }));
+    return true;
+  }
+
+  async settled(): Promise<void> {
+    // The library hands its statement over a few microtasks after the count began.
+    if (!this.gone && !this.statement) await Promise.race([new Promise<void>((resolve) => (this.onHand = resolve)), this.verdict.catch(() => undefined)]);
+    if (!this.gone && this.statement) {
+      this.gone = true;
+      const { text, values, resolve, reject } = this.statement;
+      this.db.executeQuery(CompiledQuery.raw(text, values)).then((result) => resolve(asPgResult(result)), reject);
+    }
+    return this.verdict;
+  }
 }
 
 function asPgResult(result: QueryResult<unknown>): { rows: unknown[]; rowCount: number } {
