@@ -17,6 +17,9 @@
  * (on --port + 2, same database): a before/after measured in one run. The API is built from the committed
  * tree (HEAD) unless --working-tree. On Linux with PostgreSQL on this machine, each figure also
  * carries the CPU time per request of the API process and of PostgreSQL (lib/cpu-meter.ts).
+ * Then each operation runs at half its measured maximum with evenly spaced arrivals
+ * (lib/bench-paced.ts) for p50/p99, beside the machine's own stalls over the same window
+ * (lib/hiccups.ts), median of the same rounds.
  * Writes bench-results/latest.json, prints a table, then runs verify-ledger on every database
  * written to.
  */
@@ -30,6 +33,8 @@ import { Pool } from 'pg';
 import { signToken } from '../src/auth/jwt';
 import { buildService, startServer, type RunningServer } from './lib/bench-server';
 import { databaseCeiling, medianOf, runOperation, type OpFigures, type Operation } from './lib/bench-load';
+import { runPaced } from './lib/bench-paced';
+import { startStallMeter } from './lib/hiccups';
 import { summariseProfile } from './lib/cpuprofile';
 import { cpuMeter, isLocalDatabase } from './lib/cpu-meter';
 
@@ -281,13 +286,22 @@ async function main(): Promise<number> {
     await compareServer?.stop();
     compareServer = null;
     if (!values['no-half-rate']) {
-      console.log('p99 at half the measured maximum rate:');
-      for (const op of main.ops) {
-        const max = main.figures[op.name] as OpFigures;
-        const rate = Math.max(1, Math.floor(max.rps / 2));
-        halfRate[op.name] = await runOperation(op, { url: server.url, connections, duration, tokens: callerTokens, overallRate: rate });
-        console.log(`  ${op.label} at ${rate} req/s: p99 ${halfRate[op.name]?.p99} ms`);
+      // Evenly spaced arrivals (bench-paced.ts), not autocannon's rate limit, which sends each
+      // second's share back to back; the machine's own stalls are metered over the same window.
+      console.log('p99 at half the measured maximum rate (evenly paced):');
+      const paced: Record<string, OpFigures[]> = {};
+      for (let round = 1; round <= rounds; round++) {
+        console.log(`  round ${round}/${rounds}`);
+        for (const op of main.ops) {
+          const rate = Math.max(1, Math.floor((main.figures[op.name] as OpFigures).rps / 2));
+          const stallMeter = startStallMeter();
+          const figures = await runPaced(op, { url: server.url, connections, duration, tokens: callerTokens, rate });
+          const stalls = await stallMeter.stop();
+          (paced[op.name] ??= []).push({ ...figures, ...(stalls ? { machineStalls: stalls } : {}) });
+          console.log(`    ${op.label} at ${rate} req/s: p50 ${figures.p50} ms, p99 ${figures.p99} ms; machine stalls p99 ${stalls?.p99 ?? '-'} ms, max ${stalls?.max ?? '-'} ms`);
+        }
       }
+      for (const [name, runs] of Object.entries(paced)) halfRate[name] = medianOf(runs);
     }
   } finally {
     await scaleServer?.stop();
@@ -398,7 +412,7 @@ async function main(): Promise<number> {
     console.log(`CPU per request (API + PostgreSQL) × C's: ${Object.entries(cpuOverC).map(([n, r]) => `${n} ${r}`).join('  ')}`);
   }
   if (Object.keys(halfRate).length) {
-    console.log('p99 at half max rate: ' + Object.entries(halfRate).map(([n, h]) => `${n} ${h.p99} ms @${h.offeredRate}/s`).join(', '));
+    console.log('p99 at half max rate, evenly paced: ' + Object.entries(halfRate).map(([n, h]) => `${n} ${h.p99} ms @${h.offeredRate}/s (stalls max ${h.machineStalls?.max ?? '-'} ms)`).join(', '));
   }
   if (scaling) {
     for (const name of SCALED) {

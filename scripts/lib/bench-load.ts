@@ -23,8 +23,17 @@ export interface OpFigures {
   errorSamples: string[];
   /** For rate-limited runs: the offered rate. */
   offeredRate?: number;
+  /**
+   * For paced runs (bench-paced.ts): how late the load generator sent its requests (ms). Each
+   * request's latency is counted from when it was due, so this lag is inside it.
+   */
+  dispatchLag?: { p99: number; max: number };
+  /** For paced runs: the machine's own stalls over the run, from an idle process (hiccups.ts). */
+  machineStalls?: { p99: number; max: number };
   /** For medians over rounds: each round's req/s, in order. */
   rounds?: number[];
+  /** For medians over paced rounds: each round's p99, in order. */
+  p99Rounds?: number[];
   /** CPU time per completed request (cpu-meter.ts); for D, `apiUs` is the load client's. */
   cpu?: CpuPerRequest;
 }
@@ -34,6 +43,9 @@ const median = (values: number[]) => {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 };
+
+interface Pair { p99: number; max: number }
+const pairMedian = (pairs: Pair[]): Pair => ({ p99: median(pairs.map((p) => p.p99)), max: median(pairs.map((p) => p.max)) });
 
 /** One figure per operation from several rounds: medians of rate and latencies, sums of counts. */
 export function medianOf(runs: OpFigures[]): OpFigures {
@@ -48,6 +60,10 @@ export function medianOf(runs: OpFigures[]): OpFigures {
     total: runs.reduce((sum, r) => sum + r.total, 0),
     errorSamples: [...new Set(runs.flatMap((r) => r.errorSamples))].slice(0, 5),
     rounds: runs.map((r) => r.rps),
+    ...(runs[0]?.offeredRate ? { offeredRate: runs[0].offeredRate } : {}),
+    ...(runs.every((r) => r.dispatchLag) ? { dispatchLag: pairMedian(runs.map((r) => r.dispatchLag as Pair)) } : {}),
+    ...(runs.every((r) => r.machineStalls) ? { machineStalls: pairMedian(runs.map((r) => r.machineStalls as Pair)) } : {}),
+    ...(runs.some((r) => r.offeredRate) ? { p99Rounds: runs.map((r) => r.p99) } : {}),
     ...(runs.every((r) => r.cpu) ? { cpu: { apiUs: medianOrNull(runs.map((r) => r.cpu?.apiUs ?? null)), dbUs: medianOrNull(runs.map((r) => r.cpu?.dbUs ?? null)) } } : {}),
   };
 }
@@ -128,7 +144,7 @@ export async function runOperation(op: Operation, options: LoadOptions): Promise
 }
 
 /** '' when the body holds no GraphQL errors, else ' CODE: message' of the first one. */
-function errorCode(body: string): string {
+export function errorCode(body: string): string {
   if (!body.includes('"errors"')) return '';
   try {
     const parsed = JSON.parse(body) as { errors?: { message?: string; extensions?: { code?: string } }[] };
