@@ -295,6 +295,7 @@ async function main(): Promise<number> {
         for (const op of main.ops) {
           const rate = Math.max(1, Math.floor((main.figures[op.name] as OpFigures).rps / 2));
           const stallMeter = startStallMeter();
+          await stallMeter.ready;
           const figures = await runPaced(op, { url: server.url, connections, duration, tokens: callerTokens, rate });
           const stalls = await stallMeter.stop();
           (paced[op.name] ??= []).push({ ...figures, ...(stalls ? { machineStalls: stalls } : {}) });

@@ -18,6 +18,7 @@ const METER = `
 const { monitorEventLoopDelay } = require('node:perf_hooks');
 const h = monitorEventLoopDelay({ resolution: 1 });
 h.enable();
+process.stdout.write('ready\\n');
 process.stdin.resume();
 process.stdin.on('end', () => {
   h.disable();
@@ -28,20 +29,31 @@ process.stdin.on('end', () => {
 `;
 
 export interface StallMeter {
+  /** The metering process. */
+  pid: number | undefined;
+  /** Settles once the meter is metering. */
+  ready: Promise<void>;
   stop(): Promise<Stalls | null>;
 }
 
 export function startStallMeter(): StallMeter {
   const child = spawn(process.execPath, ['-e', METER], { stdio: ['pipe', 'pipe', 'ignore'] });
   let out = '';
-  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let markReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => { markReady = resolve; });
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+    if (out.includes('\n')) markReady();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => { markReady(); resolve(); }));
   return {
+    pid: child.pid,
+    ready,
     async stop() {
       child.stdin.end();
       await exited;
       try {
-        return JSON.parse(out) as Stalls;
+        return JSON.parse(out.slice(out.indexOf('\n') + 1)) as Stalls;
       } catch {
         return null;
       }
