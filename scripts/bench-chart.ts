@@ -55,7 +55,7 @@ bars(`Throughput, ${r.meta.members} members, ${r.meta.connections} connections (
   { label: 'D: earn SQL, plain pg Pool', value: r.D, color: '#888', note: '' },
 ]);
 if (r.halfRate && Object.keys(r.halfRate).length) {
-  bars('p99 latency at half the maximum rate (ms)', 'ms', ops.filter(([n]) => r.halfRate[n]).map(([name, label]) => ({
+  bars('p99 latency at half the maximum rate, evenly paced (ms)', 'ms', ops.filter(([n]) => r.halfRate[n]).map(([name, label]) => ({
     label, value: r.halfRate[name].p99, color: r.halfRate[name].p99 < 50 ? '#2f855a' : '#c05621',
   })), { value: 50, label: 'target 50 ms' });
 }
