@@ -98,6 +98,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
         return id;
       },
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+      serializers: { req: requestForLog },
     }),
   );
   app.get('/healthz', (_req, res) => {
@@ -217,4 +218,18 @@ function rootFields(typeDefs: string): { Query: string[]; Mutation: string[] } {
     }
   }
   return fields;
+}
+
+/** Request headers a log line keeps. Credentials (authorization, cookies) and everything else stay out. */
+const LOGGED_HEADERS = ['user-agent', 'content-type', 'content-length', 'x-forwarded-for'] as const;
+
+/**
+ * What the request log says of a request: id, method, URL, caller address and a few headers.
+ * The standard serializer logs every header, bearer token included, and a token in a log is a
+ * credential anyone who reads the log can replay until it expires.
+ */
+export function requestForLog(req: { id?: unknown; method?: string; url?: string; remoteAddress?: string; headers?: Record<string, unknown> }) {
+  const headers: Record<string, unknown> = {};
+  for (const name of LOGGED_HEADERS) if (req.headers?.[name] !== undefined) headers[name] = req.headers[name];
+  return { id: req.id, method: req.method, url: req.url, remoteAddress: req.remoteAddress, headers };
 }
