@@ -146,6 +146,10 @@ export async function createApp(deps: AppDeps): Promise<App> {
       },
     }),
   );
+  // Anything else is not part of the API: a JSON answer in the API's error shape, not Express's HTML page.
+  app.use((req: Request, res: Response) => {
+    res.status(404).json({ errors: [{ message: `No such endpoint: ${req.method} ${req.path}`, extensions: { code: 'NOT_FOUND' } }] });
+  });
   app.use(bodyErrors(logger));
 
   return {

@@ -51,6 +51,16 @@ describe('request and query limits', () => {
     expect(codes(over)).toEqual(['LIMIT_EXCEEDED']);
   });
 
+  test('an unknown endpoint is HTTP 404 NOT_FOUND in the API error shape, not an HTML page', async () => {
+    for (const [method, path] of [['get', '/nope'], ['post', '/v1/graphql'], ['delete', '/healthz']] as const) {
+      const res = await t.request()[method](path).set('authorization', `Bearer ${t.admin}`);
+      expect(res.status).toBe(404);
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+      expect(res.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+      expect(res.text).not.toMatch(/<html|<pre>/i);
+    }
+  });
+
   test('healthz answers 200 and readyz 200 while the database answers', async () => {
     expect((await t.request().get('/healthz')).status).toBe(200);
     expect((await t.request().get('/readyz')).status).toBe(200);
