@@ -232,7 +232,7 @@ const LOGGED_HEADERS = ['user-agent', 'content-type', 'content-length', 'x-forwa
  * The standard serializer logs every header, bearer token included, and a token in a log is a
  * credential anyone who reads the log can replay until it expires.
  */
-export function requestForLog(req: { id?: unknown; method?: string; url?: string; remoteAddress?: string; headers?: Record<string, unknown> }) {
+function requestForLog(req: { id?: unknown; method?: string; url?: string; remoteAddress?: string; headers?: Record<string, unknown> }) {
   const headers: Record<string, unknown> = {};
   for (const name of LOGGED_HEADERS) if (req.headers?.[name] !== undefined) headers[name] = req.headers[name];
   return { id: req.id, method: req.method, url: req.url, remoteAddress: req.remoteAddress, headers };
