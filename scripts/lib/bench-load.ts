@@ -9,6 +9,12 @@ import { Pool } from 'pg';
 import { randomUUID } from 'node:crypto';
 import { perRequest, type CpuMeter, type CpuPerRequest } from './cpu-meter';
 
+/** A latency-like figure's 99th percentile and worst, ms. */
+export interface Extremes {
+  p99: number;
+  max: number;
+}
+
 export interface OpFigures {
   /** Successful requests per second (failures excluded). */
   rps: number;
@@ -27,9 +33,9 @@ export interface OpFigures {
    * For paced runs (bench-paced.ts): how late the load generator sent its requests (ms). Each
    * request's latency is counted from when it was due, so this lag is inside it.
    */
-  dispatchLag?: { p99: number; max: number };
+  dispatchLag?: Extremes;
   /** For paced runs: the machine's own stalls over the run, from an idle process (hiccups.ts). */
-  machineStalls?: { p99: number; max: number };
+  machineStalls?: Extremes;
   /** For medians over rounds: each round's req/s, in order. */
   rounds?: number[];
   /** For medians over paced rounds: each round's p99, in order. */
@@ -44,8 +50,7 @@ const median = (values: number[]) => {
   return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 };
 
-interface Pair { p99: number; max: number }
-const pairMedian = (pairs: Pair[]): Pair => ({ p99: median(pairs.map((p) => p.p99)), max: median(pairs.map((p) => p.max)) });
+const extremesMedian = (pairs: Extremes[]): Extremes => ({ p99: median(pairs.map((p) => p.p99)), max: median(pairs.map((p) => p.max)) });
 
 /** One figure per operation from several rounds: medians of rate and latencies, sums of counts. */
 export function medianOf(runs: OpFigures[]): OpFigures {
@@ -61,8 +66,8 @@ export function medianOf(runs: OpFigures[]): OpFigures {
     errorSamples: [...new Set(runs.flatMap((r) => r.errorSamples))].slice(0, 5),
     rounds: runs.map((r) => r.rps),
     ...(runs[0]?.offeredRate ? { offeredRate: runs[0].offeredRate } : {}),
-    ...(runs.every((r) => r.dispatchLag) ? { dispatchLag: pairMedian(runs.map((r) => r.dispatchLag as Pair)) } : {}),
-    ...(runs.every((r) => r.machineStalls) ? { machineStalls: pairMedian(runs.map((r) => r.machineStalls as Pair)) } : {}),
+    ...(runs.every((r) => r.dispatchLag) ? { dispatchLag: extremesMedian(runs.map((r) => r.dispatchLag as Extremes)) } : {}),
+    ...(runs.every((r) => r.machineStalls) ? { machineStalls: extremesMedian(runs.map((r) => r.machineStalls as Extremes)) } : {}),
     ...(runs.some((r) => r.offeredRate) ? { p99Rounds: runs.map((r) => r.p99) } : {}),
     ...(runs.every((r) => r.cpu) ? { cpu: { apiUs: medianOrNull(runs.map((r) => r.cpu?.apiUs ?? null)), dbUs: medianOrNull(runs.map((r) => r.cpu?.dbUs ?? null)) } } : {}),
   };

@@ -7,12 +7,10 @@
  * percentile is read beside the stalls of the same window.
  */
 import { spawn } from 'node:child_process';
+import type { Extremes } from './bench-load';
 
-export interface Stalls {
-  /** Lateness of a 1 ms wake-up, ms: 99th percentile and worst. */
-  p99: number;
-  max: number;
-}
+/** Lateness of a 1 ms wake-up, ms: 99th percentile and worst. */
+export type Stalls = Extremes;
 
 const METER = `
 const { monitorEventLoopDelay } = require('node:perf_hooks');
