@@ -2,6 +2,7 @@
  * npm run bench -- [--connections 20] [--duration 10] [--rounds 3] [--members 10000]
  *                  [--scale 1000000] [--seed 1] [--port 4100] [--profile] [--working-tree]
  *                  [--no-half-rate] [--compare <git ref>] [--keep-data]
+ *                  [--server-env KEY=VALUE …] [--compare-env KEY=VALUE …]
  *
  * Benchmarks Milepost against PostgreSQL (DATABASE_URL, default
  * postgres://postgres@127.0.0.1:5432/milepost_bench; created and seeded when short of members,
@@ -14,8 +15,11 @@
  * round of every operation rather than every round of one. With --scale N a second server on
  * --port + 1 serves the N-member database (…_N), and each operation runs on both servers back to
  * back, so the two sizes share the same spells. --compare REF does the same with the code at REF
- * (on --port + 2, same database): a before/after measured in one run. The API is built from the committed
- * tree (HEAD) unless --working-tree. On Linux with PostgreSQL on this machine, each figure also
+ * (on --port + 2, same database): a before/after measured in one run. --server-env sets the
+ * environment of the servers under test (DB_POOL_SIZE=20, say; the database is DATABASE_URL's),
+ * --compare-env that of the compare server on top, so `--compare HEAD --compare-env
+ * DB_POOL_SIZE=10` weighs a setting in one run. The API is built from the committed tree (HEAD)
+ * unless --working-tree. On Linux with PostgreSQL on this machine, each figure also
  * carries the CPU time per request of the API process and of PostgreSQL (lib/cpu-meter.ts).
  * Then each operation runs at half its measured maximum with evenly spaced arrivals
  * (lib/bench-paced.ts) for p50/p99, beside the machine's own stalls over the same window
@@ -169,6 +173,15 @@ function table(rows: [string, OpFigures][]): string {
   return [head, '-'.repeat(head.length), ...lines].join('\n');
 }
 
+/** KEY=VALUE flags as an environment; anything else is refused. */
+function envAssignments(assignments: string[], flag: string): Record<string, string> {
+  return Object.fromEntries(assignments.map((assignment) => {
+    const match = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(assignment);
+    if (!match) throw new Error(`${flag} takes KEY=VALUE, got "${assignment}"`);
+    return [match[1] as string, match[2] as string];
+  }));
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -184,6 +197,8 @@ async function main(): Promise<number> {
       compare: { type: 'string' },
       'no-half-rate': { type: 'boolean', default: false },
       'keep-data': { type: 'boolean', default: false },
+      'server-env': { type: 'string', multiple: true, default: [] },
+      'compare-env': { type: 'string', multiple: true, default: [] },
       out: { type: 'string', default: join(RESULTS, 'latest.json') },
     },
   });
@@ -196,6 +211,10 @@ async function main(): Promise<number> {
   const port = Number(values.port);
   if (![connections, duration, rounds, members, port].every((n) => Number.isInteger(n) && n > 0)) throw new Error('numeric flags must be positive integers');
   if (duration > 15) throw new Error('--duration is capped at 15 s per run');
+  const serverEnv = envAssignments(values['server-env'] as string[], '--server-env');
+  const compareEnv = envAssignments(values['compare-env'] as string[], '--compare-env');
+  // The main and scale servers each serve their own database.
+  if ('DATABASE_URL' in serverEnv) throw new Error('--server-env cannot set DATABASE_URL: set it for the bench itself');
   const databaseUrl = process.env.DATABASE_URL || DEFAULT_URL;
   if (!/^postgres(ql)?:\/\//.test(databaseUrl)) throw new Error('bench needs a PostgreSQL DATABASE_URL');
 
@@ -207,6 +226,7 @@ async function main(): Promise<number> {
   const appDir = buildService(values['working-tree'] as boolean);
   const compareRef = values.compare as string | undefined;
   const compareDir = compareRef ? buildService(false, compareRef) : null;
+  const compareLabel = compareRef ? [compareRef, ...Object.entries(compareEnv).map(([k, v]) => `${k}=${v}`)].join(' ') : null;
   const secret = randomBytes(32).toString('hex');
   const callerTokens = tokens(secret, 2000);
   const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
@@ -257,7 +277,7 @@ async function main(): Promise<number> {
   const scaleUrl = scale ? withDatabase(databaseUrl, `${decodeURIComponent(new URL(databaseUrl).pathname.slice(1))}_${scale}`) : null;
   if (scale && scaleUrl) await prepareDatabase(scaleUrl, scale, seed);
   console.log(`\nbenchmark at ${members} members${scale ? ` (and at ${scale}, interleaved)` : ''}, ${connections} connections, ${duration} s per run, ${rounds} rounds`);
-  const server = await startServer({ appDir, databaseUrl, port, jwtSecret: secret, cpuProfileDir: profileDir });
+  const server = await startServer({ appDir, databaseUrl, port, jwtSecret: secret, cpuProfileDir: profileDir, env: serverEnv });
   let scaleServer: RunningServer | null = null;
   let compareServer: RunningServer | null = null;
   let before: Awaited<ReturnType<typeof measure>>[number] | null = null;
@@ -270,12 +290,12 @@ async function main(): Promise<number> {
     const targets: Target[] = [{ id: 'main', label: String(members), server, sample, names: ALL }];
     if (scale && scaleUrl) {
       // Reads, and writes too, to see that neither slows as the data grows.
-      scaleServer = await startServer({ appDir, databaseUrl: scaleUrl, port: port + 1, jwtSecret: secret, cpuProfileDir: null });
+      scaleServer = await startServer({ appDir, databaseUrl: scaleUrl, port: port + 1, jwtSecret: secret, cpuProfileDir: null, env: serverEnv });
       targets.push({ id: 'scale', label: String(scale), server: scaleServer, sample: await sampleMembers(scaleUrl, 5000), names: SCALED });
     }
     if (compareRef && compareDir) {
-      compareServer = await startServer({ appDir: compareDir, databaseUrl, port: port + 2, jwtSecret: secret, cpuProfileDir: null });
-      targets.push({ id: 'compare', label: compareRef, server: compareServer, sample, names: ALL });
+      compareServer = await startServer({ appDir: compareDir, databaseUrl, port: port + 2, jwtSecret: secret, cpuProfileDir: null, env: { ...serverEnv, ...compareEnv } });
+      targets.push({ id: 'compare', label: compareLabel as string, server: compareServer, sample, names: ALL });
     }
     const measured = await measure(targets);
     main = measured.find((m) => m.id === 'main') as (typeof measured)[number];
@@ -329,7 +349,7 @@ async function main(): Promise<number> {
   }
 
   const comparison = before && compareRef ? {
-    ref: compareRef,
+    ref: compareLabel,
     operations: Object.fromEntries(ALL.map((name) => {
       const was = (before as NonNullable<typeof before>).figures[name] as OpFigures;
       const now = main.figures[name] as OpFigures;
@@ -383,7 +403,7 @@ async function main(): Promise<number> {
       startedAt: started.toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model,
       memoryGb: Math.round(totalmem() / 2 ** 30), connections, durationSeconds: duration, rounds, members, seed,
       database: databaseUrl.replace(/\/\/[^@/]*@/, '//…@'), callerTokens: callerTokens.length,
-      serverEnv: 'NODE_ENV=production, defaults otherwise (DB_POOL_SIZE 10, LOG_LEVEL info, rate limit on)',
+      serverEnv: `NODE_ENV=production${Object.entries(serverEnv).map(([k, v]) => `, ${k}=${v}`).join('')}, defaults otherwise (DB_POOL_SIZE 10, LOG_LEVEL info, rate limit on)`,
       commit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim(),
     },
     C: C.rps,
