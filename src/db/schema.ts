@@ -87,6 +87,14 @@ export interface TierHistoryTable {
   created_at: Timestamp;
 }
 
+/** One row: where the review of members owed a milestone bonus stands (migration 008). */
+export interface MilestoneReviewTable {
+  id: Generated<number>;
+  version: Generated<number>;
+  reviewed_version: Generated<number>;
+  review_after: string | null;
+}
+
 export interface MemberMilestoneTable {
   member_id: string;
   lifetime_qualifying_points: number;
@@ -230,6 +238,7 @@ export interface DB {
   member_tiers: MemberTierTable;
   tier_history: TierHistoryTable;
   member_milestones: MemberMilestoneTable;
+  milestone_review: MilestoneReviewTable;
   member_streak_awards: MemberStreakAwardTable;
   service_clock: ServiceClockTable;
   members: MemberTable;

@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
+import { sql } from 'kysely';
 import type { Db } from '../db/database';
 import { inTransaction } from '../db/transaction';
 import { lockMember, settleExpiry } from '../ledger/ledger.core';
 import { purgeExpiredKeys } from '../ledger/idempotency';
 import { getProgram } from '../program/program.service';
+import { NIL_UUID } from '../members/members.rules';
 
 /**
  * Writes EXPIRE entries for members with lots past their expiry, walking them in member-id order
@@ -17,14 +19,7 @@ export async function sweepExpiry(db: Db, now: Date, logger?: Logger, batchSize 
   let members = 0;
   let after: string | null = null;
   for (;;) {
-    let query = db
-      .selectFrom('point_lots')
-      .select('member_id')
-      .distinct()
-      .where('remaining', '>', 0)
-      .where('expires_at', '<=', now);
-    if (after !== null) query = query.where('member_id', '>', after);
-    const due = await query.orderBy('member_id').limit(batchSize).execute();
+    const due = await membersWithDueLots(db, now, after, batchSize);
     for (const { member_id } of due) {
       expired += await inTransaction(db, async (tx) => {
         const member = await lockMember(tx, member_id, { active: false });
@@ -37,6 +32,21 @@ export async function sweepExpiry(db: Db, now: Date, logger?: Logger, batchSize 
   }
   if (expired > 0) logger?.info({ members, points: expired }, 'expiry sweep');
   return expired;
+}
+
+/**
+ * The next `limit` members after `after` (in id order) holding lots past their expiry. The due
+ * lots are read first, through their own index (migration 008): ordered by member instead,
+ * PostgreSQL walks every open lot of every member to find the few that are due.
+ */
+async function membersWithDueLots(db: Db, now: Date, after: string | null, limit: number): Promise<{ member_id: string }[]> {
+  const { rows } = await sql<{ member_id: string }>`
+    with due as materialized (
+      select member_id from point_lots where remaining > 0 and expires_at is not null and expires_at <= ${now})
+    select distinct member_id from due
+    where member_id > ${after ?? NIL_UUID}::uuid
+    order by member_id limit ${limit}`.execute(db);
+  return rows;
 }
 
 /** Drops idempotency records past their retention. */

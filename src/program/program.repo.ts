@@ -24,7 +24,9 @@ export async function loadMilestones(db: Db): Promise<MilestoneView[]> {
   return db.selectFrom('tier_milestones').selectAll().orderBy('lifetime_qualifying_points', 'asc').execute();
 }
 
+/** Replaces the milestones and asks the maintenance pass to review the members against them (tiers.jobs). */
 export async function replaceMilestones(db: Db, milestones: Insertable<TierMilestoneTable>[]): Promise<void> {
   await db.deleteFrom('tier_milestones').execute();
   if (milestones.length > 0) await db.insertInto('tier_milestones').values(milestones).execute();
+  await db.updateTable('milestone_review').set((eb) => ({ version: eb('version', '+', 1), review_after: null })).execute();
 }

@@ -4,6 +4,7 @@ import { defer, withDeferred } from '../db/deferred';
 import type { MemberTierTable, StreakPeriod, TierHistoryTable } from '../db/schema';
 import { toUnits } from '../ledger/money';
 import { forgetLots, takeMetrics } from '../ledger/prefetch';
+import { NIL_UUID } from '../members/members.rules';
 import type { Metrics, Window } from './tiers.rules';
 
 export type MemberTierRow = Selectable<MemberTierTable>;
@@ -148,6 +149,44 @@ export async function dueMembers(db: Db, now: Date, limit: number): Promise<stri
     .where(sql<boolean>`least(grace_until, valid_until, assigned_until) <= ${now}`)
     .orderBy('member_id').limit(limit).execute();
   return rows.map((r) => r.member_id);
+}
+
+export interface MilestoneReview { version: number; reviewedVersion: number; after: string | null }
+
+/** Where the review of members owed a milestone bonus stands (migration 008). */
+export async function milestoneReview(db: Db): Promise<MilestoneReview> {
+  const row = await db.selectFrom('milestone_review').selectAll().executeTakeFirstOrThrow();
+  return { version: row.version, reviewedVersion: row.reviewed_version, after: row.review_after };
+}
+
+/**
+ * Records the review of `version` as far as member `after`, or finished (`after` null). A no-op
+ * when the milestones changed meanwhile: the review of the new version starts over.
+ */
+export async function advanceMilestoneReview(db: Db, version: number, after: string | null): Promise<void> {
+  await db.updateTable('milestone_review')
+    .set(after === null ? { reviewed_version: version, review_after: null } : { review_after: after })
+    .where('version', '=', version)
+    .execute();
+}
+
+/**
+ * The next `limit` active members after `after` in id order, each with whether it has reached a
+ * milestone it has not received (lifetime qualifying points as known at `knownAt`). One index
+ * range of members and each one's own ledger entries: the cost follows the batch, not the ledger.
+ */
+export async function membersReviewedForMilestones(db: Db, after: string | null, knownAt: Date, limit: number) {
+  const { rows } = await sql<{ id: string; owed: boolean }>`
+    select m.id, exists (select 1 from tier_milestones ms
+      where ms.lifetime_qualifying_points <= q.qp
+        and not exists (select 1 from member_milestones mm where mm.member_id = m.id
+          and mm.lifetime_qualifying_points = ms.lifetime_qualifying_points)) as owed
+    from (select id from members where status = 'ACTIVE' and id > ${after ?? NIL_UUID}::uuid
+      order by id limit ${limit}) m
+    cross join lateral (select coalesce(sum(t.qualifying_points), 0)::int as qp from points_transactions t
+      where t.member_id = m.id and not t.cancelled and t.created_at <= ${knownAt}) q
+    order by m.id`.execute(db);
+  return rows;
 }
 
 export async function awardedMilestones(db: Db, memberId: string): Promise<Set<number>> {

@@ -1,4 +1,5 @@
 import { startTestApp, type TestApp } from '../support/harness';
+import { reviewMilestones } from '../../src/tiers/tiers.jobs';
 
 const SET_CLOCK = `mutation($now: DateTime!) { setTestClock(now: $now) }`;
 const SET_TIERS = `mutation($tiers: [TierInput!]!) { setTiers(tiers: $tiers) { code } }`;
@@ -199,6 +200,50 @@ test('a milestone configured after a member passed it is credited by the evaluat
   expect(m.bonuses.totalCount).toBe(1);
   expect(m.balance.available).toBe(750);
   await ok(SET_MILESTONES, { m: [] });
+});
+
+test('after a milestone change the review credits owed members a batch per pass, from where it stopped; a change meanwhile starts it over', async () => {
+  await configure();
+  await at('2025-03-01T00:00:00Z');
+  const now = new Date('2025-03-01T00:00:00Z');
+  const ids = [await enroll(), await enroll(), await enroll()];
+  for (const [i, id] of ids.entries()) await earn(id, 700, `r${i}`);
+  const review = () => t.database.db.selectFrom('milestone_review').selectAll().executeTakeFirstOrThrow();
+  const passesUntilReviewed = async () => {
+    let passes = 0;
+    for (; ; passes++) {
+      const state = await review();
+      if (state.reviewed_version === state.version) return passes;
+      if (passes > 1000) throw new Error('the review never finished');
+      await reviewMilestones(t.database.db, now, { batchSize: 1, budget: 1 });
+    }
+  };
+  await passesUntilReviewed(); // configure() replaced the milestones (with none): one pass, no member read
+  expect(await passesUntilReviewed()).toBe(0);
+
+  await ok(SET_MILESTONES, { m: [{ lifetimeQualifyingPoints: 500, name: 'First 500', bonusPoints: 50 }] });
+  await reviewMilestones(t.database.db, now, { batchSize: 1, budget: 1 });
+  const partway = await review();
+  expect(partway.reviewed_version).toBeLessThan(partway.version);
+  expect(partway.review_after).not.toBeNull();
+
+  // Changed before the review finished: the new milestones are reviewed from the first member.
+  await ok(SET_MILESTONES, { m: [
+    { lifetimeQualifyingPoints: 500, name: 'First 500', bonusPoints: 50 },
+    { lifetimeQualifyingPoints: 600, name: 'First 600', bonusPoints: 60 },
+  ] });
+  expect(await review()).toMatchObject({ version: partway.version + 1, review_after: null });
+  expect(await passesUntilReviewed()).toBeGreaterThan(1);
+  for (const id of ids) {
+    const m = await member(id);
+    expect(m.bonuses.edges.map((e: { node: { description: string } }) => e.node.description).sort()).toEqual(['Milestone bonus: First 500', 'Milestone bonus: First 600']);
+    expect(m.balance.available).toBe(810);
+  }
+  // Reviewed: a further evaluation credits nothing twice.
+  await ok(EVALUATE);
+  for (const id of ids) expect((await member(id)).bonuses.totalCount).toBe(2);
+  await ok(SET_MILESTONES, { m: [] });
+  expect(await passesUntilReviewed()).toBe(1);
 });
 
 test('status freeze: a Gold member keeps points past their date; after losing Gold the expiry clock runs', async () => {
