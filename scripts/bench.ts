@@ -173,6 +173,11 @@ function table(rows: [string, OpFigures][]): string {
   return [head, '-'.repeat(head.length), ...lines].join('\n');
 }
 
+/** The machine's busy and stolen share over a run, for the progress lines ('' where unread). */
+function machineNote(figures: OpFigures): string {
+  return figures.machine ? ` (machine ${figures.machine.busyPercent} % busy, ${figures.machine.stealPercent} % stolen)` : '';
+}
+
 /** KEY=VALUE flags as an environment; anything else is refused. */
 function envAssignments(assignments: string[], flag: string): Record<string, string> {
   return Object.fromEntries(assignments.map((assignment) => {
@@ -261,7 +266,7 @@ async function main(): Promise<number> {
           if (states.length > 1) await runOperation(op, { url: t.server.url, connections, duration: WARM_SECONDS, tokens: callerTokens });
           const figures = await runOperation(op, { url: t.server.url, connections, duration, tokens: callerTokens, meter: t.meter });
           (t.runs[name] ??= []).push(figures);
-          console.log(`${figures.rps} req/s`);
+          console.log(`${figures.rps} req/s${machineNote(figures)}`);
         }
       }
     }
@@ -310,16 +315,17 @@ async function main(): Promise<number> {
       // second's share back to back; the machine's own stalls are metered over the same window.
       console.log('p99 at half the measured maximum rate (evenly paced):');
       const paced: Record<string, OpFigures[]> = {};
+      const pacedMeter = cpuMeter(server.child.pid ?? null, localDatabase);
       for (let round = 1; round <= rounds; round++) {
         console.log(`  round ${round}/${rounds}`);
         for (const op of main.ops) {
           const rate = Math.max(1, Math.floor((main.figures[op.name] as OpFigures).rps / 2));
           const stallMeter = startStallMeter();
           await stallMeter.ready;
-          const figures = await runPaced(op, { url: server.url, connections, duration, tokens: callerTokens, rate });
+          const figures = await runPaced(op, { url: server.url, connections, duration, tokens: callerTokens, rate, meter: pacedMeter });
           const stalls = await stallMeter.stop();
           (paced[op.name] ??= []).push({ ...figures, ...(stalls ? { machineStalls: stalls } : {}) });
-          console.log(`    ${op.label} at ${rate} req/s: p50 ${figures.p50} ms, p99 ${figures.p99} ms; machine stalls p99 ${stalls?.p99 ?? '-'} ms, max ${stalls?.max ?? '-'} ms`);
+          console.log(`    ${op.label} at ${rate} req/s: p50 ${figures.p50} ms, p99 ${figures.p99} ms; machine stalls p99 ${stalls?.p99 ?? '-'} ms, max ${stalls?.max ?? '-'} ms${machineNote(figures)}`);
         }
       }
       for (const [name, runs] of Object.entries(paced)) halfRate[name] = medianOf(runs);

@@ -7,7 +7,7 @@
 import autocannon from 'autocannon';
 import { Pool } from 'pg';
 import { randomUUID } from 'node:crypto';
-import { perRequest, type CpuMeter, type CpuPerRequest } from './cpu-meter';
+import { machineShare, metered, perRequest, type CpuMeter, type CpuPerRequest, type MachineShare } from './cpu-meter';
 
 /** A latency-like figure's 99th percentile and worst, ms. */
 export interface Extremes {
@@ -42,6 +42,8 @@ export interface OpFigures {
   p99Rounds?: number[];
   /** CPU time per completed request (cpu-meter.ts); for D, `apiUs` is the load client's. */
   cpu?: CpuPerRequest;
+  /** How the whole machine's CPU time went over the run: a slow round with much stolen is the host's. */
+  machine?: MachineShare;
 }
 
 const median = (values: number[]) => {
@@ -69,9 +71,16 @@ export function medianOf(runs: OpFigures[]): OpFigures {
     ...(runs.every((r) => r.dispatchLag) ? { dispatchLag: extremesMedian(runs.map((r) => r.dispatchLag as Extremes)) } : {}),
     ...(runs.every((r) => r.machineStalls) ? { machineStalls: extremesMedian(runs.map((r) => r.machineStalls as Extremes)) } : {}),
     ...(runs.some((r) => r.offeredRate) ? { p99Rounds: runs.map((r) => r.p99) } : {}),
+    ...(runs.every((r) => r.machine) ? { machine: machineMedian(runs.map((r) => r.machine as MachineShare)) } : {}),
     ...(runs.every((r) => r.cpu) ? { cpu: { apiUs: medianOrNull(runs.map((r) => r.cpu?.apiUs ?? null)), dbUs: medianOrNull(runs.map((r) => r.cpu?.dbUs ?? null)) } } : {}),
   };
 }
+
+const machineMedian = (shares: MachineShare[]): MachineShare => ({
+  busyPercent: median(shares.map((m) => m.busyPercent)),
+  idlePercent: median(shares.map((m) => m.idlePercent)),
+  stealPercent: median(shares.map((m) => m.stealPercent)),
+});
 
 const medianOrNull = (values: (number | null)[]) => (values.every((v): v is number => v !== null) ? median(values) : null);
 
@@ -144,7 +153,7 @@ export async function runOperation(op: Operation, options: LoadOptions): Promise
     errorSamples: [...samples.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, n]) => `${k} ×${n}`)
       .concat(result.errors ? [`connection errors ×${result.errors}`] : []),
     ...(options.overallRate ? { offeredRate: options.overallRate } : {}),
-    ...(before && after ? { cpu: perRequest(before, after, total + result.errors) } : {}),
+    ...(before && after ? metered(before, after, total + result.errors) : {}),
   };
 }
 
@@ -226,6 +235,7 @@ export async function databaseCeiling(databaseUrl: string, memberIds: string[], 
   await pool.end();
   latencies.sort((a, b) => a - b);
   const mean = latencies.reduce((s, x) => s + x, 0) / Math.max(latencies.length, 1);
+  const machine = before && after ? machineShare(before.machine ?? null, after.machine ?? null) : null;
   return {
     rps: round(latencies.length / seconds),
     p50: round(percentile(latencies, 50)),
@@ -236,5 +246,6 @@ export async function databaseCeiling(databaseUrl: string, memberIds: string[], 
     total: done,
     errorSamples: [],
     ...(before && after ? { cpu: { apiUs: Math.round((client.user + client.system) / Math.max(done, 1)), dbUs: perRequest(before, after, done).dbUs } } : {}),
+    ...(machine ? { machine } : {}),
   };
 }

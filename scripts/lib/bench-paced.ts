@@ -11,7 +11,7 @@
 import { Agent, request } from 'node:http';
 import type { Operation, OpFigures } from './bench-load';
 import { errorCode } from './bench-load';
-import { perRequest, type CpuMeter } from './cpu-meter';
+import { metered, type CpuMeter } from './cpu-meter';
 
 export interface PacedOptions {
   url: string;
@@ -104,6 +104,6 @@ export async function runPaced(op: Operation, options: PacedOptions): Promise<Op
     errorSamples: [...failures.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, n]) => `${k} ×${n}`),
     offeredRate: options.rate,
     dispatchLag: { p99: ms(percentile(lags, 99)), max: ms(lags.at(-1) ?? 0) },
-    ...(before && after ? { cpu: perRequest(before, after, settled.length) } : {}),
+    ...(before && after ? metered(before, after, settled.length) : {}),
   };
 }

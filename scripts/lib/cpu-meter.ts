@@ -36,9 +36,56 @@ function postgresTicks(): Map<number, number> {
   return ticks;
 }
 
+/** The whole machine's CPU time since boot, in ticks over all cores (/proc/stat). */
+export interface MachineTicks {
+  /** Running anything: user, nice, system, irq, softirq (guest time is inside user). */
+  busy: number;
+  /** Idle or waiting for I/O. */
+  idle: number;
+  /** Wanted to run but the hypervisor ran something else: the host's other tenants. */
+  steal: number;
+}
+
+/** MachineTicks from the text of /proc/stat, or null when its `cpu` line is missing or malformed. */
+export function parseMachineTicks(stat: string): MachineTicks | null {
+  const line = stat.split('\n').find((l) => l.startsWith('cpu '));
+  const fields = line?.trim().split(/\s+/).slice(1, 9).map(Number) ?? [];
+  if (fields.length < 8 || fields.some((n) => !Number.isFinite(n))) return null;
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = fields as [number, number, number, number, number, number, number, number];
+  return { busy: user + nice + system + irq + softirq, idle: idle + iowait, steal };
+}
+
+function machineTicks(): MachineTicks | null {
+  try {
+    return parseMachineTicks(readFileSync('/proc/stat', 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/** How the machine's CPU time between two readings was spent, in percent of all of it. */
+export interface MachineShare {
+  busyPercent: number;
+  idlePercent: number;
+  stealPercent: number;
+}
+
+export function machineShare(before: MachineTicks | null, after: MachineTicks | null): MachineShare | null {
+  if (!before || !after) return null;
+  const busy = after.busy - before.busy;
+  const idle = after.idle - before.idle;
+  const steal = after.steal - before.steal;
+  const total = busy + idle + steal;
+  if (total <= 0) return null;
+  const percent = (ticks: number) => Math.round((ticks / total) * 1000) / 10;
+  return { busyPercent: percent(busy), idlePercent: percent(idle), stealPercent: percent(steal) };
+}
+
 export interface CpuReading {
   api: number | null;
   db: Map<number, number> | null;
+  /** The whole machine (Linux), so a slow spell can be told from a dearer request. */
+  machine?: MachineTicks | null;
 }
 
 export interface CpuMeter {
@@ -52,6 +99,7 @@ export function cpuMeter(apiPid: number | null, localDatabase: boolean): CpuMete
     read: () => ({
       api: linux && apiPid !== null ? processTicks(apiPid) : null,
       db: linux && localDatabase ? postgresTicks() : null,
+      machine: linux ? machineTicks() : null,
     }),
   };
 }
@@ -61,6 +109,12 @@ export interface CpuPerRequest {
   apiUs: number | null;
   /** Microseconds of PostgreSQL CPU per completed request. */
   dbUs: number | null;
+}
+
+/** What a run's figures carry from the meter: CPU per request and, where readable, the machine's share. */
+export function metered(before: CpuReading, after: CpuReading, requests: number): { cpu: CpuPerRequest; machine?: MachineShare } {
+  const machine = machineShare(before.machine ?? null, after.machine ?? null);
+  return { cpu: perRequest(before, after, requests), ...(machine ? { machine } : {}) };
 }
 
 /**
