@@ -71,6 +71,13 @@ export async function lockById(db: Db, id: string, { dueAt, probe, lotsAt, tierS
   return query.executeTakeFirst() as Promise<LockedRow | undefined>;
 }
 
+/** A page of the member list; the total is counted only if the query selects totalCount. */
+export interface MemberPageView {
+  edges: { cursor: string; node: MemberRow }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  countTotal: () => Promise<number>;
+}
+
 export type NewMember = Omit<MemberRow, 'debt' | 'lifetime_earned' | 'lifetime_redeemed' | 'expired' | 'last_activity_at' | 'status' | 'status_reason'>;
 
 /** Inserts unless the externalId exists; returns undefined when another enrolment won. */
@@ -99,6 +106,10 @@ export interface ListFilter {
   status?: MemberStatus | null;
 }
 
+/**
+ * A page of members (limit + 1 rows, to tell whether more follow) and, counted only if asked
+ * for, how many match the filter: counting every member takes seconds at a million.
+ */
 export async function list(db: Db, filter: ListFilter, limit: number, after?: { createdAt: Date; id: string }) {
   let query = db.selectFrom('members').selectAll();
   if (filter.status) query = query.where('status', '=', filter.status);
@@ -108,12 +119,13 @@ export async function list(db: Db, filter: ListFilter, limit: number, after?: { 
       eb.or([eb('external_id', 'ilike', pattern), eb('email', 'ilike', pattern), eb('name', 'ilike', pattern)]),
     );
   }
-  const total = await query.clearSelect().select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow();
+  const filtered = query;
+  const total = async () => (await filtered.clearSelect().select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow()).n;
   if (after) {
     query = query.where((eb) =>
       eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
     );
   }
   const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
-  return { rows, total: total.n };
+  return { rows, total };
 }

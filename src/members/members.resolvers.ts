@@ -16,6 +16,9 @@ export const membersResolvers: Resolvers = {
     updateMember: guarded(['ADMIN', 'PARTNER', 'MEMBER'], (_p, { input }, ctx) => members.updateMember(ctx, input)),
     setMemberStatus: guarded(['ADMIN'], (_p, { input }, ctx) => members.setMemberStatus(ctx, input)),
   },
+  MemberConnection: {
+    totalCount: (page) => page.countTotal(),
+  },
   Member: {
     externalId: (m) => m.external_id,
     birthDate: (m) => m.birth_date,

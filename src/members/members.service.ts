@@ -7,7 +7,7 @@ import { checkPageSize, decodeCursor, encodeCursor } from '../graphql/pagination
 import { readCarrying } from '../db/ahead';
 import * as repo from './members.repo';
 import { memberWithBalance } from '../ledger/balance.service';
-import type { MemberRow } from './members.repo';
+import type { MemberPageView, MemberRow } from './members.repo';
 import {
   checkBirthDate, checkEmail, checkExternalId, checkLocale, checkName, checkPhone, isUuid, referralCodeFrom,
 } from './members.rules';
@@ -132,7 +132,7 @@ export async function setMemberStatus(ctx: Ctx, input: { id: string; status: Mem
 }
 
 /** Members newest first, with cursor pagination. */
-export async function listMembers(ctx: Ctx, args: { first?: number | null; after?: string | null; search?: string | null; status?: MemberStatus | null }) {
+export async function listMembers(ctx: Ctx, args: { first?: number | null; after?: string | null; search?: string | null; status?: MemberStatus | null }): Promise<MemberPageView> {
   const limit = checkPageSize(args.first);
   let after: { createdAt: Date; id: string } | undefined;
   if (args.after) {
@@ -147,6 +147,6 @@ export async function listMembers(ctx: Ctx, args: { first?: number | null; after
   return {
     edges,
     pageInfo: { hasNextPage: rows.length > limit, endCursor: edges.at(-1)?.cursor ?? null },
-    totalCount: total,
+    countTotal: total,
   };
 }
