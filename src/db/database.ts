@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import { Pool, types } from 'pg';
 import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { mkdirSync } from 'node:fs';
 import type { DatabaseTarget } from '../config';
 import type { DB } from './schema';
@@ -58,7 +59,8 @@ export async function openDatabase(target: DatabaseTarget, options: OpenOptions 
     database = { db, kind: 'postgres', ping: () => ping(db), close: () => db.destroy() };
   } else {
     if (target.dataDir) mkdirSync(target.dataDir, { recursive: true });
-    const pg = new PGlite({ ...(target.dataDir ? { dataDir: target.dataDir } : {}), parsers: pgliteParsers });
+    // pg_trgm: indexed substring search over members (migration 009), as on a server.
+    const pg = new PGlite({ ...(target.dataDir ? { dataDir: target.dataDir } : {}), parsers: pgliteParsers, extensions: { pg_trgm } });
     await pg.waitReady;
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PGlitePool(pg) }) });
     database = { db, kind: 'pglite', ping: () => ping(db), close: () => db.destroy() };
