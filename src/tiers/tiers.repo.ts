@@ -82,14 +82,15 @@ const unwrittenOf = (db: Db, memberId: string): Unwritten[] => unwritten.get(db)
 
 /** Every qualifying point the member holds, net of refunds, as known at `knownAt` (unwritten activity included). */
 export async function lifetimeQualifying(db: Db, memberId: string, knownAt: Date): Promise<number> {
-  const row = await db
-    .selectFrom('points_transactions')
-    .select(sql<number>`coalesce(sum(qualifying_points), 0)::int`.as('qp'))
-    .where('member_id', '=', memberId)
-    .where('cancelled', '=', false)
-    .where('created_at', '<=', knownAt)
-    .executeTakeFirstOrThrow();
-  return unwrittenOf(db, memberId).reduce((sum, e) => (e.createdAt.getTime() <= knownAt.getTime() ? sum + e.points : sum), row.qp);
+  const { rows } = await lifetimeQualifyingQuery(memberId, knownAt).execute(db);
+  return unwrittenOf(db, memberId).reduce((sum, e) => (e.createdAt.getTime() <= knownAt.getTime() ? sum + e.points : sum), rows[0]?.qp ?? 0);
+}
+
+/** The written part of lifetimeQualifying, for one member or (as a lateral subquery) for each of many. */
+function lifetimeQualifyingQuery(memberId: string | RawBuilder<unknown>, knownAt: Date): RawBuilder<{ qp: number }> {
+  return sql<{ qp: number }>`
+    select coalesce(sum(t.qualifying_points), 0)::int as qp from points_transactions t
+    where t.member_id = ${memberId} and not t.cancelled and t.created_at <= ${knownAt}`;
 }
 
 /** Starts of the periods (UTC) in which the member had qualifying activity, newest first. */
@@ -183,8 +184,7 @@ export async function membersReviewedForMilestones(db: Db, after: string | null,
           and mm.lifetime_qualifying_points = ms.lifetime_qualifying_points)) as owed
     from (select id from members where status = 'ACTIVE' and id > ${after ?? NIL_UUID}::uuid
       order by id limit ${limit}) m
-    cross join lateral (select coalesce(sum(t.qualifying_points), 0)::int as qp from points_transactions t
-      where t.member_id = m.id and not t.cancelled and t.created_at <= ${knownAt}) q
+    cross join lateral (${lifetimeQualifyingQuery(sql.ref('m.id'), knownAt)}) q
     order by m.id`.execute(db);
   return rows;
 }
