@@ -29,54 +29,56 @@ function endpoint(options: { delayMs: number; serial?: boolean; failEvery?: numb
   };
 }
 
+/** Runs `test` against a fresh endpoint, closed afterwards whatever happens. */
+async function withEndpoint(options: Parameters<typeof endpoint>[0], test: (url: string, api: ReturnType<typeof endpoint>) => Promise<void>) {
+  const api = endpoint(options);
+  const url = await api.listen();
+  try {
+    await test(url, api);
+  } finally {
+    await api.close();
+  }
+}
+
 const op = { name: 'now', label: 'now', body: () => ({ query: '{ now }' }) };
 
 describe('bench: paced load at half rate', () => {
   test('arrivals are spread over the second, not sent in one burst', async () => {
-    const api = endpoint({ delayMs: 1 });
-    const url = await api.listen();
-    try {
+    await withEndpoint({ delayMs: 1 }, async (url, api) => {
       const figures = await runPaced(op, { url, rate: 50, duration: 2, tokens: ['t'], connections: 20 });
       expect(figures.total).toBe(100);
       expect(figures.failures).toBe(0);
       // 50/s is 10 per 200 ms. A per-second burst, as autocannon's rate limit sends, puts 50 in one.
       const first = api.arrivals[0] as number;
       const windows = new Map<number, number>();
-      for (const t of api.arrivals) windows.set(Math.floor((t - first) / 200), (windows.get(Math.floor((t - first) / 200)) ?? 0) + 1);
+      for (const t of api.arrivals) {
+        const window = Math.floor((t - first) / 200);
+        windows.set(window, (windows.get(window) ?? 0) + 1);
+      }
       expect(Math.max(...windows.values())).toBeLessThanOrEqual(30);
       expect(windows.size).toBeGreaterThanOrEqual(8);
-    } finally {
-      await api.close();
-    }
+    });
   });
 
   test('latency runs from when a request was due: a server that falls behind is charged for its queue', async () => {
     // Capacity 20/s (50 ms each, one at a time) against 40/s offered for 1 s: the last requests wait
     // about a second. Measured from when a socket was free, each would look like 50 ms.
-    const api = endpoint({ delayMs: 50, serial: true });
-    const url = await api.listen();
-    try {
+    await withEndpoint({ delayMs: 50, serial: true }, async (url) => {
       const figures = await runPaced(op, { url, rate: 40, duration: 1, tokens: ['t'], connections: 40 });
       expect(figures.total).toBe(40);
       expect(figures.p99).toBeGreaterThanOrEqual(700);
       expect(figures.p50).toBeGreaterThanOrEqual(200);
-    } finally {
-      await api.close();
-    }
+    });
   });
 
   test('responses holding GraphQL errors are failures, with their code', async () => {
-    const api = endpoint({ delayMs: 1, failEvery: 4 });
-    const url = await api.listen();
-    try {
+    await withEndpoint({ delayMs: 1, failEvery: 4 }, async (url) => {
       const figures = await runPaced(op, { url, rate: 40, duration: 1, tokens: ['t'], connections: 10 });
       expect(figures.total).toBe(40);
       expect(figures.failures).toBe(10);
       expect(figures.ok).toBe(30);
       expect(figures.errorSamples[0]).toMatch(/^RATE_LIMITED: refused ×10$/);
-    } finally {
-      await api.close();
-    }
+    });
   });
 
   test('the stall meter sees a stall of the machine (here its own process stopped for 400 ms)', async () => {
