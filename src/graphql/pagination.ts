@@ -1,5 +1,12 @@
 import { BadInputError } from '../errors';
 
+/** A connection's page; the total is counted only if the query selects totalCount. */
+export interface CountedPage<N> {
+  edges: { cursor: string; node: N }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  countTotal: () => Promise<number>;
+}
+
 /** Opaque cursors: base64url of the sort key. */
 export function encodeCursor(parts: (string | number)[]): string {
   return Buffer.from(parts.join('|')).toString('base64url');

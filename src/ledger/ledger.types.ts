@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { PointsTransactionTable } from '../db/schema';
 import type { MemberRow } from '../members/members.repo';
+import type { CountedPage } from '../graphql/pagination';
 
 export type TransactionRow = Selectable<PointsTransactionTable>;
 /** A ledger row as GraphQL sees it; status is derived from the service instant. */
@@ -18,11 +19,7 @@ export interface BalanceView {
 }
 
 /** A statement page; the total is counted only if the query selects totalCount. */
-export interface StatementPageView {
-  edges: { cursor: string; node: TransactionRow }[];
-  pageInfo: { hasNextPage: boolean; endCursor: string | null };
-  countTotal: () => Promise<number>;
-}
+export type StatementPageView = CountedPage<TransactionRow>;
 
 export interface EarnComponent {
   source: string;

@@ -1,5 +1,6 @@
 import { sql, type RawBuilder, type Selectable } from 'kysely';
 import type { Db } from '../db/database';
+import type { CountedPage } from '../graphql/pagination';
 import type { MemberStatus, MemberTable } from '../db/schema';
 import { metricsQuery, type MetricsRow } from '../tiers/tiers.repo';
 import type { Window } from '../tiers/tiers.rules';
@@ -72,11 +73,7 @@ export async function lockById(db: Db, id: string, { dueAt, probe, lotsAt, tierS
 }
 
 /** A page of the member list; the total is counted only if the query selects totalCount. */
-export interface MemberPageView {
-  edges: { cursor: string; node: MemberRow }[];
-  pageInfo: { hasNextPage: boolean; endCursor: string | null };
-  countTotal: () => Promise<number>;
-}
+export type MemberPageView = CountedPage<MemberRow>;
 
 export type NewMember = Omit<MemberRow, 'debt' | 'lifetime_earned' | 'lifetime_redeemed' | 'expired' | 'last_activity_at' | 'status' | 'status_reason'>;
 
@@ -111,21 +108,19 @@ export interface ListFilter {
  * for, how many match the filter: counting every member takes seconds at a million.
  */
 export async function list(db: Db, filter: ListFilter, limit: number, after?: { createdAt: Date; id: string }) {
-  let query = db.selectFrom('members').selectAll();
-  if (filter.status) query = query.where('status', '=', filter.status);
+  let matching = db.selectFrom('members').selectAll();
+  if (filter.status) matching = matching.where('status', '=', filter.status);
   if (filter.search) {
     const pattern = `%${filter.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    query = query.where((eb) =>
+    matching = matching.where((eb) =>
       eb.or([eb('external_id', 'ilike', pattern), eb('email', 'ilike', pattern), eb('name', 'ilike', pattern)]),
     );
   }
-  const filtered = query;
-  const total = async () => (await filtered.clearSelect().select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow()).n;
-  if (after) {
-    query = query.where((eb) =>
-      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
-    );
-  }
-  const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+  const page = after
+    ? matching.where((eb) =>
+      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]))
+    : matching;
+  const rows = await page.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+  const total = async () => (await matching.clearSelect().select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow()).n;
   return { rows, total };
 }
