@@ -7,6 +7,12 @@ import { DEADLOCK_DETECTED, SERIALIZATION_FAILURE, UNIQUE_VIOLATION, pgErrorCode
 
 const RETRYABLE = new Set([UNIQUE_VIOLATION, SERIALIZATION_FAILURE, DEADLOCK_DETECTED]);
 
+/** A failure that running the work again may not meet: a racing duplicate, a serialization failure or deadlock, an outdated prepared statement. */
+export function isRetryable(error: unknown): boolean {
+  const code = pgErrorCode(error);
+  return (code !== undefined && RETRYABLE.has(code)) || isStalePlan(error);
+}
+
 export interface TransactionOptions {
   /**
    * What the request owes the database first (its rate-limit count, db/ahead.ts): it rides ahead
@@ -37,8 +43,7 @@ export async function inTransaction<T>(db: Db, work: (tx: Db) => Promise<T>, { a
         return result;
       });
     } catch (error) {
-      const code = pgErrorCode(error);
-      if (attempt >= attempts || !((code && RETRYABLE.has(code)) || isStalePlan(error))) throw error;
+      if (attempt >= attempts || !isRetryable(error)) throw error;
       // The count left with the first attempt; a retry writes only once its verdict allows.
       if (ahead) await ahead.settled();
     }
