@@ -1,4 +1,4 @@
-import { CompiledQuery } from 'kysely';
+import { CompiledQuery, sql, type RawBuilder } from 'kysely';
 import type { Db } from './database';
 
 /**
@@ -16,6 +16,30 @@ export interface Ahead {
   carryOn(db: Db): boolean;
   /** Sends the statement now unless it has gone, and waits for its verdict (which may refuse the request). */
   settled(): Promise<void>;
+  /**
+   * Hands the statement over to run inside one of the request's own statements, as a CTE,
+   * when it has not gone and the database carries it (as `rides`); null otherwise. The request
+   * then pays no statement for it at all, and its verdict can gate that statement's writes.
+   */
+  embed(): Embedded | null;
+}
+
+/** An owed statement running inside another (see Ahead.embed). */
+export interface Embedded {
+  /** The statement, to be the body of a CTE: a data-modifying statement with RETURNING. */
+  statement: RawBuilder<unknown>;
+  /** SQL that is true when the answer in CTE `alias` lets the request go on: the verdict, in SQL. */
+  allows(alias: string): RawBuilder<boolean>;
+  /** Passes on the CTE's row, which gives the verdict as the statement's own answer would. */
+  answer(row: Record<string, unknown>): void;
+  /** The carrying statement failed, so the owed statement was rolled back with it: it is owed again. */
+  owedAgain(): void;
+}
+
+/** A statement text with numbered placeholders ($1, $2, …) as a fragment with its parameters inline. */
+export function withParameters(text: string, values: readonly unknown[]): RawBuilder<unknown> {
+  const parts = text.split(/\$(\d+)/);
+  return sql.join(parts.map((part, i) => (i % 2 === 0 ? sql.raw(part) : sql.val(values[Number(part) - 1]))), sql.raw(''));
 }
 
 /** Who waits for an owed statement: its answer goes to `answer` (or `fail`), and `verdict` gates the connection. */

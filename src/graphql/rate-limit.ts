@@ -1,6 +1,6 @@
-import { CompiledQuery, type QueryResult } from 'kysely';
+import { CompiledQuery, sql, type QueryResult } from 'kysely';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
-import { aheadStatement, type Ahead } from '../db/ahead';
+import { aheadStatement, withParameters, type Ahead, type Embedded } from '../db/ahead';
 import type { Db } from '../db/database';
 import { RateLimitedError } from '../errors';
 
@@ -58,7 +58,7 @@ export function createRateLimiter(db: Db, perMinute: number, { carry }: RateLimi
   return {
     count(key) {
       const storeKey = limiter.getKey(key);
-      const count = new Count(db, carry);
+      const count = new Count(db, carry, perMinute);
       const queue = waiting.get(storeKey);
       if (queue) queue.push(count);
       else waiting.set(storeKey, [count]);
@@ -87,7 +87,7 @@ class Count implements Ahead {
   private gone = false;
   private onHand: (() => void) | null = null;
 
-  constructor(private readonly db: Db, private readonly carry: boolean) {}
+  constructor(private readonly db: Db, private readonly carry: boolean, private readonly perMinute: number) {}
 
   hand(statement: Statement): void {
     this.statement = statement;
@@ -105,6 +105,22 @@ class Count implements Ahead {
     // Acknowledged at once by the pool; the real answer comes to `answer` with the next statement.
     void on.executeQuery(aheadStatement(text, values, { verdict: this.verdict, answer: (r) => resolve({ rows: r.rows, rowCount: r.rowCount ?? r.rows.length }), fail: reject }));
     return true;
+  }
+
+  embed(): Embedded | null {
+    if (!this.rides) return null;
+    this.gone = true;
+    const { text, values, resolve } = this.statement as Statement;
+    return {
+      // The library's upsert ends with a semicolon, which a CTE body cannot.
+      statement: withParameters(text.trim().replace(/;$/, ''), values),
+      // The library refuses when the count it gets back exceeds the limit (its consumedPoints).
+      allows: (alias) => sql<boolean>`(${sql.ref(`${alias}.points`)} <= ${this.perMinute})`,
+      answer: (row) => resolve({ rows: [row], rowCount: 1 }),
+      owedAgain: () => {
+        this.gone = false;
+      },
+    };
   }
 
   async settled(): Promise<void> {
