@@ -1,14 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { writeInstant, type Ctx } from '../context';
 import { actorKey, requireMemberAccess, requireRole } from '../auth/guards';
-import { inTransaction } from '../db/transaction';
+import { inTransaction, isRetryable } from '../db/transaction';
 import { BadInputError, ForbiddenError, InvalidStateError, NotFoundError } from '../errors';
 import { isUuid } from '../members/members.rules';
 import type { MemberRow } from '../members/members.repo';
 import { getProgram } from '../program/program.service';
+import type { ProgramView } from '../program/program.types';
 import { credit, debit, expiryPolicy, lockMemberProbing, lockMembers, requireActive, settleExpiry, type LockOptions } from './ledger.core';
 import { readsTierState } from '../tiers/tiers.service';
 import * as repo from './ledger.repo';
+import * as redemptions from './redeem.repo';
+import type { RedemptionOutcome } from './redeem.repo';
 import { checkPoints, lotExpiry, requestHash } from './ledger.rules';
 import { checkKey, keyRecorded, orReplay, recordKey, replay, storedResult, type IdempotencyRequest } from './idempotency';
 import type { TransactionRow } from './ledger.types';
@@ -24,6 +27,14 @@ async function transactionById(ctx: Ctx, id: string): Promise<TransactionRow> {
   const txn = await repo.findTransaction(ctx.db, id);
   if (!txn) throw new Error(`transaction ${id} vanished`);
   return txn;
+}
+
+/** The request's idempotency record-to-be, once the caller may act for the member and the key is well formed. */
+function idempotencyOf(ctx: Ctx, memberId: string, key: string, operation: string, request: unknown): IdempotencyRequest {
+  const actor = requireMemberAccess(ctx, memberId);
+  const idempotency: IdempotencyRequest = { scope: actorKey(actor), key, operation, hash: requestHash({ operation, memberId, request }), memberId };
+  checkKey(idempotency);
+  return idempotency;
 }
 
 /**
@@ -43,11 +54,9 @@ async function memberOperation(
   work: (tx: Ctx['db'], now: Date, member: MemberRow, id: string) => Promise<TransactionRow>,
   { active = true, reads = {} }: { active?: boolean; reads?: Pick<LockOptions, 'lots' | 'tierState'> } = {},
 ): Promise<TransactionRow> {
-  const actor = requireMemberAccess(ctx, memberId);
   const now = await ctx.now();
   const program = await getProgram(ctx.db);
-  const idempotency: IdempotencyRequest = { scope: actorKey(actor), key, operation, hash: requestHash({ operation, memberId, request }), memberId };
-  checkKey(idempotency);
+  const idempotency = idempotencyOf(ctx, memberId, key, operation, request);
   let fresh: TransactionRow | undefined;
   const result = await inTransaction(ctx.db, async (tx) => {
     fresh = undefined;
@@ -94,11 +103,52 @@ export async function redeemPoints(ctx: Ctx, input: RedeemInput): Promise<Transa
   const points = checkPoints(input.points);
   const description = checkText(input.description, 'description');
   const program = await getProgram(ctx.db);
-  return memberOperation(ctx, input.memberId, input.idempotencyKey, 'redeemPoints', { points, description }, async (tx, now, member, id) => {
-    return debit(tx, member, program, now, {
-      id, type: 'REDEEM', points, description: description ?? 'Redemption', partnerId: actor.partnerId ?? null, actor: actorKey(actor),
-    }, { mode: 'STRICT', last: true });
+  const request = { points, description };
+  const posting = { type: 'REDEEM' as const, points, description: description ?? 'Redemption', partnerId: actor.partnerId ?? null, actor: actorKey(actor) };
+  const atOnce = await redeemAtOnce(ctx, program, idempotencyOf(ctx, input.memberId, input.idempotencyKey, 'redeemPoints', request), posting);
+  if (atOnce) return atOnce;
+  return memberOperation(ctx, input.memberId, input.idempotencyKey, 'redeemPoints', request, async (tx, now, member, id) => {
+    return debit(tx, member, program, now, { id, ...posting }, { mode: 'STRICT', last: true });
   }, { reads: { lots: true } });
+}
+
+/**
+ * The common redemption in one statement (redeem.repo.ts), its rate-limit count inside it: no
+ * transaction, one round trip. Undefined where that statement left the decision to the general
+ * path, having written nothing but the count: a replay, a member who is not active, owes a
+ * debt or has lots to expire, too few points, a row changed while the statement waited for its
+ * lock, or a statement that failed (a racing duplicate, say), which the general path retries.
+ */
+async function redeemAtOnce(
+  ctx: Ctx, program: ProgramView, idempotency: IdempotencyRequest,
+  posting: { points: number; description: string; partnerId: string | null; actor: string },
+): Promise<TransactionRow | undefined> {
+  // Under the inactivity policy a redemption moves every open lot's expiry.
+  if (program.expiry_mode === 'INACTIVITY' || !isUuid(idempotency.memberId as string)) return undefined;
+  const count = ctx.rateCount?.embed() ?? null;
+  if (ctx.rateCount && !count) await ctx.rateCount.settled();
+  const now = await ctx.now();
+  let outcome: RedemptionOutcome;
+  try {
+    outcome = await redemptions.redeemAtOnce(ctx.db, {
+      ...posting, memberId: idempotency.memberId as string, txnId: randomUUID(), now, idempotency,
+      retentionDays: ctx.config.idempotencyRetentionDays, count,
+    });
+  } catch (error) {
+    // Rolled back, count and all: the count is owed again, to ride ahead of the general path.
+    count?.owedAgain();
+    if (isRetryable(error)) return undefined;
+    throw error;
+  }
+  if (count) count.answer(outcome.counted ?? {});
+  if (!outcome.entry) {
+    // A refused count ends the request here, before the general path costs the database more.
+    await ctx.rateCount?.settled();
+    return undefined;
+  }
+  // The request's instant moves to the entry's, as the general path's writeInstant does.
+  await writeInstant(ctx, outcome.lastChange as Date);
+  return outcome.entry;
 }
 
 export interface AdjustInput { memberId: string; points: number; reason: string; idempotencyKey: string }

@@ -1,0 +1,109 @@
+import { sql, type RawBuilder } from 'kysely';
+import type { Embedded } from '../db/ahead';
+import type { Db } from '../db/database';
+import type { IdempotencyRequest } from './idempotency';
+import type { TransactionRow } from './ledger.types';
+
+export interface RedemptionAtOnce {
+  memberId: string;
+  /** The entry's id, also the idempotency record's result. */
+  txnId: string;
+  points: number;
+  description: string;
+  partnerId: string | null;
+  actor: string;
+  /** The request's instant; the entry takes the member's last change instead where that is later (context.ts writeInstant). */
+  now: Date;
+  idempotency: IdempotencyRequest;
+  retentionDays: number;
+  /** The request's rate-limit count, run inside this statement; its verdict gates the writes. */
+  count: Embedded | null;
+}
+
+export interface RedemptionOutcome {
+  /** The entry written, or null when the statement left the redemption to the general path. */
+  entry: TransactionRow | null;
+  /** The member's last change as the lock found it (ms precision), when there is a member. */
+  lastChange: Date | null;
+  /** The count's row, for its verdict. */
+  counted: Record<string, unknown> | null;
+}
+
+const COUNT = 'c';
+
+/**
+ * A redemption as one autocommitted statement: it locks the member, draws from the spendable
+ * lots soonest-expiring first (ledger.rules consumptionOrder: expiry, nulls last, then earned
+ * instant, then id), and writes the entry, the draws, the lots, the member's aggregates and the
+ * idempotency record; the rate-limit count rides inside it. It writes only when the general
+ * path (ledger.service memberOperation) would do exactly that and nothing else:
+ *
+ * - the member is ACTIVE and owes no debt (a debt changes what is drawable);
+ * - no lot is past its expiry (that calls for EXPIRE entries first);
+ * - the key is not recorded (a replay), and the count allows the request;
+ * - the row locked is the version the statement's snapshot saw, so the lots read from that
+ *   snapshot are current (ledger.core lockMemberProbing relies on the same);
+ * - the spendable points cover the redemption.
+ *
+ * Otherwise it writes nothing but the count, and the general path decides (and refuses, if it
+ * must, with the error the caller expects). The caller leaves out programmes whose expiry
+ * follows inactivity: their redemptions move every open lot's expiry.
+ */
+export async function redeemAtOnce(db: Db, r: RedemptionAtOnce): Promise<RedemptionOutcome> {
+  const { memberId, txnId, points, idempotency: key } = r;
+  const ctes: RawBuilder<unknown>[] = [];
+  if (r.count) ctes.push(sql`${sql.raw(COUNT)} as (${r.count.statement})`);
+  ctes.push(
+    sql`m as (
+      select members.id, members.status, members.debt, members.updated_at,
+        members.xmin::text = (select s.xmin::text from members s where s.id = members.id) as unchanged
+      from members where members.id = ${memberId} for update)`,
+    // Entries are written at millisecond precision, as the service clock keeps them.
+    sql`i as (select m.id, greatest(${r.now}::timestamptz, date_trunc('milliseconds', m.updated_at)) as at from m)`,
+    sql`lots as (
+      select l.id, l.remaining, sum(l.remaining) over (
+          order by l.expires_at asc nulls last, l.earned_at, l.id rows between unbounded preceding and current row) as upto
+      from point_lots l cross join i
+      where l.member_id = ${memberId} and l.remaining > 0 and l.available_at <= i.at and (l.expires_at is null or l.expires_at > i.at))`,
+    sql`g as (
+      select i.at, (m.status = 'ACTIVE' and m.unchanged and m.debt = 0
+        and not exists (select 1 from idempotency_keys k where k.scope = ${key.scope} and k.key = ${key.key})
+        and not exists (select 1 from point_lots d where d.member_id = m.id and d.remaining > 0 and d.expires_at <= i.at)
+        and coalesce((select max(lots.upto) from lots), 0) >= ${points}::int
+        ${r.count ? sql`and ${r.count.allows(COUNT)}` : sql``}) as ok
+      from m join i on i.id = m.id ${r.count ? sql`cross join ${sql.raw(COUNT)}` : sql``})`,
+    sql`draws as (
+      select lots.id, least(lots.remaining, ${points}::int - (lots.upto - lots.remaining))::int as take
+      from lots cross join g where g.ok and lots.upto - lots.remaining < ${points}::int)`,
+    sql`t as (
+      insert into points_transactions (id, member_id, type, points, qualifying_points, shortfall, available_at,
+        description, partner_id, actor, occurred_at, created_at)
+      select ${txnId}::uuid, ${memberId}::uuid, 'REDEEM', -${points}::int, 0, 0, g.at, ${r.description}, ${r.partnerId}, ${r.actor}, g.at, g.at
+      from g where g.ok
+      returning *)`,
+    sql`a as (
+      insert into lot_allocations (member_id, txn_id, lot_id, points, kind)
+      select ${memberId}::uuid, ${txnId}::uuid, draws.id, draws.take, 'DEBIT' from draws)`,
+    sql`u as (
+      update point_lots set remaining = point_lots.remaining - draws.take
+      from draws where point_lots.id = draws.id and point_lots.member_id = ${memberId})`,
+    sql`w as (
+      update members set lifetime_redeemed = members.lifetime_redeemed + ${points}::int, last_activity_at = g.at, updated_at = g.at
+      from g where members.id = ${memberId} and g.ok)`,
+    sql`k as (
+      insert into idempotency_keys (scope, key, member_id, operation, request_hash, result, created_at, expires_at)
+      select ${key.scope}, ${key.key}, ${memberId}::uuid, ${key.operation}, ${key.hash}, ${JSON.stringify({ transactionId: txnId })}::jsonb,
+        g.at, g.at + make_interval(days => ${r.retentionDays}::int)
+      from g where g.ok)`,
+  );
+  const counted = r.count ? sql`, to_json(${sql.raw(COUNT)}) as counted` : sql``;
+  const query = sql<TransactionRow & { written: boolean | null; last_change: Date | null; counted?: Record<string, unknown> }>`
+    with ${sql.join(ctes)}
+    select t.*, g.ok as written, (select date_trunc('milliseconds', m.updated_at) from m) as last_change${counted}
+    from (select 1) one left join g on true left join t on true ${r.count ? sql`cross join ${sql.raw(COUNT)}` : sql``}`;
+  const { rows } = await query.execute(db);
+  const row = rows[0];
+  if (!row) throw new Error('the redemption statement returned no row');
+  const { written, last_change: lastChange, counted: countRow, ...entry } = row;
+  return { entry: written ? (entry as TransactionRow) : null, lastChange, counted: countRow ?? null };
+}
