@@ -135,9 +135,11 @@ async function redeemAtOnce(
       retentionDays: ctx.config.idempotencyRetentionDays, count,
     });
   } catch (error) {
-    // Rolled back, count and all: the count is owed again, to ride ahead of the general path.
+    // Rolled back, count and all: the count is owed again, to ride ahead of the general path,
+    // or, where there is none, on its own, so that the failed request still counts.
     count?.owedAgain();
     if (isRetryable(error)) return undefined;
+    await ctx.rateCount?.settled().catch(() => undefined);
     throw error;
   }
   if (count) count.answer(outcome.counted ?? {});
