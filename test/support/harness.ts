@@ -34,7 +34,7 @@ export async function startTestApp(
   env: Record<string, string> = {},
   deps: Partial<Pick<AppDeps, 'clock' | 'logger'>> = {},
 ): Promise<TestApp> {
-  const serverUrl = process.env.TEST_DATABASE_URL;
+  const serverUrl = process.env.TEST_DATABASE_URL || undefined; // set but empty: PGlite, as unset
   const schema = serverUrl ? `test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}` : undefined;
   const config = loadConfig({
     NODE_ENV: 'test',
