@@ -29,10 +29,13 @@ async function transactionById(ctx: Ctx, id: string): Promise<TransactionRow> {
   return txn;
 }
 
+/** An idempotency record-to-be for one member's operation. */
+type MemberRequest = IdempotencyRequest & { memberId: string };
+
 /** The request's idempotency record-to-be, once the caller may act for the member and the key is well formed. */
-function idempotencyOf(ctx: Ctx, memberId: string, key: string, operation: string, request: unknown): IdempotencyRequest {
+function idempotencyOf(ctx: Ctx, memberId: string, key: string, operation: string, request: unknown): MemberRequest {
   const actor = requireMemberAccess(ctx, memberId);
-  const idempotency: IdempotencyRequest = { scope: actorKey(actor), key, operation, hash: requestHash({ operation, memberId, request }), memberId };
+  const idempotency: MemberRequest = { scope: actorKey(actor), key, operation, hash: requestHash({ operation, memberId, request }), memberId };
   checkKey(idempotency);
   return idempotency;
 }
@@ -47,20 +50,16 @@ function idempotencyOf(ctx: Ctx, memberId: string, key: string, operation: strin
  */
 async function memberOperation(
   ctx: Ctx,
-  memberId: string,
-  key: string,
-  operation: string,
-  request: unknown,
+  idempotency: MemberRequest,
   work: (tx: Ctx['db'], now: Date, member: MemberRow, id: string) => Promise<TransactionRow>,
   { active = true, reads = {} }: { active?: boolean; reads?: Pick<LockOptions, 'lots' | 'tierState'> } = {},
 ): Promise<TransactionRow> {
   const now = await ctx.now();
   const program = await getProgram(ctx.db);
-  const idempotency = idempotencyOf(ctx, memberId, key, operation, request);
   let fresh: TransactionRow | undefined;
   const result = await inTransaction(ctx.db, async (tx) => {
     fresh = undefined;
-    const { member, probed } = await lockMemberProbing(tx, memberId, { ...reads, active: false, now, probe: keyRecorded(idempotency) });
+    const { member, probed } = await lockMemberProbing(tx, idempotency.memberId, { ...reads, active: false, now, probe: keyRecorded(idempotency) });
     if (probed) return replay<{ transactionId: string }>(tx, idempotency);
     return orReplay(tx, async () => {
       if (active) requireActive(member);
@@ -73,7 +72,7 @@ async function memberOperation(
       return { transactionId: id };
     }, storedResult<{ transactionId: string }>(tx, idempotency));
   }, { ahead: ctx.rateCount });
-  if (fresh && fresh.id !== result.transactionId) throw new Error(`${operation} wrote its entry under another id`);
+  if (fresh && fresh.id !== result.transactionId) throw new Error(`${idempotency.operation} wrote its entry under another id`);
   // A replay reads the stored entry; new work already holds it.
   return fresh ?? transactionById(ctx, result.transactionId);
 }
@@ -87,7 +86,7 @@ export async function earnPoints(ctx: Ctx, input: EarnInput): Promise<Transactio
   const reason = checkText(input.reason, 'reason', { required: true });
   const qualifying = input.qualifying ?? true;
   const program = await getProgram(ctx.db);
-  return memberOperation(ctx, input.memberId, input.idempotencyKey, 'earnPoints', { points, reason, qualifying }, async (tx, now, member, id) => {
+  return memberOperation(ctx, idempotencyOf(ctx, input.memberId, input.idempotencyKey, 'earnPoints', { points, reason, qualifying }), async (tx, now, member, id) => {
     return credit(tx, member, program, now, {
       id, type: 'EARN', points, qualifyingPoints: qualifying ? points : 0, description: reason,
       partnerId: actor.partnerId ?? null, actor: actorKey(actor),
@@ -105,9 +104,10 @@ export async function redeemPoints(ctx: Ctx, input: RedeemInput): Promise<Transa
   const program = await getProgram(ctx.db);
   const request = { points, description };
   const posting = { type: 'REDEEM' as const, points, description: description ?? 'Redemption', partnerId: actor.partnerId ?? null, actor: actorKey(actor) };
-  const atOnce = await redeemAtOnce(ctx, program, idempotencyOf(ctx, input.memberId, input.idempotencyKey, 'redeemPoints', request), posting);
+  const idempotency = idempotencyOf(ctx, input.memberId, input.idempotencyKey, 'redeemPoints', request);
+  const atOnce = await redeemAtOnce(ctx, program, idempotency, posting);
   if (atOnce) return atOnce;
-  return memberOperation(ctx, input.memberId, input.idempotencyKey, 'redeemPoints', request, async (tx, now, member, id) => {
+  return memberOperation(ctx, idempotency, async (tx, now, member, id) => {
     return debit(tx, member, program, now, { id, ...posting }, { mode: 'STRICT', last: true });
   }, { reads: { lots: true } });
 }
@@ -120,18 +120,18 @@ export async function redeemPoints(ctx: Ctx, input: RedeemInput): Promise<Transa
  * lock, or a statement that failed (a racing duplicate, say), which the general path retries.
  */
 async function redeemAtOnce(
-  ctx: Ctx, program: ProgramView, idempotency: IdempotencyRequest,
+  ctx: Ctx, program: ProgramView, idempotency: MemberRequest,
   posting: { points: number; description: string; partnerId: string | null; actor: string },
 ): Promise<TransactionRow | undefined> {
   // Under the inactivity policy a redemption moves every open lot's expiry.
-  if (program.expiry_mode === 'INACTIVITY' || !isUuid(idempotency.memberId as string)) return undefined;
+  if (program.expiry_mode === 'INACTIVITY' || !isUuid(idempotency.memberId)) return undefined;
   const count = ctx.rateCount?.embed() ?? null;
   if (ctx.rateCount && !count) await ctx.rateCount.settled();
   const now = await ctx.now();
   let outcome: RedemptionOutcome;
   try {
     outcome = await redemptions.redeemAtOnce(ctx.db, {
-      ...posting, memberId: idempotency.memberId as string, txnId: randomUUID(), now, idempotency,
+      ...posting, memberId: idempotency.memberId, txnId: randomUUID(), now, idempotency,
       retentionDays: ctx.config.idempotencyRetentionDays, count,
     });
   } catch (error) {
@@ -161,7 +161,7 @@ export async function adjustPoints(ctx: Ctx, input: AdjustInput): Promise<Transa
   const points = checkPoints(input.points, 'points', { allowNegative: true });
   const reason = checkText(input.reason, 'reason', { required: true });
   const program = await getProgram(ctx.db);
-  return memberOperation(ctx, input.memberId, input.idempotencyKey, 'adjustPoints', { points, reason }, async (tx, now, member, id) => {
+  return memberOperation(ctx, idempotencyOf(ctx, input.memberId, input.idempotencyKey, 'adjustPoints', { points, reason }), async (tx, now, member, id) => {
     if (member.status === 'CLOSED') throw new InvalidStateError('Member is closed: points cannot move');
     const posting = { id, type: 'ADJUST' as const, points: Math.abs(points), description: reason, actor: actorKey(actor) };
     return points > 0
@@ -232,7 +232,7 @@ export async function reverseRedemption(ctx: Ctx, input: ReverseInput): Promise<
   if (actor.role === 'PARTNER' && original.partner_id !== actor.partnerId) throw new ForbiddenError('A partner may reverse only its own redemptions');
   const reason = checkText(input.reason, 'reason');
   const program = await getProgram(ctx.db);
-  return memberOperation(ctx, original.member_id, input.idempotencyKey, 'reverseRedemption', { transactionId: original.id, reason }, async (tx, now, member, id) => {
+  return memberOperation(ctx, idempotencyOf(ctx, original.member_id, input.idempotencyKey, 'reverseRedemption', { transactionId: original.id, reason }), async (tx, now, member, id) => {
     if (member.status === 'CLOSED') throw new InvalidStateError('Member is closed: points cannot move');
     const already = await tx.selectFrom('points_transactions').select('id')
       .where('member_id', '=', member.id).where('type', '=', 'REVERSAL').where('related_id', '=', original.id).executeTakeFirst();
