@@ -33,127 +33,20 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Pool } from 'pg';
-import { signToken } from '../src/auth/jwt';
 import { buildService, startServer, type RunningServer } from './lib/bench-server';
 import { databaseCeiling, medianOf, runOperation, type OpFigures, type Operation } from './lib/bench-load';
+import { DEFAULT_URL, operations, prepareDatabase, sampleMembers, tokens, withDatabase, type Sample } from './lib/bench-ops';
 import { runPaced } from './lib/bench-paced';
 import { startStallMeter } from './lib/hiccups';
 import { summariseProfile } from './lib/cpuprofile';
-import { cpuMeter, isLocalDatabase } from './lib/cpu-meter';
+import { cpuBudget, cpuMeter, isLocalDatabase } from './lib/cpu-meter';
 
 const ROOT = resolve(__dirname, '..');
 const RESULTS = join(ROOT, 'bench-results');
-const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/milepost_bench';
 /** Unmeasured load on a server before each measured run when several servers take turns. */
 const WARM_SECONDS = 2;
 /** Databases up to this many members are seeded afresh for every run (unless --keep-data). */
 const FRESH_UP_TO = 100_000;
-
-const BALANCE = 'query Balance($id: ID!) { member(id: $id) { balance { available } } }';
-const STATEMENT = 'query Statement($id: ID!) { member(id: $id) { transactions(first: 20) { edges { node { id points type } } } } }';
-const PURCHASE = 'mutation Purchase($input: RecordPurchaseInput!) { recordPurchase(input: $input) { pointsEarned } }';
-const REDEEM = 'mutation Redeem($input: RedeemPointsInput!) { redeemPoints(input: $input) { id points } }';
-
-interface Sample { all: string[]; redeemable: string[] }
-
-function withDatabase(url: string, name: string): string {
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
-
-/**
- * Creates the database when missing and seeds it up to `members` (the seeder resumes). With
- * `fresh`, an existing database is dropped first, so every run starts from the seeded state:
- * the writes of earlier runs otherwise move members up the ladder and change what is measured.
- */
-async function prepareDatabase(url: string, members: number, seed: number, { fresh = false } = {}): Promise<void> {
-  const name = decodeURIComponent(new URL(url).pathname.slice(1));
-  const admin = new Pool({ connectionString: withDatabase(url, 'postgres'), max: 1 });
-  try {
-    if (fresh) {
-      console.log(`dropping database ${name} to start from the seeded state`);
-      await admin.query(`drop database if exists "${name.replace(/"/g, '""')}" with (force)`);
-    }
-    const exists = await admin.query('select 1 from pg_database where datname = $1', [name]);
-    if (exists.rowCount === 0) {
-      console.log(`creating database ${name}`);
-      await admin.query(`create database "${name.replace(/"/g, '""')}"`);
-    }
-  } finally {
-    await admin.end();
-  }
-  const pool = new Pool({ connectionString: url, max: 1 });
-  let have = 0;
-  try {
-    const r = await pool.query<{ n: number }>(`select count(*)::int as n from members`);
-    have = r.rows[0]?.n ?? 0;
-  } catch {
-    have = 0; // not migrated yet: the seeder migrates
-  } finally {
-    await pool.end();
-  }
-  if (have >= members) return;
-  console.log(`${name} has ${have} members; seeding to ${members}`);
-  const run = spawnSync('npm', ['run', 'seed', '--silent', '--', '--members', String(members), '--seed', String(seed)], {
-    cwd: ROOT, stdio: 'inherit', env: { ...process.env, DATABASE_URL: url },
-  });
-  if (run.status !== 0) throw new Error('seeding failed');
-}
-
-/** Random active members; `redeemable` ones hold enough points for many small redemptions. */
-async function sampleMembers(url: string, size: number): Promise<Sample> {
-  const pool = new Pool({ connectionString: url, max: 1 });
-  try {
-    const all = await pool.query<{ id: string }>(
-      `select id from members where status = 'ACTIVE' order by md5(id::text || 'bench') limit $1`, [size]);
-    const redeemable = await pool.query<{ id: string }>(
-      `select l.member_id as id from point_lots l join members m on m.id = l.member_id
-       where l.remaining > 0 and m.status = 'ACTIVE' and m.debt = 0 and l.member_id = any($1::uuid[])
-       group by l.member_id having sum(l.remaining) >= 200`, [all.rows.map((r) => r.id)]);
-    return { all: all.rows.map((r) => r.id), redeemable: redeemable.rows.map((r) => r.id) };
-  } finally {
-    await pool.end();
-  }
-}
-
-function operations(sample: Sample, runId: string): Operation[] {
-  const pick = (ids: string[]) => ids[Math.floor(Math.random() * ids.length)] as string;
-  let order = 0;
-  let key = 0;
-  return [
-    { name: 'now', label: '(1) { now }  = C', body: () => ({ query: '{ now }' }) },
-    { name: 'balance', label: '(2) member balance', body: () => ({ query: BALANCE, variables: { id: pick(sample.all) } }) },
-    {
-      name: 'recordPurchase', label: '(3) recordPurchase',
-      body: () => ({
-        query: PURCHASE,
-        variables: {
-          input: {
-            memberId: pick(sample.all), orderId: `bench-${runId}-${order++}`,
-            amount: `${5 + Math.floor(Math.random() * 200)}.${String(Math.floor(Math.random() * 100)).padStart(2, '0')}`, currency: 'USD',
-          },
-        },
-      }),
-    },
-    {
-      name: 'redeemPoints', label: '(4) redeemPoints',
-      body: () => ({
-        query: REDEEM,
-        variables: { input: { memberId: pick(sample.redeemable), points: 1 + Math.floor(Math.random() * 3), idempotencyKey: `bench-${runId}-${key++}` } },
-      }),
-    },
-    { name: 'statement', label: '(5) transactions(first:20)', body: () => ({ query: STATEMENT, variables: { id: pick(sample.all) } }) },
-  ];
-}
-
-function tokens(secret: string, count: number): string[] {
-  // Distinct callers, so the per-caller rate limit (a production default) runs its real
-  // bookkeeping without ever tripping on the benchmark itself.
-  const jwt = { secret, publicKey: null, issuer: 'milepost', audience: 'milepost-api' };
-  return Array.from({ length: count }, (_, k) => signToken(jwt, { role: 'ADMIN', sub: `bench-caller-${k}`, ttlSeconds: 3600 }));
-}
 
 /** API + PostgreSQL CPU microseconds per request, when both were metered. */
 const cpuOf = (fig: OpFigures) => (fig.cpu?.apiUs != null && fig.cpu.dbUs != null ? fig.cpu.apiUs + fig.cpu.dbUs : null);
@@ -166,10 +59,10 @@ const SCALED = ['now', 'balance', 'statement', 'recordPurchase', 'redeemPoints']
 const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 1000) / 1000 : 0);
 
 function table(rows: [string, OpFigures][]): string {
-  const head = `${'operation'.padEnd(30)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'failures'.padStart(9)} ${'API µs/req'.padStart(11)} ${'DB µs/req'.padStart(10)}`;
+  const head = `${'operation'.padEnd(30)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'failures'.padStart(9)} ${'API µs/req'.padStart(11)} ${'DB µs/req'.padStart(10)} ${'load µs/req'.padStart(12)}`;
   const us = (v: number | null | undefined) => (v == null ? '-' : String(v));
   const lines = rows.map(([label, f]) =>
-    `${label.padEnd(30)} ${f.rps.toFixed(1).padStart(9)} ${String(f.p50).padStart(8)} ${String(f.p99).padStart(8)} ${String(f.failures).padStart(9)} ${us(f.cpu?.apiUs).padStart(11)} ${us(f.cpu?.dbUs).padStart(10)}`);
+    `${label.padEnd(30)} ${f.rps.toFixed(1).padStart(9)} ${String(f.p50).padStart(8)} ${String(f.p99).padStart(8)} ${String(f.failures).padStart(9)} ${us(f.cpu?.apiUs).padStart(11)} ${us(f.cpu?.dbUs).padStart(10)} ${us(f.cpu?.clientUs).padStart(12)}`);
   return [head, '-'.repeat(head.length), ...lines].join('\n');
 }
 
@@ -382,6 +275,7 @@ async function main(): Promise<number> {
     const c = cpuOf(C);
     return [name, mine !== null && c !== null ? ratio(mine, c) : null];
   }));
+  const budget = cpuBudget(f, C, cpus().length);
   const targets = [
     { target: 'balance >= 0.90 x C', value: ratios.balanceOverC, met: ratios.balanceOverC >= 0.9 },
     { target: 'recordPurchase >= 0.60 x C', value: ratios.recordPurchaseOverC, met: ratios.recordPurchaseOverC >= 0.6 },
@@ -418,6 +312,7 @@ async function main(): Promise<number> {
     databaseCeiling: d,
     ratios,
     cpuPerRequestOverC: cpuOverC,
+    cpuBudget: budget,
     halfRate,
     scaling,
     targets,
@@ -437,6 +332,15 @@ async function main(): Promise<number> {
   console.log(`\nratios: (2)/C ${ratios.balanceOverC}  (3)/C ${ratios.recordPurchaseOverC}  (3)/D ${ratios.recordPurchaseOverD}  (4)/C ${ratios.redeemPointsOverC}  (5)/C ${ratios.statementOverC}`);
   if (cpuOf(C) !== null) {
     console.log(`CPU per request (API + PostgreSQL) × C's: ${Object.entries(cpuOverC).map(([n, r]) => `${n} ${r}`).join('  ')}`);
+  }
+  if (Object.values(budget).some((b) => b.measured)) {
+    console.log(`CPU budget (req/s × CPU per request; API thread of 1 core, API + PostgreSQL + load generator of ${cpus().length}):`);
+    for (const [name, b] of Object.entries(budget)) {
+      if (!b.measured) continue;
+      const at = b.atTarget;
+      const target = at ? `; at ${at.ratio} × C (${at.rate}/s): API ${at.apiCore}, all ${at.cores}${at.fits ? '' : ' (more than the machine has)'}` : '';
+      console.log(`  ${name.padEnd(15)} ${b.measured.rate}/s: API ${b.measured.apiCore}, all ${b.measured.cores}${target}`);
+    }
   }
   if (Object.keys(halfRate).length) {
     console.log('p99 at half max rate, evenly paced: ' + Object.entries(halfRate).map(([n, h]) => `${n} ${h.p99} ms @${h.offeredRate}/s (stalls max ${h.machineStalls?.max ?? '-'} ms)`).join(', '));

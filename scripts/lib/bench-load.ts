@@ -40,7 +40,7 @@ export interface OpFigures {
   rounds?: number[];
   /** For medians over paced rounds: each round's p99, in order. */
   p99Rounds?: number[];
-  /** CPU time per completed request (cpu-meter.ts); for D, `apiUs` is the load client's. */
+  /** CPU time per completed request (cpu-meter.ts); for D, `apiUs` is the load client's (and `clientUs` too). */
   cpu?: CpuPerRequest;
   /** How the whole machine's CPU time went over the run: a slow round with much stolen is the host's. */
   machine?: MachineShare;
@@ -72,7 +72,13 @@ export function medianOf(runs: OpFigures[]): OpFigures {
     ...(runs.every((r) => r.machineStalls) ? { machineStalls: extremesMedian(runs.map((r) => r.machineStalls as Extremes)) } : {}),
     ...(runs.some((r) => r.offeredRate) ? { p99Rounds: runs.map((r) => r.p99) } : {}),
     ...(runs.every((r) => r.machine) ? { machine: machineMedian(runs.map((r) => r.machine as MachineShare)) } : {}),
-    ...(runs.every((r) => r.cpu) ? { cpu: { apiUs: medianOrNull(runs.map((r) => r.cpu?.apiUs ?? null)), dbUs: medianOrNull(runs.map((r) => r.cpu?.dbUs ?? null)) } } : {}),
+    ...(runs.every((r) => r.cpu) ? {
+      cpu: {
+        apiUs: medianOrNull(runs.map((r) => r.cpu?.apiUs ?? null)),
+        dbUs: medianOrNull(runs.map((r) => r.cpu?.dbUs ?? null)),
+        clientUs: medianOrNull(runs.map((r) => r.cpu?.clientUs ?? null)),
+      },
+    } : {}),
   };
 }
 

@@ -1,11 +1,13 @@
 /**
  * CPU time spent per request, from /proc (Linux; every figure is null elsewhere): the API
  * server's process and, when the database is on this machine, every PostgreSQL process
- * (backends, WAL writer, checkpointer, autovacuum). Unlike req/s, which moves with whatever
+ * (backends, WAL writer, checkpointer, autovacuum); and, on every platform, the load
+ * generator's: this process, which runs autocannon. Unlike req/s, which moves with whatever
  * else a shared machine runs, CPU time per request changes only when the work per request does.
  * PostgreSQL time covers the whole server, so other databases' work on it counts too.
  */
 import { readFileSync, readdirSync } from 'node:fs';
+import type { OpFigures } from './bench-load';
 
 const TICKS_PER_SECOND = 100; // USER_HZ: 100 on every Linux ABI Node supports
 
@@ -84,6 +86,8 @@ export function machineShare(before: MachineTicks | null, after: MachineTicks | 
 export interface CpuReading {
   api: number | null;
   db: Map<number, number> | null;
+  /** This process's user + system CPU, µs (process.cpuUsage). */
+  client?: number;
   /** The whole machine (Linux), so a slow spell can be told from a dearer request. */
   machine?: MachineTicks | null;
 }
@@ -100,6 +104,7 @@ export function cpuMeter(apiPid: number | null, localDatabase: boolean): CpuMete
       api: linux && apiPid !== null ? processTicks(apiPid) : null,
       db: linux && localDatabase ? postgresTicks() : null,
       machine: linux ? machineTicks() : null,
+      client: clientMicros(),
     }),
   };
 }
@@ -109,7 +114,14 @@ export interface CpuPerRequest {
   apiUs: number | null;
   /** Microseconds of PostgreSQL CPU per completed request. */
   dbUs: number | null;
+  /** Microseconds of the load generator's CPU per completed request, when it was read. */
+  clientUs?: number | null;
 }
+
+const clientMicros = () => {
+  const usage = process.cpuUsage();
+  return usage.user + usage.system;
+};
 
 /** What a run's figures carry from the meter: CPU per request and, where readable, the machine's share. */
 export function metered(before: CpuReading, after: CpuReading, requests: number): { cpu: CpuPerRequest; machine?: MachineShare } {
@@ -129,11 +141,48 @@ export function perRequest(before: CpuReading, after: CpuReading, requests: numb
     for (const [pid, t] of after.db) ticks += t - (before.db.get(pid) ?? 0);
     db = us(ticks);
   }
-  return { apiUs: before.api !== null && after.api !== null ? us(after.api - before.api) : null, dbUs: db };
+  const clientUs = before.client !== undefined && after.client !== undefined ? Math.round((after.client - before.client) / Math.max(requests, 1)) : null;
+  return { apiUs: before.api !== null && after.api !== null ? us(after.api - before.api) : null, dbUs: db, clientUs };
 }
 
 /** Whether a database URL points at this machine, so its processes can be metered. */
 export function isLocalDatabase(url: string): boolean {
   const host = new URL(url).hostname;
   return host === '' || host === 'localhost' || host === '127.0.0.1' || host === '::1' || host === '[::1]';
+}
+
+/** The req/s ratio to C each operation is held to (BENCHMARKS.md, Targets). */
+export const RATIO_TARGETS: Record<string, number> = { balance: 0.9, recordPurchase: 0.6, redeemPoints: 0.6 };
+
+export interface CoreUse {
+  rate: number;
+  /** Share of a core the API's one JavaScript thread spends (it cannot use more than 1). */
+  apiCore: number;
+  /** Cores the API, PostgreSQL and the load generator spend together. */
+  cores: number;
+}
+
+const coresAt = (fig: OpFigures, rate: number): CoreUse | null => {
+  const { apiUs, dbUs, clientUs } = fig.cpu ?? {};
+  if (apiUs == null || dbUs == null || clientUs == null) return null;
+  const round2 = (v: number) => Math.round(v * 100) / 100;
+  return { rate: Math.round(rate), apiCore: round2((rate * apiUs) / 1e6), cores: round2((rate * (apiUs + dbUs + clientUs)) / 1e6) };
+};
+
+/**
+ * What each operation spends of the machine at its measured rate and, for those with a ratio
+ * target, what it would spend at that target, at the same CPU per request. An operation whose
+ * API thread would need more than one core, or whose total would exceed the machine's cores,
+ * cannot reach its target here without costing less per request.
+ */
+export function cpuBudget(figures: Record<string, OpFigures>, c: OpFigures, cores: number) {
+  return Object.fromEntries(Object.entries(figures).map(([name, fig]) => {
+    const measured = coresAt(fig, fig.rps);
+    const target = RATIO_TARGETS[name];
+    const atTarget = target !== undefined ? coresAt(fig, target * c.rps) : null;
+    return [name, {
+      measured,
+      atTarget: atTarget && target !== undefined ? { ratio: target, ...atTarget, fits: atTarget.apiCore <= 1 && atTarget.cores <= cores } : null,
+    }];
+  }));
 }

@@ -35,3 +35,37 @@ export function summariseProfile(file: string, top = 20): HotFunction[] {
     .slice(0, top)
     .map((e) => ({ name: e.name, location: e.location, selfPercent: total > 0 ? (100 * e.time) / total : 0 }));
 }
+
+/**
+ * Where a profile's busy time went by package: each sample's own function is charged to the
+ * npm package it lives in, to Milepost's own modules (`milepost`), to Node's built-in modules
+ * (`node`), or to what V8 names it (the garbage collector, `writev` and other native calls).
+ * Idle samples are left out; shares add up to 1. With `window` (µs of the monotonic clock, which
+ * V8's timestamps and process.hrtime share on Linux), only samples taken inside it count.
+ */
+export function shareByPackage(file: string, window?: { from: number; to: number }): Map<string, number> {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number };
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const time = new Map<string, number>();
+  let total = 0;
+  let at = profile.startTime;
+  profile.samples.forEach((id, i) => {
+    const node = byId.get(id);
+    const dt = profile.timeDeltas[i] ?? 0;
+    at += dt;
+    if (window && (at < window.from || at > window.to)) return;
+    if (!node || node.callFrame.functionName === '(idle)') return;
+    total += dt;
+    const key = packageOf(node.callFrame);
+    time.set(key, (time.get(key) ?? 0) + dt);
+  });
+  return new Map([...time].sort((a, b) => b[1] - a[1]).map(([key, t]) => [key, total > 0 ? t / total : 0]));
+}
+
+function packageOf({ functionName, url }: ProfileNode['callFrame']): string {
+  const inModules = /node_modules\/((?:@[^/]+\/)?[^/]+)\/(?!.*node_modules\/)/.exec(url);
+  if (inModules) return inModules[1] as string;
+  if (url.startsWith('node:')) return 'node';
+  if (url.includes('/dist/') || url.includes('/src/')) return 'milepost';
+  return functionName || '(native)';
+}

@@ -1,0 +1,122 @@
+/**
+ * The benchmark's workload, shared by bench.ts and bench-profile.ts: the operations measured
+ * (each request built on the fly: a random member, a unique orderId or idempotency key), the
+ * members they pick from, the callers' tokens, and the database they run on, created and seeded
+ * when short of members.
+ */
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { Pool } from 'pg';
+import { signToken } from '../../src/auth/jwt';
+import type { Operation } from './bench-load';
+
+const ROOT = resolve(__dirname, '..', '..');
+
+/** The bench's own database: seeded afresh for every run of bench.ts unless --keep-data. */
+export const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/milepost_bench';
+
+const BALANCE = 'query Balance($id: ID!) { member(id: $id) { balance { available } } }';
+const STATEMENT = 'query Statement($id: ID!) { member(id: $id) { transactions(first: 20) { edges { node { id points type } } } } }';
+const PURCHASE = 'mutation Purchase($input: RecordPurchaseInput!) { recordPurchase(input: $input) { pointsEarned } }';
+const REDEEM = 'mutation Redeem($input: RedeemPointsInput!) { redeemPoints(input: $input) { id points } }';
+
+export interface Sample { all: string[]; redeemable: string[] }
+
+export function withDatabase(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+/**
+ * Creates the database when missing and seeds it up to `members` (the seeder resumes). With
+ * `fresh`, an existing database is dropped first, so every run starts from the seeded state:
+ * the writes of earlier runs otherwise move members up the ladder and change what is measured.
+ */
+export async function prepareDatabase(url: string, members: number, seed: number, { fresh = false } = {}): Promise<void> {
+  const name = decodeURIComponent(new URL(url).pathname.slice(1));
+  const admin = new Pool({ connectionString: withDatabase(url, 'postgres'), max: 1 });
+  try {
+    if (fresh) {
+      console.log(`dropping database ${name} to start from the seeded state`);
+      await admin.query(`drop database if exists "${name.replace(/"/g, '""')}" with (force)`);
+    }
+    const exists = await admin.query('select 1 from pg_database where datname = $1', [name]);
+    if (exists.rowCount === 0) {
+      console.log(`creating database ${name}`);
+      await admin.query(`create database "${name.replace(/"/g, '""')}"`);
+    }
+  } finally {
+    await admin.end();
+  }
+  const pool = new Pool({ connectionString: url, max: 1 });
+  let have = 0;
+  try {
+    const r = await pool.query<{ n: number }>(`select count(*)::int as n from members`);
+    have = r.rows[0]?.n ?? 0;
+  } catch {
+    have = 0; // not migrated yet: the seeder migrates
+  } finally {
+    await pool.end();
+  }
+  if (have >= members) return;
+  console.log(`${name} has ${have} members; seeding to ${members}`);
+  const run = spawnSync('npm', ['run', 'seed', '--silent', '--', '--members', String(members), '--seed', String(seed)], {
+    cwd: ROOT, stdio: 'inherit', env: { ...process.env, DATABASE_URL: url },
+  });
+  if (run.status !== 0) throw new Error('seeding failed');
+}
+
+/** Random active members; `redeemable` ones hold enough points for many small redemptions. */
+export async function sampleMembers(url: string, size: number): Promise<Sample> {
+  const pool = new Pool({ connectionString: url, max: 1 });
+  try {
+    const all = await pool.query<{ id: string }>(
+      `select id from members where status = 'ACTIVE' order by md5(id::text || 'bench') limit $1`, [size]);
+    const redeemable = await pool.query<{ id: string }>(
+      `select l.member_id as id from point_lots l join members m on m.id = l.member_id
+       where l.remaining > 0 and m.status = 'ACTIVE' and m.debt = 0 and l.member_id = any($1::uuid[])
+       group by l.member_id having sum(l.remaining) >= 200`, [all.rows.map((r) => r.id)]);
+    return { all: all.rows.map((r) => r.id), redeemable: redeemable.rows.map((r) => r.id) };
+  } finally {
+    await pool.end();
+  }
+}
+
+export function operations(sample: Sample, runId: string): Operation[] {
+  const pick = (ids: string[]) => ids[Math.floor(Math.random() * ids.length)] as string;
+  let order = 0;
+  let key = 0;
+  return [
+    { name: 'now', label: '(1) { now }  = C', body: () => ({ query: '{ now }' }) },
+    { name: 'balance', label: '(2) member balance', body: () => ({ query: BALANCE, variables: { id: pick(sample.all) } }) },
+    {
+      name: 'recordPurchase', label: '(3) recordPurchase',
+      body: () => ({
+        query: PURCHASE,
+        variables: {
+          input: {
+            memberId: pick(sample.all), orderId: `bench-${runId}-${order++}`,
+            amount: `${5 + Math.floor(Math.random() * 200)}.${String(Math.floor(Math.random() * 100)).padStart(2, '0')}`, currency: 'USD',
+          },
+        },
+      }),
+    },
+    {
+      name: 'redeemPoints', label: '(4) redeemPoints',
+      body: () => ({
+        query: REDEEM,
+        variables: { input: { memberId: pick(sample.redeemable), points: 1 + Math.floor(Math.random() * 3), idempotencyKey: `bench-${runId}-${key++}` } },
+      }),
+    },
+    { name: 'statement', label: '(5) transactions(first:20)', body: () => ({ query: STATEMENT, variables: { id: pick(sample.all) } }) },
+  ];
+}
+
+export function tokens(secret: string, count: number): string[] {
+  // Distinct callers, so the per-caller rate limit (a production default) runs its real
+  // bookkeeping without ever tripping on the benchmark itself.
+  const jwt = { secret, publicKey: null, issuer: 'milepost', audience: 'milepost-api' };
+  return Array.from({ length: count }, (_, k) => signToken(jwt, { role: 'ADMIN', sub: `bench-caller-${k}`, ttlSeconds: 3600 }));
+}
+
