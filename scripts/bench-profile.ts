@@ -5,9 +5,12 @@
  * Where each operation's API time goes, by package, in microseconds per request. For every
  * operation in turn, a fresh API server (built as bench.ts builds it, NODE_ENV=production) runs
  * under V8's CPU profiler (--cpu-prof) while autocannon drives that operation alone, 3 s
- * unmeasured then --duration s measured with the CPU meter. Each package's share of the busy
- * samples taken during the measured run times the API's CPU per request is its cost per request, so two
- * operations' columns can be subtracted: what a write spends that `{ now }` does not.
+ * unmeasured then --duration s measured with the CPU meter. The profile's busy samples taken
+ * during the measured run, charged to packages and divided by the requests completed, give each
+ * package's time per request, so two operations' columns can be subtracted: what a write spends
+ * that `{ now }` does not. Samples are wall-clock, so the busy total also holds time the API
+ * thread was preempted while busy; beside it stands the process's CPU time per request from
+ * /proc, and the difference is that wait.
  *
  * Runs on the database bench.ts uses (DATABASE_URL, default milepost_bench), created and seeded
  * when short of members; it does not reseed one that has enough, so run it on a freshly
@@ -23,7 +26,7 @@ import { runOperation, type OpFigures } from './lib/bench-load';
 import { DEFAULT_URL, operations, prepareDatabase, sampleMembers, tokens } from './lib/bench-ops';
 import { buildService, startServer } from './lib/bench-server';
 import { cpuMeter, isLocalDatabase } from './lib/cpu-meter';
-import { shareByPackage } from './lib/cpuprofile';
+import { timeByPackage } from './lib/cpuprofile';
 
 const ROOT = resolve(__dirname, '..');
 /** The monotonic clock in µs, as V8 stamps profile samples (Linux: both read CLOCK_MONOTONIC). */
@@ -34,8 +37,10 @@ const TOP = 18;
 interface Profiled {
   operation: string;
   figures: OpFigures;
-  /** µs of API CPU per request, by package. */
+  /** µs per request of the API thread's busy time, by package. */
   byPackage: Record<string, number>;
+  /** Their sum: the API thread's busy wall time per request. */
+  busyUs: number;
 }
 
 async function main(): Promise<number> {
@@ -91,25 +96,27 @@ async function main(): Promise<number> {
     if (!file) throw new Error(`the server wrote no CPU profile for ${name}`);
     const apiUs = figures.cpu?.apiUs;
     if (apiUs == null) throw new Error('the API process\'s CPU time could not be read (Linux only)');
-    // Where the clocks differ (not Linux), no sample falls in the window: count the whole profile.
-    let shares = shareByPackage(file, measured);
-    if (shares.size === 0) shares = shareByPackage(file);
-    const byPackage = Object.fromEntries([...shares].map(([pkg, share]) => [pkg, Math.round(share * apiUs * 10) / 10]));
+    const time = timeByPackage(file, measured);
+    if (time.size === 0) throw new Error('no profile sample fell inside the measured run: the profiler\'s clock is not this process\'s (Linux only)');
+    const perRequest = (us: number) => Math.round((us / Math.max(figures.total, 1)) * 10) / 10;
+    const byPackage = Object.fromEntries([...time].map(([pkg, us]) => [pkg, perRequest(us)]));
+    const busyUs = perRequest([...time.values()].reduce((sum, us) => sum + us, 0));
     rmSync(dir, { recursive: true, force: true });
-    profiled.push({ operation: name, figures, byPackage });
-    console.log(`${name}: ${figures.rps} req/s, API ${apiUs} µs, PostgreSQL ${figures.cpu?.dbUs ?? '-'} µs, load generator ${figures.cpu?.clientUs ?? '-'} µs per request`);
+    profiled.push({ operation: name, figures, byPackage, busyUs });
+    console.log(`${name}: ${figures.rps} req/s; per request: API busy ${busyUs} µs (CPU ${apiUs}), PostgreSQL ${figures.cpu?.dbUs ?? '-'} µs, load generator ${figures.cpu?.clientUs ?? '-'} µs`);
   }
 
   const packages = [...new Set(profiled.flatMap((p) => Object.keys(p.byPackage)))];
   const peak = (pkg: string) => Math.max(...profiled.map((p) => p.byPackage[pkg] ?? 0));
   const rows = packages.sort((a, b) => peak(b) - peak(a)).slice(0, TOP);
   const cell = (v: number) => String(Math.round(v)).padStart(15);
-  console.log(`\nAPI CPU per request by package, µs (${connections} connections, ${duration} s each)`);
+  console.log(`\nAPI thread's busy time per request by package, µs (${connections} connections, ${duration} s each)`);
   console.log(`${'package'.padEnd(28)}${profiled.map((p) => p.operation.padStart(15)).join('')}`);
   for (const pkg of rows) console.log(`${pkg.padEnd(28)}${profiled.map((p) => cell(p.byPackage[pkg] ?? 0)).join('')}`);
   const rest = (p: Profiled) => Object.entries(p.byPackage).filter(([pkg]) => !rows.includes(pkg)).reduce((sum, [, v]) => sum + v, 0);
   console.log(`${'(everything else)'.padEnd(28)}${profiled.map((p) => cell(rest(p))).join('')}`);
-  console.log(`${'API total'.padEnd(28)}${profiled.map((p) => cell(p.figures.cpu?.apiUs ?? 0)).join('')}`);
+  console.log(`${'busy, in all'.padEnd(28)}${profiled.map((p) => cell(p.busyUs)).join('')}`);
+  console.log(`${'API CPU time (/proc)'.padEnd(28)}${profiled.map((p) => cell(p.figures.cpu?.apiUs ?? 0)).join('')}`);
 
   const out = values.out as string;
   mkdirSync(dirname(out), { recursive: true });

@@ -321,7 +321,7 @@ async function main(): Promise<number> {
     comparison,
     profile: profile ? { file: profile, topSelfTime: profileSummary } : null,
   };
-  mkdirSync(RESULTS, { recursive: true });
+  mkdirSync(dirname(values.out as string), { recursive: true });
   writeFileSync(values.out as string, `${JSON.stringify(result, null, 2)}\n`);
   const chartOut = join(dirname(values.out as string), 'chart.svg');
   spawnSync(process.execPath, [require.resolve('ts-node/dist/bin'), '--transpile-only', join(__dirname, 'bench-chart.ts'), values.out as string, chartOut], { cwd: ROOT, stdio: 'inherit' });

@@ -37,17 +37,20 @@ export function summariseProfile(file: string, top = 20): HotFunction[] {
 }
 
 /**
- * Where a profile's busy time went by package: each sample's own function is charged to the
- * npm package it lives in, to Milepost's own modules (`milepost`), to Node's built-in modules
+ * Where a profile's busy time went by package, in µs: each sample's own function is charged to
+ * the npm package it lives in, to Milepost's own modules (`milepost`), to Node's built-in modules
  * (`node`), or to what V8 names it (the garbage collector, `writev` and other native calls).
- * Idle samples are left out; shares add up to 1. With `window` (µs of the monotonic clock, which
- * V8's timestamps and process.hrtime share on Linux), only samples taken inside it count.
+ * Idle samples are left out. With `window` (µs of the monotonic clock, which V8's timestamps
+ * and process.hrtime share on Linux), only samples taken inside it count.
+ *
+ * The samples are wall-clock intervals: a thread that the kernel preempts while busy (inside a
+ * socket write that woke another process onto its core, say) is charged for the wait as well,
+ * so the total can exceed the process's CPU time over the same window.
  */
-export function shareByPackage(file: string, window?: { from: number; to: number }): Map<string, number> {
+export function timeByPackage(file: string, window?: { from: number; to: number }): Map<string, number> {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number };
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const time = new Map<string, number>();
-  let total = 0;
   let at = profile.startTime;
   profile.samples.forEach((id, i) => {
     const node = byId.get(id);
@@ -55,11 +58,17 @@ export function shareByPackage(file: string, window?: { from: number; to: number
     at += dt;
     if (window && (at < window.from || at > window.to)) return;
     if (!node || node.callFrame.functionName === '(idle)') return;
-    total += dt;
     const key = packageOf(node.callFrame);
     time.set(key, (time.get(key) ?? 0) + dt);
   });
-  return new Map([...time].sort((a, b) => b[1] - a[1]).map(([key, t]) => [key, total > 0 ? t / total : 0]));
+  return new Map([...time].sort((a, b) => b[1] - a[1]));
+}
+
+/** timeByPackage as shares of the busy time, adding up to 1. */
+export function shareByPackage(file: string, window?: { from: number; to: number }): Map<string, number> {
+  const time = timeByPackage(file, window);
+  const total = [...time.values()].reduce((sum, t) => sum + t, 0);
+  return new Map([...time].map(([key, t]) => [key, total > 0 ? t / total : 0]));
 }
 
 function packageOf({ functionName, url }: ProfileNode['callFrame']): string {

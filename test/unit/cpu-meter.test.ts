@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { OpFigures } from '../../scripts/lib/bench-load';
 import { cpuBudget, cpuMeter, isLocalDatabase, machineShare, metered, parseMachineTicks, perRequest } from '../../scripts/lib/cpu-meter';
-import { shareByPackage } from '../../scripts/lib/cpuprofile';
+import { shareByPackage, timeByPackage } from '../../scripts/lib/cpuprofile';
 
 describe('bench CPU meter', () => {
   test('CPU per request: API ticks over requests, PostgreSQL summed over its processes', () => {
@@ -122,6 +122,7 @@ describe('bench CPU meter', () => {
         samples: [3, 3, 4, 5, 6, 7, 7, 7, 2],
         timeDeltas: [10, 10, 10, 10, 10, 10, 10, 10, 1_000],
       }));
+      expect(Object.fromEntries(timeByPackage(file))).toEqual({ writev: 30, kysely: 20, uuid: 10, milepost: 10, node: 10 });
       const shares = shareByPackage(file);
       expect(Object.fromEntries(shares)).toEqual({ writev: 3 / 8, kysely: 2 / 8, uuid: 1 / 8, milepost: 1 / 8, node: 1 / 8 });
       expect([...shares.keys()][0]).toBe('writev');
