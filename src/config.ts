@@ -34,6 +34,12 @@ export interface Config {
   rateLimitPerMinute: number;
   /** Interval of the in-process maintenance sweep (expiry, tier evaluation); 0 disables it. */
   jobIntervalMs: number;
+  /**
+   * Whether common purchases and redemptions run as one statement (ledger/purchase.repo.ts,
+   * redeem.repo.ts) before the general transaction. Off, every one takes the transaction: the
+   * same rows, a round trip more.
+   */
+  oneStatementWrites: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -110,5 +116,6 @@ export function loadConfig(env: Env = process.env): Config {
     idempotencyRetentionDays: int(env, 'IDEMPOTENCY_RETENTION_DAYS', 30, 1),
     rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 1200),
     jobIntervalMs: int(env, 'JOB_INTERVAL_MS', production ? 60_000 : 0),
+    oneStatementWrites: bool(env, 'LEDGER_ONE_STATEMENT', true),
   };
 }

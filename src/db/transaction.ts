@@ -1,5 +1,5 @@
 import { CompiledQuery, type Compilable } from 'kysely';
-import type { Ahead } from './ahead';
+import type { Ahead, Embedded } from './ahead';
 import type { Db } from './database';
 import { flushDeferred, hasDeferred } from './deferred';
 import { LAST_STATEMENT, isStalePlan } from './prepared-pool';
@@ -63,4 +63,31 @@ export async function executeLast<O>(tx: Db, query: Compilable<O>): Promise<O[]>
   if (hasDeferred(tx)) throw new Error('writes were queued that the last statement does not carry');
   const result = await tx.executeQuery<O>(CompiledQuery.raw(LAST_STATEMENT + compiled.sql, [...compiled.parameters]));
   return result.rows;
+}
+
+/**
+ * Runs a write of one autocommitted statement that carries the request's rate-limit count
+ * inside it (Ahead.embed), where the count can ride; where it cannot, its verdict is awaited
+ * first and the statement runs without it. The count's row goes back to the count for its
+ * verdict. A failure rolls the count back with the statement, so the count is owed again:
+ * it then rides ahead of the general path's transaction, which a retryable failure (a racing
+ * duplicate, say) falls back to (undefined), or is sent on its own before any other failure
+ * is thrown, so the failed request still counts.
+ */
+export async function withEmbeddedCount<R extends { counted: Record<string, unknown> | null }>(
+  ahead: Ahead | null | undefined, run: (count: Embedded | null) => Promise<R>,
+): Promise<R | undefined> {
+  const count = ahead?.embed() ?? null;
+  if (ahead && !count) await ahead.settled();
+  let outcome: R;
+  try {
+    outcome = await run(count);
+  } catch (error) {
+    count?.owedAgain();
+    if (isRetryable(error)) return undefined;
+    await ahead?.settled().catch(() => undefined);
+    throw error;
+  }
+  if (count) count.answer(outcome.counted ?? {});
+  return outcome;
 }

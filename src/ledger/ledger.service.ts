@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { writeInstant, type Ctx } from '../context';
 import { actorKey, requireMemberAccess, requireRole } from '../auth/guards';
-import { inTransaction, isRetryable } from '../db/transaction';
+import { inTransaction, withEmbeddedCount } from '../db/transaction';
 import { BadInputError, ForbiddenError, InvalidStateError, NotFoundError } from '../errors';
 import { isUuid } from '../members/members.rules';
 import type { MemberRow } from '../members/members.repo';
@@ -11,7 +11,6 @@ import { credit, debit, expiryPolicy, lockMemberProbing, lockMembers, requireAct
 import { readsTierState } from '../tiers/tiers.service';
 import * as repo from './ledger.repo';
 import * as redemptions from './redeem.repo';
-import type { RedemptionOutcome } from './redeem.repo';
 import { checkPoints, lotExpiry, requestHash } from './ledger.rules';
 import { checkKey, keyRecorded, orReplay, recordKey, replay, storedResult, type IdempotencyRequest } from './idempotency';
 import type { TransactionRow } from './ledger.types';
@@ -124,25 +123,12 @@ async function redeemAtOnce(
   posting: { points: number; description: string; partnerId: string | null; actor: string },
 ): Promise<TransactionRow | undefined> {
   // Under the inactivity policy a redemption moves every open lot's expiry.
-  if (program.expiry_mode === 'INACTIVITY' || !isUuid(idempotency.memberId)) return undefined;
-  const count = ctx.rateCount?.embed() ?? null;
-  if (ctx.rateCount && !count) await ctx.rateCount.settled();
-  const now = await ctx.now();
-  let outcome: RedemptionOutcome;
-  try {
-    outcome = await redemptions.redeemAtOnce(ctx.db, {
-      ...posting, memberId: idempotency.memberId, txnId: randomUUID(), now, idempotency,
-      retentionDays: ctx.config.idempotencyRetentionDays, count,
-    });
-  } catch (error) {
-    // Rolled back, count and all: the count is owed again, to ride ahead of the general path,
-    // or, where there is none, on its own, so that the failed request still counts.
-    count?.owedAgain();
-    if (isRetryable(error)) return undefined;
-    await ctx.rateCount?.settled().catch(() => undefined);
-    throw error;
-  }
-  if (count) count.answer(outcome.counted ?? {});
+  if (!ctx.config.oneStatementWrites || program.expiry_mode === 'INACTIVITY' || !isUuid(idempotency.memberId)) return undefined;
+  const outcome = await withEmbeddedCount(ctx.rateCount, async (count) => redemptions.redeemAtOnce(ctx.db, {
+    ...posting, memberId: idempotency.memberId, txnId: randomUUID(), now: await ctx.now(), idempotency,
+    retentionDays: ctx.config.idempotencyRetentionDays, count,
+  }));
+  if (!outcome) return undefined;
   if (!outcome.entry) {
     // A refused count ends the request here, before the general path costs the database more.
     await ctx.rateCount?.settled();

@@ -3,15 +3,21 @@ import { sql } from 'kysely';
 import { writeInstant, type Ctx } from '../context';
 import { defer, touchMember } from '../db/deferred';
 import { actorKey, requireRole } from '../auth/guards';
-import { inTransaction } from '../db/transaction';
+import { inTransaction, withEmbeddedCount } from '../db/transaction';
 import { BadInputError, ForbiddenError, IdempotencyConflictError, InvalidStateError, NotFoundError } from '../errors';
 import { getProgram } from '../program/program.service';
-import { currentTier, purchaseMetricsRead, readsTierState } from '../tiers/tiers.service';
-import { credit, debit, lockMember, lockMemberProbing, settleExpiry } from './ledger.core';
+import { awardsBonuses, currentTier, purchaseMetricsRead, readsTierState } from '../tiers/tiers.service';
+import { hasLifetimeTiers } from '../tiers/tiers.engine';
+import { partIn } from '../tiers/tiers.repo';
+import { qualificationWindow, thresholdsOf } from '../tiers/tiers.rules';
+import { isUuid } from '../members/members.rules';
+import type { ProgramView, TierView } from '../program/program.types';
+import { credit, debit, expiryPolicy, lockMember, lockMemberProbing, settleExpiry } from './ledger.core';
+import * as purchases from './purchase.repo';
 import * as members from '../members/members.repo';
 import type { MemberRow } from '../members/members.repo';
 import * as repo from './ledger.repo';
-import { clawbackFor, pointsForAmount, requestHash } from './ledger.rules';
+import { clawbackFor, lotExpiry, pointsForAmount, requestHash } from './ledger.rules';
 import { orReplay } from './idempotency';
 import { checkDecimal, fromUnits, toUnits } from './money';
 import type { EarnComponent, PurchaseResultView, RefundResultView, TransactionRow } from './ledger.types';
@@ -75,6 +81,12 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
     partnerId: actor.partnerId ?? null,
   });
 
+  const atOnce = await recordAtOnce(ctx, program, {
+    memberId: input.memberId, orderId, amount, currency: input.currency, channel, items, occurredAt, hash, now,
+    partnerId: actor.partnerId ?? null, actor: actorKey(actor),
+  });
+  if (atOnce) return atOnce;
+
   // The member row locked (and kept current by the ledger writes) is the member to return. The
   // lock also asks whether the order is recorded; a duplicate it misses (committed while this
   // request waited for the lock) collides on the order's primary key and the retry replays.
@@ -87,6 +99,9 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
       const existing = await tx.selectFrom('orders').selectAll().where('order_id', '=', orderId).executeTakeFirst();
       if (!existing) return undefined;
       if (existing.request_hash !== hash) throw new IdempotencyConflictError(orderId);
+      // A retry that arrived before the write it replays answers as of that write, as the first
+      // request did: its points are not shown pending for longer than they are.
+      await writeInstant(ctx, as.updated_at);
       const order = { pointsEarned: existing.points_earned, qualifyingPoints: existing.qualifying_points, breakdown: existing.breakdown as EarnComponent[], txnId: existing.txn_id };
       return { order, member: as, fresh: undefined };
     };
@@ -101,18 +116,7 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
       if (member.status !== 'ACTIVE') throw new InvalidStateError(`Member is ${member.status.toLowerCase()}: points cannot move`);
       const at = await writeInstant(ctx, member.updated_at);
       await settleExpiry(tx, member, program, at);
-      const tier = await currentTier(tx, member, program, at);
-      const base = pointsForAmount(amount, program.earn_rate);
-      const total = pointsForAmount(amount, program.earn_rate, tier.earn_multiplier);
-      const breakdown: EarnComponent[] = [
-        { source: 'BASE', description: `${program.earn_rate} ${program.points_name} per ${program.currency}`, points: base, qualifyingPoints: base },
-      ];
-      if (total !== base) {
-        breakdown.push({
-          source: 'TIER_MULTIPLIER', description: `${tier.name} ×${Number(tier.earn_multiplier)}`,
-          points: total - base, qualifyingPoints: 0,
-        });
-      }
+      const { base, total, breakdown } = earning(program, amount, await currentTier(tx, member, program, at));
       const order = { pointsEarned: total, qualifyingPoints: base, breakdown, txnId: total > 0 ? randomUUID() : null };
       // Written by the credit's statement (or before COMMIT when nothing is credited).
       defer(tx, (qc) => qc.insertInto('orders').values({
@@ -145,6 +149,81 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
     breakdown: order.breakdown,
     member,
   };
+}
+
+/** What a purchase of `amount` earns at `tier`: base (qualifying) points, the total with the tier's multiplier, and how. */
+function earning(program: ProgramView, amount: string, tier: TierView): { base: number; total: number; breakdown: EarnComponent[] } {
+  const base = pointsForAmount(amount, program.earn_rate);
+  const total = pointsForAmount(amount, program.earn_rate, tier.earn_multiplier);
+  const breakdown: EarnComponent[] = [
+    { source: 'BASE', description: `${program.earn_rate} ${program.points_name} per ${program.currency}`, points: base, qualifyingPoints: base },
+  ];
+  if (total !== base) {
+    breakdown.push({
+      source: 'TIER_MULTIPLIER', description: `${tier.name} ×${Number(tier.earn_multiplier)}`,
+      points: total - base, qualifyingPoints: 0,
+    });
+  }
+  return { base, total, breakdown };
+}
+
+/** A purchase request after its checks, as both paths take it. */
+export interface CheckedPurchase {
+  memberId: string; orderId: string; amount: string; currency: string; channel: string | null;
+  items: ReturnType<typeof checkItems>; occurredAt: Date; hash: string; now: Date; partnerId: string | null; actor: string;
+}
+
+/**
+ * The one-statement purchase (purchase.repo.ts) for this programme: the points for every rung
+ * computed here, as the general path computes them (the statement credits those of the rung
+ * the member holds), and the lot's dates. Undefined for programmes whose rules do more on every
+ * purchase (see purchase.repo) and for a purchase that earns nothing at any rung.
+ */
+export function atOncePlan(program: ProgramView, p: CheckedPurchase): Omit<purchases.PurchaseAtOnce, 'count'> | undefined {
+  if (program.expiry_mode === 'INACTIVITY' || program.freeze_expiry_min_rank != null || awardsBonuses(program) || !isUuid(p.memberId)) return undefined;
+  if (program.tiers.length > 1 && (hasLifetimeTiers(program) || program.qualification_window === 'ANNIVERSARY_YEAR')) return undefined;
+  const ladder = program.tiers.map((tier) => {
+    const { total, breakdown } = earning(program, p.amount, tier);
+    return { code: tier.code, rank: tier.rank, earnable: !tier.invitation_only, ...thresholdsOf(tier), total, breakdown };
+  });
+  if (ladder.every((rung) => rung.total === 0)) return undefined;
+  const base = pointsForAmount(p.amount, program.earn_rate);
+  const window = qualificationWindow(program.qualification_window, p.now, p.now);
+  const availableAt = new Date(p.occurredAt.getTime() + program.pending_days * 86_400_000);
+  return {
+    memberId: p.memberId, orderId: p.orderId, txnId: randomUUID(), lotId: randomUUID(), now: p.now,
+    order: {
+      partnerId: p.partnerId, amount: p.amount, currency: p.currency, channel: p.channel, items: p.items ? JSON.stringify(p.items) : null,
+      occurredAt: p.occurredAt, requestHash: p.hash,
+    },
+    description: `Purchase ${p.orderId}`, actor: p.actor, qualifyingPoints: base,
+    availableAt: availableAt.getTime() > p.now.getTime() ? availableAt : p.now,
+    expiresAt: lotExpiry(expiryPolicy(program), p.occurredAt, p.now),
+    ladder, window,
+    own: partIn({ points: base, spendCents: Number(toUnits(p.amount, 2)), purchase: true, occurredAt: p.occurredAt, createdAt: p.now }, window, p.now),
+  };
+}
+
+/**
+ * The common purchase in one statement, its rate-limit count inside it: no transaction, one
+ * round trip. Undefined where the statement left the purchase to the general path, having
+ * written nothing but the count (a replay, a member who is not active, owes a debt, has lots to
+ * expire or whose tier would move; a statement that failed, such as a racing duplicate order),
+ * and wherever atOncePlan gives no plan.
+ */
+async function recordAtOnce(ctx: Ctx, program: ProgramView, p: CheckedPurchase): Promise<PurchaseResultView | undefined> {
+  const plan = ctx.config.oneStatementWrites ? atOncePlan(program, p) : undefined;
+  if (!plan) return undefined;
+  const outcome = await withEmbeddedCount(ctx.rateCount, (count) => purchases.purchaseAtOnce(ctx.db, { ...plan, count }));
+  if (!outcome) return undefined;
+  if (!outcome.written) {
+    // A refused count ends the request here, before the general path costs the database more.
+    await ctx.rateCount?.settled();
+    return undefined;
+  }
+  await writeInstant(ctx, p.now);
+  const { entry, member, rung } = outcome.written;
+  return { transaction: entry, pointsEarned: rung.total, qualifyingPointsEarned: plan.qualifyingPoints, breakdown: rung.breakdown, member };
 }
 
 export interface RefundInput { orderId: string; refundId: string; amount: string }

@@ -1,6 +1,7 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { Embedded } from '../db/ahead';
 import type { Db } from '../db/database';
+import { lockedMemberCte } from '../members/members.repo';
 import type { IdempotencyRequest } from './idempotency';
 import type { TransactionRow } from './ledger.types';
 
@@ -54,10 +55,7 @@ export async function redeemAtOnce(db: Db, r: RedemptionAtOnce): Promise<Redempt
   const ctes: RawBuilder<unknown>[] = [];
   if (r.count) ctes.push(sql`${sql.raw(COUNT)} as (${r.count.statement})`);
   ctes.push(
-    sql`m as (
-      select members.id, members.status, members.debt, members.updated_at,
-        members.xmin::text = (select s.xmin::text from members s where s.id = members.id) as unchanged
-      from members where members.id = ${memberId} for update)`,
+    lockedMemberCte(memberId),
     // Entries are written at millisecond precision, as the service clock keeps them.
     sql`i as (select m.id, greatest(${r.now}::timestamptz, date_trunc('milliseconds', m.updated_at)) as at from m)`,
     sql`lots as (

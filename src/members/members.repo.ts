@@ -7,6 +7,17 @@ import type { Window } from '../tiers/tiers.rules';
 
 export type MemberRow = Selectable<MemberTable>;
 
+/** A member row as to_json gives it (timestamps as ISO text), typed as the driver types a selected row. */
+export function memberFromJson(json: Record<string, unknown>): MemberRow {
+  const at = (v: unknown) => (v === null || v === undefined ? null : new Date(v as string));
+  const row = { ...json } as unknown as MemberRow;
+  row.enrolled_at = at(json.enrolled_at) as Date;
+  row.created_at = at(json.created_at) as Date;
+  row.updated_at = at(json.updated_at) as Date;
+  row.last_activity_at = at(json.last_activity_at);
+  return row;
+}
+
 export async function findById(db: Db, id: string): Promise<MemberRow | undefined> {
   return db.selectFrom('members').selectAll().where('id', '=', id).executeTakeFirst();
 }
@@ -17,6 +28,21 @@ export async function findByExternalId(db: Db, externalId: string): Promise<Memb
 
 export async function findByReferralCode(db: Db, code: string): Promise<MemberRow | undefined> {
   return db.selectFrom('members').selectAll().where('referral_code', '=', code).executeTakeFirst();
+}
+
+/**
+ * The member's row locked inside a one-statement write (ledger redeem.repo, purchase.repo), as
+ * CTE `m`: id, status, debt, updated_at, and `unchanged`, whether the row locked is the version
+ * the statement's snapshot saw. Under READ COMMITTED a statement that waited for the lock reads
+ * the row's newest version but everything else from its snapshot; since every change to a
+ * member's lots, orders or tier state also writes the member's row, the statement may trust the
+ * rest of what it read only when `unchanged` holds (as lockMemberProbing does, in ledger.core).
+ */
+export function lockedMemberCte(memberId: string): RawBuilder<unknown> {
+  return sql`m as (
+      select members.id, members.status, members.debt, members.updated_at,
+        members.xmin::text = (select s.xmin::text from members s where s.id = members.id) as unchanged
+      from members where members.id = ${memberId} for update)`;
 }
 
 /** What the member lock may read in its own statement (see lockById). */

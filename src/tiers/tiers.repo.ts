@@ -37,6 +37,22 @@ export function metricsQuery(memberId: string | RawBuilder<unknown>, w: Window, 
 
 export interface MetricsRow { qp: number; spend: string; purchases: number }
 
+/**
+ * tiers.rules meetsTier in SQL: whether the figures in `figures` (columns qp, "spendCents",
+ * purchases) meet the thresholds in `rung` (columns points, "spendCents", purchases, "matchAll",
+ * as tiers.rules thresholdsOf gives them). A threshold not set is null.
+ */
+export function tierMetSql(rung: string, figures: string): RawBuilder<boolean> {
+  const r = sql.table(rung);
+  const f = sql.table(figures);
+  return sql<boolean>`(case when ${r}."matchAll"
+    then ${f}.qp >= ${r}.points and (${r}."spendCents" is null or ${f}."spendCents" >= ${r}."spendCents")
+      and (${r}.purchases is null or ${f}.purchases >= ${r}.purchases)
+    else ${f}.qp >= ${r}.points or (${r}."spendCents" is not null and ${f}."spendCents" >= ${r}."spendCents")
+      or (${r}.purchases is not null and ${f}.purchases >= ${r}.purchases)
+    end)`;
+}
+
 export const metricsOfRow = (row: MetricsRow | undefined): Metrics =>
   ({ points: row?.qp ?? 0, spendCents: row ? Number(toUnits(row.spend, 2)) : 0, purchases: row?.purchases ?? 0 });
 
@@ -49,12 +65,20 @@ export async function metrics(db: Db, memberId: string, w: Window, knownAt: Date
   const stored = takeMetrics(db, memberId, w, knownAt)
     ?? metricsOfRow((await metricsQuery(memberId, w, knownAt).execute(db)).rows[0]);
   for (const e of unwrittenOf(db, memberId)) {
-    if (e.createdAt.getTime() > knownAt.getTime() || e.occurredAt.getTime() < w.from.getTime() || e.occurredAt.getTime() >= w.to.getTime()) continue;
-    stored.points += e.points;
-    stored.spendCents += e.spendCents;
-    stored.purchases += e.purchase ? 1 : 0;
+    const part = partIn(e, w, knownAt);
+    stored.points += part.points;
+    stored.spendCents += part.spendCents;
+    stored.purchases += part.purchases;
   }
   return stored;
+}
+
+/** What activity not yet written adds to the figures of window `w` as known at `knownAt`. */
+export function partIn(e: Unwritten, w: Window, knownAt: Date): Metrics {
+  if (e.createdAt.getTime() > knownAt.getTime() || e.occurredAt.getTime() < w.from.getTime() || e.occurredAt.getTime() >= w.to.getTime()) {
+    return { points: 0, spendCents: 0, purchases: 0 };
+  }
+  return { points: e.points, spendCents: e.spendCents, purchases: e.purchase ? 1 : 0 };
 }
 
 /**

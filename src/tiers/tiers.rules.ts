@@ -62,12 +62,34 @@ export function reviewWindow(kind: QualificationWindow, anchor: Date, periodEnd:
   return { from: statusPeriod(kind, anchor, new Date(periodEnd.getTime() - MS)).from, to: reviewAt };
 }
 
-/** Whether `m` meets the tier's thresholds: any one of those set (ANY) or every one (ALL). */
+/** A tier's qualification thresholds: points always, spend (cents) and purchases where set. */
+export interface TierThresholds {
+  points: number;
+  spendCents: number | null;
+  purchases: number | null;
+  /** Every threshold set must be met (ALL), or any one of them (ANY). */
+  matchAll: boolean;
+}
+
+export function thresholdsOf(tier: TierView): TierThresholds {
+  return {
+    points: tier.qualifying_points_required,
+    spendCents: tier.qualifying_spend_required == null ? null : Number(toUnits(tier.qualifying_spend_required, 2)),
+    purchases: tier.qualifying_purchases_required ?? null,
+    matchAll: tier.threshold_match === 'ALL',
+  };
+}
+
+/**
+ * Whether `m` meets the tier's thresholds: any one of those set (ANY) or every one (ALL). Its
+ * SQL twin, for the one-statement purchase, is tiers.repo tierMetSql; a test holds them equal.
+ */
 export function meetsTier(tier: TierView, m: Metrics): boolean {
-  const checks: boolean[] = [m.points >= tier.qualifying_points_required];
-  if (tier.qualifying_spend_required != null) checks.push(m.spendCents >= Number(toUnits(tier.qualifying_spend_required, 2)));
-  if (tier.qualifying_purchases_required != null) checks.push(m.purchases >= tier.qualifying_purchases_required);
-  return tier.threshold_match === 'ALL' ? checks.every(Boolean) : checks.some(Boolean);
+  const t = thresholdsOf(tier);
+  const checks: boolean[] = [m.points >= t.points];
+  if (t.spendCents !== null) checks.push(m.spendCents >= t.spendCents);
+  if (t.purchases !== null) checks.push(m.purchases >= t.purchases);
+  return t.matchAll ? checks.every(Boolean) : checks.some(Boolean);
 }
 
 /** The highest earnable tier `m` qualifies for; the lowest rung when none. Invitation-only tiers are never earned. */

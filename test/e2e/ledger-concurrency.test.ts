@@ -49,6 +49,24 @@ describe('recordPurchase retries racing on one orderId', () => {
     await expectLedgerTrue(t, [member]);
   });
 
+  test('a retry whose instant is earlier than the write it replays answers as of that write', async () => {
+    // Racing retries read the clock when they arrive, so one may hold an instant before the
+    // write that won. A clock that ticks (a set test clock stays frozen) sets that order up.
+    let current = new Date('2031-09-01T12:00:00.000Z');
+    const app = await startTestApp({}, { clock: { now: async () => current } });
+    try {
+      await updateProgram(app, DEFAULT_PROGRAM);
+      const member = await enroll(app, 'early-retry');
+      const input = { memberId: member, orderId: key('order'), amount: '20.00', currency: 'USD' };
+      const first = ok(await app.gql(PURCHASE, { input })).recordPurchase;
+      expect(first).toMatchObject({ transaction: { status: 'AVAILABLE' }, member: { balance: { available: 20, pending: 0 } } });
+      current = new Date('2031-09-01T11:59:59.000Z');
+      expect(ok(await app.gql(PURCHASE, { input })).recordPurchase).toEqual(first);
+    } finally {
+      await app.close();
+    }
+  });
+
   test('the same orderId with a different amount is IDEMPOTENCY_CONFLICT and writes nothing', async () => {
     const member = await enroll(t, 'conflict-purchase');
     const input = { memberId: member, orderId: key('order'), amount: '50.00', currency: 'USD' };

@@ -5,6 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type RawBuilder } from 'kysely';
 import { codes, type GqlResponse, type TestApp } from '../support/harness';
+import type { Db } from '../../src/db/database';
+import { inTransaction } from '../../src/db/transaction';
 import { verifyLedger } from '../../src/ledger/verify';
 
 export const TXN = `id type points status shortfall description orderId partnerId memberId relatedTransactionId
@@ -108,4 +110,39 @@ export async function expectLedgerTrue(t: TestApp, memberIds: string[]): Promise
   }
   const report = await verifyLedger(t.database.db);
   expect(report.drift).toEqual([]);
+}
+
+/**
+ * Runs `statement` while another transaction holds the member's row lock and makes `change`
+ * under it, as every ledger write does, then lets that transaction commit; returns what the
+ * statement gave. On PostgreSQL the statement starts from a snapshot taken before the change
+ * commits and waits for the lock; PGlite's one connection queues it behind the transaction.
+ */
+export async function whileLockHeld<T>(t: TestApp, memberId: string, change: (tx: Db) => Promise<void>, statement: () => Promise<T>): Promise<T> {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let locked!: (pid: number) => void;
+  const holder = new Promise<number>((resolve) => (locked = resolve));
+  const writer = inTransaction(t.database.db, async (tx) => {
+    const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid from members where id = ${memberId} for update`.execute(tx);
+    await change(tx);
+    locked(rows[0]!.pid);
+    await held;
+  });
+  const pid = await holder;
+  const racing = statement();
+  if (t.database.kind === 'postgres') await waitUntilBlockedBy(t, pid);
+  release();
+  await writer;
+  return racing;
+}
+
+async function waitUntilBlockedBy(t: TestApp, pid: number): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const { rows } = await sql<{ n: number }>`
+      select count(*)::int as n from pg_stat_activity where ${pid}::int = any(pg_blocking_pids(pid))`.execute(t.database.db);
+    if ((rows[0]?.n ?? 0) > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`nothing waited for backend ${pid}`);
 }

@@ -6,13 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { type TestApp, startTestApp } from '../support/harness';
-import { inTransaction } from '../../src/db/transaction';
 import { spendableLots } from '../../src/ledger/ledger.repo';
 import { allocate } from '../../src/ledger/ledger.rules';
 import { redeemAtOnce } from '../../src/ledger/redeem.repo';
 import {
   DEFAULT_PROGRAM, PURCHASE, REFUND, REDEEM, SET_STATUS, balance, earn, enroll, expectLedgerTrue, key, ledgerRows, ok, redeem, setClock,
-  updateProgram,
+  updateProgram, whileLockHeld,
 } from './ledger-fixtures';
 
 let t: TestApp;
@@ -172,26 +171,11 @@ describe('where the general path must decide, the statement writes nothing and r
     await earn(t, member, 100);
     const { rows: kept } = await sql<{ id: string; remaining: number }>`
       select id, remaining from point_lots where member_id = ${member}`.execute(t.database.db);
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let locked!: (pid: number) => void;
-    const holder = new Promise<number>((resolve) => (locked = resolve));
-    // Another writer spends the lots under the member's lock, as every ledger write does.
-    const writer = inTransaction(t.database.db, async (tx) => {
-      const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid from members where id = ${member} for update`.execute(tx);
+    // Another writer spends the lots under the member's lock.
+    const outcome = await whileLockHeld(t, member, async (tx) => {
       await sql`update point_lots set remaining = 0 where member_id = ${member}`.execute(tx);
       await sql`update members set updated_at = updated_at + interval '1 millisecond' where id = ${member}`.execute(tx);
-      locked(rows[0]!.pid);
-      await held;
-    });
-    const pid = await holder;
-    const racing = direct(member, 60, at);
-    // On PostgreSQL the statement runs now, from a snapshot taken before the writer commits, and
-    // waits for the lock; PGlite's one connection queues it behind the writer.
-    if (t.database.kind === 'postgres') await waitUntilBlockedBy(pid);
-    release();
-    await writer;
-    const outcome = await racing;
+    }, () => direct(member, 60, at));
     expect(outcome.entry).toBeNull();
     const { rows } = await sql<{ n: number }>`
       select count(*)::int as n from points_transactions where member_id = ${member} and type = 'REDEEM'`.execute(t.database.db);
@@ -202,12 +186,3 @@ describe('where the general path must decide, the statement writes nothing and r
   });
 });
 
-async function waitUntilBlockedBy(pid: number): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    const { rows } = await sql<{ n: number }>`
-      select count(*)::int as n from pg_stat_activity where ${pid}::int = any(pg_blocking_pids(pid))`.execute(t.database.db);
-    if ((rows[0]?.n ?? 0) > 0) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`nothing waited for backend ${pid}`);
-}

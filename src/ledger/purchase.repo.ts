@@ -1,0 +1,167 @@
+import { sql, type RawBuilder } from 'kysely';
+import type { Embedded } from '../db/ahead';
+import type { Db } from '../db/database';
+import { lockedMemberCte, memberFromJson, type MemberRow } from '../members/members.repo';
+import { metricsQuery, tierMetSql } from '../tiers/tiers.repo';
+import type { TierThresholds, Window } from '../tiers/tiers.rules';
+import type { EarnComponent, TransactionRow } from './ledger.types';
+
+/** What a purchase credits at one rung of the ladder: its multiplier's points and breakdown. */
+export interface RungOutcome extends TierThresholds {
+  code: string;
+  rank: number;
+  /** Whether a member can earn the rung (not invitation-only). */
+  earnable: boolean;
+  /** Points the purchase earns at this rung's multiplier. */
+  total: number;
+  breakdown: EarnComponent[];
+}
+
+export interface PurchaseAtOnce {
+  memberId: string;
+  orderId: string;
+  /** The entry's id; the lot's. */
+  txnId: string;
+  lotId: string;
+  /** The request's instant: the statement writes only if the member's last change is not later. */
+  now: Date;
+  order: {
+    partnerId: string | null; amount: string; currency: string; channel: string | null; items: string | null;
+    occurredAt: Date; requestHash: string;
+  };
+  description: string;
+  actor: string;
+  /** Qualifying points (the base points). */
+  qualifyingPoints: number;
+  /** When the lot becomes spendable (not before `now`) and when it expires. */
+  availableAt: Date;
+  expiresAt: Date | null;
+  /** Every rung of the ladder, lowest first; with one rung the tier state is not consulted. */
+  ladder: RungOutcome[];
+  /**
+   * The qualification window at `now` and this purchase's own part in it (zero when it occurred
+   * outside), for the check that it upgrades nobody.
+   */
+  window: Window;
+  own: { points: number; spendCents: number; purchases: number };
+  /** The request's rate-limit count, run inside this statement; its verdict gates the writes. */
+  count: Embedded | null;
+}
+
+export interface PurchaseAtOnceOutcome {
+  /** What was written, or null when the statement left the purchase to the general path. */
+  written: { entry: TransactionRow; member: MemberRow; rung: RungOutcome } | null;
+  /** The count's row, for its verdict. */
+  counted: Record<string, unknown> | null;
+}
+
+const COUNT = 'c';
+
+/**
+ * A purchase as one autocommitted statement: it locks the member and writes the order, the
+ * ledger entry, its lot and the member's totals, with the rate-limit count inside it. It writes
+ * only where the general path (purchases.service, the transaction with the tier engine) would
+ * write exactly those rows and nothing else:
+ *
+ * - the member is ACTIVE, owes no debt (a debt is paid from new points), and its last change is
+ *   not later than `now` (so the entry's instant is `now`);
+ * - the order is not recorded (a replay or a conflict), and the count allows the request;
+ * - no lot is past its expiry (that calls for EXPIRE entries first);
+ * - the row locked is the version the statement's snapshot saw, so the tier state, lots and
+ *   orders read from that snapshot are current (as in redeem.repo);
+ * - with a ladder of more than one rung: the member has a stored tier state (a first activity
+ *   stores one), no grace period or lifetime status, no review or assignment end due at `now`
+ *   (tiers.engine catchUp would replay it), and the purchase does not take the member's
+ *   qualifying figures to any earnable rung above the one held (tiers.engine applyActivity
+ *   would upgrade);
+ * - the rung the member holds at `now` (tiers.engine effectiveTier: the earned rung or an
+ *   assignment still running, whichever ranks higher) earns points.
+ *
+ * The points credited are those the caller computed for that rung. Otherwise the statement
+ * writes nothing but the count, and the general path decides. The caller leaves out the
+ * programmes for which the engine does more on every purchase: expiry that follows inactivity
+ * or is frozen by status, milestone or streak bonuses, lifetime status, anniversary windows.
+ */
+export async function purchaseAtOnce(db: Db, p: PurchaseAtOnce): Promise<PurchaseAtOnceOutcome> {
+  const { memberId, now } = p;
+  const lowest = p.ladder[0];
+  if (!lowest) throw new Error('a programme has at least one rung');
+  const tiered = p.ladder.length > 1;
+  const ladder = JSON.stringify(p.ladder);
+  const ctes: RawBuilder<unknown>[] = [];
+  if (p.count) ctes.push(sql`${sql.raw(COUNT)} as (${p.count.statement})`);
+  ctes.push(
+    lockedMemberCte(memberId),
+    sql`ladder as (
+      select * from jsonb_to_recordset(${ladder}::jsonb) as r(code text, rank int, earnable boolean, points int,
+        "spendCents" bigint, purchases int, "matchAll" boolean, total int, breakdown jsonb))`,
+    // The member's stored state, and the rungs it names (a code no longer on the ladder is the lowest rung).
+    sql`st as (select * from member_tiers where member_id = ${memberId})`,
+    sql`earned as (
+      select ladder.* from ladder
+      where ladder.code = coalesce((select st.tier_code from st join ladder l on l.code = st.tier_code), ${lowest.code}))`,
+    sql`assigned as (
+      select ladder.* from ladder cross join st
+      where st.assigned_code is not null and st.assigned_until > ${now}
+        and ladder.code = coalesce((select l.code from ladder l where l.code = st.assigned_code), ${lowest.code}))`,
+    sql`held as (
+      select * from (select * from assigned union all select * from earned) r
+      order by rank desc limit 1)`,
+    // The qualifying figures with this purchase, where an earnable rung lies above the one earned.
+    sql`figures as (
+      select w.qp + ${p.own.points}::int as qp, w.spend::numeric * 100 + ${p.own.spendCents}::bigint as "spendCents",
+        w.purchases + ${p.own.purchases}::int as purchases
+      from (${metricsQuery(memberId, p.window, now)}) w
+      where ${sql.lit(tiered)} and exists (select 1 from ladder cross join earned where ladder.earnable and ladder.rank > earned.rank))`,
+    sql`g as (
+      select (m.status = 'ACTIVE' and m.unchanged and m.debt = 0
+        and date_trunc('milliseconds', m.updated_at) <= ${now}
+        and not exists (select 1 from orders o where o.order_id = ${p.orderId})
+        and not exists (select 1 from point_lots d where d.member_id = m.id and d.remaining > 0 and d.expires_at <= ${now})
+        and (not ${sql.lit(tiered)} or (
+          exists (select 1 from st where st.grace_until is null and st.lifetime_code is null
+            and (st.valid_until is null or st.valid_until > ${now})
+            and (st.assigned_code is null or st.assigned_until is null or st.assigned_until > ${now}))
+          and not exists (select 1 from ladder cross join earned cross join figures
+            where ladder.earnable and ladder.rank > earned.rank and ${tierMetSql('ladder', 'figures')})))
+        and coalesce((select held.total from held), 0) > 0
+        ${p.count ? sql`and ${p.count.allows(COUNT)}` : sql``}) as ok
+      from m ${p.count ? sql`cross join ${sql.raw(COUNT)}` : sql``})`,
+    sql`o as (
+      insert into orders (order_id, member_id, partner_id, amount, currency, channel, items, occurred_at, txn_id,
+        points_earned, qualifying_points, breakdown, request_hash, created_at)
+      select ${p.orderId}, ${memberId}::uuid, ${p.order.partnerId}, ${p.order.amount}::numeric, ${p.order.currency}, ${p.order.channel},
+        ${p.order.items}::jsonb, ${p.order.occurredAt}, ${p.txnId}::uuid, held.total, ${p.qualifyingPoints}::int, held.breakdown,
+        ${p.order.requestHash}, ${now}
+      from g cross join held where g.ok)`,
+    sql`t as (
+      insert into points_transactions (id, member_id, type, points, qualifying_points, available_at, description,
+        order_id, partner_id, actor, occurred_at, created_at)
+      select ${p.txnId}::uuid, ${memberId}::uuid, 'PURCHASE', held.total, ${p.qualifyingPoints}::int, ${p.availableAt},
+        ${p.description}, ${p.orderId}, ${p.order.partnerId}, ${p.actor}, ${p.order.occurredAt}, ${now}
+      from g cross join held where g.ok
+      returning *)`,
+    sql`l as (
+      insert into point_lots (id, member_id, txn_id, points, remaining, available_at, expires_at, earned_at)
+      select ${p.lotId}::uuid, ${memberId}::uuid, ${p.txnId}::uuid, held.total, held.total, ${p.availableAt}, ${p.expiresAt}, ${p.order.occurredAt}
+      from g cross join held where g.ok)`,
+    sql`w as (
+      update members set lifetime_earned = members.lifetime_earned + held.total, last_activity_at = ${now}, updated_at = ${now}
+      from g cross join held where members.id = ${memberId} and g.ok
+      returning members.*)`,
+  );
+  const counted = p.count ? sql`, to_json(${sql.raw(COUNT)}) as counted` : sql``;
+  const query = sql<TransactionRow & { written: boolean | null; rung: string | null; member: Record<string, unknown> | null; counted?: Record<string, unknown> }>`
+    with ${sql.join(ctes)}
+    select t.*, g.ok and t.id is not null as written, (select held.code from held) as rung, (select to_json(w) from w) as member${counted}
+    from (select 1) one left join g on true left join t on true ${p.count ? sql`cross join ${sql.raw(COUNT)}` : sql``}`;
+  const { rows } = await query.execute(db);
+  const row = rows[0];
+  if (!row) throw new Error('the purchase statement returned no row');
+  const { written, rung: code, member, counted: countRow, ...entry } = row;
+  const rung = p.ladder.find((r) => r.code === code);
+  return {
+    written: written && member && rung ? { entry: entry as TransactionRow, member: memberFromJson(member), rung } : null,
+    counted: countRow ?? null,
+  };
+}

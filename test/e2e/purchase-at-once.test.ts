@@ -1,0 +1,312 @@
+/**
+ * The one-statement purchase (ledger/purchase.repo.ts). Three things hold it to the general
+ * path: the same purchases run through the API with it on and with it off
+ * (LEDGER_ONE_STATEMENT=false) leave the same rows; called directly, it writes the rows the
+ * general path writes where it may, and nothing at all wherever the general path must decide;
+ * and its SQL threshold test agrees with tiers.rules meetsTier.
+ */
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import { type TestApp, startTestApp } from '../support/harness';
+import { atOncePlan } from '../../src/ledger/purchases.service';
+import { purchaseAtOnce } from '../../src/ledger/purchase.repo';
+import { getProgram } from '../../src/program/program.service';
+import { tierMetSql } from '../../src/tiers/tiers.repo';
+import { meetsTier, thresholdsOf } from '../../src/tiers/tiers.rules';
+import type { TierView } from '../../src/program/program.types';
+import {
+  DEFAULT_PROGRAM, REFUND, SET_STATUS, enroll, expectLedgerTrue, key, ok, setClock, updateProgram, whileLockHeld,
+} from './ledger-fixtures';
+
+const SET_TIERS = `mutation($tiers: [TierInput!]!) { setTiers(tiers: $tiers) { code } }`;
+const TIER_SETTINGS = `mutation($input: TierSettingsInput!) { updateTierSettings(input: $input) { graceMonths } }`;
+const ASSIGN = `mutation($input: AssignTierInput!) { assignTier(input: $input) { id } }`;
+const PURCHASE = `mutation($input: RecordPurchaseInput!) {
+  recordPurchase(input: $input) {
+    pointsEarned qualifyingPointsEarned breakdown { source description points qualifyingPoints }
+    transaction { type points status availableAt occurredAt description orderId }
+    member { balance { available pending lifetimeEarned } tier { current { code } } }
+  } }`;
+
+/** No lifetime thresholds: with them every purchase takes the general path. */
+const LADDER = [
+  { code: 'MEMBER', name: 'Member', rank: 0, qualifyingPointsRequired: 0, earnMultiplier: 1 },
+  { code: 'SILVER', name: 'Silver', rank: 1, qualifyingPointsRequired: 100, earnMultiplier: 1.25 },
+  { code: 'GOLD', name: 'Gold', rank: 2, qualifyingPointsRequired: 400, earnMultiplier: 1.5, qualifyingSpendRequired: '350.00', qualifyingPurchasesRequired: 6, thresholdMatch: 'ALL' },
+  { code: 'PLATINUM', name: 'Platinum', rank: 3, qualifyingPointsRequired: 0, earnMultiplier: 2, invitationOnly: true },
+];
+
+async function configure(t: TestApp, { graceMonths = 0, pendingDays = 0 } = {}): Promise<void> {
+  await updateProgram(t, { ...DEFAULT_PROGRAM, pendingDays, expiry: { mode: 'FIXED', months: 24 } });
+  ok(await t.gql(SET_TIERS, { tiers: LADDER }));
+  ok(await t.gql(TIER_SETTINGS, { input: { qualificationWindow: 'ROLLING_12_MONTHS', downgradeMode: 'ONE_TIER', graceMonths, streakLength: 0, clearFreezeExpiry: true } }));
+}
+
+function purchase(t: TestApp, memberId: string, amount: string, orderId = key('order')) {
+  return t.gql(PURCHASE, { input: { memberId, orderId, amount, currency: 'USD' } });
+}
+
+/** Everything a purchase writes for a member, without ids, in order. */
+async function rowsOf(t: TestApp, memberId: string) {
+  const db = t.database.db;
+  const entries = await sql`select type, points, qualifying_points, shortfall, available_at, occurred_at, created_at, description, order_id
+    from points_transactions where member_id = ${memberId} order by seq`.execute(db);
+  const lots = await sql`select l.points, l.remaining, l.available_at, l.expires_at, l.earned_at from point_lots l
+    join points_transactions t on t.id = l.txn_id where l.member_id = ${memberId} order by t.seq`.execute(db);
+  const orders = await sql`select order_id, amount, points_earned, qualifying_points, breakdown, occurred_at, created_at, request_hash
+    from orders where member_id = ${memberId} order by created_at, order_id`.execute(db);
+  const member = await sql`select debt, lifetime_earned, lifetime_redeemed, expired, last_activity_at, updated_at, status
+    from members where id = ${memberId}`.execute(db);
+  const state = await sql`select tier_code, since, valid_until, grace_until, lifetime_code, assigned_code, assigned_until, version
+    from member_tiers where member_id = ${memberId}`.execute(db);
+  const history = await sql`select at, from_code, to_code, reason, valid_until from tier_history where member_id = ${memberId} order by seq`.execute(db);
+  return { entries: entries.rows, lots: lots.rows, orders: orders.rows, member: member.rows, state: state.rows, history: history.rows };
+}
+
+describe('with and without the one statement, the same purchases leave the same rows', () => {
+  let fast: TestApp;
+  let slow: TestApp;
+  beforeAll(async () => {
+    [fast, slow] = await Promise.all([startTestApp(), startTestApp({ LEDGER_ONE_STATEMENT: 'false' })]);
+  });
+  afterAll(async () => { await Promise.all([fast.close(), slow.close()]); });
+
+  test('pending points, tier multipliers, upgrades by points and by ALL thresholds, an assignment, a refund, a review, grace', async () => {
+    const scripts: ((t: TestApp, member: string) => Promise<unknown>)[] = [];
+    const step = (run: (t: TestApp, member: string) => Promise<unknown>) => scripts.push(run);
+    const buy = (amount: string, orderId: string) => step(async (t, member) => ok(await purchase(t, member, amount, `${orderId}-${member}`)));
+    const clock = (iso: string) => step((t) => setClock(t, iso));
+    clock('2032-01-10T00:00:00.000Z');
+    step((t) => configure(t, { graceMonths: 2, pendingDays: 3 }));
+    buy('40.00', 'a'); // MEMBER ×1, pending three days
+    // Lots of one instant are drawn in the order of their random ids: the refund below draws
+    // from these two, so they are earned an hour apart.
+    clock('2032-01-10T01:00:00.000Z');
+    buy('59.99', 'b'); // 99 qualifying points: still MEMBER
+    clock('2032-01-20T00:00:00.000Z');
+    buy('0.80', 'c'); // 0 points at ×1: earns nothing, upgrades nobody
+    buy('1.50', 'd'); // 101: SILVER
+    buy('12.34', 'e'); // ×1.25
+    buy('120.00', 'f');
+    buy('100.00', 'g'); // 333 points, 5 purchases, 333.84 spent: GOLD needs all three
+    clock('2032-03-01T00:00:00.000Z');
+    buy('80.00', 'h'); // 413, 6 purchases, 413.84: GOLD
+    buy('10.00', 'i'); // ×1.5
+    step(async (t, member) => ok(await t.gql(REFUND, { input: { orderId: `f-${member}`, refundId: `r-${member}`, amount: '60.00' } })));
+    buy('5.55', 'j');
+    step(async (t, member) => ok(await t.gql(ASSIGN, { input: { memberId: member, tierCode: 'PLATINUM', until: '2032-04-01T00:00:00.000Z', reason: 'test' } })));
+    buy('10.00', 'k'); // ×2 while assigned
+    clock('2032-04-02T00:00:00.000Z');
+    buy('10.00', 'l'); // the assignment ended: ×1.5 again
+    // The year's status lapses at its review; grace follows, then a purchase in grace.
+    clock('2034-01-02T00:00:00.000Z');
+    buy('20.00', 'm');
+    clock('2034-04-01T00:00:00.000Z');
+    buy('20.00', 'n');
+
+    const fastMember = await enroll(fast, 'twin');
+    const slowMember = await enroll(slow, 'twin');
+    // Ids are random on each side (members, entries, lots, and the orders named after members).
+    const withoutIds = (value: unknown) => JSON.stringify(value)?.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, 'ID');
+    for (const run of scripts) expect(withoutIds(await run(fast, fastMember))).toEqual(withoutIds(await run(slow, slowMember)));
+    // The orders' request hashes cover the member's id, which differs too.
+    const comparable = async (t: TestApp, member: string) => {
+      const rows = await rowsOf(t, member);
+      return { ...rows, orders: rows.orders.map((o) => ({ ...(o as object), request_hash: undefined })) };
+    };
+    const a = await comparable(fast, fastMember);
+    expect(withoutIds(a)).toEqual(withoutIds(await comparable(slow, slowMember)));
+    // Not a comparison of two empty ledgers: the script moved the member up and down the ladder.
+    expect(a.entries.length).toBeGreaterThan(12);
+    expect(a.history.map((h) => (h as { to_code: string }).to_code)).toEqual(expect.arrayContaining(['SILVER', 'GOLD', 'PLATINUM']));
+    await expectLedgerTrue(fast, [fastMember]);
+  });
+});
+
+describe('called directly', () => {
+  let t: TestApp;
+  beforeAll(async () => { t = await startTestApp(); });
+  afterAll(async () => { await t.close(); });
+
+  async function direct(memberId: string, amount: string, now: Date, orderId = key('order')) {
+    const plan = atOncePlan(await getProgram(t.database.db), {
+      memberId, orderId, amount, currency: 'USD', channel: 'web', items: null, occurredAt: now, hash: `hash-${orderId}`, now,
+      partnerId: null, actor: 'admin:test-admin',
+    });
+    if (!plan) throw new Error('no plan for this programme');
+    return { plan, outcome: await purchaseAtOnce(t.database.db, { ...plan, count: null }) };
+  }
+
+  test('on the one-rung ladder: the order, the entry, its pending lot and the member\'s totals', async () => {
+    await updateProgram(t, { ...DEFAULT_PROGRAM, pendingDays: 7, expiry: { mode: 'FIXED', months: 12 } });
+    ok(await t.gql(SET_TIERS, { tiers: [LADDER[0]] }));
+    const member = await enroll(t, 'direct-plain');
+    const now = new Date('2032-05-01T10:00:00.000Z');
+    const { plan, outcome } = await direct(member, '123.45', now);
+    expect(outcome.written?.rung.code).toBe('MEMBER');
+    expect(outcome.written?.entry).toMatchObject({
+      id: plan.txnId, member_id: member, type: 'PURCHASE', points: 123, qualifying_points: 123, shortfall: 0, cancelled: false,
+      available_at: new Date('2032-05-08T10:00:00.000Z'), occurred_at: now, created_at: now, order_id: plan.orderId, actor: 'admin:test-admin',
+    });
+    expect(outcome.written?.member).toMatchObject({ id: member, lifetime_earned: 123, last_activity_at: now, updated_at: now, debt: 0 });
+    const rows = await rowsOf(t, member);
+    expect(rows.lots).toEqual([{
+      points: 123, remaining: 123, available_at: new Date('2032-05-08T10:00:00.000Z'), expires_at: new Date('2033-05-01T10:00:00.000Z'), earned_at: now,
+    }]);
+    expect(rows.orders).toEqual([expect.objectContaining({
+      order_id: plan.orderId, points_earned: 123, qualifying_points: 123, request_hash: `hash-${plan.orderId}`, created_at: now,
+      breakdown: [{ source: 'BASE', description: '1.0000 points per USD', points: 123, qualifyingPoints: 123 }],
+    })]);
+    expect(rows.state).toEqual([]);
+    await expectLedgerTrue(t, [member]);
+  });
+
+  describe('on a ladder', () => {
+    const start = new Date('2032-06-01T00:00:00.000Z');
+    beforeEach(async () => {
+      await setClock(t, start.toISOString());
+      await configure(t);
+    });
+
+    /** A member at SILVER, upgraded by the general path at `start` (the first purchase stores the state). */
+    async function silverMember(prefix: string): Promise<string> {
+      const member = await enroll(t, prefix);
+      ok(await purchase(t, member, '150.00'));
+      const [state] = (await rowsOf(t, member)).state as { tier_code: string }[];
+      expect(state?.tier_code).toBe('SILVER');
+      return member;
+    }
+
+    test('the held rung\'s multiplier; a purchase that would upgrade is left to the general path, which upgrades', async () => {
+      const member = await silverMember('direct-silver');
+      const at = new Date(start.getTime() + 60_000);
+      const { outcome } = await direct(member, '100.00', at);
+      expect(outcome.written?.rung.code).toBe('SILVER');
+      expect(outcome.written?.entry).toMatchObject({ points: 125, qualifying_points: 100 });
+      expect(outcome.written?.rung.breakdown).toEqual([
+        { source: 'BASE', description: '1.0000 points per USD', points: 100, qualifyingPoints: 100 },
+        { source: 'TIER_MULTIPLIER', description: 'Silver ×1.25', points: 25, qualifyingPoints: 0 },
+      ]);
+      // 250 qualifying points so far. With 160 more: 410 points and 410.00 spent, but three
+      // purchases of the six GOLD also asks for (ALL): not met.
+      const before = await rowsOf(t, member);
+      const later = new Date(at.getTime() + 60_000);
+      expect((await direct(member, '160.00', later)).outcome.written?.rung.code).toBe('SILVER');
+      // Three more purchases bring six: the sixth would upgrade, so the statement writes nothing.
+      await direct(member, '1.00', new Date(later.getTime() + 1_000));
+      await direct(member, '1.00', new Date(later.getTime() + 2_000));
+      const sixth = new Date(later.getTime() + 3_000);
+      const beforeSixth = await rowsOf(t, member);
+      expect((await direct(member, '1.00', sixth)).outcome.written).toBeNull();
+      expect(await rowsOf(t, member)).toEqual(beforeSixth);
+      expect(beforeSixth.entries.length).toBe(before.entries.length + 3);
+      await setClock(t, sixth.toISOString());
+      const upgraded = ok(await purchase(t, member, '1.00')).recordPurchase;
+      expect(upgraded.member.tier.current.code).toBe('GOLD');
+      // The purchase earned at the rung held before it: SILVER's ×1.25 of 1 point.
+      expect(upgraded.pointsEarned).toBe(1);
+      await expectLedgerTrue(t, [member]);
+    });
+
+    test('an assignment still running earns at the assigned rung', async () => {
+      const member = await silverMember('direct-assigned');
+      ok(await t.gql(ASSIGN, { input: { memberId: member, tierCode: 'PLATINUM', until: '2032-07-01T00:00:00.000Z', reason: 'test' } }));
+      const { outcome } = await direct(member, '10.00', new Date(start.getTime() + 60_000));
+      expect(outcome.written).toMatchObject({ rung: { code: 'PLATINUM' }, entry: { points: 20, qualifying_points: 10 } });
+    });
+
+    describe('where the general path must decide, nothing is written', () => {
+      async function expectNothing(member: string, amount: string, now: Date, orderId?: string) {
+        const before = await rowsOf(t, member);
+        expect((await direct(member, amount, now, orderId)).outcome.written).toBeNull();
+        expect(await rowsOf(t, member)).toEqual(before);
+      }
+      const soon = new Date(start.getTime() + 60_000);
+
+      test('a member without a stored tier state (its first activity stores one)', async () => {
+        await expectNothing(await enroll(t, 'direct-first'), '10.00', soon);
+      });
+
+      test('a recorded order, a suspended member, a missing member, an instant before the member\'s last change', async () => {
+        const member = await silverMember('direct-refused');
+        const orderId = key('order');
+        ok(await purchase(t, member, '5.00', orderId));
+        await expectNothing(member, '5.00', soon, orderId);
+        await expectNothing(member, '5.00', new Date(start.getTime() - 1));
+        ok(await t.gql(SET_STATUS, { input: { id: member, status: 'SUSPENDED' } }));
+        await expectNothing(member, '5.00', soon);
+        expect((await direct(randomUUID(), '5.00', soon)).outcome.written).toBeNull();
+      });
+
+      test('a lot past its expiry, a debt', async () => {
+        const member = await silverMember('direct-due');
+        await updateProgram(t, { expiry: { mode: 'FIXED', months: 1 } });
+        ok(await purchase(t, member, '5.00'));
+        await expectNothing(member, '5.00', new Date('2032-07-02T00:00:00.000Z'));
+        const owing = await silverMember('direct-debt');
+        await sql`update members set debt = 3 where id = ${owing}`.execute(t.database.db);
+        await expectNothing(owing, '5.00', soon);
+        await sql`update members set debt = 0 where id = ${owing}`.execute(t.database.db);
+      });
+
+      test('a review or an assignment\'s end due, a grace period running, lifetime status', async () => {
+        const member = await silverMember('direct-review');
+        // SILVER gained in 2032 holds to the end of 2033; its review is due after that.
+        await expectNothing(member, '5.00', new Date('2034-01-01T00:00:00.000Z'));
+        const assigned = await silverMember('direct-assignment-end');
+        ok(await t.gql(ASSIGN, { input: { memberId: assigned, tierCode: 'PLATINUM', until: '2032-06-10T00:00:00.000Z', reason: 'test' } }));
+        await expectNothing(assigned, '5.00', new Date('2032-06-10T00:00:00.000Z'));
+        const graced = await silverMember('direct-grace');
+        await sql`update member_tiers set grace_until = '2034-03-01T00:00:00Z' where member_id = ${graced}`.execute(t.database.db);
+        await expectNothing(graced, '5.00', soon);
+        const lifetime = await silverMember('direct-lifetime');
+        await sql`update member_tiers set lifetime_code = 'SILVER' where member_id = ${lifetime}`.execute(t.database.db);
+        await expectNothing(lifetime, '5.00', soon);
+      });
+
+      test('a member row that changed while the statement waited for its lock', async () => {
+        const member = await silverMember('direct-changed');
+        // Another writer moves the member up the ladder under the member's lock, as the tier engine does.
+        const { written } = (await whileLockHeld(t, member, async (tx) => {
+          await sql`update member_tiers set tier_code = 'GOLD', version = version + 1 where member_id = ${member}`.execute(tx);
+          await sql`update members set updated_at = ${start} where id = ${member}`.execute(tx);
+        }, () => direct(member, '10.00', soon))).outcome;
+        // On PostgreSQL, without the row's version check it would credit ×1.25 from the SILVER
+        // state its snapshot saw. PGlite ran it after the writer, from a snapshot that sees GOLD.
+        if (t.database.kind === 'postgres') expect(written).toBeNull();
+        else expect(written).toMatchObject({ rung: { code: 'GOLD' }, entry: { points: 15 } });
+        expect((await direct(member, '10.00', soon)).outcome.written).toMatchObject({ rung: { code: 'GOLD' }, entry: { points: 15 } });
+      });
+    });
+  });
+
+  test('the statement\'s threshold test is tiers.rules meetsTier', async () => {
+    // A small deterministic generator: thresholds with and without spend and purchases, ANY and ALL, figures around them.
+    let seed = 7;
+    const next = (n: number) => { seed = (seed * 48_271) % 2_147_483_647; return seed % n; };
+    const cases = Array.from({ length: 400 }, () => {
+      const tier = {
+        qualifying_points_required: next(5) * 100,
+        qualifying_spend_required: next(3) === 0 ? null : `${next(4) * 100}.${String(next(100)).padStart(2, '0')}`,
+        qualifying_purchases_required: next(3) === 0 ? null : next(5),
+        threshold_match: next(2) === 0 ? 'ANY' : 'ALL',
+      } as unknown as TierView;
+      const m = { points: next(5) * 100 + next(3) - 1, spendCents: next(4) * 10_000 + next(100) + next(3) - 1, purchases: next(6) };
+      return { tier, m };
+    });
+    const rungs = JSON.stringify(cases.map(({ tier }, i) => ({ i, ...thresholdsOf(tier) })));
+    const figures = JSON.stringify(cases.map(({ m }, i) => ({ i, qp: m.points, spendCents: m.spendCents, purchases: m.purchases })));
+    const { rows } = await sql<{ i: number; met: boolean }>`
+      select r.i, ${tierMetSql('r', 'f')} as met
+      from jsonb_to_recordset(${rungs}::jsonb) as r(i int, points int, "spendCents" bigint, purchases int, "matchAll" boolean)
+      join jsonb_to_recordset(${figures}::jsonb) as f(i int, qp int, "spendCents" bigint, purchases int) on f.i = r.i
+      order by r.i`.execute(t.database.db);
+    const expected = cases.map(({ tier, m }, i) => ({ i, met: meetsTier(tier, m) }));
+    expect(rows).toEqual(expected);
+    // Both answers occur, for each way of matching.
+    for (const match of ['ANY', 'ALL']) {
+      const seen = new Set(cases.filter((c) => c.tier.threshold_match === match).map((c) => meetsTier(c.tier, c.m)));
+      expect(seen).toEqual(new Set([true, false]));
+    }
+  });
+});
