@@ -72,7 +72,7 @@ const COUNT = 'c';
  * - with a ladder of more than one rung: the member has a stored tier state (a first activity
  *   stores one), no grace period or lifetime status, no review or assignment end due at `now`
  *   (tiers.engine catchUp would replay it), and the purchase does not take the member's
- *   qualifying figures to any earnable rung above the one held (tiers.engine applyActivity
+ *   qualifying figures to any earnable rung above the one earned (tiers.engine applyActivity
  *   would upgrade);
  * - the rung the member holds at `now` (tiers.engine effectiveTier: the earned rung or an
  *   assignment still running, whichever ranks higher) earns points.
@@ -87,32 +87,37 @@ export async function purchaseAtOnce(db: Db, p: PurchaseAtOnce): Promise<Purchas
   const lowest = p.ladder[0];
   if (!lowest) throw new Error('a programme has at least one rung');
   const tiered = p.ladder.length > 1;
-  const ladder = JSON.stringify(p.ladder);
+  // Each rung by code: its rank, what the purchase earns there, and the thresholds of the
+  // earnable rungs above it (any of them met means an upgrade: the general path decides).
+  const rungs = JSON.stringify(Object.fromEntries(p.ladder.map((rung) => [rung.code, {
+    rank: rung.rank, total: rung.total, breakdown: rung.breakdown,
+    above: p.ladder.filter((u) => u.earnable && u.rank > rung.rank)
+      .map(({ points, spendCents, purchases, matchAll }) => ({ points, spendCents, purchases, matchAll })),
+  }])));
   const ctes: RawBuilder<unknown>[] = [];
   if (p.count) ctes.push(sql`${sql.raw(COUNT)} as (${p.count.statement})`);
   ctes.push(
     lockedMemberCte(memberId),
-    sql`ladder as (
-      select * from jsonb_to_recordset(${ladder}::jsonb) as r(code text, rank int, earnable boolean, points int,
-        "spendCents" bigint, purchases int, "matchAll" boolean, total int, breakdown jsonb))`,
-    // The member's stored state, and the rungs it names (a code no longer on the ladder is the lowest rung).
     sql`st as (select * from member_tiers where member_id = ${memberId})`,
-    sql`earned as (
-      select ladder.* from ladder
-      where ladder.code = coalesce((select st.tier_code from st join ladder l on l.code = st.tier_code), ${lowest.code}))`,
-    sql`assigned as (
-      select ladder.* from ladder cross join st
-      where st.assigned_code is not null and st.assigned_until > ${now}
-        and ladder.code = coalesce((select l.code from ladder l where l.code = st.assigned_code), ${lowest.code}))`,
-    sql`held as (
-      select * from (select * from assigned union all select * from earned) r
-      order by rank desc limit 1)`,
+    // The rung earned (a code no longer on the ladder, or no state, is the lowest rung) and the
+    // rung held: an assignment still running that ranks higher, or the earned one.
+    sql`r as (
+      select q.rungs,
+        case when st.tier_code is not null and q.rungs ? st.tier_code then st.tier_code else ${lowest.code} end as earned,
+        case when st.assigned_code is not null and st.assigned_until > ${now}
+          then case when q.rungs ? st.assigned_code then st.assigned_code else ${lowest.code} end end as assigned
+      from (select ${rungs}::jsonb as rungs) q left join st on true)`,
+    sql`h as (
+      select r.earned, r.rungs -> r.earned -> 'above' as above, x.held, (r.rungs -> x.held ->> 'total')::int as total,
+        r.rungs -> x.held -> 'breakdown' as breakdown
+      from r cross join lateral (select case when r.assigned is not null
+        and (r.rungs -> r.assigned ->> 'rank')::int > (r.rungs -> r.earned ->> 'rank')::int then r.assigned else r.earned end as held) x)`,
     // The qualifying figures with this purchase, where an earnable rung lies above the one earned.
-    sql`figures as (
+    sql`figures as materialized (
       select w.qp + ${p.own.points}::int as qp, w.spend::numeric * 100 + ${p.own.spendCents}::bigint as "spendCents",
         w.purchases + ${p.own.purchases}::int as purchases
       from (${metricsQuery(memberId, p.window, now)}) w
-      where ${sql.lit(tiered)} and exists (select 1 from ladder cross join earned where ladder.earnable and ladder.rank > earned.rank))`,
+      where ${sql.lit(tiered)} and (select jsonb_array_length(h.above) > 0 from h))`,
     sql`g as (
       select (m.status = 'ACTIVE' and m.unchanged and m.debt = 0
         and date_trunc('milliseconds', m.updated_at) <= ${now}
@@ -122,38 +127,39 @@ export async function purchaseAtOnce(db: Db, p: PurchaseAtOnce): Promise<Purchas
           exists (select 1 from st where st.grace_until is null and st.lifetime_code is null
             and (st.valid_until is null or st.valid_until > ${now})
             and (st.assigned_code is null or st.assigned_until is null or st.assigned_until > ${now}))
-          and not exists (select 1 from ladder cross join earned cross join figures
-            where ladder.earnable and ladder.rank > earned.rank and ${tierMetSql('ladder', 'figures')})))
-        and coalesce((select held.total from held), 0) > 0
+          and not exists (select 1 from h cross join figures
+            cross join lateral jsonb_to_recordset(h.above) as a(points int, "spendCents" bigint, purchases int, "matchAll" boolean)
+            where ${tierMetSql('a', 'figures')})))
+        and coalesce((select h.total from h), 0) > 0
         ${p.count ? sql`and ${p.count.allows(COUNT)}` : sql``}) as ok
       from m ${p.count ? sql`cross join ${sql.raw(COUNT)}` : sql``})`,
     sql`o as (
       insert into orders (order_id, member_id, partner_id, amount, currency, channel, items, occurred_at, txn_id,
         points_earned, qualifying_points, breakdown, request_hash, created_at)
       select ${p.orderId}, ${memberId}::uuid, ${p.order.partnerId}, ${p.order.amount}::numeric, ${p.order.currency}, ${p.order.channel},
-        ${p.order.items}::jsonb, ${p.order.occurredAt}, ${p.txnId}::uuid, held.total, ${p.qualifyingPoints}::int, held.breakdown,
+        ${p.order.items}::jsonb, ${p.order.occurredAt}, ${p.txnId}::uuid, h.total, ${p.qualifyingPoints}::int, h.breakdown,
         ${p.order.requestHash}, ${now}
-      from g cross join held where g.ok)`,
+      from g cross join h where g.ok)`,
     sql`t as (
       insert into points_transactions (id, member_id, type, points, qualifying_points, available_at, description,
         order_id, partner_id, actor, occurred_at, created_at)
-      select ${p.txnId}::uuid, ${memberId}::uuid, 'PURCHASE', held.total, ${p.qualifyingPoints}::int, ${p.availableAt},
+      select ${p.txnId}::uuid, ${memberId}::uuid, 'PURCHASE', h.total, ${p.qualifyingPoints}::int, ${p.availableAt},
         ${p.description}, ${p.orderId}, ${p.order.partnerId}, ${p.actor}, ${p.order.occurredAt}, ${now}
-      from g cross join held where g.ok
+      from g cross join h where g.ok
       returning *)`,
     sql`l as (
       insert into point_lots (id, member_id, txn_id, points, remaining, available_at, expires_at, earned_at)
-      select ${p.lotId}::uuid, ${memberId}::uuid, ${p.txnId}::uuid, held.total, held.total, ${p.availableAt}, ${p.expiresAt}, ${p.order.occurredAt}
-      from g cross join held where g.ok)`,
+      select ${p.lotId}::uuid, ${memberId}::uuid, ${p.txnId}::uuid, h.total, h.total, ${p.availableAt}, ${p.expiresAt}, ${p.order.occurredAt}
+      from g cross join h where g.ok)`,
     sql`w as (
-      update members set lifetime_earned = members.lifetime_earned + held.total, last_activity_at = ${now}, updated_at = ${now}
-      from g cross join held where members.id = ${memberId} and g.ok
+      update members set lifetime_earned = members.lifetime_earned + h.total, last_activity_at = ${now}, updated_at = ${now}
+      from g cross join h where members.id = ${memberId} and g.ok
       returning members.*)`,
   );
   const counted = p.count ? sql`, to_json(${sql.raw(COUNT)}) as counted` : sql``;
   const query = sql<TransactionRow & { written: boolean | null; rung: string | null; member: Record<string, unknown> | null; counted?: Record<string, unknown> }>`
     with ${sql.join(ctes)}
-    select t.*, g.ok and t.id is not null as written, (select held.code from held) as rung, (select to_json(w) from w) as member${counted}
+    select t.*, g.ok and t.id is not null as written, (select h.held from h) as rung, (select to_json(w) from w) as member${counted}
     from (select 1) one left join g on true left join t on true ${p.count ? sql`cross join ${sql.raw(COUNT)}` : sql``}`;
   const { rows } = await query.execute(db);
   const row = rows[0];
