@@ -221,7 +221,8 @@ async function recordAtOnce(ctx: Ctx, program: ProgramView, p: CheckedPurchase):
     await ctx.rateCount?.settled();
     return undefined;
   }
-  await writeInstant(ctx, p.now);
+  // The statement wrote at the request's own instant (it declines a member changed later), so
+  // the request's instant needs no moving, unlike a one-statement redemption's.
   const { entry, member, rung } = outcome.written;
   return { transaction: entry, pointsEarned: rung.total, qualifyingPointsEarned: plan.qualifyingPoints, breakdown: rung.breakdown, member };
 }
