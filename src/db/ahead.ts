@@ -26,14 +26,29 @@ export interface Ahead {
 
 /** An owed statement running inside another (see Ahead.embed). */
 export interface Embedded {
-  /** The statement, to be the body of a CTE: a data-modifying statement with RETURNING. */
-  statement: RawBuilder<unknown>;
+  /** The statement, to be the body of a CTE: a data-modifying statement with RETURNING, numbered placeholders. */
+  text: string;
+  values: readonly unknown[];
   /** SQL that is true when the answer in CTE `alias` lets the request go on: the verdict, in SQL. */
   allows(alias: string): RawBuilder<boolean>;
+  /** Tells apart the SQL that `text` and `allows` make (for a statement cached by shape, db/shaped.ts). */
+  key: string;
   /** Passes on the CTE's row, which gives the verdict as the statement's own answer would. */
   answer(row: Record<string, unknown>): void;
   /** The carrying statement failed, so the owed statement was rolled back with it: it is owed again. */
   owedAgain(): void;
+}
+
+/** The embedded count's values under the names embeddedBody reads them by. */
+export type CountValues = Record<`count${number}`, unknown>;
+
+export function countValues(count: Embedded | null): CountValues {
+  return Object.fromEntries((count?.values ?? []).map((value, i) => [`count${i}`, value]));
+}
+
+/** The embedded count as a CTE body, its values read from `v` (see countValues). */
+export function embeddedBody(count: Embedded, v: CountValues): RawBuilder<unknown> {
+  return withParameters(count.text, count.values.map((_, i) => v[`count${i}`]));
 }
 
 /** A statement text with numbered placeholders ($1, $2, …) as a fragment with its parameters inline. */

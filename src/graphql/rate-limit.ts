@@ -1,6 +1,6 @@
 import { CompiledQuery, sql, type QueryResult } from 'kysely';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
-import { aheadStatement, withParameters, type Ahead, type Embedded } from '../db/ahead';
+import { aheadStatement, type Ahead, type Embedded } from '../db/ahead';
 import type { Db } from '../db/database';
 import { RateLimitedError } from '../errors';
 
@@ -111,11 +111,14 @@ class Count implements Ahead {
     if (!this.rides) return null;
     this.gone = true;
     const { text, values, resolve } = this.statement as Statement;
+    // The library's upsert ends with a semicolon, which a CTE body cannot.
+    const body = text.trim().replace(/;$/, '');
     return {
-      // The library's upsert ends with a semicolon, which a CTE body cannot.
-      statement: withParameters(text.trim().replace(/;$/, ''), values),
+      text: body,
+      values,
       // The library refuses when the count it gets back exceeds the limit (its consumedPoints).
-      allows: (alias) => sql<boolean>`(${sql.ref(`${alias}.points`)} <= ${this.perMinute})`,
+      allows: (alias) => sql<boolean>`(${sql.ref(`${alias}.points`)} <= ${sql.lit(this.perMinute)})`,
+      key: `${body}\n${this.perMinute}`,
       answer: (row) => resolve({ rows: [row], rowCount: 1 }),
       owedAgain: () => {
         this.gone = false;

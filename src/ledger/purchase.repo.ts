@@ -1,5 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
-import type { Embedded } from '../db/ahead';
+import { countValues, embeddedBody, type CountValues, type Embedded } from '../db/ahead';
+import { ShapedStatement } from '../db/shaped';
 import type { Db } from '../db/database';
 import { lockedMemberCte, memberFromJson, type MemberRow } from '../members/members.repo';
 import { metricsQuery, tierMetSql } from '../tiers/tiers.repo';
@@ -83,10 +84,8 @@ const COUNT = 'c';
  * or is frozen by status, milestone or streak bonuses, lifetime status, anniversary windows.
  */
 export async function purchaseAtOnce(db: Db, p: PurchaseAtOnce): Promise<PurchaseAtOnceOutcome> {
-  const { memberId, now } = p;
   const lowest = p.ladder[0];
   if (!lowest) throw new Error('a programme has at least one rung');
-  const tiered = p.ladder.length > 1;
   // Each rung by code: its rank, what the purchase earns there, and the thresholds of the
   // earnable rungs above it (any of them met means an upgrade: the general path decides).
   const rungs = JSON.stringify(Object.fromEntries(p.ladder.map((rung) => [rung.code, {
@@ -94,74 +93,15 @@ export async function purchaseAtOnce(db: Db, p: PurchaseAtOnce): Promise<Purchas
     above: p.ladder.filter((u) => u.earnable && u.rank > rung.rank)
       .map(({ points, spendCents, purchases, matchAll }) => ({ points, spendCents, purchases, matchAll })),
   }])));
-  const ctes: RawBuilder<unknown>[] = [];
-  if (p.count) ctes.push(sql`${sql.raw(COUNT)} as (${p.count.statement})`);
-  ctes.push(
-    lockedMemberCte(memberId),
-    sql`st as (select * from member_tiers where member_id = ${memberId})`,
-    // The rung earned (a code no longer on the ladder, or no state, is the lowest rung) and the
-    // rung held: an assignment still running that ranks higher, or the earned one.
-    sql`r as (
-      select q.rungs,
-        case when st.tier_code is not null and q.rungs ? st.tier_code then st.tier_code else ${lowest.code} end as earned,
-        case when st.assigned_code is not null and st.assigned_until > ${now}
-          then case when q.rungs ? st.assigned_code then st.assigned_code else ${lowest.code} end end as assigned
-      from (select ${rungs}::jsonb as rungs) q left join st on true)`,
-    sql`h as (
-      select r.earned, r.rungs -> r.earned -> 'above' as above, x.held, (r.rungs -> x.held ->> 'total')::int as total,
-        r.rungs -> x.held -> 'breakdown' as breakdown
-      from r cross join lateral (select case when r.assigned is not null
-        and (r.rungs -> r.assigned ->> 'rank')::int > (r.rungs -> r.earned ->> 'rank')::int then r.assigned else r.earned end as held) x)`,
-    // The qualifying figures with this purchase, where an earnable rung lies above the one earned.
-    sql`figures as materialized (
-      select w.qp + ${p.own.points}::int as qp, w.spend::numeric * 100 + ${p.own.spendCents}::bigint as "spendCents",
-        w.purchases + ${p.own.purchases}::int as purchases
-      from (${metricsQuery(memberId, p.window, now)}) w
-      where ${sql.lit(tiered)} and (select jsonb_array_length(h.above) > 0 from h))`,
-    sql`g as (
-      select (m.status = 'ACTIVE' and m.unchanged and m.debt = 0
-        and date_trunc('milliseconds', m.updated_at) <= ${now}
-        and not exists (select 1 from orders o where o.order_id = ${p.orderId})
-        and not exists (select 1 from point_lots d where d.member_id = m.id and d.remaining > 0 and d.expires_at <= ${now})
-        and (not ${sql.lit(tiered)} or (
-          exists (select 1 from st where st.grace_until is null and st.lifetime_code is null
-            and (st.valid_until is null or st.valid_until > ${now})
-            and (st.assigned_code is null or st.assigned_until is null or st.assigned_until > ${now}))
-          and not exists (select 1 from h cross join figures
-            cross join lateral jsonb_to_recordset(h.above) as a(points int, "spendCents" bigint, purchases int, "matchAll" boolean)
-            where ${tierMetSql('a', 'figures')})))
-        and coalesce((select h.total from h), 0) > 0
-        ${p.count ? sql`and ${p.count.allows(COUNT)}` : sql``}) as ok
-      from m ${p.count ? sql`cross join ${sql.raw(COUNT)}` : sql``})`,
-    sql`o as (
-      insert into orders (order_id, member_id, partner_id, amount, currency, channel, items, occurred_at, txn_id,
-        points_earned, qualifying_points, breakdown, request_hash, created_at)
-      select ${p.orderId}, ${memberId}::uuid, ${p.order.partnerId}, ${p.order.amount}::numeric, ${p.order.currency}, ${p.order.channel},
-        ${p.order.items}::jsonb, ${p.order.occurredAt}, ${p.txnId}::uuid, h.total, ${p.qualifyingPoints}::int, h.breakdown,
-        ${p.order.requestHash}, ${now}
-      from g cross join h where g.ok)`,
-    sql`t as (
-      insert into points_transactions (id, member_id, type, points, qualifying_points, available_at, description,
-        order_id, partner_id, actor, occurred_at, created_at)
-      select ${p.txnId}::uuid, ${memberId}::uuid, 'PURCHASE', h.total, ${p.qualifyingPoints}::int, ${p.availableAt},
-        ${p.description}, ${p.orderId}, ${p.order.partnerId}, ${p.actor}, ${p.order.occurredAt}, ${now}
-      from g cross join h where g.ok
-      returning *)`,
-    sql`l as (
-      insert into point_lots (id, member_id, txn_id, points, remaining, available_at, expires_at, earned_at)
-      select ${p.lotId}::uuid, ${memberId}::uuid, ${p.txnId}::uuid, h.total, h.total, ${p.availableAt}, ${p.expiresAt}, ${p.order.occurredAt}
-      from g cross join h where g.ok)`,
-    sql`w as (
-      update members set lifetime_earned = members.lifetime_earned + h.total, last_activity_at = ${now}, updated_at = ${now}
-      from g cross join h where members.id = ${memberId} and g.ok
-      returning members.*)`,
-  );
-  const counted = p.count ? sql`, to_json(${sql.raw(COUNT)}) as counted` : sql``;
-  const query = sql<TransactionRow & { written: boolean | null; rung: string | null; member: Record<string, unknown> | null; counted?: Record<string, unknown> }>`
-    with ${sql.join(ctes)}
-    select t.*, g.ok and t.id is not null as written, (select h.held from h) as rung, (select to_json(w) from w) as member${counted}
-    from (select 1) one left join g on true left join t on true ${p.count ? sql`cross join ${sql.raw(COUNT)}` : sql``}`;
-  const { rows } = await query.execute(db);
+  const rows = await STATEMENT.execute(db, { tiered: p.ladder.length > 1, count: p.count }, {
+    memberId: p.memberId, now: p.now, orderId: p.orderId, txnId: p.txnId, lotId: p.lotId, rungs, lowest: lowest.code,
+    ownPoints: p.own.points, ownSpendCents: p.own.spendCents, ownPurchases: p.own.purchases,
+    windowFrom: p.window.from, windowTo: p.window.to,
+    partnerId: p.order.partnerId, amount: p.order.amount, currency: p.order.currency, channel: p.order.channel,
+    items: p.order.items, occurredAt: p.order.occurredAt, requestHash: p.order.requestHash,
+    qualifyingPoints: p.qualifyingPoints, availableAt: p.availableAt, expiresAt: p.expiresAt,
+    description: p.description, actor: p.actor, ...countValues(p.count),
+  });
   const row = rows[0];
   if (!row) throw new Error('the purchase statement returned no row');
   const { written, rung: code, member, counted: countRow, ...entry } = row;
@@ -171,3 +111,92 @@ export async function purchaseAtOnce(db: Db, p: PurchaseAtOnce): Promise<Purchas
     counted: countRow ?? null,
   };
 }
+
+/** The statement's values, by the names it reads them by (db/shaped.ts). */
+interface Values extends CountValues {
+  memberId: string; now: Date; orderId: string; txnId: string; lotId: string;
+  /** The ladder as one jsonb object keyed by rung code (see purchaseAtOnce). */
+  rungs: string;
+  /** The lowest rung's code: the rung of a member with no state, or whose stored rung left the ladder. */
+  lowest: string;
+  ownPoints: number; ownSpendCents: number; ownPurchases: number; windowFrom: Date; windowTo: Date;
+  partnerId: string | null; amount: string; currency: string; channel: string | null; items: string | null;
+  occurredAt: Date; requestHash: string; qualifyingPoints: number; availableAt: Date; expiresAt: Date | null;
+  description: string; actor: string;
+}
+
+/** What changes the statement's text: whether the ladder has rungs above the lowest, and the count inside it. */
+interface Shape { tiered: boolean; count: Embedded | null }
+
+type Row = TransactionRow & { written: boolean | null; rung: string | null; member: Record<string, unknown> | null; counted?: Record<string, unknown> };
+
+const STATEMENT = new ShapedStatement<Values, Shape, Row>(({ tiered, count }) => `${tiered}|${count?.key ?? ''}`, (v, { tiered, count }) => {
+  const { memberId, now } = v;
+  const ctes: RawBuilder<unknown>[] = [];
+  if (count) ctes.push(sql`${sql.raw(COUNT)} as (${embeddedBody(count, v)})`);
+  ctes.push(
+    lockedMemberCte(memberId),
+    sql`st as (select * from member_tiers where member_id = ${memberId})`,
+    // The rung earned (a code no longer on the ladder, or no state, is the lowest rung) and the
+    // rung held: an assignment still running that ranks higher, or the earned one.
+    sql`r as (
+      select q.rungs,
+        case when st.tier_code is not null and q.rungs ? st.tier_code then st.tier_code else ${v.lowest} end as earned,
+        case when st.assigned_code is not null and st.assigned_until > ${now}
+          then case when q.rungs ? st.assigned_code then st.assigned_code else ${v.lowest} end end as assigned
+      from (select ${v.rungs}::jsonb as rungs) q left join st on true)`,
+    sql`h as (
+      select r.earned, r.rungs -> r.earned -> 'above' as above, x.held, (r.rungs -> x.held ->> 'total')::int as total,
+        r.rungs -> x.held -> 'breakdown' as breakdown
+      from r cross join lateral (select case when r.assigned is not null
+        and (r.rungs -> r.assigned ->> 'rank')::int > (r.rungs -> r.earned ->> 'rank')::int then r.assigned else r.earned end as held) x)`,
+    // The qualifying figures with this purchase, where an earnable rung lies above the one earned.
+    sql`figures as materialized (
+      select w.qp + ${v.ownPoints}::int as qp, w.spend::numeric * 100 + ${v.ownSpendCents}::bigint as "spendCents",
+        w.purchases + ${v.ownPurchases}::int as purchases
+      from (${metricsQuery(memberId, { from: v.windowFrom, to: v.windowTo }, now)}) w
+      where ${sql.lit(tiered)} and (select jsonb_array_length(h.above) > 0 from h))`,
+    sql`g as (
+      select (m.status = 'ACTIVE' and m.unchanged and m.debt = 0
+        and date_trunc('milliseconds', m.updated_at) <= ${now}
+        and not exists (select 1 from orders o where o.order_id = ${v.orderId})
+        and not exists (select 1 from point_lots d where d.member_id = m.id and d.remaining > 0 and d.expires_at <= ${now})
+        and (not ${sql.lit(tiered)} or (
+          exists (select 1 from st where st.grace_until is null and st.lifetime_code is null
+            and (st.valid_until is null or st.valid_until > ${now})
+            and (st.assigned_code is null or st.assigned_until is null or st.assigned_until > ${now}))
+          and not exists (select 1 from h cross join figures
+            cross join lateral jsonb_to_recordset(h.above) as a(points int, "spendCents" bigint, purchases int, "matchAll" boolean)
+            where ${tierMetSql('a', 'figures')})))
+        and coalesce((select h.total from h), 0) > 0
+        ${count ? sql`and ${count.allows(COUNT)}` : sql``}) as ok
+      from m ${count ? sql`cross join ${sql.raw(COUNT)}` : sql``})`,
+    sql`o as (
+      insert into orders (order_id, member_id, partner_id, amount, currency, channel, items, occurred_at, txn_id,
+        points_earned, qualifying_points, breakdown, request_hash, created_at)
+      select ${v.orderId}, ${memberId}::uuid, ${v.partnerId}, ${v.amount}::numeric, ${v.currency}, ${v.channel},
+        ${v.items}::jsonb, ${v.occurredAt}, ${v.txnId}::uuid, h.total, ${v.qualifyingPoints}::int, h.breakdown,
+        ${v.requestHash}, ${now}
+      from g cross join h where g.ok)`,
+    sql`t as (
+      insert into points_transactions (id, member_id, type, points, qualifying_points, available_at, description,
+        order_id, partner_id, actor, occurred_at, created_at)
+      select ${v.txnId}::uuid, ${memberId}::uuid, 'PURCHASE', h.total, ${v.qualifyingPoints}::int, ${v.availableAt},
+        ${v.description}, ${v.orderId}, ${v.partnerId}, ${v.actor}, ${v.occurredAt}, ${now}
+      from g cross join h where g.ok
+      returning *)`,
+    sql`l as (
+      insert into point_lots (id, member_id, txn_id, points, remaining, available_at, expires_at, earned_at)
+      select ${v.lotId}::uuid, ${memberId}::uuid, ${v.txnId}::uuid, h.total, h.total, ${v.availableAt}, ${v.expiresAt}, ${v.occurredAt}
+      from g cross join h where g.ok)`,
+    sql`w as (
+      update members set lifetime_earned = members.lifetime_earned + h.total, last_activity_at = ${now}, updated_at = ${now}
+      from g cross join h where members.id = ${memberId} and g.ok
+      returning members.*)`,
+  );
+  const counted = count ? sql`, to_json(${sql.raw(COUNT)}) as counted` : sql``;
+  return sql<Row>`
+    with ${sql.join(ctes)}
+    select t.*, g.ok and t.id is not null as written, (select h.held from h) as rung, (select to_json(w) from w) as member${counted}
+    from (select 1) one left join g on true left join t on true ${count ? sql`cross join ${sql.raw(COUNT)}` : sql``}`;
+});

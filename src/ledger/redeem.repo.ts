@@ -1,5 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
-import type { Embedded } from '../db/ahead';
+import { countValues, embeddedBody, type CountValues, type Embedded } from '../db/ahead';
+import { ShapedStatement } from '../db/shaped';
 import type { Db } from '../db/database';
 import { lockedMemberCte } from '../members/members.repo';
 import type { IdempotencyRequest } from './idempotency';
@@ -51,13 +52,38 @@ const COUNT = 'c';
  * follows inactivity: their redemptions move every open lot's expiry.
  */
 export async function redeemAtOnce(db: Db, r: RedemptionAtOnce): Promise<RedemptionOutcome> {
-  const { memberId, txnId, points, idempotency: key } = r;
+  const { idempotency: key } = r;
+  const rows = await STATEMENT.execute(db, r.count, {
+    memberId: r.memberId, txnId: r.txnId, points: r.points, now: r.now, description: r.description, partnerId: r.partnerId, actor: r.actor,
+    scope: key.scope, key: key.key, operation: key.operation, requestHash: key.hash, result: JSON.stringify({ transactionId: r.txnId }),
+    retentionDays: r.retentionDays, ...countValues(r.count),
+  });
+  const row = rows[0];
+  if (!row) throw new Error('the redemption statement returned no row');
+  const { written, last_change: lastChange, counted: countRow, ...entry } = row;
+  return { entry: written ? (entry as TransactionRow) : null, lastChange, counted: countRow ?? null };
+}
+
+/** The statement's values, by the names it reads them by (db/shaped.ts). */
+interface Values extends CountValues {
+  memberId: string; txnId: string; points: number; now: Date; description: string; partnerId: string | null; actor: string;
+  scope: string; key: string; operation: string; requestHash: string;
+  /** The idempotency record's result: the entry's id. */
+  result: string;
+  retentionDays: number;
+}
+
+type Row = TransactionRow & { written: boolean | null; last_change: Date | null; counted?: Record<string, unknown> };
+
+/** Its shape is the count inside it, if any. */
+const STATEMENT = new ShapedStatement<Values, Embedded | null, Row>((count) => count?.key ?? '', (v, count) => {
+  const { memberId, txnId, points } = v;
   const ctes: RawBuilder<unknown>[] = [];
-  if (r.count) ctes.push(sql`${sql.raw(COUNT)} as (${r.count.statement})`);
+  if (count) ctes.push(sql`${sql.raw(COUNT)} as (${embeddedBody(count, v)})`);
   ctes.push(
     lockedMemberCte(memberId),
     // Entries are written at millisecond precision, as the service clock keeps them.
-    sql`i as (select m.id, greatest(${r.now}::timestamptz, date_trunc('milliseconds', m.updated_at)) as at from m)`,
+    sql`i as (select m.id, greatest(${v.now}::timestamptz, date_trunc('milliseconds', m.updated_at)) as at from m)`,
     sql`lots as (
       select l.id, l.remaining, sum(l.remaining) over (
           order by l.expires_at asc nulls last, l.earned_at, l.id rows between unbounded preceding and current row) as upto
@@ -65,18 +91,18 @@ export async function redeemAtOnce(db: Db, r: RedemptionAtOnce): Promise<Redempt
       where l.member_id = ${memberId} and l.remaining > 0 and l.available_at <= i.at and (l.expires_at is null or l.expires_at > i.at))`,
     sql`g as (
       select i.at, (m.status = 'ACTIVE' and m.unchanged and m.debt = 0
-        and not exists (select 1 from idempotency_keys k where k.scope = ${key.scope} and k.key = ${key.key})
+        and not exists (select 1 from idempotency_keys k where k.scope = ${v.scope} and k.key = ${v.key})
         and not exists (select 1 from point_lots d where d.member_id = m.id and d.remaining > 0 and d.expires_at <= i.at)
         and coalesce((select max(lots.upto) from lots), 0) >= ${points}::int
-        ${r.count ? sql`and ${r.count.allows(COUNT)}` : sql``}) as ok
-      from m join i on i.id = m.id ${r.count ? sql`cross join ${sql.raw(COUNT)}` : sql``})`,
+        ${count ? sql`and ${count.allows(COUNT)}` : sql``}) as ok
+      from m join i on i.id = m.id ${count ? sql`cross join ${sql.raw(COUNT)}` : sql``})`,
     sql`draws as (
       select lots.id, least(lots.remaining, ${points}::int - (lots.upto - lots.remaining))::int as take
       from lots cross join g where g.ok and lots.upto - lots.remaining < ${points}::int)`,
     sql`t as (
       insert into points_transactions (id, member_id, type, points, qualifying_points, shortfall, available_at,
         description, partner_id, actor, occurred_at, created_at)
-      select ${txnId}::uuid, ${memberId}::uuid, 'REDEEM', -${points}::int, 0, 0, g.at, ${r.description}, ${r.partnerId}, ${r.actor}, g.at, g.at
+      select ${txnId}::uuid, ${memberId}::uuid, 'REDEEM', -${points}::int, 0, 0, g.at, ${v.description}, ${v.partnerId}, ${v.actor}, g.at, g.at
       from g where g.ok
       returning *)`,
     sql`a as (
@@ -90,18 +116,13 @@ export async function redeemAtOnce(db: Db, r: RedemptionAtOnce): Promise<Redempt
       from g where members.id = ${memberId} and g.ok)`,
     sql`k as (
       insert into idempotency_keys (scope, key, member_id, operation, request_hash, result, created_at, expires_at)
-      select ${key.scope}, ${key.key}, ${memberId}::uuid, ${key.operation}, ${key.hash}, ${JSON.stringify({ transactionId: txnId })}::jsonb,
-        g.at, g.at + make_interval(days => ${r.retentionDays}::int)
+      select ${v.scope}, ${v.key}, ${memberId}::uuid, ${v.operation}, ${v.requestHash}, ${v.result}::jsonb,
+        g.at, g.at + make_interval(days => ${v.retentionDays}::int)
       from g where g.ok)`,
   );
-  const counted = r.count ? sql`, to_json(${sql.raw(COUNT)}) as counted` : sql``;
-  const query = sql<TransactionRow & { written: boolean | null; last_change: Date | null; counted?: Record<string, unknown> }>`
+  const counted = count ? sql`, to_json(${sql.raw(COUNT)}) as counted` : sql``;
+  return sql<Row>`
     with ${sql.join(ctes)}
     select t.*, g.ok as written, (select date_trunc('milliseconds', m.updated_at) from m) as last_change${counted}
-    from (select 1) one left join g on true left join t on true ${r.count ? sql`cross join ${sql.raw(COUNT)}` : sql``}`;
-  const { rows } = await query.execute(db);
-  const row = rows[0];
-  if (!row) throw new Error('the redemption statement returned no row');
-  const { written, last_change: lastChange, counted: countRow, ...entry } = row;
-  return { entry: written ? (entry as TransactionRow) : null, lastChange, counted: countRow ?? null };
-}
+    from (select 1) one left join g on true left join t on true ${count ? sql`cross join ${sql.raw(COUNT)}` : sql``}`;
+});
