@@ -20,7 +20,8 @@ const isSlot = (value: unknown): value is Slot => typeof value === 'object' && v
  * compiled statement carries names the value that takes its place on every later call. A
  * value interpolated from anywhere else would be frozen into the cache with the first call's
  * value, so compiling refuses it. What changes the text (which CTEs there are, a literal) is
- * `shape`, and `keyOf` must tell every such shape apart.
+ * `shape`, and `keyOf` must tell every such shape apart. A value read in several places is one
+ * parameter, so the places must agree on its type (PostgreSQL infers it once).
  */
 export class ShapedStatement<V extends object, S, R> {
   private readonly compiled = new Map<string, { sql: string; keys: string[] }>();
@@ -54,10 +55,13 @@ export class ShapedStatement<V extends object, S, R> {
   private compile(db: Db, shape: S): { sql: string; keys: string[] } {
     const slots = new Proxy({}, { get: (_target, name) => (typeof name === 'string' ? { [SLOT]: name } : undefined) }) as V;
     const { sql, parameters } = this.build(slots, shape).compile(db);
-    const keys = parameters.map((parameter, i) => {
+    const named = parameters.map((parameter, i) => {
       if (!isSlot(parameter)) throw new Error(`value $${i + 1} of a shaped statement was not read from its values`);
       return parameter[SLOT];
     });
-    return { sql, keys };
+    // A value read in several places is sent once: every place refers to the same placeholder.
+    const keys = [...new Set(named)];
+    const text = sql.replace(/\$(\d+)/g, (_match, n: string) => `$${keys.indexOf(named[Number(n) - 1] as string) + 1}`);
+    return { sql: text, keys };
   }
 }

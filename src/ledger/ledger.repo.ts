@@ -20,6 +20,15 @@ async function entryOf(db: Db, query: Compilable<TransactionRow> & { executeTake
 }
 
 /** Ledger writes carry the transaction's deferred writes (db/deferred.ts) with them. */
+/** A ledger entry as to_json gives it (timestamps as ISO text), typed as the driver types a selected row. */
+export function transactionFromJson(json: Record<string, unknown>): TransactionRow {
+  const row = { ...json } as unknown as TransactionRow;
+  row.available_at = new Date(json.available_at as string);
+  row.occurred_at = new Date(json.occurred_at as string);
+  row.created_at = new Date(json.created_at as string);
+  return row;
+}
+
 export async function insertTransaction(db: Db, row: Insertable<PointsTransactionTable>, options: WriteOptions = {}): Promise<TransactionRow> {
   return entryOf(db, withDeferred(db).insertInto('points_transactions').values(row).returningAll(), options);
 }

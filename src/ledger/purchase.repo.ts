@@ -5,6 +5,7 @@ import type { Db } from '../db/database';
 import { lockedMemberCte, memberFromJson, type MemberRow } from '../members/members.repo';
 import { metricsQuery, tierMetSql } from '../tiers/tiers.repo';
 import type { TierThresholds, Window } from '../tiers/tiers.rules';
+import { transactionFromJson } from './ledger.repo';
 import type { EarnComponent, TransactionRow } from './ledger.types';
 
 /** What a purchase credits at one rung of the ladder: its multiplier's points and breakdown. */
@@ -104,10 +105,10 @@ export async function purchaseAtOnce(db: Db, p: PurchaseAtOnce): Promise<Purchas
   });
   const row = rows[0];
   if (!row) throw new Error('the purchase statement returned no row');
-  const { written, rung: code, member, counted: countRow, ...entry } = row;
+  const { written, entry, rung: code, member, counted: countRow } = row;
   const rung = p.ladder.find((r) => r.code === code);
   return {
-    written: written && member && rung ? { entry: entry as TransactionRow, member: memberFromJson(member), rung } : null,
+    written: written && entry && member && rung ? { entry: transactionFromJson(entry), member: memberFromJson(member), rung } : null,
     counted: countRow ?? null,
   };
 }
@@ -128,7 +129,8 @@ interface Values extends CountValues {
 /** What changes the statement's text: whether the ladder has rungs above the lowest, and the count inside it. */
 interface Shape { tiered: boolean; count: Embedded | null }
 
-type Row = TransactionRow & { written: boolean | null; rung: string | null; member: Record<string, unknown> | null; counted?: Record<string, unknown> };
+/** One column per object: a row of many columns costs the driver more to take apart than JSON does. */
+type Row = { written: boolean | null; entry: Record<string, unknown> | null; rung: string | null; member: Record<string, unknown> | null; counted?: Record<string, unknown> };
 
 const STATEMENT = new ShapedStatement<Values, Shape, Row>(({ tiered, count }) => `${tiered}|${count?.key ?? ''}`, (v, { tiered, count }) => {
   const { memberId, now } = v;
@@ -197,6 +199,6 @@ const STATEMENT = new ShapedStatement<Values, Shape, Row>(({ tiered, count }) =>
   const counted = count ? sql`, to_json(${sql.raw(COUNT)}) as counted` : sql``;
   return sql<Row>`
     with ${sql.join(ctes)}
-    select t.*, g.ok and t.id is not null as written, (select h.held from h) as rung, (select to_json(w) from w) as member${counted}
+    select g.ok and t.id is not null as written, to_json(t) as entry, (select h.held from h) as rung, (select to_json(w) from w) as member${counted}
     from (select 1) one left join g on true left join t on true ${count ? sql`cross join ${sql.raw(COUNT)}` : sql``}`;
 });

@@ -4,6 +4,7 @@ import { ShapedStatement } from '../db/shaped';
 import type { Db } from '../db/database';
 import { lockedMemberCte } from '../members/members.repo';
 import type { IdempotencyRequest } from './idempotency';
+import { transactionFromJson } from './ledger.repo';
 import type { TransactionRow } from './ledger.types';
 
 export interface RedemptionAtOnce {
@@ -60,8 +61,8 @@ export async function redeemAtOnce(db: Db, r: RedemptionAtOnce): Promise<Redempt
   });
   const row = rows[0];
   if (!row) throw new Error('the redemption statement returned no row');
-  const { written, last_change: lastChange, counted: countRow, ...entry } = row;
-  return { entry: written ? (entry as TransactionRow) : null, lastChange, counted: countRow ?? null };
+  const { written, entry, last_change: lastChange, counted: countRow } = row;
+  return { entry: written && entry ? transactionFromJson(entry) : null, lastChange, counted: countRow ?? null };
 }
 
 /** The statement's values, by the names it reads them by (db/shaped.ts). */
@@ -73,7 +74,8 @@ interface Values extends CountValues {
   retentionDays: number;
 }
 
-type Row = TransactionRow & { written: boolean | null; last_change: Date | null; counted?: Record<string, unknown> };
+/** The entry as one JSON column (see purchase.repo). */
+type Row = { written: boolean | null; entry: Record<string, unknown> | null; last_change: Date | null; counted?: Record<string, unknown> };
 
 /** Its shape is the count inside it, if any. */
 const STATEMENT = new ShapedStatement<Values, Embedded | null, Row>((count) => count?.key ?? '', (v, count) => {
@@ -123,6 +125,6 @@ const STATEMENT = new ShapedStatement<Values, Embedded | null, Row>((count) => c
   const counted = count ? sql`, to_json(${sql.raw(COUNT)}) as counted` : sql``;
   return sql<Row>`
     with ${sql.join(ctes)}
-    select t.*, g.ok as written, (select date_trunc('milliseconds', m.updated_at) from m) as last_change${counted}
+    select g.ok as written, to_json(t) as entry, (select date_trunc('milliseconds', m.updated_at) from m) as last_change${counted}
     from (select 1) one left join g on true left join t on true ${count ? sql`cross join ${sql.raw(COUNT)}` : sql``}`;
 });

@@ -27,7 +27,7 @@ function recordingDb(): { db: Db; queries: CompiledQuery[] } {
 
 interface Values { id: string; at: Date; points: number }
 
-test('a shape is compiled once; every call sends the same text with its own values in their places', async () => {
+test('a shape is compiled once; every call sends the same text with its own values in their places, each value once', async () => {
   const { db, queries } = recordingDb();
   let built = 0;
   const statement = new ShapedStatement<Values, { strict: boolean }, unknown>((s) => String(s.strict), (v, { strict }) => {
@@ -41,11 +41,11 @@ test('a shape is compiled once; every call sends the same text with its own valu
   expect(built).toBe(2);
   expect(statement.shapes).toBe(2);
   expect(queries.map((q) => q.sql)).toEqual([
-    'select $1::uuid, $2::int where $3 < now() and $4 > 0',
-    'select $1::uuid, $2::int where $3 < now() and $4 > 0',
+    'select $1::uuid, $2::int where $3 < now() and $2 > 0',
+    'select $1::uuid, $2::int where $3 < now() and $2 > 0',
     'select $1::uuid, $2::int where $3 < now() ',
   ]);
-  expect(queries.map((q) => q.parameters)).toEqual([['a', 5, at, 5], ['b', 7, at, 7], ['c', 9, at]]);
+  expect(queries.map((q) => q.parameters)).toEqual([['a', 5, at], ['b', 7, at], ['c', 9, at]]);
 });
 
 test('a value interpolated from outside the statement\'s values is refused, not frozen into the cache', async () => {
@@ -78,8 +78,8 @@ test('an embedded count rides as a CTE whose values follow the call, and its ver
   await statement.execute(db, count(['k2', 1], 10), { ...base, ...countValues(count(['k2', 1], 10)) });
   await statement.execute(db, count(['k3', 1], 99), { ...base, ...countValues(count(['k3', 1], 99)) });
   expect(statement.shapes).toBe(2);
-  expect(queries[1]?.sql).toBe('with c as (insert into rl (key, points) values ($1, $2) on conflict (key) do update set points = rl.points + $3 returning points) select $4 from c where ("c"."points" <= 10)');
-  expect(queries[1]?.parameters).toEqual(['k2', 1, 1, 'm']);
+  expect(queries[1]?.sql).toBe('with c as (insert into rl (key, points) values ($1, $2) on conflict (key) do update set points = rl.points + $2 returning points) select $3 from c where ("c"."points" <= 10)');
+  expect(queries[1]?.parameters).toEqual(['k2', 1, 'm']);
   expect(queries[2]?.sql).toContain('<= 99');
-  expect(queries[2]?.parameters).toEqual(['k3', 1, 1, 'm']);
+  expect(queries[2]?.parameters).toEqual(['k3', 1, 'm']);
 });
