@@ -61,7 +61,8 @@ const COUNT = 'c';
 
 /**
  * A purchase as one autocommitted statement: it locks the member and writes the order, the
- * ledger entry, its lot and the member's totals, with the rate-limit count inside it. It writes
+ * ledger entry, its lot and the member's totals (and, at a member's first activity on a
+ * ladder, its tier state), with the rate-limit count inside it. It writes
  * only where the general path (purchases.service, the transaction with the tier engine) would
  * write exactly those rows and nothing else:
  *
@@ -71,9 +72,10 @@ const COUNT = 'c';
  * - no lot is past its expiry (that calls for EXPIRE entries first);
  * - the row locked is the version the statement's snapshot saw, so the tier state, lots and
  *   orders read from that snapshot are current (as in redeem.repo);
- * - with a ladder of more than one rung: the member has a stored tier state (a first activity
- *   stores one), no grace period or lifetime status, no review or assignment end due at `now`
- *   (tiers.engine catchUp would replay it), and the purchase does not take the member's
+ * - with a ladder of more than one rung: a stored tier state has no grace period or lifetime
+ *   status, and no review or assignment end due at `now` (tiers.engine catchUp would replay
+ *   it); a member without one (a first activity) gets the state the tier engine stores then,
+ *   the lowest rung since enrolment (tiers.engine load, version 1); and the purchase does not take the member's
  *   qualifying figures to any earnable rung above the one earned (tiers.engine applyActivity
  *   would upgrade);
  * - the rung the member holds at `now` (tiers.engine effectiveTier: the earned rung or an
@@ -164,9 +166,9 @@ const STATEMENT = new ShapedStatement<Values, Shape, Row>(({ tiered, count }) =>
         and not exists (select 1 from orders o where o.order_id = ${v.orderId})
         and not exists (select 1 from point_lots d where d.member_id = m.id and d.remaining > 0 and d.expires_at <= ${now})
         and (not ${sql.lit(tiered)} or (
-          exists (select 1 from st where st.grace_until is null and st.lifetime_code is null
+          (not exists (select 1 from st) or exists (select 1 from st where st.grace_until is null and st.lifetime_code is null
             and (st.valid_until is null or st.valid_until > ${now})
-            and (st.assigned_code is null or st.assigned_until is null or st.assigned_until > ${now}))
+            and (st.assigned_code is null or st.assigned_until is null or st.assigned_until > ${now})))
           and not exists (select 1 from h cross join figures
             cross join lateral jsonb_to_recordset(h.above) as a(points int, "spendCents" bigint, purchases int, "matchAll" boolean)
             where ${tierMetSql('a', 'figures')})))
@@ -191,6 +193,17 @@ const STATEMENT = new ShapedStatement<Values, Shape, Row>(({ tiered, count }) =>
       insert into point_lots (id, member_id, txn_id, points, remaining, available_at, expires_at, earned_at)
       select ${v.lotId}::uuid, ${memberId}::uuid, ${v.txnId}::uuid, h.total, h.total, ${v.availableAt}, ${v.expiresAt}, ${v.occurredAt}
       from g cross join h where g.ok)`,
+  );
+  // A first activity stores the member's tier state, as tiers.service onQualifyingPointsChanged
+  // does: the lowest rung since enrolment. (Programmes that freeze expiry by status, whose
+  // lowest rung could start frozen, take the general path.) A state inserted meanwhile by
+  // another request would have changed the member row: the statement then declines.
+  if (tiered) ctes.push(sql`s as (
+      insert into member_tiers (member_id, tier_code, since, valid_until, grace_until, lifetime_code, assigned_code,
+        assigned_since, assigned_until, expiry_frozen, version, updated_at)
+      select m.id, ${v.lowest}, m.enrolled_at, null, null, null, null, null, null, false, 1, ${now}
+      from g cross join m where g.ok and not exists (select 1 from st))`);
+  ctes.push(
     sql`w as (
       update members set lifetime_earned = members.lifetime_earned + h.total, last_activity_at = ${now}, updated_at = ${now}
       from g cross join h where members.id = ${memberId} and g.ok

@@ -32,7 +32,7 @@ export async function findByReferralCode(db: Db, code: string): Promise<MemberRo
 
 /**
  * The member's row locked inside a one-statement write (ledger redeem.repo, purchase.repo), as
- * CTE `m`: id, status, debt, updated_at, and `unchanged`, whether the row locked is the version
+ * CTE `m`: id, status, debt, updated_at, enrolled_at, and `unchanged`, whether the row locked is the version
  * the statement's snapshot saw. Under READ COMMITTED a statement that waited for the lock reads
  * the row's newest version but everything else from its snapshot; since every change to a
  * member's lots, orders or tier state also writes the member's row, the statement may trust the
@@ -40,7 +40,7 @@ export async function findByReferralCode(db: Db, code: string): Promise<MemberRo
  */
 export function lockedMemberCte(memberId: string): RawBuilder<unknown> {
   return sql`m as (
-      select members.id, members.status, members.debt, members.updated_at,
+      select members.id, members.status, members.debt, members.updated_at, members.enrolled_at,
         members.xmin::text = (select s.xmin::text from members s where s.id = members.id) as unchanged
       from members where members.id = ${memberId} for update)`;
 }

@@ -57,7 +57,8 @@ async function rowsOf(t: TestApp, memberId: string) {
     from orders where member_id = ${memberId} order by created_at, order_id`.execute(db);
   const member = await sql`select debt, lifetime_earned, lifetime_redeemed, expired, last_activity_at, updated_at, status
     from members where id = ${memberId}`.execute(db);
-  const state = await sql`select tier_code, since, valid_until, grace_until, lifetime_code, assigned_code, assigned_until, version
+  const state = await sql`select tier_code, since, valid_until, grace_until, lifetime_code, assigned_code, assigned_until, version,
+      expiry_frozen, updated_at
     from member_tiers where member_id = ${memberId}`.execute(db);
   const history = await sql`select at, from_code, to_code, reason, valid_until from tier_history where member_id = ${memberId} order by seq`.execute(db);
   return { entries: entries.rows, lots: lots.rows, orders: orders.rows, member: member.rows, state: state.rows, history: history.rows };
@@ -79,6 +80,14 @@ describe('with and without the one statement, the same purchases leave the same 
     clock('2032-01-10T00:00:00.000Z');
     step((t) => configure(t, { graceMonths: 2, pendingDays: 3 }));
     buy('40.00', 'a'); // MEMBER ×1, pending three days
+    // The first activity stores the member's tier state: the lowest rung since enrolment.
+    step(async (t, member) => {
+      const { rows } = await sql`select s.tier_code, s.since = m.enrolled_at as since_enrolment, s.valid_until, s.grace_until,
+          s.lifetime_code, s.assigned_code, s.assigned_until, s.expiry_frozen, s.version, s.updated_at
+        from member_tiers s join members m on m.id = s.member_id where s.member_id = ${member}`.execute(t.database.db);
+      expect(rows).toHaveLength(1);
+      return rows;
+    });
     // Lots of one instant are drawn in the order of their random ids: the refund below draws
     // from these two, so they are earned an hour apart.
     clock('2032-01-10T01:00:00.000Z');
@@ -215,6 +224,45 @@ describe('called directly', () => {
       expect(outcome.written).toMatchObject({ rung: { code: 'PLATINUM' }, entry: { points: 20, qualifying_points: 10 } });
     });
 
+    test('a member\'s first activity stores the tier state the tier engine stores then: the lowest rung since enrolment', async () => {
+      const member = await enroll(t, 'direct-first');
+      const at = new Date(start.getTime() + 60_000);
+      const { outcome } = await direct(member, '10.00', at);
+      expect(outcome.written).toMatchObject({ rung: { code: 'MEMBER' }, entry: { points: 10, qualifying_points: 10 } });
+      const { rows: [enrolled] } = await sql<{ enrolled_at: Date }>`select enrolled_at from members where id = ${member}`.execute(t.database.db);
+      const rows = await rowsOf(t, member);
+      expect(rows.state).toEqual([{
+        tier_code: 'MEMBER', since: enrolled?.enrolled_at, valid_until: null, grace_until: null, lifetime_code: null,
+        assigned_code: null, assigned_until: null, version: 1, expiry_frozen: false, updated_at: at,
+      }]);
+      expect(rows.history).toEqual([]);
+      // The next purchase finds the state and takes the statement again.
+      expect((await direct(member, '5.00', new Date(at.getTime() + 1_000))).outcome.written?.rung.code).toBe('MEMBER');
+      await expectLedgerTrue(t, [member]);
+    });
+
+    test('first purchases racing for one member store one tier state, and every purchase is credited once', async () => {
+      const member = await enroll(t, 'direct-first-race');
+      await setClock(t, new Date(start.getTime() + 60_000).toISOString());
+      const results = await Promise.all(Array.from({ length: 12 }, () => purchase(t, member, '3.00')));
+      expect(results.map((r) => ok(r).recordPurchase.pointsEarned)).toEqual(Array(12).fill(3));
+      const rows = await rowsOf(t, member);
+      expect(rows.state).toEqual([expect.objectContaining({ tier_code: 'MEMBER', version: 1 })]);
+      expect(rows.entries).toHaveLength(12);
+      expect(rows.member).toEqual([expect.objectContaining({ lifetime_earned: 36 })]);
+      await expectLedgerTrue(t, [member]);
+    });
+
+    test('a first activity that upgrades is left to the general path, which stores the upgraded state', async () => {
+      const member = await enroll(t, 'direct-first-up');
+      const at = new Date(start.getTime() + 60_000);
+      const before = await rowsOf(t, member);
+      expect((await direct(member, '150.00', at)).outcome.written).toBeNull();
+      expect(await rowsOf(t, member)).toEqual(before);
+      await setClock(t, at.toISOString());
+      expect(ok(await purchase(t, member, '150.00')).recordPurchase.member.tier.current.code).toBe('SILVER');
+    });
+
     describe('where the general path must decide, nothing is written', () => {
       async function expectNothing(member: string, amount: string, now: Date, orderId?: string) {
         const before = await rowsOf(t, member);
@@ -222,10 +270,6 @@ describe('called directly', () => {
         expect(await rowsOf(t, member)).toEqual(before);
       }
       const soon = new Date(start.getTime() + 60_000);
-
-      test('a member without a stored tier state (its first activity stores one)', async () => {
-        await expectNothing(await enroll(t, 'direct-first'), '10.00', soon);
-      });
 
       test('a recorded order, a suspended member, a missing member, an instant before the member\'s last change', async () => {
         const member = await silverMember('direct-refused');
