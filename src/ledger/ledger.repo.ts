@@ -19,7 +19,6 @@ async function entryOf(db: Db, query: Compilable<TransactionRow> & { executeTake
   return row;
 }
 
-/** Ledger writes carry the transaction's deferred writes (db/deferred.ts) with them. */
 /** A ledger entry as to_json gives it (timestamps as ISO text), typed as the driver types a selected row. */
 export function transactionFromJson(json: Record<string, unknown>): TransactionRow {
   const row = { ...json } as unknown as TransactionRow;
@@ -29,6 +28,7 @@ export function transactionFromJson(json: Record<string, unknown>): TransactionR
   return row;
 }
 
+/** Ledger writes carry the transaction's deferred writes (db/deferred.ts) with them. */
 export async function insertTransaction(db: Db, row: Insertable<PointsTransactionTable>, options: WriteOptions = {}): Promise<TransactionRow> {
   return entryOf(db, withDeferred(db).insertInto('points_transactions').values(row).returningAll(), options);
 }

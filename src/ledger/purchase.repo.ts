@@ -75,9 +75,9 @@ const COUNT = 'c';
  * - with a ladder of more than one rung: a stored tier state has no grace period or lifetime
  *   status, and no review or assignment end due at `now` (tiers.engine catchUp would replay
  *   it); a member without one (a first activity) gets the state the tier engine stores then,
- *   the lowest rung since enrolment (tiers.engine load, version 1); and the purchase does not take the member's
- *   qualifying figures to any earnable rung above the one earned (tiers.engine applyActivity
- *   would upgrade);
+ *   the lowest rung since enrolment (tiers.engine load, stored at version 1); and the purchase
+ *   does not take the member's qualifying figures to any earnable rung above the one earned
+ *   (tiers.engine applyActivity would upgrade);
  * - the rung the member holds at `now` (tiers.engine effectiveTier: the earned rung or an
  *   assignment still running, whichever ranks higher) earns points.
  *
