@@ -41,6 +41,11 @@ export interface PurchaseAtOnce {
   /** Every rung of the ladder, lowest first; with one rung the tier state is not consulted. */
   ladder: RungOutcome[];
   /**
+   * The end of the status a rung above the lowest gained at `now` holds (tiers.engine
+   * validityFor): the valid_until an upgrade by this purchase writes.
+   */
+  upgradeValidUntil: Date;
+  /**
    * The qualification window at `now` and this purchase's own part in it (zero when it occurred
    * outside), for the check that it upgrades nobody.
    */
@@ -75,9 +80,13 @@ const COUNT = 'c';
  * - with a ladder of more than one rung: a stored tier state has no grace period or lifetime
  *   status, and no review or assignment end due at `now` (tiers.engine catchUp would replay
  *   it); a member without one (a first activity) gets the state the tier engine stores then,
- *   the lowest rung since enrolment (tiers.engine load, stored at version 1); and the purchase
- *   does not take the member's qualifying figures to any earnable rung above the one earned
- *   (tiers.engine applyActivity would upgrade);
+ *   the lowest rung since enrolment (tiers.engine load, stored at version 1);
+ * - where the purchase takes the member's qualifying figures (this purchase included) to an
+ *   earnable rung above the one earned, the statement upgrades as tiers.engine applyActivity
+ *   does: the highest such rung, held since `now` to `upgradeValidUntil`, version one up, and
+ *   an UPGRADE history row from the rung held to the rung held after (an assignment still
+ *   running that ranks higher stays what is held). A stored state whose expiry is marked
+ *   frozen is left to the general path, whose change() would also re-date lots;
  * - the rung the member holds at `now` (tiers.engine effectiveTier: the earned rung or an
  *   assignment still running, whichever ranks higher) earns points.
  *
@@ -94,7 +103,7 @@ export async function purchaseAtOnce(db: Db, p: PurchaseAtOnce): Promise<Purchas
   const rungs = JSON.stringify(Object.fromEntries(p.ladder.map((rung) => [rung.code, {
     rank: rung.rank, total: rung.total, breakdown: rung.breakdown,
     above: p.ladder.filter((u) => u.earnable && u.rank > rung.rank)
-      .map(({ points, spendCents, purchases, matchAll }) => ({ points, spendCents, purchases, matchAll })),
+      .map(({ code, rank, points, spendCents, purchases, matchAll }) => ({ code, rank, points, spendCents, purchases, matchAll })),
   }])));
   const rows = await STATEMENT.execute(db, { tiered: p.ladder.length > 1, count: p.count }, {
     memberId: p.memberId, now: p.now, orderId: p.orderId, txnId: p.txnId, lotId: p.lotId, rungs, lowest: lowest.code,
@@ -102,7 +111,7 @@ export async function purchaseAtOnce(db: Db, p: PurchaseAtOnce): Promise<Purchas
     windowFrom: p.window.from, windowTo: p.window.to,
     partnerId: p.order.partnerId, amount: p.order.amount, currency: p.order.currency, channel: p.order.channel,
     items: p.order.items, occurredAt: p.order.occurredAt, requestHash: p.order.requestHash,
-    qualifyingPoints: p.qualifyingPoints, availableAt: p.availableAt, expiresAt: p.expiresAt,
+    qualifyingPoints: p.qualifyingPoints, availableAt: p.availableAt, expiresAt: p.expiresAt, upgradeValidUntil: p.upgradeValidUntil,
     description: p.description, actor: p.actor, ...countValues(p.count),
   });
   const row = rows[0];
@@ -125,7 +134,7 @@ interface Values extends CountValues {
   ownPoints: number; ownSpendCents: number; ownPurchases: number; windowFrom: Date; windowTo: Date;
   partnerId: string | null; amount: string; currency: string; channel: string | null; items: string | null;
   occurredAt: Date; requestHash: string; qualifyingPoints: number; availableAt: Date; expiresAt: Date | null;
-  description: string; actor: string;
+  upgradeValidUntil: Date; description: string; actor: string;
 }
 
 /** What changes the statement's text: whether the ladder has rungs above the lowest, and the count inside it. */
@@ -160,6 +169,13 @@ const STATEMENT = new ShapedStatement<Values, Shape, Row>(({ tiered, count }) =>
         w.purchases + ${v.ownPurchases}::int as purchases
       from (${metricsQuery(memberId, { from: v.windowFrom, to: v.windowTo }, now)}) w
       where ${sql.lit(tiered)} and (select jsonb_array_length(h.above) > 0 from h))`,
+    // The rung the purchase upgrades to: the highest earnable rung above the one earned that the
+    // figures meet (tiers.rules qualifiedTier), if any.
+    sql`up as (
+      select a.code, a.rank from h cross join figures
+        cross join lateral jsonb_to_recordset(h.above) as a(code text, rank int, points int, "spendCents" bigint, purchases int, "matchAll" boolean)
+      where ${tierMetSql('a', 'figures')}
+      order by a.rank desc limit 1)`,
     sql`g as (
       select (m.status = 'ACTIVE' and m.unchanged and m.debt = 0
         and date_trunc('milliseconds', m.updated_at) <= ${now}
@@ -168,10 +184,8 @@ const STATEMENT = new ShapedStatement<Values, Shape, Row>(({ tiered, count }) =>
         and (not ${sql.lit(tiered)} or (
           (not exists (select 1 from st) or exists (select 1 from st where st.grace_until is null and st.lifetime_code is null
             and (st.valid_until is null or st.valid_until > ${now})
-            and (st.assigned_code is null or st.assigned_until is null or st.assigned_until > ${now})))
-          and not exists (select 1 from h cross join figures
-            cross join lateral jsonb_to_recordset(h.above) as a(points int, "spendCents" bigint, purchases int, "matchAll" boolean)
-            where ${tierMetSql('a', 'figures')})))
+            and (st.assigned_code is null or st.assigned_until is null or st.assigned_until > ${now})
+            and not (st.expiry_frozen and exists (select 1 from up))))))
         and coalesce((select h.total from h), 0) > 0
         ${count ? sql`and ${count.allows(COUNT)}` : sql``}) as ok
       from m ${count ? sql`cross join ${sql.raw(COUNT)}` : sql``})`,
@@ -195,14 +209,29 @@ const STATEMENT = new ShapedStatement<Values, Shape, Row>(({ tiered, count }) =>
       from g cross join h where g.ok)`,
   );
   // A first activity stores the member's tier state, as tiers.service onQualifyingPointsChanged
-  // does: the lowest rung since enrolment. (Programmes that freeze expiry by status, whose
-  // lowest rung could start frozen, take the general path.) A state inserted meanwhile by
-  // another request would have changed the member row: the statement then declines.
-  if (tiered) ctes.push(sql`s as (
+  // does: the lowest rung since enrolment, or the rung it upgrades to since now. (Programmes
+  // that freeze expiry by status, whose lowest rung could start frozen, take the general path.)
+  // A state inserted meanwhile by another request would have changed the member row: the
+  // statement then declines. An upgrade of a stored state moves it on one version, and either
+  // writes its history row (tiers.engine change and persist).
+  if (tiered) ctes.push(
+    sql`s as (
       insert into member_tiers (member_id, tier_code, since, valid_until, grace_until, lifetime_code, assigned_code,
         assigned_since, assigned_until, expiry_frozen, version, updated_at)
-      select m.id, ${v.lowest}, m.enrolled_at, null, null, null, null, null, null, false, 1, ${now}
-      from g cross join m where g.ok and not exists (select 1 from st))`);
+      select m.id, coalesce(up.code, ${v.lowest}), case when up.code is null then m.enrolled_at else ${now}::timestamptz end,
+        case when up.code is null then null else ${v.upgradeValidUntil}::timestamptz end, null, null, null, null, null, false, 1, ${now}
+      from g cross join m left join up on true where g.ok and not exists (select 1 from st))`,
+    sql`su as (
+      update member_tiers set tier_code = up.code, since = ${now}, valid_until = ${v.upgradeValidUntil}::timestamptz, grace_until = null,
+        expiry_frozen = false, version = member_tiers.version + 1, updated_at = ${now}
+      from g cross join up where member_tiers.member_id = ${memberId} and g.ok)`,
+    sql`sh as (
+      insert into tier_history (member_id, at, from_code, to_code, reason, valid_until, previous_valid_until, previous_since, note, created_at)
+      select m.id, ${now}, h.held,
+        case when r.assigned is not null and (r.rungs -> r.assigned ->> 'rank')::int > up.rank then r.assigned else up.code end,
+        'UPGRADE', ${v.upgradeValidUntil}::timestamptz, st.valid_until, coalesce(st.since, m.enrolled_at), null, ${now}
+      from g cross join m cross join h cross join r cross join up left join st on true where g.ok)`,
+  );
   ctes.push(
     sql`w as (
       update members set lifetime_earned = members.lifetime_earned + h.total, last_activity_at = ${now}, updated_at = ${now}

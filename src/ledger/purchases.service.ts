@@ -9,7 +9,7 @@ import { getProgram } from '../program/program.service';
 import { awardsBonuses, currentTier, purchaseMetricsRead, readsTierState } from '../tiers/tiers.service';
 import { hasLifetimeTiers } from '../tiers/tiers.engine';
 import { partIn } from '../tiers/tiers.repo';
-import { qualificationWindow, thresholdsOf } from '../tiers/tiers.rules';
+import { qualificationWindow, thresholdsOf, validityEnd } from '../tiers/tiers.rules';
 import { isUuid } from '../members/members.rules';
 import type { ProgramView, TierView } from '../program/program.types';
 import { credit, debit, expiryPolicy, lockMember, lockMemberProbing, settleExpiry } from './ledger.core';
@@ -200,6 +200,9 @@ export function atOncePlan(program: ProgramView, p: CheckedPurchase): Omit<purch
     availableAt: availableAt.getTime() > p.now.getTime() ? availableAt : p.now,
     expiresAt: lotExpiry(expiryPolicy(program), p.occurredAt, p.now),
     ladder, window,
+    // Programmes on an anniversary window take the general path, so the end of status gained
+    // now does not depend on the member's enrolment (tiers.engine validityFor).
+    upgradeValidUntil: validityEnd(program.qualification_window, p.now, p.now),
     own: partIn({ points: base, spendCents: Number(toUnits(p.amount, 2)), purchase: true, occurredAt: p.occurredAt, createdAt: p.now }, window, p.now),
   };
 }

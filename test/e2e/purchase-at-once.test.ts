@@ -36,9 +36,18 @@ const LADDER = [
   { code: 'PLATINUM', name: 'Platinum', rank: 3, qualifyingPointsRequired: 0, earnMultiplier: 2, invitationOnly: true },
 ];
 
-async function configure(t: TestApp, { graceMonths = 0, pendingDays = 0 } = {}): Promise<void> {
+/** Three earnable rungs above the lowest, by points alone, and an invitation-only rung above them. */
+const TALL_LADDER = [
+  { code: 'MEMBER', name: 'Member', rank: 0, qualifyingPointsRequired: 0, earnMultiplier: 1 },
+  { code: 'SILVER', name: 'Silver', rank: 1, qualifyingPointsRequired: 100, earnMultiplier: 1.25 },
+  { code: 'GOLD', name: 'Gold', rank: 2, qualifyingPointsRequired: 400, earnMultiplier: 1.5 },
+  { code: 'DIAMOND', name: 'Diamond', rank: 3, qualifyingPointsRequired: 1000, earnMultiplier: 1.75 },
+  { code: 'PLATINUM', name: 'Platinum', rank: 4, qualifyingPointsRequired: 0, earnMultiplier: 2, invitationOnly: true },
+];
+
+async function configure(t: TestApp, { graceMonths = 0, pendingDays = 0, ladder = LADDER } = {}): Promise<void> {
   await updateProgram(t, { ...DEFAULT_PROGRAM, pendingDays, expiry: { mode: 'FIXED', months: 24 } });
-  ok(await t.gql(SET_TIERS, { tiers: LADDER }));
+  ok(await t.gql(SET_TIERS, { tiers: ladder }));
   ok(await t.gql(TIER_SETTINGS, { input: { qualificationWindow: 'ROLLING_12_MONTHS', downgradeMode: 'ONE_TIER', graceMonths, streakLength: 0, clearFreezeExpiry: true } }));
 }
 
@@ -60,7 +69,8 @@ async function rowsOf(t: TestApp, memberId: string) {
   const state = await sql`select tier_code, since, valid_until, grace_until, lifetime_code, assigned_code, assigned_until, version,
       expiry_frozen, updated_at
     from member_tiers where member_id = ${memberId}`.execute(db);
-  const history = await sql`select at, from_code, to_code, reason, valid_until from tier_history where member_id = ${memberId} order by seq`.execute(db);
+  const history = await sql`select at, from_code, to_code, reason, valid_until, previous_valid_until, previous_since, note, created_at
+    from tier_history where member_id = ${memberId} order by seq`.execute(db);
   return { entries: entries.rows, lots: lots.rows, orders: orders.rows, member: member.rows, state: state.rows, history: history.rows };
 }
 
@@ -72,12 +82,50 @@ describe('with and without the one statement, the same purchases leave the same 
   });
   afterAll(async () => { await Promise.all([fast.close(), slow.close()]); });
 
-  test('pending points, tier multipliers, upgrades by points and by ALL thresholds, an assignment, a refund, a review, grace', async () => {
-    const scripts: ((t: TestApp, member: string) => Promise<unknown>)[] = [];
-    const step = (run: (t: TestApp, member: string) => Promise<unknown>) => scripts.push(run);
+  type Step = (t: TestApp, member: string) => Promise<unknown>;
+
+  /** A script of steps, each run for a member of its own on both apps (named `name`). */
+  function script() {
+    const steps: Step[] = [];
+    const step = (run: Step) => steps.push(run);
     const buy = (amount: string, orderId: string) => step(async (t, member) => ok(await purchase(t, member, amount, `${orderId}-${member}`)));
     const clock = (iso: string) => step((t) => setClock(t, iso));
-    clock('2032-01-10T00:00:00.000Z');
+    return { steps, step, buy, clock };
+  }
+
+  /**
+   * Enrols a member on each app at `from`, runs the steps for both, each answer compared as it
+   * comes, then compares every row the two members have. Returns the fast side's rows.
+   */
+  async function expectSameRows(steps: Step[], name: string, from: string) {
+    // A member enrolled later than a step's clock would be written at its enrolment instant
+    // (the general path's writeInstant), which the statement declines to do.
+    await Promise.all([setClock(fast, from), setClock(slow, from)]);
+    const fastMember = await enroll(fast, name);
+    const slowMember = await enroll(slow, name);
+    // Ids are random on each side (members, entries, lots, and the orders named after members).
+    const withoutIds = (value: unknown) => JSON.stringify(value)?.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, 'ID');
+    for (const run of steps) expect(withoutIds(await run(fast, fastMember))).toEqual(withoutIds(await run(slow, slowMember)));
+    // The orders' request hashes cover the member's id, which differs too; so do enrolment instants.
+    const { rows: [fastEnrolled] } = await sql<{ at: Date }>`select enrolled_at as at from members where id = ${fastMember}`.execute(fast.database.db);
+    const { rows: [slowEnrolled] } = await sql<{ at: Date }>`select enrolled_at as at from members where id = ${slowMember}`.execute(slow.database.db);
+    const comparable = async (t: TestApp, member: string, enrolled: Date | undefined) => {
+      const rows = await rowsOf(t, member);
+      const enrolment = (at: unknown) => (at instanceof Date && enrolled && at.getTime() === enrolled.getTime() ? 'ENROLLED' : at);
+      return {
+        ...rows,
+        orders: rows.orders.map((o) => ({ ...(o as object), request_hash: undefined })),
+        history: rows.history.map((h) => ({ ...(h as object), previous_since: enrolment((h as { previous_since: unknown }).previous_since) })),
+      };
+    };
+    const a = await comparable(fast, fastMember, fastEnrolled?.at);
+    expect(withoutIds(a)).toEqual(withoutIds(await comparable(slow, slowMember, slowEnrolled?.at)));
+    await expectLedgerTrue(fast, [fastMember]);
+    return a;
+  }
+
+  test('pending points, tier multipliers, upgrades by points and by ALL thresholds, an assignment, a refund, a review, grace', async () => {
+    const { steps, step, buy, clock } = script();
     step((t) => configure(t, { graceMonths: 2, pendingDays: 3 }));
     buy('40.00', 'a'); // MEMBER ×1, pending three days
     // The first activity stores the member's tier state: the lowest rung since enrolment.
@@ -113,22 +161,28 @@ describe('with and without the one statement, the same purchases leave the same 
     clock('2034-04-01T00:00:00.000Z');
     buy('20.00', 'n');
 
-    const fastMember = await enroll(fast, 'twin');
-    const slowMember = await enroll(slow, 'twin');
-    // Ids are random on each side (members, entries, lots, and the orders named after members).
-    const withoutIds = (value: unknown) => JSON.stringify(value)?.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, 'ID');
-    for (const run of scripts) expect(withoutIds(await run(fast, fastMember))).toEqual(withoutIds(await run(slow, slowMember)));
-    // The orders' request hashes cover the member's id, which differs too.
-    const comparable = async (t: TestApp, member: string) => {
-      const rows = await rowsOf(t, member);
-      return { ...rows, orders: rows.orders.map((o) => ({ ...(o as object), request_hash: undefined })) };
-    };
-    const a = await comparable(fast, fastMember);
-    expect(withoutIds(a)).toEqual(withoutIds(await comparable(slow, slowMember)));
+    const a = await expectSameRows(steps, 'twin', '2032-01-10T00:00:00.000Z');
     // Not a comparison of two empty ledgers: the script moved the member up and down the ladder.
     expect(a.entries.length).toBeGreaterThan(12);
     expect(a.history.map((h) => (h as { to_code: string }).to_code)).toEqual(expect.arrayContaining(['SILVER', 'GOLD', 'PLATINUM']));
-    await expectLedgerTrue(fast, [fastMember]);
+  });
+
+  test('a first activity that upgrades two rungs at once, and an upgrade while a higher assignment runs', async () => {
+    const { steps, step, buy, clock } = script();
+    step((t) => configure(t, { ladder: TALL_LADDER }));
+    buy('450.00', 'a'); // the first activity: MEMBER to GOLD (SILVER's threshold met too), 450 points at ×1
+    step(async (t, member) => ok(await t.gql(ASSIGN, { input: { memberId: member, tierCode: 'PLATINUM', until: '2032-02-01T00:00:00.000Z', reason: 'test' } })));
+    buy('600.00', 'b'); // 1,050 qualifying points: DIAMOND earned, PLATINUM still held; ×2
+    clock('2032-02-02T00:00:00.000Z');
+    buy('10.00', 'c'); // the assignment ended: ×1.75
+    const a = await expectSameRows(steps, 'twin-tall', '2032-01-10T00:00:00.000Z');
+    expect(a.history).toEqual([
+      expect.objectContaining({ from_code: 'MEMBER', to_code: 'GOLD', reason: 'UPGRADE', previous_valid_until: null, previous_since: 'ENROLLED' }),
+      expect.objectContaining({ reason: 'ASSIGNED' }),
+      expect.objectContaining({ from_code: 'PLATINUM', to_code: 'PLATINUM', reason: 'UPGRADE', valid_until: new Date('2034-01-01T00:00:00.000Z') }),
+      expect.objectContaining({ from_code: 'PLATINUM', to_code: 'DIAMOND', reason: 'ASSIGNMENT_ENDED' }),
+    ]);
+    expect(a.entries.map((e) => (e as { points: number }).points)).toEqual([450, 1200, 17]);
   });
 });
 
@@ -177,7 +231,7 @@ describe('called directly', () => {
       await configure(t);
     });
 
-    /** A member at SILVER, upgraded by the general path at `start` (the first purchase stores the state). */
+    /** A member at SILVER since `start`, upgraded by its first purchase. */
     async function silverMember(prefix: string): Promise<string> {
       const member = await enroll(t, prefix);
       ok(await purchase(t, member, '150.00'));
@@ -186,7 +240,7 @@ describe('called directly', () => {
       return member;
     }
 
-    test('the held rung\'s multiplier; a purchase that would upgrade is left to the general path, which upgrades', async () => {
+    test('the held rung\'s multiplier; a purchase that meets a rung above upgrades to it, earning at the rung held before', async () => {
       const member = await silverMember('direct-silver');
       const at = new Date(start.getTime() + 60_000);
       const { outcome } = await direct(member, '100.00', at);
@@ -201,19 +255,29 @@ describe('called directly', () => {
       const before = await rowsOf(t, member);
       const later = new Date(at.getTime() + 60_000);
       expect((await direct(member, '160.00', later)).outcome.written?.rung.code).toBe('SILVER');
-      // Three more purchases bring six: the sixth would upgrade, so the statement writes nothing.
+      // Three more purchases bring six: the sixth upgrades to GOLD, as tiers.engine applyActivity
+      // does, and earns at the rung held before it: SILVER's ×1.25 of 1 point.
       await direct(member, '1.00', new Date(later.getTime() + 1_000));
       await direct(member, '1.00', new Date(later.getTime() + 2_000));
       const sixth = new Date(later.getTime() + 3_000);
       const beforeSixth = await rowsOf(t, member);
-      expect((await direct(member, '1.00', sixth)).outcome.written).toBeNull();
-      expect(await rowsOf(t, member)).toEqual(beforeSixth);
       expect(beforeSixth.entries.length).toBe(before.entries.length + 3);
+      expect(beforeSixth.state).toEqual([expect.objectContaining({ tier_code: 'SILVER', version: 1 })]);
+      expect((await direct(member, '1.00', sixth)).outcome.written).toMatchObject({ rung: { code: 'SILVER' }, entry: { points: 1, qualifying_points: 1 } });
+      const after = await rowsOf(t, member);
+      // Status gained in 2032 holds to the end of 2033.
+      expect(after.state).toEqual([{
+        tier_code: 'GOLD', since: sixth, valid_until: new Date('2034-01-01T00:00:00.000Z'), grace_until: null, lifetime_code: null,
+        assigned_code: null, assigned_until: null, version: 2, expiry_frozen: false, updated_at: sixth,
+      }]);
+      expect(after.history.at(-1)).toEqual({
+        at: sixth, from_code: 'SILVER', to_code: 'GOLD', reason: 'UPGRADE', valid_until: new Date('2034-01-01T00:00:00.000Z'),
+        previous_valid_until: new Date('2034-01-01T00:00:00.000Z'), previous_since: start, note: null, created_at: sixth,
+      });
+      expect(after.history).toHaveLength(beforeSixth.history.length + 1);
       await setClock(t, sixth.toISOString());
-      const upgraded = ok(await purchase(t, member, '1.00')).recordPurchase;
-      expect(upgraded.member.tier.current.code).toBe('GOLD');
-      // The purchase earned at the rung held before it: SILVER's ×1.25 of 1 point.
-      expect(upgraded.pointsEarned).toBe(1);
+      const gold = ok(await purchase(t, member, '10.00')).recordPurchase;
+      expect(gold).toMatchObject({ pointsEarned: 15, member: { tier: { current: { code: 'GOLD' } } } });
       await expectLedgerTrue(t, [member]);
     });
 
@@ -253,14 +317,23 @@ describe('called directly', () => {
       await expectLedgerTrue(t, [member]);
     });
 
-    test('a first activity that upgrades is left to the general path, which stores the upgraded state', async () => {
+    test('a first activity that upgrades stores the upgraded state, with its history from the lowest rung since enrolment', async () => {
       const member = await enroll(t, 'direct-first-up');
       const at = new Date(start.getTime() + 60_000);
-      const before = await rowsOf(t, member);
-      expect((await direct(member, '150.00', at)).outcome.written).toBeNull();
-      expect(await rowsOf(t, member)).toEqual(before);
+      expect((await direct(member, '150.00', at)).outcome.written).toMatchObject({ rung: { code: 'MEMBER' }, entry: { points: 150 } });
+      const { rows: [enrolled] } = await sql<{ enrolled_at: Date }>`select enrolled_at from members where id = ${member}`.execute(t.database.db);
+      const rows = await rowsOf(t, member);
+      expect(rows.state).toEqual([{
+        tier_code: 'SILVER', since: at, valid_until: new Date('2034-01-01T00:00:00.000Z'), grace_until: null, lifetime_code: null,
+        assigned_code: null, assigned_until: null, version: 1, expiry_frozen: false, updated_at: at,
+      }]);
+      expect(rows.history).toEqual([{
+        at, from_code: 'MEMBER', to_code: 'SILVER', reason: 'UPGRADE', valid_until: new Date('2034-01-01T00:00:00.000Z'),
+        previous_valid_until: null, previous_since: enrolled?.enrolled_at, note: null, created_at: at,
+      }]);
       await setClock(t, at.toISOString());
-      expect(ok(await purchase(t, member, '150.00')).recordPurchase.member.tier.current.code).toBe('SILVER');
+      expect(ok(await purchase(t, member, '10.00')).recordPurchase).toMatchObject({ pointsEarned: 12, member: { tier: { current: { code: 'SILVER' } } } });
+      await expectLedgerTrue(t, [member]);
     });
 
     describe('where the general path must decide, nothing is written', () => {
@@ -306,6 +379,16 @@ describe('called directly', () => {
         const lifetime = await silverMember('direct-lifetime');
         await sql`update member_tiers set lifetime_code = 'SILVER' where member_id = ${lifetime}`.execute(t.database.db);
         await expectNothing(lifetime, '5.00', soon);
+      });
+
+      test('an upgrade of a state whose expiry is marked frozen (the engine would re-date lots)', async () => {
+        const member = await silverMember('direct-frozen');
+        await sql`update member_tiers set expiry_frozen = true where member_id = ${member}`.execute(t.database.db);
+        // 150 + 300 qualifying points pass GOLD's 400, but GOLD also asks for six purchases (ALL):
+        // a purchase that does not upgrade is still written.
+        expect((await direct(member, '10.00', soon)).outcome.written).toMatchObject({ rung: { code: 'SILVER' } });
+        for (let k = 1; k <= 3; k++) expect((await direct(member, '100.00', new Date(soon.getTime() + k * 1_000))).outcome.written).not.toBeNull();
+        await expectNothing(member, '100.00', new Date(soon.getTime() + 4_000));
       });
 
       test('a member row that changed while the statement waited for its lock', async () => {
