@@ -115,7 +115,7 @@ describe('with and without the one statement, the same purchases leave the same 
       return {
         ...rows,
         orders: rows.orders.map((o) => ({ ...(o as object), request_hash: undefined })),
-        history: rows.history.map((h) => ({ ...(h as object), previous_since: enrolment((h as { previous_since: unknown }).previous_since) })),
+        history: rows.history.map((h): Record<string, unknown> => ({ ...(h as object), previous_since: enrolment((h as { previous_since: unknown }).previous_since) })),
       };
     };
     const a = await comparable(fast, fastMember, fastEnrolled?.at);
@@ -314,6 +314,23 @@ describe('called directly', () => {
       expect(rows.state).toEqual([expect.objectContaining({ tier_code: 'MEMBER', version: 1 })]);
       expect(rows.entries).toHaveLength(12);
       expect(rows.member).toEqual([expect.objectContaining({ lifetime_earned: 36 })]);
+      await expectLedgerTrue(t, [member]);
+    });
+
+    test('purchases racing for one member across two rungs upgrade once at each, in order', async () => {
+      const member = await enroll(t, 'direct-upgrade-race');
+      await setClock(t, new Date(start.getTime() + 60_000).toISOString());
+      // SILVER at 100 qualifying points; GOLD at 400 points, 350.00 spent and six purchases (ALL).
+      const results = await Promise.all(Array.from({ length: 12 }, () => purchase(t, member, '50.00')));
+      const earned = results.map((r) => ok(r).recordPurchase.pointsEarned as number);
+      const rows = await rowsOf(t, member);
+      expect(rows.history.map((h) => (h as { to_code: string }).to_code)).toEqual(['SILVER', 'GOLD']);
+      // Stored at the first purchase (version 1), then moved on at each upgrade.
+      expect(rows.state).toEqual([expect.objectContaining({ tier_code: 'GOLD', version: 3 })]);
+      expect(rows.entries).toHaveLength(12);
+      // Each purchase earned at the rung held when it was written: ×1, ×1.25 or ×1.5 of 50.
+      expect(earned.every((p) => [50, 62, 75].includes(p))).toBe(true);
+      expect(rows.member).toEqual([expect.objectContaining({ lifetime_earned: earned.reduce((a, p) => a + p, 0) })]);
       await expectLedgerTrue(t, [member]);
     });
 
