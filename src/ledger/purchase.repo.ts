@@ -105,7 +105,8 @@ export async function purchaseAtOnce(db: Db, p: PurchaseAtOnce): Promise<Purchas
     above: p.ladder.filter((u) => u.earnable && u.rank > rung.rank)
       .map(({ code, rank, points, spendCents, purchases, matchAll }) => ({ code, rank, points, spendCents, purchases, matchAll })),
   }])));
-  const rows = await STATEMENT.execute(db, { tiered: p.ladder.length > 1, count: p.count }, {
+  const pointsOnly = !p.ladder.some((rung) => rung.earnable && (rung.spendCents !== null || rung.purchases !== null));
+  const rows = await STATEMENT.execute(db, { tiered: p.ladder.length > 1, pointsOnly, count: p.count }, {
     memberId: p.memberId, now: p.now, orderId: p.orderId, txnId: p.txnId, lotId: p.lotId, rungs, lowest: lowest.code,
     ownPoints: p.own.points, ownSpendCents: p.own.spendCents, ownPurchases: p.own.purchases,
     windowFrom: p.window.from, windowTo: p.window.to,
@@ -137,13 +138,17 @@ interface Values extends CountValues {
   upgradeValidUntil: Date; description: string; actor: string;
 }
 
-/** What changes the statement's text: whether the ladder has rungs above the lowest, and the count inside it. */
-interface Shape { tiered: boolean; count: Embedded | null }
+/**
+ * What changes the statement's text: whether the ladder has rungs above the lowest, whether
+ * every earnable rung's thresholds are in points alone (the member's orders are then not read
+ * for its figures), and the count inside it.
+ */
+interface Shape { tiered: boolean; pointsOnly: boolean; count: Embedded | null }
 
 /** One column per object: a row of many columns costs the driver more to take apart than JSON does. */
 type Row = { written: boolean | null; entry: Record<string, unknown> | null; rung: string | null; member: Record<string, unknown> | null; counted?: Record<string, unknown> };
 
-const STATEMENT = new ShapedStatement<Values, Shape, Row>(({ tiered, count }) => `${tiered}|${count?.key ?? ''}`, (v, { tiered, count }) => {
+const STATEMENT = new ShapedStatement<Values, Shape, Row>(({ tiered, pointsOnly, count }) => `${tiered}|${pointsOnly}|${count?.key ?? ''}`, (v, { tiered, pointsOnly, count }) => {
   const { memberId, now } = v;
   const ctes: RawBuilder<unknown>[] = [];
   if (count) ctes.push(sql`${sql.raw(COUNT)} as (${embeddedBody(count, v)})`);
@@ -167,7 +172,7 @@ const STATEMENT = new ShapedStatement<Values, Shape, Row>(({ tiered, count }) =>
     sql`figures as materialized (
       select w.qp + ${v.ownPoints}::int as qp, w.spend::numeric * 100 + ${v.ownSpendCents}::bigint as "spendCents",
         w.purchases + ${v.ownPurchases}::int as purchases
-      from (${metricsQuery(memberId, { from: v.windowFrom, to: v.windowTo }, now)}) w
+      from (${metricsQuery(memberId, { from: v.windowFrom, to: v.windowTo }, now, { pointsOnly })}) w
       where ${sql.lit(tiered)} and (select jsonb_array_length(h.above) > 0 from h))`,
     // The rung the purchase upgrades to: the highest earnable rung above the one earned that the
     // figures meet (tiers.rules qualifiedTier), if any.
