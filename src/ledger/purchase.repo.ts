@@ -3,7 +3,7 @@ import { countValues, embeddedBody, type CountValues, type Embedded } from '../d
 import { ShapedStatement } from '../db/shaped';
 import type { Db } from '../db/database';
 import { lockedMemberCte, memberFromJson, type MemberRow } from '../members/members.repo';
-import { metricsQuery, tierMetSql } from '../tiers/tiers.repo';
+import { metricsQuery, qualifyingPointsQuery, tierMetSql } from '../tiers/tiers.repo';
 import type { TierThresholds, Window } from '../tiers/tiers.rules';
 import { transactionFromJson } from './ledger.repo';
 import type { EarnComponent, TransactionRow } from './ledger.types';
@@ -140,8 +140,8 @@ interface Values extends CountValues {
 
 /**
  * What changes the statement's text: whether the ladder has rungs above the lowest, whether
- * every earnable rung's thresholds are in points alone (the member's orders are then not read
- * for its figures), and the count inside it.
+ * every earnable rung's thresholds are in points alone (the figures are then the qualifying
+ * points, with spend and purchases null, which no threshold reads), and the count inside it.
  */
 interface Shape { tiered: boolean; pointsOnly: boolean; count: Embedded | null }
 
@@ -150,6 +150,7 @@ type Row = { written: boolean | null; entry: Record<string, unknown> | null; run
 
 const STATEMENT = new ShapedStatement<Values, Shape, Row>(({ tiered, pointsOnly, count }) => `${tiered}|${pointsOnly}|${count?.key ?? ''}`, (v, { tiered, pointsOnly, count }) => {
   const { memberId, now } = v;
+  const window = { from: v.windowFrom, to: v.windowTo };
   const ctes: RawBuilder<unknown>[] = [];
   if (count) ctes.push(sql`${sql.raw(COUNT)} as (${embeddedBody(count, v)})`);
   ctes.push(
@@ -172,7 +173,9 @@ const STATEMENT = new ShapedStatement<Values, Shape, Row>(({ tiered, pointsOnly,
     sql`figures as materialized (
       select w.qp + ${v.ownPoints}::int as qp, w.spend::numeric * 100 + ${v.ownSpendCents}::bigint as "spendCents",
         w.purchases + ${v.ownPurchases}::int as purchases
-      from (${metricsQuery(memberId, { from: v.windowFrom, to: v.windowTo }, now, { pointsOnly })}) w
+      from (${pointsOnly
+        ? sql`select q.qp, null::text as spend, null::int as purchases from (${qualifyingPointsQuery(memberId, window, now)}) q`
+        : metricsQuery(memberId, window, now)}) w
       where ${sql.lit(tiered)} and (select jsonb_array_length(h.above) > 0 from h))`,
     // The rung the purchase upgrades to: the highest earnable rung above the one earned that the
     // figures meet (tiers.rules qualifiedTier), if any.

@@ -13,30 +13,30 @@ export type TierHistoryRow = Selectable<TierHistoryTable>;
 /**
  * Qualifying points, spend and purchases in `w` of the member `memberId` (a value, or a column
  * such as members.id), as known at `knownAt` (entries written later are ignored). A refund counts
- * against the window of the purchase it refunds. One row: qp, spend (text), purchases. With
- * `pointsOnly`, for a ladder whose thresholds are all in points, spend and purchases are null
- * and the member's orders are not read.
+ * against the window of the purchase it refunds. One row: qp, spend (text), purchases.
  */
-export function metricsQuery(memberId: string | RawBuilder<unknown>, w: Window, knownAt: Date, { pointsOnly = false } = {}): RawBuilder<MetricsRow> {
-  const orders = pointsOnly
-    ? sql`select null::text as spend, null::int as purchases`
-    : sql`
+export function metricsQuery(memberId: string | RawBuilder<unknown>, w: Window, knownAt: Date): RawBuilder<MetricsRow> {
+  return sql<MetricsRow>`
+    select p.qp, o.spend, o.purchases
+    from (${qualifyingPointsQuery(memberId, w, knownAt)}) p
+    cross join (
       select coalesce(sum(o.amount - coalesce(r.refunded, 0)), 0)::text as spend,
         (count(*) filter (where o.amount > coalesce(r.refunded, 0)))::int as purchases
       from orders o
       left join lateral (select sum(amount) as refunded from refunds
         where refunds.order_id = o.order_id and refunds.created_at <= ${knownAt}) r on true
-      where o.member_id = ${memberId} and o.created_at <= ${knownAt} and o.occurred_at >= ${w.from} and o.occurred_at < ${w.to}`;
-  return sql<MetricsRow>`
-    select p.qp, o.spend, o.purchases
-    from (
-      select coalesce(sum(t.qualifying_points), 0)::int as qp
-      from points_transactions t
-      left join points_transactions p on p.id = t.related_id and t.type = 'REFUND'
-      where t.member_id = ${memberId} and not t.cancelled and t.created_at <= ${knownAt}
-        and coalesce(p.occurred_at, t.occurred_at) >= ${w.from} and coalesce(p.occurred_at, t.occurred_at) < ${w.to}
-    ) p
-    cross join (${orders}) o`;
+      where o.member_id = ${memberId} and o.created_at <= ${knownAt} and o.occurred_at >= ${w.from} and o.occurred_at < ${w.to}
+    ) o`;
+}
+
+/** metricsQuery's qualifying points alone: one row, qp. The member's orders are not read. */
+export function qualifyingPointsQuery(memberId: string | RawBuilder<unknown>, w: Window, knownAt: Date): RawBuilder<{ qp: number }> {
+  return sql<{ qp: number }>`
+    select coalesce(sum(t.qualifying_points), 0)::int as qp
+    from points_transactions t
+    left join points_transactions p on p.id = t.related_id and t.type = 'REFUND'
+    where t.member_id = ${memberId} and not t.cancelled and t.created_at <= ${knownAt}
+      and coalesce(p.occurred_at, t.occurred_at) >= ${w.from} and coalesce(p.occurred_at, t.occurred_at) < ${w.to}`;
 }
 
 export interface MetricsRow { qp: number; spend: string; purchases: number }
