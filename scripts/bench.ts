@@ -2,7 +2,7 @@
  * npm run bench -- [--connections 20] [--duration 10] [--rounds 3] [--members 10000]
  *                  [--scale 1000000] [--seed 1] [--port 4100] [--profile] [--working-tree]
  *                  [--no-half-rate] [--compare <git ref>] [--keep-data]
- *                  [--server-env KEY=VALUE …] [--compare-env KEY=VALUE …]
+ *                  [--server-env KEY=VALUE …] [--compare-env KEY=VALUE …] [--out FILE.json]
  *
  * Benchmarks Milepost against PostgreSQL (DATABASE_URL, default
  * postgres://postgres@127.0.0.1:5432/milepost_bench; created and seeded when short of members,
@@ -24,7 +24,8 @@
  * Then each operation runs at half its measured maximum with evenly spaced arrivals
  * (lib/bench-paced.ts) for p50/p99, beside the machine's own stalls over the same window
  * (lib/hiccups.ts), median of the same rounds.
- * Writes bench-results/latest.json, prints a table, then runs verify-ledger on every database
+ * Writes bench-results/latest.json and chart.svg (a --compare run: compare-REF.json and .svg;
+ * --out names the file), prints a table, then runs verify-ledger on every database
  * written to.
  */
 import { parseArgs } from 'node:util';
@@ -35,7 +36,7 @@ import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { buildService, startServer, type RunningServer } from './lib/bench-server';
 import { databaseCeiling, medianOf, runOperation, type OpFigures, type Operation } from './lib/bench-load';
-import { DEFAULT_URL, operations, prepareDatabase, sampleMembers, tokens, withDatabase, type Sample } from './lib/bench-ops';
+import { DEFAULT_URL, operations, prepareDatabase, resultFiles, sampleMembers, tokens, withDatabase, type Sample } from './lib/bench-ops';
 import { runPaced } from './lib/bench-paced';
 import { startStallMeter } from './lib/hiccups';
 import { summariseProfile } from './lib/cpuprofile';
@@ -97,7 +98,7 @@ async function main(): Promise<number> {
       'keep-data': { type: 'boolean', default: false },
       'server-env': { type: 'string', multiple: true, default: [] },
       'compare-env': { type: 'string', multiple: true, default: [] },
-      out: { type: 'string', default: join(RESULTS, 'latest.json') },
+      out: { type: 'string' },
     },
   });
   const connections = Number(values.connections);
@@ -123,6 +124,7 @@ async function main(): Promise<number> {
   await prepareDatabase(databaseUrl, members, seed, { fresh: members <= FRESH_UP_TO && ownDatabase && !values['keep-data'] });
   const appDir = buildService(values['working-tree'] as boolean);
   const compareRef = values.compare as string | undefined;
+  const files = resultFiles(RESULTS, values.out as string | undefined, compareRef);
   const compareDir = compareRef ? buildService(false, compareRef) : null;
   const compareLabel = compareRef ? [compareRef, ...Object.entries(compareEnv).map(([k, v]) => `${k}=${v}`)].join(' ') : null;
   const secret = randomBytes(32).toString('hex');
@@ -321,10 +323,9 @@ async function main(): Promise<number> {
     comparison,
     profile: profile ? { file: profile, topSelfTime: profileSummary } : null,
   };
-  mkdirSync(dirname(values.out as string), { recursive: true });
-  writeFileSync(values.out as string, `${JSON.stringify(result, null, 2)}\n`);
-  const chartOut = join(dirname(values.out as string), 'chart.svg');
-  spawnSync(process.execPath, [require.resolve('ts-node/dist/bin'), '--transpile-only', join(__dirname, 'bench-chart.ts'), values.out as string, chartOut], { cwd: ROOT, stdio: 'inherit' });
+  mkdirSync(dirname(files.json), { recursive: true });
+  writeFileSync(files.json, `${JSON.stringify(result, null, 2)}\n`);
+  spawnSync(process.execPath, [require.resolve('ts-node/dist/bin'), '--transpile-only', join(__dirname, 'bench-chart.ts'), files.json, files.chart], { cwd: ROOT, stdio: 'inherit' });
 
   console.log(`\nMilepost benchmark: ${members} members, ${connections} connections, ${duration} s each, median of ${rounds} rounds, ${cpus().length} cores`);
   console.log(table([...main.ops.map((op) => [op.label, f[op.name]] as [string, OpFigures]), ['D  database ceiling (pg Pool)', d]]));
@@ -368,7 +369,7 @@ async function main(): Promise<number> {
     console.log(`\nserver CPU profile ${profile}: top self time`);
     for (const row of profileSummary.slice(0, 15)) console.log(`  ${row.selfPercent.toFixed(1).padStart(5)}%  ${row.name}  ${row.location}`);
   }
-  console.log(`\nwrote ${values.out}`);
+  console.log(`\nwrote ${files.json}`);
   return verifyLedger.ok && (verifyScaled?.ok ?? true) ? 0 : 1;
 }
 

@@ -5,7 +5,7 @@
  * when short of members.
  */
 import { spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Pool } from 'pg';
 import { signToken } from '../../src/auth/jwt';
 import type { Operation } from './bench-load';
@@ -19,6 +19,17 @@ const BALANCE = 'query Balance($id: ID!) { member(id: $id) { balance { available
 const STATEMENT = 'query Statement($id: ID!) { member(id: $id) { transactions(first: 20) { edges { node { id points type } } } } }';
 const PURCHASE = 'mutation Purchase($input: RecordPurchaseInput!) { recordPurchase(input: $input) { pointsEarned } }';
 const REDEEM = 'mutation Redeem($input: RedeemPointsInput!) { redeemPoints(input: $input) { id points } }';
+
+/**
+ * Where a run writes its figures and chart. `--out` wins; otherwise a `--compare REF` run writes
+ * bench-results/compare-REF.json (and .svg), so a before/after never overwrites latest.json, the
+ * figures the documents quote. The chart beside latest.json is chart.svg, the one they show.
+ */
+export function resultFiles(resultsDir: string, out: string | undefined, compareRef: string | undefined): { json: string; chart: string } {
+  const json = out ?? join(resultsDir, compareRef ? `compare-${compareRef.replace(/[^A-Za-z0-9._-]+/g, '_')}.json` : 'latest.json');
+  const chart = basename(json) === 'latest.json' ? join(dirname(json), 'chart.svg') : json.replace(/(\.json)?$/, '.svg');
+  return { json, chart };
+}
 
 export interface Sample { all: string[]; redeemable: string[] }
 
