@@ -29,14 +29,25 @@ export function metricsQuery(memberId: string | RawBuilder<unknown>, w: Window, 
     ) o`;
 }
 
-/** metricsQuery's qualifying points alone: one row, qp. The member's orders are not read. */
+/**
+ * metricsQuery's qualifying points alone: one row, qp. The member's orders are not read.
+ *
+ * Two parts, so the cost follows the window, not the member's whole history: entries other than
+ * refunds by their own date (a range of points_transactions_member_occurred_idx), and the
+ * member's refunds (points_transactions_refund_idx) by the date of the purchase each refunds.
+ */
 export function qualifyingPointsQuery(memberId: string | RawBuilder<unknown>, w: Window, knownAt: Date): RawBuilder<{ qp: number }> {
   return sql<{ qp: number }>`
-    select coalesce(sum(t.qualifying_points), 0)::int as qp
-    from points_transactions t
-    left join points_transactions p on p.id = t.related_id and t.type = 'REFUND'
-    where t.member_id = ${memberId} and not t.cancelled and t.created_at <= ${knownAt}
-      and coalesce(p.occurred_at, t.occurred_at) >= ${w.from} and coalesce(p.occurred_at, t.occurred_at) < ${w.to}`;
+    select coalesce(sum(x.qualifying_points), 0)::int as qp from (
+      select t.qualifying_points from points_transactions t
+      where t.member_id = ${memberId} and t.type <> 'REFUND' and not t.cancelled and t.created_at <= ${knownAt}
+        and t.occurred_at >= ${w.from} and t.occurred_at < ${w.to}
+      union all
+      select t.qualifying_points from points_transactions t
+      left join points_transactions p on p.id = t.related_id
+      where t.member_id = ${memberId} and t.type = 'REFUND' and not t.cancelled and t.created_at <= ${knownAt}
+        and coalesce(p.occurred_at, t.occurred_at) >= ${w.from} and coalesce(p.occurred_at, t.occurred_at) < ${w.to}
+    ) x`;
 }
 
 export interface MetricsRow { qp: number; spend: string; purchases: number }

@@ -295,6 +295,24 @@ test('a refund that leaves the threshold met keeps the upgrade', async () => {
   expect((await member(id)).tier).toMatchObject({ current: { code: 'SILVER' }, qualifyingPoints: 1100 });
 });
 
+test('a refund counts in the window of the purchase it refunds, not its own', async () => {
+  await configure();
+  await at('2024-03-01T00:00:00Z');
+  const id = await enroll();
+  await buy(id, 'a', '800.00');
+  await at('2025-02-01T00:00:00Z');
+  await buy(id, 'b', '300.00');
+  // a's points left the rolling window on 2025-03-01; its refund, dated inside it, leaves with them.
+  await at('2025-04-01T00:00:00Z');
+  expect((await ok(REFUND, { input: { orderId: `${id}-a`, refundId: `${id}-ra`, amount: '400.00' } })).refundPurchase.pointsReversed).toBe(400);
+  expect((await member(id)).tier).toMatchObject({ current: { code: 'MEMBER' }, qualifyingPoints: 300 });
+  await ok(REFUND, { input: { orderId: `${id}-b`, refundId: `${id}-rb`, amount: '100.00' } });
+  expect((await member(id)).tier).toMatchObject({ current: { code: 'MEMBER' }, qualifyingPoints: 200, pointsToNextTier: 800 });
+  // The purchase's own reading of the figures agrees: 200 + 800 reaches Silver.
+  expect((await buy(id, 'c', '800.00')).recordPurchase.pointsEarned).toBe(800);
+  expect((await member(id)).tier).toMatchObject({ current: { code: 'SILVER' }, qualifyingPoints: 1000, since: '2025-04-01T00:00:00.000Z' });
+});
+
 test('switchingCost matches a hand-computed example', async () => {
   await configure({}, [{ lifetimeQualifyingPoints: 10_000, name: 'Ten thousand', bonusPoints: 1000 }]);
   await ok(UPDATE_PROGRAM, { input: { pointValue: '0.0125' } });
