@@ -130,6 +130,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
         return {
           actor,
           db: database.db,
+          statements: database.statements,
           config,
           logger: (req as Request & { log: Logger }).log ?? logger,
           requestId: String(req.id ?? ''),

@@ -16,6 +16,8 @@ export interface Config {
   database: DatabaseTarget;
   /** Maximum connections in the pg pool (ignored for PGlite, which has one). */
   dbPoolSize: number;
+  /** Connections shared by the one-statement writes (db/pipelined-pool.ts); 0 gives each a pool connection. */
+  dbPipelinedConnections: number;
   jwt: {
     secret: string | null;
     publicKey: string | null;
@@ -96,6 +98,7 @@ export function loadConfig(env: Env = process.env): Config {
     host: env.HOST || '127.0.0.1',
     database: databaseTarget(env),
     dbPoolSize: int(env, 'DB_POOL_SIZE', 10, 1),
+    dbPipelinedConnections: int(env, 'DB_PIPELINED_CONNECTIONS', 4),
     jwt: {
       secret,
       publicKey,

@@ -11,6 +11,11 @@ import type { Db } from './db/database';
 export interface Ctx {
   actor: Actor | null;
   db: Db;
+  /**
+   * Where a write of one autocommitted statement runs (Database.statements): connections that
+   * concurrent requests share. Absent, it runs on `db`.
+   */
+  statements?: Db;
   config: Config;
   logger: Logger;
   requestId: string;

@@ -6,13 +6,20 @@ import { mkdirSync } from 'node:fs';
 import type { DatabaseTarget } from '../config';
 import type { DB } from './schema';
 import { PGlitePool } from './pglite-pool';
-import { PreparingPool } from './prepared-pool';
+import { PipelinedPool } from './pipelined-pool';
+import { PreparingPool, StatementNames } from './prepared-pool';
 import { migrate } from './migrate';
 
 export type Db = Kysely<DB>;
 
 export interface Database {
   db: Db;
+  /**
+   * Where a statement that stands alone (autocommitted, no transaction) runs: on PostgreSQL,
+   * connections shared by concurrent requests (db/pipelined-pool.ts) when the pool has any;
+   * otherwise `db` itself.
+   */
+  statements: Db;
   kind: 'postgres' | 'pglite';
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>;
@@ -34,6 +41,8 @@ export interface OpenOptions {
   poolSize?: number;
   /** PostgreSQL only: run everything inside this schema (created if missing). Used by tests. */
   schema?: string;
+  /** PostgreSQL only: connections shared by statements that stand alone (0: they take pool connections). */
+  pipelinedConnections?: number;
   /** Apply pending migrations before returning (default true). */
   migrate?: boolean;
 }
@@ -47,23 +56,33 @@ export async function openDatabase(target: DatabaseTarget, options: OpenOptions 
       await admin.query(`create schema if not exists "${options.schema}"`);
       await admin.end();
     }
-    const pool = new Pool({
+    const connection = {
       connectionString: target.url,
-      max: options.poolSize ?? 10,
       types: pgTypes,
-      // Lets a held-back BEGIN leave with the transaction's first statement (prepared-pool.ts).
-      pipeline: true,
       ...(options.schema ? { options: `-c search_path="${options.schema}"` } : {}),
-    });
-    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PreparingPool(pool) }) });
-    database = { db, kind: 'postgres', ping: () => ping(db), close: () => db.destroy() };
+    };
+    // Lets a held-back BEGIN leave with the transaction's first statement (prepared-pool.ts).
+    const pool = new Pool({ ...connection, max: options.poolSize ?? 10, pipeline: true });
+    const names = new StatementNames();
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PreparingPool(pool, names) }) });
+    const shared = options.pipelinedConnections ?? 0;
+    const statements = shared > 0
+      ? new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PipelinedPool(connection, shared, names) }) })
+      : db;
+    database = {
+      db, statements, kind: 'postgres', ping: () => ping(db),
+      close: async () => {
+        if (statements !== db) await statements.destroy();
+        await db.destroy();
+      },
+    };
   } else {
     if (target.dataDir) mkdirSync(target.dataDir, { recursive: true });
     // pg_trgm: indexed substring search over members (migration 009), as on a server.
     const pg = new PGlite({ ...(target.dataDir ? { dataDir: target.dataDir } : {}), parsers: pgliteParsers, extensions: { pg_trgm } });
     await pg.waitReady;
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PGlitePool(pg) }) });
-    database = { db, kind: 'pglite', ping: () => ping(db), close: () => db.destroy() };
+    database = { db, statements: db, kind: 'pglite', ping: () => ping(db), close: () => db.destroy() };
   }
   if (options.migrate !== false) await migrate(database.db);
   return database;

@@ -34,10 +34,11 @@ export const LAST_STATEMENT = '/* last statement */ ';
  * verdict and fails with it: a refused request writes nothing.
  */
 export class PreparingPool implements PostgresPool {
-  private names = new Map<string, string>();
-  private next = 0;
+  private readonly names: StatementNames;
 
-  constructor(private readonly pool: Pool, private readonly limit = 2000) {}
+  constructor(private readonly pool: Pool, names: StatementNames | number = new StatementNames()) {
+    this.names = typeof names === 'number' ? new StatementNames(names) : names;
+  }
 
   /** How many distinct statements have been given names (for tests and diagnostics). */
   get preparedCount(): number {
@@ -59,7 +60,7 @@ export class PreparingPool implements PostgresPool {
     let verdicts: Promise<void>[] = [];
     const stream = () => (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream;
     const run = (sql: string, parameters: unknown[]) => {
-      const name = this.nameFor(sql);
+      const name = this.names.nameFor(sql);
       return name ? client.query({ name, text: sql, values: parameters }) : client.query(sql, parameters);
     };
     /** Submits the owed statements (synchronously, so they share the caller's write) and returns when they are answered. */
@@ -177,7 +178,7 @@ export class PreparingPool implements PostgresPool {
           return await send(() => run(sql, parameters as unknown[]), last);
         } catch (error) {
           if (!isStalePlan(error)) throw error;
-          this.names = new Map();
+          this.names.reset();
           // Outside a transaction nothing was aborted: prepare it again under its new name.
           if (inTransaction) throw error;
           return run(sql, parameters as unknown[]);
@@ -200,13 +201,35 @@ export class PreparingPool implements PostgresPool {
     await this.pool.end();
   }
 
-  private nameFor(sql: string): string | undefined {
+}
+
+/**
+ * The names under which statements are prepared, shared by every pool of one database so a
+ * statement has one name on all its connections. Only the first `limit` distinct texts are
+ * named; anything beyond runs unnamed. A schema change that outdates a prepared plan starts
+ * every statement over under fresh names (see PreparingPool).
+ */
+export class StatementNames {
+  private names = new Map<string, string>();
+  private next = 0;
+
+  constructor(private readonly limit = 2000) {}
+
+  get size(): number {
+    return this.names.size;
+  }
+
+  nameFor(sql: string): string | undefined {
     let name = this.names.get(sql);
     if (name === undefined && this.names.size < this.limit) {
       name = `mp${this.next++}`;
       this.names.set(sql, name);
     }
     return name;
+  }
+
+  reset(): void {
+    this.names = new Map();
   }
 }
 
