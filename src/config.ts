@@ -98,7 +98,7 @@ export function loadConfig(env: Env = process.env): Config {
     host: env.HOST || '127.0.0.1',
     database: databaseTarget(env),
     dbPoolSize: int(env, 'DB_POOL_SIZE', 10, 1),
-    dbPipelinedConnections: int(env, 'DB_PIPELINED_CONNECTIONS', 4),
+    dbPipelinedConnections: int(env, 'DB_PIPELINED_CONNECTIONS', 2),
     jwt: {
       secret,
       publicKey,
