@@ -36,27 +36,30 @@ export class PipelinedPool implements PostgresPool {
     this.slots = Array.from({ length: size }, () => ({ client: null, connecting: null, inFlight: 0, corked: false }));
   }
 
-  async connect(): Promise<PostgresPoolClient> {
-    return {
-      query: (async (sql: string, parameters?: ReadonlyArray<unknown>) => {
-        if (/^\s*(begin|start transaction)\b/i.test(sql)) throw new Error('a shared connection runs statements that stand alone, not transactions');
-        const slot = this.pick();
-        slot.inFlight++;
+  /** Every caller gets the same handle: it holds nothing of its own, and releasing it does nothing. */
+  private readonly handle: PostgresPoolClient = {
+    query: (async (sql: string, parameters?: ReadonlyArray<unknown>) => {
+      if (/^\s*(begin|start transaction)\b/i.test(sql)) throw new Error('a shared connection runs statements that stand alone, not transactions');
+      const slot = this.pick();
+      slot.inFlight++;
+      try {
+        const client = await this.clientOf(slot);
         try {
-          const client = await this.clientOf(slot);
-          try {
-            return await this.run(slot, client, sql, parameters ?? []);
-          } catch (error) {
-            if (!isStalePlan(error)) throw error;
-            this.names.reset();
-            return await this.run(slot, client, sql, parameters ?? []);
-          }
-        } finally {
-          slot.inFlight--;
+          return await this.run(slot, client, sql, parameters ?? []);
+        } catch (error) {
+          if (!isStalePlan(error)) throw error;
+          this.names.reset();
+          return await this.run(slot, client, sql, parameters ?? []);
         }
-      }) as unknown as PostgresPoolClient['query'],
-      release: () => undefined,
-    };
+      } finally {
+        slot.inFlight--;
+      }
+    }) as unknown as PostgresPoolClient['query'],
+    release: () => undefined,
+  };
+
+  async connect(): Promise<PostgresPoolClient> {
+    return this.handle;
   }
 
   async end(): Promise<void> {
