@@ -102,10 +102,8 @@ export async function expiringSoon(ctx: Ctx, balance: BalanceView, days: number)
   return rows.map((r) => ({ points: r.points, expiresAt: r.expires_at as Date }));
 }
 
-/** Writes any EXPIRE entries that are due for this member (no-op when none are). */
-export async function settleIfDue(ctx: Ctx, memberId: string): Promise<void> {
-  const now = await ctx.now();
-  if (!(await repo.hasDueLots(ctx.db, memberId, now))) return;
+/** Writes the EXPIRE entries due for this member at `now`, under its lock. */
+async function settleDue(ctx: Ctx, memberId: string, now: Date): Promise<void> {
   await inTransaction(ctx.db, async (tx) => {
     const member = await lockMember(tx, memberId, { active: false });
     await settleExpiry(tx, member, await getProgram(tx), now);
@@ -133,9 +131,17 @@ export async function statement(ctx: Ctx, member: MemberRow, args: StatementArgs
     if (!Number.isSafeInteger(beforeSeq) || beforeSeq < 1) throw new BadInputError('Invalid cursor', 'after');
   }
   if (args.from && args.to && args.from.getTime() >= args.to.getTime()) throw new BadInputError('from must be before to', 'from');
-  await settleIfDue(ctx, member.id);
   const partnerId = ctx.actor?.role === 'PARTNER' ? ctx.actor.partnerId : null;
-  const { rows, total } = await repo.statement(ctx.db, member.id, { types: args.types, from: args.from, to: args.to, partnerId }, limit, beforeSeq);
+  const filter = { types: args.types, from: args.from, to: args.to, partnerId };
+  // The page's statement also asks whether lots are due to expire; where they are, the EXPIRE
+  // entries are written first and the page read again, so it shows them.
+  const now = await ctx.now();
+  let read = await repo.statement(ctx.db, member.id, filter, limit, beforeSeq, now);
+  if (read.due) {
+    await settleDue(ctx, member.id, now);
+    read = await repo.statement(ctx.db, member.id, filter, limit, beforeSeq);
+  }
+  const { rows, total } = read;
   const page = rows.slice(0, limit);
   const edges = page.map((node) => ({ cursor: encodeCursor([node.seq]), node }));
   return { edges, pageInfo: { hasNextPage: rows.length > limit, endCursor: edges.at(-1)?.cursor ?? null }, countTotal: total };

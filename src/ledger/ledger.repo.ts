@@ -86,18 +86,6 @@ export async function dueLots(db: Db, memberId: string, now: Date) {
     .execute();
 }
 
-export async function hasDueLots(db: Db, memberId: string, now: Date): Promise<boolean> {
-  const row = await db
-    .selectFrom('point_lots')
-    .select('id')
-    .where('member_id', '=', memberId)
-    .where('remaining', '>', 0)
-    .where('expires_at', '<=', now)
-    .limit(1)
-    .executeTakeFirst();
-  return row !== undefined;
-}
-
 /** Records draws without touching the lots (for lots written with the draw already taken off). */
 export async function insertAllocations(
   db: Db, memberId: string, txnId: string, kind: AllocationKind, allocations: { lotId: string; points: number }[],
@@ -214,15 +202,29 @@ export interface StatementFilter {
 
 /**
  * A page of the statement (limit + 1 rows, to tell whether more follow) and, computed only if
- * asked for, the total number of entries the filter matches.
+ * asked for, the total number of entries the filter matches. With `dueAt`, the same statement
+ * also asks whether any of the member's lots is due to expire by then (`due`), so the caller
+ * can settle them and read the page again.
  */
-export async function statement(db: Db, memberId: string, filter: StatementFilter, limit: number, beforeSeq?: number) {
+export async function statement(db: Db, memberId: string, filter: StatementFilter, limit: number, beforeSeq?: number, dueAt?: Date) {
   let query = db.selectFrom('points_transactions').where('member_id', '=', memberId);
   if (filter.types && filter.types.length > 0) query = query.where('type', 'in', filter.types);
   if (filter.from) query = query.where('occurred_at', '>=', filter.from);
   if (filter.to) query = query.where('occurred_at', '<', filter.to);
   if (filter.partnerId) query = query.where('partner_id', '=', filter.partnerId);
-  const rows = await (beforeSeq !== undefined ? query.where('seq', '<', beforeSeq) : query).selectAll().orderBy('seq', 'desc').limit(limit + 1).execute();
+  const page = (beforeSeq !== undefined ? query.where('seq', '<', beforeSeq) : query).selectAll().orderBy('seq', 'desc').limit(limit + 1);
   const total = async () => (await query.select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow()).n;
-  return { rows, total };
+  if (!dueAt) return { rows: await page.execute(), total, due: false };
+  // One row even for an empty page: the check, then the page's entries (if any) beside it.
+  const checked = await db
+    .selectFrom(sql<{ due: boolean }>`(select exists (select 1 from point_lots l
+      where l.member_id = ${memberId} and l.remaining > 0 and l.expires_at <= ${dueAt}) as due)`.as('d'))
+    .leftJoinLateral(page.as('t'), (join) => join.onTrue())
+    .selectAll('t')
+    .select('d.due')
+    .orderBy('t.seq', 'desc')
+    .execute();
+  const due = checked[0]?.due ?? false;
+  const rows = checked.filter((row) => row.id !== null).map(({ due: _due, ...row }) => row as TransactionRow);
+  return { rows, total, due };
 }
