@@ -12,10 +12,10 @@ export interface Ctx {
   actor: Actor | null;
   db: Db;
   /**
-   * Where a write of one autocommitted statement runs (Database.statements): connections that
-   * concurrent requests share. Absent, it runs on `db`.
+   * Where a write of one autocommitted statement runs (Database.statements): on PostgreSQL,
+   * connections that concurrent requests share; elsewhere `db` itself.
    */
-  statements?: Db;
+  statements: Db;
   config: Config;
   logger: Logger;
   requestId: string;

@@ -75,7 +75,7 @@ export async function ensureLadder(db: Db, config: Config, now: Date): Promise<b
   const program = await getProgram(db);
   if (program.tiers.length > 1) return false;
   const ctx: Ctx = {
-    actor: { role: 'ADMIN', sub: ACTOR }, db, config, logger: pino({ level: 'silent' }), requestId: 'seed', rateCount: null, now: async () => now,
+    actor: { role: 'ADMIN', sub: ACTOR }, db, statements: db, config, logger: pino({ level: 'silent' }), requestId: 'seed', rateCount: null, now: async () => now,
   };
   await setTiers(ctx, SEED_LADDER);
   return true;

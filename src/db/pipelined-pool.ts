@@ -1,6 +1,6 @@
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import { Client, type ClientConfig } from 'pg';
-import { isStalePlan, type StatementNames } from './prepared-pool';
+import { isStalePlan, socketOf, type StatementNames } from './prepared-pool';
 
 interface Slot {
   client: Client | null;
@@ -105,7 +105,7 @@ export class PipelinedPool implements PostgresPool {
 
   /** Sends the statement, corking the socket for the rest of this turn so the turn's statements share a write. */
   private run(slot: Slot, client: Client, sql: string, parameters: ReadonlyArray<unknown>) {
-    const stream = (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream;
+    const stream = socketOf(client);
     if (!slot.corked && stream?.cork && stream.uncork) {
       slot.corked = true;
       stream.cork();
@@ -115,6 +115,7 @@ export class PipelinedPool implements PostgresPool {
       });
     }
     const name = this.names.nameFor(sql);
-    return name ? client.query({ name, text: sql, values: [...parameters] }) : client.query(sql, [...parameters]);
+    const values = parameters as unknown[];
+    return name ? client.query({ name, text: sql, values }) : client.query(sql, values);
   }
 }

@@ -1,5 +1,5 @@
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
-import type { Pool, PoolClient } from 'pg';
+import type { Client, Pool, PoolClient } from 'pg';
 import { takeAhead, type Owed } from './ahead';
 
 /** Opens a transaction's last statement: COMMIT is sent with it (see PreparingPool). */
@@ -34,11 +34,7 @@ export const LAST_STATEMENT = '/* last statement */ ';
  * verdict and fails with it: a refused request writes nothing.
  */
 export class PreparingPool implements PostgresPool {
-  private readonly names: StatementNames;
-
-  constructor(private readonly pool: Pool, names: StatementNames | number = new StatementNames()) {
-    this.names = typeof names === 'number' ? new StatementNames(names) : names;
-  }
+  constructor(private readonly pool: Pool, private readonly names = new StatementNames()) {}
 
   /** How many distinct statements have been given names (for tests and diagnostics). */
   get preparedCount(): number {
@@ -58,7 +54,7 @@ export class PreparingPool implements PostgresPool {
     // Statements owed ahead (see above), not yet sent; and the verdicts of those sent.
     let ahead: Held[] = [];
     let verdicts: Promise<void>[] = [];
-    const stream = () => (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream;
+    const stream = () => socketOf(client);
     const run = (sql: string, parameters: unknown[]) => {
       const name = this.names.nameFor(sql);
       return name ? client.query({ name, text: sql, values: parameters }) : client.query(sql, parameters);
@@ -231,6 +227,11 @@ export class StatementNames {
   reset(): void {
     this.names = new Map();
   }
+}
+
+/** The socket under a pg client, to cork so that several messages leave in one write. */
+export function socketOf(client: PoolClient | Client): { cork?: () => void; uncork?: () => void } | undefined {
+  return (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream;
 }
 
 /** A statement owed ahead (db/ahead.ts), held until the connection's next write. */

@@ -124,7 +124,7 @@ async function redeemAtOnce(
 ): Promise<TransactionRow | undefined> {
   // Under the inactivity policy a redemption moves every open lot's expiry.
   if (!ctx.config.oneStatementWrites || program.expiry_mode === 'INACTIVITY' || !isUuid(idempotency.memberId)) return undefined;
-  const outcome = await withEmbeddedCount(ctx.rateCount, async (count) => redemptions.redeemAtOnce(ctx.statements ?? ctx.db, {
+  const outcome = await withEmbeddedCount(ctx.rateCount, async (count) => redemptions.redeemAtOnce(ctx.statements, {
     ...posting, memberId: idempotency.memberId, txnId: randomUUID(), now: await ctx.now(), idempotency,
     retentionDays: ctx.config.idempotencyRetentionDays, count,
   }));

@@ -217,7 +217,7 @@ export function atOncePlan(program: ProgramView, p: CheckedPurchase): Omit<purch
 async function recordAtOnce(ctx: Ctx, program: ProgramView, p: CheckedPurchase): Promise<PurchaseResultView | undefined> {
   const plan = ctx.config.oneStatementWrites ? atOncePlan(program, p) : undefined;
   if (!plan) return undefined;
-  const outcome = await withEmbeddedCount(ctx.rateCount, (count) => purchases.purchaseAtOnce(ctx.statements ?? ctx.db, { ...plan, count }));
+  const outcome = await withEmbeddedCount(ctx.rateCount, (count) => purchases.purchaseAtOnce(ctx.statements, { ...plan, count }));
   if (!outcome) return undefined;
   if (!outcome.written) {
     // A refused count ends the request here, before the general path costs the database more.

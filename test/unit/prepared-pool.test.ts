@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { LAST_STATEMENT, PreparingPool } from '../../src/db/prepared-pool';
+import { LAST_STATEMENT, PreparingPool, StatementNames } from '../../src/db/prepared-pool';
 import { aheadStatement } from '../../src/db/ahead';
 import { RateLimitedError } from '../../src/errors';
 
@@ -62,7 +62,7 @@ test('a transaction that ran no statement sends nothing at all', async () => {
 
 test('past the limit of distinct texts, new texts run unnamed and named ones keep their names', async () => {
   const { pool, calls, released } = recordingPool();
-  const preparing = new PreparingPool(pool, 2);
+  const preparing = new PreparingPool(pool, new StatementNames(2));
   const client = await preparing.connect();
   await client.query('select $1::int', [1]);
   await client.query('select $1::int + 1', [1]);
