@@ -1,6 +1,7 @@
 import { sql, type Compilable, type Insertable } from 'kysely';
 import type { Db } from '../db/database';
 import { withDeferred } from '../db/deferred';
+import { ShapedStatement } from '../db/shaped';
 import { executeLast } from '../db/transaction';
 import { forgetLots } from './prefetch';
 import type { AllocationKind, PointsTransactionTable, TransactionType } from '../db/schema';
@@ -207,24 +208,53 @@ export interface StatementFilter {
  * can settle them and read the page again.
  */
 export async function statement(db: Db, memberId: string, filter: StatementFilter, limit: number, beforeSeq?: number, dueAt?: Date) {
-  let query = db.selectFrom('points_transactions').where('member_id', '=', memberId);
-  if (filter.types && filter.types.length > 0) query = query.where('type', 'in', filter.types);
-  if (filter.from) query = query.where('occurred_at', '>=', filter.from);
-  if (filter.to) query = query.where('occurred_at', '<', filter.to);
-  if (filter.partnerId) query = query.where('partner_id', '=', filter.partnerId);
-  const page = (beforeSeq !== undefined ? query.where('seq', '<', beforeSeq) : query).selectAll().orderBy('seq', 'desc').limit(limit + 1);
-  const total = async () => (await query.select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow()).n;
-  if (!dueAt) return { rows: await page.execute(), total, due: false };
-  // One row even for an empty page: the check, then the page's entries (if any) beside it.
-  const checked = await db
-    .selectFrom(sql<{ due: boolean }>`(select exists (select 1 from point_lots l
-      where l.member_id = ${memberId} and l.remaining > 0 and l.expires_at <= ${dueAt}) as due)`.as('d'))
-    .leftJoinLateral(page.as('t'), (join) => join.onTrue())
-    .selectAll('t')
-    .select('d.due')
-    .orderBy('t.seq', 'desc')
-    .execute();
-  const due = checked[0]?.due ?? false;
-  const rows = checked.filter((row) => row.id !== null).map(({ due: _due, ...row }) => row as TransactionRow);
-  return { rows, total, due };
+  const types = filter.types && filter.types.length > 0 ? filter.types : null;
+  const shape: PageShape = {
+    types: types !== null, from: Boolean(filter.from), to: Boolean(filter.to), partner: Boolean(filter.partnerId),
+    before: beforeSeq !== undefined, due: dueAt !== undefined,
+  };
+  const [read] = await PAGE.execute(db, shape, {
+    memberId, types, from: filter.from ?? null, to: filter.to ?? null, partnerId: filter.partnerId ?? null,
+    beforeSeq: beforeSeq ?? null, limit: limit + 1, dueAt: dueAt ?? null,
+  });
+  if (!read) throw new Error('the statement page returned no row');
+  const total = async () => {
+    let query = db.selectFrom('points_transactions').where('member_id', '=', memberId);
+    if (types) query = query.where('type', 'in', types);
+    if (filter.from) query = query.where('occurred_at', '>=', filter.from);
+    if (filter.to) query = query.where('occurred_at', '<', filter.to);
+    if (filter.partnerId) query = query.where('partner_id', '=', filter.partnerId);
+    return (await query.select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow()).n;
+  };
+  return { rows: read.entries.map(transactionFromJson), total, due: read.due === true };
 }
+
+/** Which of the page's filters are given, and whether it asks about due lots: each changes the text. */
+interface PageShape { types: boolean; from: boolean; to: boolean; partner: boolean; before: boolean; due: boolean }
+
+interface PageValues {
+  memberId: string; types: readonly TransactionType[] | null; from: Date | null; to: Date | null; partnerId: string | null;
+  beforeSeq: number | null; limit: number; dueAt: Date | null;
+}
+
+/**
+ * The page as one row: its entries as one JSON array (the driver parses one value instead of
+ * setting up a parser per column and a date parser per timestamp), built and compiled once per
+ * shape (db/shaped.ts), beside the due-lots check when asked.
+ */
+const PAGE = new ShapedStatement<PageValues, PageShape, { due: boolean | null; entries: Record<string, unknown>[] }>(
+  (s) => `${+s.types}${+s.from}${+s.to}${+s.partner}${+s.before}${+s.due}`,
+  (v, s) => {
+    const where = [sql`p.member_id = ${v.memberId}`];
+    if (s.types) where.push(sql`p.type = any(${v.types}::text[])`);
+    if (s.from) where.push(sql`p.occurred_at >= ${v.from}`);
+    if (s.to) where.push(sql`p.occurred_at < ${v.to}`);
+    if (s.partner) where.push(sql`p.partner_id = ${v.partnerId}`);
+    if (s.before) where.push(sql`p.seq < ${v.beforeSeq}`);
+    const due = s.due
+      ? sql`exists (select 1 from point_lots l where l.member_id = ${v.memberId} and l.remaining > 0 and l.expires_at <= ${v.dueAt})`
+      : sql`null::boolean`;
+    return sql`select ${due} as due, (select coalesce(json_agg(t order by t.seq desc), '[]'::json) from (
+        select * from points_transactions p where ${sql.join(where, sql` and `)} order by p.seq desc limit ${v.limit}) t) as entries`;
+  },
+);
