@@ -4,7 +4,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { ApolloServer, type ApolloServerPlugin, type GraphQLRequestListener } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import { GraphQLError, parse } from 'graphql';
 import pino, { type Logger } from 'pino';
@@ -82,6 +82,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
       ...protection.plugins,
       ApolloServerPluginDrainHttpServer({ httpServer }),
       ApolloServerPluginLandingPageDisabled(),
+      // No type or field carries a cache hint, so every answer is uncacheable: the header is set
+      // once per response below, instead of Apollo's plugin computing a policy for every field.
+      ApolloServerPluginCacheControlDisabled(),
       rateVerdict(formatError),
     ],
     validationRules: [...protection.validationRules],
@@ -120,6 +123,10 @@ export async function createApp(deps: AppDeps): Promise<App> {
   app.use(
     '/graphql',
     express.json({ limit: config.bodyLimit, type: ['application/json', 'application/graphql-response+json'] }),
+    (_req: Request, res: Response, next: NextFunction) => {
+      res.setHeader('cache-control', 'no-store');
+      next();
+    },
     expressMiddleware(apollo, {
       context: async ({ req }): Promise<Ctx> => {
         const actor = authenticate(config, req.headers.authorization);

@@ -20,13 +20,15 @@ async function entryOf(db: Db, query: Compilable<TransactionRow> & { executeTake
   return row;
 }
 
-/** A ledger entry as to_json gives it (timestamps as ISO text), typed as the driver types a selected row. */
+/**
+ * A ledger entry as to_json gives it (timestamps as ISO text), typed as the driver types a
+ * selected row. The object the driver parsed is converted in place: nothing else holds it.
+ */
 export function transactionFromJson(json: Record<string, unknown>): TransactionRow {
-  const row = { ...json } as unknown as TransactionRow;
-  row.available_at = new Date(json.available_at as string);
-  row.occurred_at = new Date(json.occurred_at as string);
-  row.created_at = new Date(json.created_at as string);
-  return row;
+  json.available_at = new Date(json.available_at as string);
+  json.occurred_at = new Date(json.occurred_at as string);
+  json.created_at = new Date(json.created_at as string);
+  return json as unknown as TransactionRow;
 }
 
 /** Ledger writes carry the transaction's deferred writes (db/deferred.ts) with them. */

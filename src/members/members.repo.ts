@@ -1,5 +1,6 @@
 import { sql, type RawBuilder, type Selectable } from 'kysely';
 import type { Db } from '../db/database';
+import { ShapedStatement } from '../db/shaped';
 import type { CountedPage } from '../graphql/pagination';
 import type { MemberStatus, MemberTable } from '../db/schema';
 import { metricsQuery, type MetricsRow } from '../tiers/tiers.repo';
@@ -7,19 +8,24 @@ import type { Window } from '../tiers/tiers.rules';
 
 export type MemberRow = Selectable<MemberTable>;
 
-/** A member row as to_json gives it (timestamps as ISO text), typed as the driver types a selected row. */
+/**
+ * A member row as to_json gives it (timestamps as ISO text), typed as the driver types a
+ * selected row. The object the driver parsed is converted in place: nothing else holds it.
+ */
 export function memberFromJson(json: Record<string, unknown>): MemberRow {
   const at = (v: unknown) => (v === null || v === undefined ? null : new Date(v as string));
-  const row = { ...json } as unknown as MemberRow;
-  row.enrolled_at = at(json.enrolled_at) as Date;
-  row.created_at = at(json.created_at) as Date;
-  row.updated_at = at(json.updated_at) as Date;
-  row.last_activity_at = at(json.last_activity_at);
-  return row;
+  json.enrolled_at = at(json.enrolled_at);
+  json.created_at = at(json.created_at);
+  json.updated_at = at(json.updated_at);
+  json.last_activity_at = at(json.last_activity_at);
+  return json as unknown as MemberRow;
 }
 
+/** The read of a member by id, the most frequent statement: compiled once (db/shaped.ts). */
+const BY_ID = new ShapedStatement<{ id: string }, null, MemberRow>(() => '', (v) => sql<MemberRow>`select * from members where id = ${v.id}`);
+
 export async function findById(db: Db, id: string): Promise<MemberRow | undefined> {
-  return db.selectFrom('members').selectAll().where('id', '=', id).executeTakeFirst();
+  return (await BY_ID.execute(db, null, { id }))[0];
 }
 
 export async function findByExternalId(db: Db, externalId: string): Promise<MemberRow | undefined> {

@@ -41,3 +41,15 @@ test('SHOULD audits are reported, not required', async () => {
   if (warnings.length > 0) process.stdout.write(`SHOULD audits not met:\n${warnings.join('\n')}\n`);
   expect(results.length).toBeGreaterThan(0);
 });
+
+test('answers, errors included, are marked uncacheable: they hold one member\'s data', async () => {
+  const post = (body: unknown) => fetch(`${t.baseUrl}/graphql`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${t.admin}` }, body: JSON.stringify(body),
+  });
+  const ok = await post({ query: '{ now }' });
+  expect(ok.status).toBe(200);
+  expect(ok.headers.get('cache-control')).toBe('no-store');
+  const invalid = await post({ query: '{ nope }' });
+  expect(invalid.status).toBe(400);
+  expect(invalid.headers.get('cache-control')).toBe('no-store');
+});
