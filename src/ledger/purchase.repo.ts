@@ -8,16 +8,22 @@ import type { TierThresholds, Window } from '../tiers/tiers.rules';
 import { transactionFromJson } from './ledger.repo';
 import type { EarnComponent, TransactionRow } from './ledger.types';
 
-/** What a purchase credits at one rung of the ladder: its multiplier's points and breakdown. */
-export interface RungOutcome extends TierThresholds {
+/** A rung of the ladder as the statement reads it: what one purchase does not change. */
+export interface Rung extends TierThresholds {
   code: string;
   rank: number;
   /** Whether a member can earn the rung (not invitation-only). */
   earnable: boolean;
-  /** Points the purchase earns at this rung's multiplier. */
+}
+
+/** What a purchase earns at one rung's multiplier: its points and how. */
+export interface Earned {
   total: number;
   breakdown: EarnComponent[];
 }
+
+/** What a purchase credits at one rung of the ladder. */
+export type RungOutcome = Rung & Earned;
 
 export interface PurchaseAtOnce {
   memberId: string;
@@ -38,8 +44,14 @@ export interface PurchaseAtOnce {
   /** When the lot becomes spendable (not before `now`) and when it expires. */
   availableAt: Date;
   expiresAt: Date | null;
-  /** Every rung of the ladder, lowest first; with one rung the tier state is not consulted. */
-  ladder: RungOutcome[];
+  /**
+   * Every rung of the ladder, lowest first; with one rung the tier state is not consulted. The
+   * same array for every purchase under one programme: its part of the statement's values is
+   * written once (ladderText).
+   */
+  ladder: readonly Rung[];
+  /** What the purchase earns at each rung, in the ladder's order. */
+  earned: readonly Earned[];
   /**
    * The end of the status a rung above the lowest gained at `now` holds (tiers.engine
    * validityFor): the valid_until an upgrade by this purchase writes.
@@ -98,14 +110,12 @@ const COUNT = 'c';
 export async function purchaseAtOnce(db: Db, p: PurchaseAtOnce): Promise<PurchaseAtOnceOutcome> {
   const lowest = p.ladder[0];
   if (!lowest) throw new Error('a programme has at least one rung');
-  // Each rung by code: its rank, what the purchase earns there, and the thresholds of the
-  // earnable rungs above it (any of them met means an upgrade: the general path decides).
-  const rungs = JSON.stringify(Object.fromEntries(p.ladder.map((rung) => [rung.code, {
-    rank: rung.rank, total: rung.total, breakdown: rung.breakdown,
-    above: p.ladder.filter((u) => u.earnable && u.rank > rung.rank)
-      .map(({ code, rank, points, spendCents, purchases, matchAll }) => ({ code, rank, points, spendCents, purchases, matchAll })),
-  }])));
-  const pointsOnly = !p.ladder.some((rung) => rung.earnable && (rung.spendCents !== null || rung.purchases !== null));
+  const { heads, pointsOnly } = ladderText(p.ladder);
+  let rungs = '{';
+  p.earned.forEach((earned, i) => {
+    rungs += `${i > 0 ? ',' : ''}${heads[i]}${earned.total},"breakdown":${JSON.stringify(earned.breakdown)}}`;
+  });
+  rungs += '}';
   const rows = await STATEMENT.execute(db, { tiered: p.ladder.length > 1, pointsOnly, count: p.count }, {
     memberId: p.memberId, now: p.now, orderId: p.orderId, txnId: p.txnId, lotId: p.lotId, rungs, lowest: lowest.code,
     ownPoints: p.own.points, ownSpendCents: p.own.spendCents, ownPurchases: p.own.purchases,
@@ -118,11 +128,35 @@ export async function purchaseAtOnce(db: Db, p: PurchaseAtOnce): Promise<Purchas
   const row = rows[0];
   if (!row) throw new Error('the purchase statement returned no row');
   const { written, entry, rung: code, member, counted: countRow } = row;
-  const rung = p.ladder.find((r) => r.code === code);
+  const at = p.ladder.findIndex((r) => r.code === code);
+  const rung = at >= 0 ? { ...(p.ladder[at] as Rung), ...(p.earned[at] as Earned) } : undefined;
   return {
     written: written && entry && member && rung ? { entry: transactionFromJson(entry), member: memberFromJson(member), rung } : null,
     counted: countRow ?? null,
   };
+}
+
+/**
+ * The ladder's part of the statement's `rungs` object, which is the same for every purchase:
+ * each rung by code, its rank and the thresholds of the earnable rungs above it (any of them
+ * met means an upgrade), up to where the purchase's own total and breakdown follow. Whether
+ * every earnable rung's thresholds are in points alone.
+ */
+const LADDER_TEXT = new WeakMap<readonly Rung[], { heads: string[]; pointsOnly: boolean }>();
+
+function ladderText(ladder: readonly Rung[]): { heads: string[]; pointsOnly: boolean } {
+  let text = LADDER_TEXT.get(ladder);
+  if (!text) {
+    const heads = ladder.map((rung) => {
+      const above = ladder.filter((u) => u.earnable && u.rank > rung.rank)
+        .map(({ code, rank, points, spendCents, purchases, matchAll }) => ({ code, rank, points, spendCents, purchases, matchAll }));
+      return `${JSON.stringify(rung.code)}:{"rank":${rung.rank},"above":${JSON.stringify(above)},"total":`;
+    });
+    const pointsOnly = !ladder.some((rung) => rung.earnable && (rung.spendCents !== null || rung.purchases !== null));
+    text = { heads, pointsOnly };
+    LADDER_TEXT.set(ladder, text);
+  }
+  return text;
 }
 
 /** The statement's values, by the names it reads them by (db/shaped.ts). */

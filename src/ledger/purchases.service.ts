@@ -167,6 +167,18 @@ function earning(program: ProgramView, amount: string, tier: TierView): { base: 
   return { base, total, breakdown };
 }
 
+const LADDERS = new WeakMap<ProgramView, purchases.Rung[]>();
+
+/** The programme's rungs as the one-statement purchase reads them: one array per programme as loaded. */
+function ladderOf(program: ProgramView): purchases.Rung[] {
+  let ladder = LADDERS.get(program);
+  if (!ladder) {
+    ladder = program.tiers.map((tier) => ({ code: tier.code, rank: tier.rank, earnable: !tier.invitation_only, ...thresholdsOf(tier) }));
+    LADDERS.set(program, ladder);
+  }
+  return ladder;
+}
+
 /** A purchase request after its checks, as both paths take it. */
 export interface CheckedPurchase {
   memberId: string; orderId: string; amount: string; currency: string; channel: string | null;
@@ -182,11 +194,8 @@ export interface CheckedPurchase {
 export function atOncePlan(program: ProgramView, p: CheckedPurchase): Omit<purchases.PurchaseAtOnce, 'count'> | undefined {
   if (program.expiry_mode === 'INACTIVITY' || program.freeze_expiry_min_rank != null || awardsBonuses(program) || !isUuid(p.memberId)) return undefined;
   if (program.tiers.length > 1 && (hasLifetimeTiers(program) || program.qualification_window === 'ANNIVERSARY_YEAR')) return undefined;
-  const ladder = program.tiers.map((tier) => {
-    const { total, breakdown } = earning(program, p.amount, tier);
-    return { code: tier.code, rank: tier.rank, earnable: !tier.invitation_only, ...thresholdsOf(tier), total, breakdown };
-  });
-  if (ladder.every((rung) => rung.total === 0)) return undefined;
+  const earned = program.tiers.map((tier) => earning(program, p.amount, tier));
+  if (earned.every((rung) => rung.total === 0)) return undefined;
   const base = pointsForAmount(p.amount, program.earn_rate);
   const window = qualificationWindow(program.qualification_window, p.now, p.now);
   const availableAt = new Date(p.occurredAt.getTime() + program.pending_days * 86_400_000);
@@ -199,7 +208,7 @@ export function atOncePlan(program: ProgramView, p: CheckedPurchase): Omit<purch
     description: `Purchase ${p.orderId}`, actor: p.actor, qualifyingPoints: base,
     availableAt: availableAt.getTime() > p.now.getTime() ? availableAt : p.now,
     expiresAt: lotExpiry(expiryPolicy(program), p.occurredAt, p.now),
-    ladder, window,
+    ladder: ladderOf(program), earned, window,
     // Programmes on an anniversary window take the general path, so the end of status gained
     // now does not depend on the member's enrolment (tiers.engine validityFor).
     upgradeValidUntil: validityEnd(program.qualification_window, p.now, p.now),
