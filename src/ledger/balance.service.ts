@@ -5,6 +5,7 @@ import { readCarrying } from '../db/ahead';
 import { sharedLoader } from '../db/batch';
 import { BadInputError } from '../errors';
 import type { TransactionType } from '../db/schema';
+import * as members from '../members/members.repo';
 import type { MemberRow } from '../members/members.repo';
 import { checkPageSize, decodeCursor, encodeCursor } from '../graphql/pagination';
 import { inTransaction } from '../db/transaction';
@@ -118,11 +119,10 @@ export interface StatementArgs {
   to?: Date | null;
 }
 
-/**
- * The member's statement, newest first. Cursors are the ledger sequence, so rows written
- * while a client pages never shift or repeat a page. A PARTNER sees only its own entries.
- */
-export async function statement(ctx: Ctx, member: MemberRow, args: StatementArgs): Promise<StatementPageView> {
+/** A statement page's request after its checks; `key` tells two requests apart. */
+interface PageRequest { filter: repo.StatementFilter; limit: number; beforeSeq: number | undefined; key: string }
+
+function pageRequest(ctx: Ctx, args: StatementArgs): PageRequest {
   const limit = checkPageSize(args.first);
   let beforeSeq: number | undefined;
   if (args.after) {
@@ -133,10 +133,48 @@ export async function statement(ctx: Ctx, member: MemberRow, args: StatementArgs
   if (args.from && args.to && args.from.getTime() >= args.to.getTime()) throw new BadInputError('from must be before to', 'from');
   const partnerId = ctx.actor?.role === 'PARTNER' ? ctx.actor.partnerId : null;
   const filter = { types: args.types, from: args.from, to: args.to, partnerId };
+  const key = JSON.stringify([limit, beforeSeq ?? null, args.types ?? null, args.from ?? null, args.to ?? null, partnerId ?? null]);
+  return { filter, limit, beforeSeq, key };
+}
+
+type PageRead = Awaited<ReturnType<typeof repo.statement>>;
+
+// Pages read with their member's row (memberWithPage), by row object: the transactions
+// resolver answers from the page read for the same request.
+const pageOfRow = new WeakMap<MemberRow, { key: string; read: PageRead }>();
+
+/**
+ * The member and the statement page the request asks of it in one statement (a statement
+ * page's request otherwise reads the member, then the page). Undefined where there is no such
+ * member. Arguments the page refuses are left for its own resolver to report, after a plain
+ * read of the member.
+ */
+export async function memberWithPage(ctx: Ctx, memberId: string, args: StatementArgs): Promise<MemberRow | undefined> {
+  let request: PageRequest;
+  try {
+    request = pageRequest(ctx, args);
+  } catch {
+    return readCarrying(ctx.db, [ctx.rateCount], (db) => members.findById(db, memberId));
+  }
+  const now = await ctx.now();
+  const read = await readCarrying(ctx.db, [ctx.rateCount], (db) =>
+    repo.statement(db, memberId, request.filter, request.limit, request.beforeSeq, now, { withMember: true }));
+  if (!read.member) return undefined;
+  pageOfRow.set(read.member, { key: request.key, read });
+  return read.member;
+}
+
+/**
+ * The member's statement, newest first. Cursors are the ledger sequence, so rows written
+ * while a client pages never shift or repeat a page. A PARTNER sees only its own entries.
+ */
+export async function statement(ctx: Ctx, member: MemberRow, args: StatementArgs): Promise<StatementPageView> {
+  const { filter, limit, beforeSeq, key } = pageRequest(ctx, args);
   // The page's statement also asks whether lots are due to expire; where they are, the EXPIRE
   // entries are written first and the page read again, so it shows them.
   const now = await ctx.now();
-  let read = await repo.statement(ctx.db, member.id, filter, limit, beforeSeq, now);
+  const prefetched = pageOfRow.get(member);
+  let read = prefetched?.key === key ? prefetched.read : await repo.statement(ctx.db, member.id, filter, limit, beforeSeq, now);
   if (read.due) {
     await settleDue(ctx, member.id, now);
     read = await repo.statement(ctx.db, member.id, filter, limit, beforeSeq);

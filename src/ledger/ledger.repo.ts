@@ -5,7 +5,7 @@ import { ShapedStatement } from '../db/shaped';
 import { executeLast } from '../db/transaction';
 import { forgetLots } from './prefetch';
 import type { AllocationKind, PointsTransactionTable, TransactionType } from '../db/schema';
-import type { MemberRow } from '../members/members.repo';
+import { memberFromJson, type MemberRow } from '../members/members.repo';
 import type { OpenLot } from './ledger.rules';
 import type { TransactionRow } from './ledger.types';
 
@@ -209,11 +209,13 @@ export interface StatementFilter {
  * also asks whether any of the member's lots is due to expire by then (`due`), so the caller
  * can settle them and read the page again.
  */
-export async function statement(db: Db, memberId: string, filter: StatementFilter, limit: number, beforeSeq?: number, dueAt?: Date) {
+export async function statement(
+  db: Db, memberId: string, filter: StatementFilter, limit: number, beforeSeq?: number, dueAt?: Date, { withMember = false } = {},
+) {
   const types = filter.types && filter.types.length > 0 ? filter.types : null;
   const shape: PageShape = {
     types: types !== null, from: Boolean(filter.from), to: Boolean(filter.to), partner: Boolean(filter.partnerId),
-    before: beforeSeq !== undefined, due: dueAt !== undefined,
+    before: beforeSeq !== undefined, due: dueAt !== undefined, member: withMember,
   };
   const [read] = await PAGE.execute(db, shape, {
     memberId, types, from: filter.from ?? null, to: filter.to ?? null, partnerId: filter.partnerId ?? null,
@@ -228,11 +230,15 @@ export async function statement(db: Db, memberId: string, filter: StatementFilte
     if (filter.partnerId) query = query.where('partner_id', '=', filter.partnerId);
     return (await query.select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow()).n;
   };
-  return { rows: read.entries.map(transactionFromJson), total, due: read.due === true };
+  const member = read.member ? memberFromJson(read.member) : undefined;
+  return { rows: read.entries.map(transactionFromJson), total, due: read.due === true, member };
 }
 
-/** Which of the page's filters are given, and whether it asks about due lots: each changes the text. */
-interface PageShape { types: boolean; from: boolean; to: boolean; partner: boolean; before: boolean; due: boolean }
+/**
+ * Which of the page's filters are given, whether it asks about due lots and whether it reads the
+ * member's row too: each changes the text.
+ */
+interface PageShape { types: boolean; from: boolean; to: boolean; partner: boolean; before: boolean; due: boolean; member: boolean }
 
 interface PageValues {
   memberId: string; types: readonly TransactionType[] | null; from: Date | null; to: Date | null; partnerId: string | null;
@@ -244,8 +250,8 @@ interface PageValues {
  * setting up a parser per column and a date parser per timestamp), built and compiled once per
  * shape (db/shaped.ts), beside the due-lots check when asked.
  */
-const PAGE = new ShapedStatement<PageValues, PageShape, { due: boolean | null; entries: Record<string, unknown>[] }>(
-  (s) => `${+s.types}${+s.from}${+s.to}${+s.partner}${+s.before}${+s.due}`,
+const PAGE = new ShapedStatement<PageValues, PageShape, { due: boolean | null; entries: Record<string, unknown>[]; member?: Record<string, unknown> | null }>(
+  (s) => `${+s.types}${+s.from}${+s.to}${+s.partner}${+s.before}${+s.due}${+s.member}`,
   (v, s) => {
     const where = [sql`p.member_id = ${v.memberId}`];
     if (s.types) where.push(sql`p.type = any(${v.types}::text[])`);
@@ -256,7 +262,8 @@ const PAGE = new ShapedStatement<PageValues, PageShape, { due: boolean | null; e
     const due = s.due
       ? sql`exists (select 1 from point_lots l where l.member_id = ${v.memberId} and l.remaining > 0 and l.expires_at <= ${v.dueAt})`
       : sql`null::boolean`;
-    return sql`select ${due} as due, (select coalesce(json_agg(t order by t.seq desc), '[]'::json) from (
+    const member = s.member ? sql`, (select to_json(m) from members m where m.id = ${v.memberId}) as member` : sql``;
+    return sql`select ${due} as due${member}, (select coalesce(json_agg(t order by t.seq desc), '[]'::json) from (
         select * from points_transactions p where ${sql.join(where, sql` and `)} order by p.seq desc limit ${v.limit}) t) as entries`;
   },
 );

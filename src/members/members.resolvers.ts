@@ -1,14 +1,23 @@
 import type { Resolvers } from '../graphql/generated';
 import { CARRIES_RATE_COUNT, guarded } from '../auth/guards';
-import { selectsField } from '../graphql/selection';
+import type { GraphQLResolveInfo } from 'graphql';
+import { selectedArguments, selectsField } from '../graphql/selection';
+import type { StatementArgs } from '../ledger/balance.service';
 import * as members from './members.service';
+
+/** What a member's read fetches in its own statement: the balance, or else the statement page, where selected. */
+function readAhead(info: GraphQLResolveInfo): { withBalance: boolean; page?: StatementArgs } {
+  if (selectsField(info, 'balance')) return { withBalance: true };
+  const page = selectedArguments(info, 'transactions') as StatementArgs | undefined;
+  return page ? { withBalance: false, page } : { withBalance: false };
+}
 
 export const membersResolvers: Resolvers = {
   Query: {
     me: guarded(['MEMBER'], async (_p, _a, ctx, info) =>
-      (await members.findMember(ctx, { id: ctx.actor?.memberId }, { withBalance: selectsField(info, 'balance') })) ?? null, CARRIES_RATE_COUNT),
+      (await members.findMember(ctx, { id: ctx.actor?.memberId }, readAhead(info))) ?? null, CARRIES_RATE_COUNT),
     member: guarded(['ADMIN', 'PARTNER'], async (_p, args, ctx, info) =>
-      (await members.findMember(ctx, args, { withBalance: selectsField(info, 'balance') })) ?? null, CARRIES_RATE_COUNT),
+      (await members.findMember(ctx, args, readAhead(info))) ?? null, CARRIES_RATE_COUNT),
     members: guarded(['ADMIN'], (_p, args, ctx) => members.listMembers(ctx, args)),
   },
   Mutation: {

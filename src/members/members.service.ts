@@ -6,7 +6,7 @@ import type { MemberStatus } from '../db/schema';
 import { checkPageSize, decodeCursor, encodeCursor } from '../graphql/pagination';
 import { readCarrying } from '../db/ahead';
 import * as repo from './members.repo';
-import { memberWithBalance } from '../ledger/balance.service';
+import { memberWithBalance, memberWithPage, type StatementArgs } from '../ledger/balance.service';
 import type { MemberPageView, MemberRow } from './members.repo';
 import {
   checkBirthDate, checkEmail, checkExternalId, checkLocale, checkName, checkPhone, isUuid, referralCodeFrom,
@@ -73,16 +73,20 @@ export async function enrollMember(ctx: Ctx, input: EnrollInput): Promise<Member
 
 /**
  * A member by id or externalId, or undefined; exactly one of the two must be given. With
- * `withBalance` the balance is read in the same statement (see ledger memberWithBalance).
+ * `withBalance` the balance is read in the same statement (see ledger memberWithBalance); with
+ * `page`, the statement page the request asks for (ledger memberWithPage).
  */
 export async function findMember(
-  ctx: Ctx, by: { id?: string | null; externalId?: string | null }, { withBalance = false } = {},
+  ctx: Ctx, by: { id?: string | null; externalId?: string | null },
+  { withBalance = false, page }: { withBalance?: boolean; page?: StatementArgs } = {},
 ): Promise<MemberRow | undefined> {
   if ((by.id == null) === (by.externalId == null)) throw new BadInputError('Give exactly one of id or externalId');
   if (by.id != null) {
     if (!isUuid(by.id)) return undefined;
     const id = by.id;
-    return withBalance ? memberWithBalance(ctx, id) : readCarrying(ctx.db, [ctx.rateCount], (db) => repo.findById(db, id));
+    if (withBalance) return memberWithBalance(ctx, id);
+    if (page) return memberWithPage(ctx, id, page);
+    return readCarrying(ctx.db, [ctx.rateCount], (db) => repo.findById(db, id));
   }
   return repo.findByExternalId(ctx.db, by.externalId as string);
 }

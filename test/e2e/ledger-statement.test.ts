@@ -111,3 +111,40 @@ test('an earn with the same key replayed does not add a statement entry', async 
   ok(await t.gql(EARN, { input }));
   expect((await page(member)).totalCount).toBe(1);
 });
+
+test('a page read with its member, beside the member read with its balance or asked for two pages, shows the same entries', async () => {
+  const member = await enroll(t, 'page-ahead');
+  const earned: string[] = [];
+  for (let i = 1; i <= 5; i++) earned.push((await earn(t, member, i)).id);
+  const newestFirst = [...earned].reverse();
+  const PAGE = 'edges { cursor node { id } } pageInfo { hasNextPage endCursor } totalCount';
+
+  // The page alone under the member: read in the member's statement.
+  const ahead = ok(await t.gql(`query($id: ID!) { member(id: $id) { id transactions(first: 2) { ${PAGE} } } }`, { id: member })).member;
+  expect(ahead.id).toBe(member);
+  expect(ahead.transactions.edges.map((edge: any) => edge.node.id)).toEqual(newestFirst.slice(0, 2));
+  expect(ahead.transactions.pageInfo.hasNextPage).toBe(true);
+  expect(ahead.transactions.totalCount).toBe(5);
+
+  // With the balance, the member is read with its balance and the page by its own resolver.
+  const withBalance = ok(await t.gql(`query($id: ID!) { member(id: $id) { balance { available } transactions(first: 2) { ${PAGE} } } }`, { id: member })).member;
+  expect(withBalance.balance.available).toBe(15);
+  expect(withBalance.transactions).toEqual(ahead.transactions);
+
+  // Two pages under aliases: each gets its own arguments.
+  const cursor = ahead.transactions.pageInfo.endCursor;
+  const both = ok(await t.gql(`query($id: ID!, $after: String) { member(id: $id) {
+    newest: transactions(first: 2) { ${PAGE} } older: transactions(first: 2, after: $after) { ${PAGE} } } }`, { id: member, after: cursor })).member;
+  expect(both.newest).toEqual(ahead.transactions);
+  expect(both.older.edges.map((edge: any) => edge.node.id)).toEqual(newestFirst.slice(2, 4));
+  // The next page read ahead with its member agrees with the alias's.
+  const next = ok(await t.gql(`query($id: ID!, $after: String) { member(id: $id) { transactions(first: 2, after: $after) { ${PAGE} } } }`, { id: member, after: cursor })).member;
+  expect(next.transactions).toEqual(both.older);
+
+  // A member that does not exist is null; arguments the page refuses are still its own error.
+  const absent = await t.gql(`query { member(id: "00000000-0000-4000-8000-000000000000") { transactions(first: 2) { totalCount } } }`);
+  expect(ok(absent).member).toBeNull();
+  const refused = await t.gql(`query($id: ID!) { member(id: $id) { transactions(first: 2, after: "not-a-cursor") { totalCount } } }`, { id: member });
+  expect(errorCode(refused)).toBe('BAD_USER_INPUT');
+  expect(refused.errors?.[0]?.path).toEqual(['member', 'transactions']);
+});

@@ -10,7 +10,7 @@ import { signToken, type SignOptions } from '../../src/auth/jwt';
 export interface GqlResponse<T = Record<string, any>> {
   status: number;
   data: T | null | undefined;
-  errors?: { message: string; extensions?: { code?: string; [k: string]: unknown } }[];
+  errors?: { message: string; path?: (string | number)[]; extensions?: { code?: string; [k: string]: unknown } }[];
   body: any;
 }
 
