@@ -36,7 +36,7 @@ import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { buildService, startServer, type RunningServer } from './lib/bench-server';
 import { databaseCeiling, medianOf, runOperation, type OpFigures, type Operation } from './lib/bench-load';
-import { DEFAULT_URL, operations, prepareDatabase, resultFiles, sampleMembers, tokens, withDatabase, type Sample } from './lib/bench-ops';
+import { DEFAULT_URL, operations, prepareDatabase, resultFiles, sampleMembers, serverSettings, tokens, withDatabase, type Sample } from './lib/bench-ops';
 import { runPaced } from './lib/bench-paced';
 import { startStallMeter } from './lib/hiccups';
 import { summariseProfile } from './lib/cpuprofile';
@@ -132,6 +132,8 @@ async function main(): Promise<number> {
   const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const profileDir = values.profile ? join(RESULTS, 'profiles') : null;
   const started = new Date();
+  // autovacuum off (as on a CI machine) leaves the dead rows a run writes in place for its length.
+  const postgres = await serverSettings(databaseUrl);
 
   const localDatabase = isLocalDatabase(databaseUrl);
   interface Target { id: 'main' | 'scale' | 'compare'; label: string; server: RunningServer; sample: Sample; names: string[] }
@@ -304,7 +306,7 @@ async function main(): Promise<number> {
     meta: {
       startedAt: started.toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model,
       memoryGb: Math.round(totalmem() / 2 ** 30), connections, durationSeconds: duration, rounds, members, seed,
-      database: databaseUrl.replace(/\/\/[^@/]*@/, '//…@'), callerTokens: callerTokens.length,
+      database: databaseUrl.replace(/\/\/[^@/]*@/, '//…@'), callerTokens: callerTokens.length, postgres,
       serverEnv: `NODE_ENV=production${Object.entries(serverEnv).map(([k, v]) => `, ${k}=${v}`).join('')}, defaults otherwise (DB_POOL_SIZE 10, DB_PIPELINED_CONNECTIONS 2, LOG_LEVEL info, rate limit on)`,
       commit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim(),
     },
@@ -328,6 +330,7 @@ async function main(): Promise<number> {
   spawnSync(process.execPath, [require.resolve('ts-node/dist/bin'), '--transpile-only', join(__dirname, 'bench-chart.ts'), files.json, files.chart], { cwd: ROOT, stdio: 'inherit' });
 
   console.log(`\nMilepost benchmark: ${members} members, ${connections} connections, ${duration} s each, median of ${rounds} rounds, ${cpus().length} cores`);
+  console.log(`PostgreSQL ${postgres.version}: ${Object.entries(postgres.settings).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   console.log(table([...main.ops.map((op) => [op.label, f[op.name]] as [string, OpFigures]), ['D  database ceiling (pg Pool)', d]]));
   for (const [name, fig] of Object.entries(f)) if (fig.errorSamples.length) console.log(`  ${name} failures: ${fig.errorSamples.join('; ')}`);
   console.log(`\nratios: (2)/C ${ratios.balanceOverC}  (3)/C ${ratios.recordPurchaseOverC}  (3)/D ${ratios.recordPurchaseOverD}  (4)/C ${ratios.redeemPointsOverC}  (5)/C ${ratios.statementOverC}`);

@@ -94,6 +94,23 @@ export async function sampleMembers(url: string, size: number): Promise<Sample> 
   }
 }
 
+/** PostgreSQL settings that move the write figures, as the server reports them. */
+const SETTINGS = ['autovacuum', 'fsync', 'synchronous_commit', 'shared_buffers', 'max_wal_size', 'max_connections'];
+
+/** The server's version and the settings a reader needs to compare two runs' figures. */
+export async function serverSettings(url: string): Promise<{ version: string; settings: Record<string, string> }> {
+  const pool = new Pool({ connectionString: url, max: 1 });
+  try {
+    const version = await pool.query<{ v: string }>('show server_version');
+    const rows = await pool.query<{ name: string; setting: string; unit: string | null }>(
+      'select name, setting, unit from pg_settings where name = any($1::text[]) order by name', [SETTINGS]);
+    const settings = Object.fromEntries(rows.rows.map((r) => [r.name, r.unit && r.unit !== '' ? `${r.setting} × ${r.unit}` : r.setting]));
+    return { version: version.rows[0]?.v ?? 'unknown', settings };
+  } finally {
+    await pool.end();
+  }
+}
+
 export function operations(sample: Sample, runId: string): Operation[] {
   const pick = (ids: string[]) => ids[Math.floor(Math.random() * ids.length)] as string;
   let order = 0;
