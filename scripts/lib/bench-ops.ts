@@ -101,7 +101,7 @@ const SETTINGS = ['autovacuum', 'fsync', 'synchronous_commit', 'shared_buffers',
 export async function serverSettings(url: string): Promise<{ version: string; settings: Record<string, string> }> {
   const pool = new Pool({ connectionString: url, max: 1 });
   try {
-    const version = await pool.query<{ v: string }>('show server_version');
+    const version = await pool.query<{ v: string }>("select current_setting('server_version') as v");
     const rows = await pool.query<{ name: string; setting: string; unit: string | null }>(
       'select name, setting, unit from pg_settings where name = any($1::text[]) order by name', [SETTINGS]);
     const settings = Object.fromEntries(rows.rows.map((r) => [r.name, r.unit && r.unit !== '' ? `${r.setting} × ${r.unit}` : r.setting]));
