@@ -68,6 +68,12 @@ function table(rows: [string, OpFigures][]): string {
 }
 
 /** The machine's busy and stolen share over a run, for the progress lines ('' where unread). */
+/**
+ * The time of day in UTC, as PostgreSQL's log stamps it: a run's start beside its figures, so a
+ * slow round can be set against what the server logged then (a checkpoint, say).
+ */
+const clockTime = () => new Date().toISOString().slice(11, 19);
+
 function machineNote(figures: OpFigures): string {
   return figures.machine ? ` (machine ${figures.machine.busyPercent} % busy, ${figures.machine.stealPercent} % stolen)` : '';
 }
@@ -161,6 +167,7 @@ async function main(): Promise<number> {
           // With several servers, the one measured before may have filled PostgreSQL's shared
           // buffers with another database's pages: a short unmeasured run reads this one's back.
           if (states.length > 1) await runOperation(op, { url: t.server.url, connections, duration: WARM_SECONDS, tokens: callerTokens });
+          process.stdout.write(`from ${clockTime()} `);
           const figures = await runOperation(op, { url: t.server.url, connections, duration, tokens: callerTokens, meter: t.meter });
           (t.runs[name] ??= []).push(figures);
           console.log(`${figures.rps} req/s${machineNote(figures)}`);
@@ -219,10 +226,11 @@ async function main(): Promise<number> {
           const rate = Math.max(1, Math.floor((main.figures[op.name] as OpFigures).rps / 2));
           const stallMeter = startStallMeter();
           await stallMeter.ready;
+          const from = clockTime();
           const figures = await runPaced(op, { url: server.url, connections, duration, tokens: callerTokens, rate, meter: pacedMeter });
           const stalls = await stallMeter.stop();
           (paced[op.name] ??= []).push({ ...figures, ...(stalls ? { machineStalls: stalls } : {}) });
-          console.log(`    ${op.label} at ${rate} req/s: p50 ${figures.p50} ms, p99 ${figures.p99} ms; machine stalls p99 ${stalls?.p99 ?? '-'} ms, max ${stalls?.max ?? '-'} ms${machineNote(figures)}`);
+          console.log(`    ${op.label} at ${rate} req/s from ${from}: p50 ${figures.p50} ms, p99 ${figures.p99} ms; machine stalls p99 ${stalls?.p99 ?? '-'} ms, max ${stalls?.max ?? '-'} ms${machineNote(figures)}`);
         }
       }
       for (const [name, runs] of Object.entries(paced)) halfRate[name] = medianOf(runs);
