@@ -207,7 +207,8 @@ export interface StatementFilter {
  * A page of the statement (limit + 1 rows, to tell whether more follow) and, computed only if
  * asked for, the total number of entries the filter matches. With `dueAt`, the same statement
  * also asks whether any of the member's lots is due to expire by then (`due`), so the caller
- * can settle them and read the page again.
+ * can settle them and read the page again. With `withMember`, it reads the member's row too
+ * (`member`, undefined where there is no such member).
  */
 export async function statement(
   db: Db, memberId: string, filter: StatementFilter, limit: number, beforeSeq?: number, dueAt?: Date, { withMember = false } = {},
