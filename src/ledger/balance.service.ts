@@ -5,7 +5,6 @@ import { readCarrying } from '../db/ahead';
 import { sharedLoader } from '../db/batch';
 import { BadInputError } from '../errors';
 import type { TransactionType } from '../db/schema';
-import * as members from '../members/members.repo';
 import type { MemberRow } from '../members/members.repo';
 import { checkPageSize, decodeCursor, encodeCursor } from '../graphql/pagination';
 import { inTransaction } from '../db/transaction';
@@ -120,7 +119,17 @@ export interface StatementArgs {
 }
 
 /** A statement page's request after its checks; `key` tells two requests apart. */
-interface PageRequest { filter: repo.StatementFilter; limit: number; beforeSeq: number | undefined; key: string }
+export interface PageRequest { filter: repo.StatementFilter; limit: number; beforeSeq: number | undefined; key: string }
+
+/** The page's request, or undefined where the page refuses its arguments (its resolver reports why). */
+export function acceptedPage(ctx: Ctx, args: StatementArgs): PageRequest | undefined {
+  try {
+    return pageRequest(ctx, args);
+  } catch (error) {
+    if (error instanceof BadInputError) return undefined;
+    throw error;
+  }
+}
 
 function pageRequest(ctx: Ctx, args: StatementArgs): PageRequest {
   const limit = checkPageSize(args.first);
@@ -144,18 +153,11 @@ type PageRead = Awaited<ReturnType<typeof repo.statement>>;
 const pageOfRow = new WeakMap<MemberRow, { key: string; read: PageRead }>();
 
 /**
- * The member and the statement page the request asks of it in one statement (a statement
- * page's request otherwise reads the member, then the page). Undefined where there is no such
- * member. Arguments the page refuses are left for its own resolver to report, after a plain
- * read of the member.
+ * The member and the statement page the request asks of it (acceptedPage) in one statement: a
+ * statement page's request otherwise reads the member, then the page. Undefined where there is
+ * no such member.
  */
-export async function memberWithPage(ctx: Ctx, memberId: string, args: StatementArgs): Promise<MemberRow | undefined> {
-  let request: PageRequest;
-  try {
-    request = pageRequest(ctx, args);
-  } catch {
-    return readCarrying(ctx.db, [ctx.rateCount], (db) => members.findById(db, memberId));
-  }
+export async function memberWithPage(ctx: Ctx, memberId: string, request: PageRequest): Promise<MemberRow | undefined> {
   const now = await ctx.now();
   const read = await readCarrying(ctx.db, [ctx.rateCount], (db) =>
     repo.statement(db, memberId, request.filter, request.limit, request.beforeSeq, now, { withMember: true }));

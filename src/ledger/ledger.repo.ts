@@ -218,19 +218,13 @@ export async function statement(
     types: types !== null, from: Boolean(filter.from), to: Boolean(filter.to), partner: Boolean(filter.partnerId),
     before: beforeSeq !== undefined, due: dueAt !== undefined, member: withMember,
   };
-  const [read] = await PAGE.execute(db, shape, {
+  const values: PageValues = {
     memberId, types, from: filter.from ?? null, to: filter.to ?? null, partnerId: filter.partnerId ?? null,
     beforeSeq: beforeSeq ?? null, limit: limit + 1, dueAt: dueAt ?? null,
-  });
-  if (!read) throw new Error('the statement page returned no row');
-  const total = async () => {
-    let query = db.selectFrom('points_transactions').where('member_id', '=', memberId);
-    if (types) query = query.where('type', 'in', types);
-    if (filter.from) query = query.where('occurred_at', '>=', filter.from);
-    if (filter.to) query = query.where('occurred_at', '<', filter.to);
-    if (filter.partnerId) query = query.where('partner_id', '=', filter.partnerId);
-    return (await query.select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow()).n;
   };
+  const [read] = await PAGE.execute(db, shape, values);
+  if (!read) throw new Error('the statement page returned no row');
+  const total = async () => (await COUNT.execute(db, shape, values))[0]?.n ?? 0;
   const member = read.member ? memberFromJson(read.member) : undefined;
   return { rows: read.entries.map(transactionFromJson), total, due: read.due === true, member };
 }
@@ -251,20 +245,31 @@ interface PageValues {
  * setting up a parser per column and a date parser per timestamp), built and compiled once per
  * shape (db/shaped.ts), beside the due-lots check when asked.
  */
+/** The entries the page's filters select, as a condition on `p` (the cursor's bound included). */
+function pageWhere(v: PageValues, s: PageShape, { cursor }: { cursor: boolean }) {
+  const where = [sql`p.member_id = ${v.memberId}`];
+  if (s.types) where.push(sql`p.type = any(${v.types}::text[])`);
+  if (s.from) where.push(sql`p.occurred_at >= ${v.from}`);
+  if (s.to) where.push(sql`p.occurred_at < ${v.to}`);
+  if (s.partner) where.push(sql`p.partner_id = ${v.partnerId}`);
+  if (cursor && s.before) where.push(sql`p.seq < ${v.beforeSeq}`);
+  return sql.join(where, sql` and `);
+}
+
 const PAGE = new ShapedStatement<PageValues, PageShape, { due: boolean | null; entries: Record<string, unknown>[]; member?: Record<string, unknown> | null }>(
   (s) => `${+s.types}${+s.from}${+s.to}${+s.partner}${+s.before}${+s.due}${+s.member}`,
   (v, s) => {
-    const where = [sql`p.member_id = ${v.memberId}`];
-    if (s.types) where.push(sql`p.type = any(${v.types}::text[])`);
-    if (s.from) where.push(sql`p.occurred_at >= ${v.from}`);
-    if (s.to) where.push(sql`p.occurred_at < ${v.to}`);
-    if (s.partner) where.push(sql`p.partner_id = ${v.partnerId}`);
-    if (s.before) where.push(sql`p.seq < ${v.beforeSeq}`);
     const due = s.due
       ? sql`exists (select 1 from point_lots l where l.member_id = ${v.memberId} and l.remaining > 0 and l.expires_at <= ${v.dueAt})`
       : sql`null::boolean`;
     const member = s.member ? sql`, (select to_json(m) from members m where m.id = ${v.memberId}) as member` : sql``;
     return sql`select ${due} as due${member}, (select coalesce(json_agg(t order by t.seq desc), '[]'::json) from (
-        select * from points_transactions p where ${sql.join(where, sql` and `)} order by p.seq desc limit ${v.limit}) t) as entries`;
+        select * from points_transactions p where ${pageWhere(v, s, { cursor: true })} order by p.seq desc limit ${v.limit}) t) as entries`;
   },
+);
+
+/** How many entries the page's filters select, whatever the cursor: the connection's totalCount. */
+const COUNT = new ShapedStatement<PageValues, PageShape, { n: number }>(
+  (s) => `${+s.types}${+s.from}${+s.to}${+s.partner}`,
+  (v, s) => sql`select count(*)::int as n from points_transactions p where ${pageWhere(v, s, { cursor: false })}`,
 );

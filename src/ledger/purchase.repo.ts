@@ -25,6 +25,33 @@ export interface Earned {
 /** What a purchase credits at one rung of the ladder. */
 export type RungOutcome = Rung & Earned;
 
+/**
+ * The ladder as the statement reads it (ladderFor): its rungs, lowest first, and the part of
+ * the statement's `rungs` object that is the same for every purchase, written once.
+ */
+export interface Ladder {
+  rungs: readonly Rung[];
+  /** For each rung: its code, rank and the thresholds of the earnable rungs above it, up to its total. */
+  heads: readonly string[];
+  /** Whether every earnable rung's thresholds are in points alone. */
+  pointsOnly: boolean;
+}
+
+/**
+ * A programme's ladder for the statement: each rung by code, its rank and the thresholds of
+ * the earnable rungs above it (any of them met means an upgrade), up to where each purchase's
+ * own total and breakdown follow. Built once per programme by the caller.
+ */
+export function ladderFor(rungs: readonly Rung[]): Ladder {
+  const heads = rungs.map((rung) => {
+    const above = rungs.filter((u) => u.earnable && u.rank > rung.rank)
+      .map(({ code, rank, points, spendCents, purchases, matchAll }) => ({ code, rank, points, spendCents, purchases, matchAll }));
+    return `${JSON.stringify(rung.code)}:{"rank":${rung.rank},"above":${JSON.stringify(above)},"total":`;
+  });
+  const pointsOnly = !rungs.some((rung) => rung.earnable && (rung.spendCents !== null || rung.purchases !== null));
+  return { rungs, heads, pointsOnly };
+}
+
 export interface PurchaseAtOnce {
   memberId: string;
   orderId: string;
@@ -44,12 +71,8 @@ export interface PurchaseAtOnce {
   /** When the lot becomes spendable (not before `now`) and when it expires. */
   availableAt: Date;
   expiresAt: Date | null;
-  /**
-   * Every rung of the ladder, lowest first; with one rung the tier state is not consulted. The
-   * same array for every purchase under one programme: its part of the statement's values is
-   * written once (ladderText).
-   */
-  ladder: readonly Rung[];
+  /** The programme's ladder (ladderFor); with one rung the tier state is not consulted. */
+  ladder: Ladder;
   /** What the purchase earns at each rung, in the ladder's order. */
   earned: readonly Earned[];
   /**
@@ -108,15 +131,15 @@ const COUNT = 'c';
  * or is frozen by status, milestone or streak bonuses, lifetime status, anniversary windows.
  */
 export async function purchaseAtOnce(db: Db, p: PurchaseAtOnce): Promise<PurchaseAtOnceOutcome> {
-  const lowest = p.ladder[0];
+  const { rungs: ladder, heads, pointsOnly } = p.ladder;
+  const lowest = ladder[0];
   if (!lowest) throw new Error('a programme has at least one rung');
-  const { heads, pointsOnly } = ladderText(p.ladder);
   let rungs = '{';
   p.earned.forEach((earned, i) => {
     rungs += `${i > 0 ? ',' : ''}${heads[i]}${earned.total},"breakdown":${JSON.stringify(earned.breakdown)}}`;
   });
   rungs += '}';
-  const rows = await STATEMENT.execute(db, { tiered: p.ladder.length > 1, pointsOnly, count: p.count }, {
+  const rows = await STATEMENT.execute(db, { tiered: ladder.length > 1, pointsOnly, count: p.count }, {
     memberId: p.memberId, now: p.now, orderId: p.orderId, txnId: p.txnId, lotId: p.lotId, rungs, lowest: lowest.code,
     ownPoints: p.own.points, ownSpendCents: p.own.spendCents, ownPurchases: p.own.purchases,
     windowFrom: p.window.from, windowTo: p.window.to,
@@ -128,35 +151,12 @@ export async function purchaseAtOnce(db: Db, p: PurchaseAtOnce): Promise<Purchas
   const row = rows[0];
   if (!row) throw new Error('the purchase statement returned no row');
   const { written, entry, rung: code, member, counted: countRow } = row;
-  const at = p.ladder.findIndex((r) => r.code === code);
-  const rung = at >= 0 ? { ...(p.ladder[at] as Rung), ...(p.earned[at] as Earned) } : undefined;
+  const at = ladder.findIndex((r) => r.code === code);
+  const rung = at >= 0 ? { ...(ladder[at] as Rung), ...(p.earned[at] as Earned) } : undefined;
   return {
     written: written && entry && member && rung ? { entry: transactionFromJson(entry), member: memberFromJson(member), rung } : null,
     counted: countRow ?? null,
   };
-}
-
-/**
- * The ladder's part of the statement's `rungs` object, which is the same for every purchase:
- * each rung by code, its rank and the thresholds of the earnable rungs above it (any of them
- * met means an upgrade), up to where the purchase's own total and breakdown follow. Whether
- * every earnable rung's thresholds are in points alone.
- */
-const LADDER_TEXT = new WeakMap<readonly Rung[], { heads: string[]; pointsOnly: boolean }>();
-
-function ladderText(ladder: readonly Rung[]): { heads: string[]; pointsOnly: boolean } {
-  let text = LADDER_TEXT.get(ladder);
-  if (!text) {
-    const heads = ladder.map((rung) => {
-      const above = ladder.filter((u) => u.earnable && u.rank > rung.rank)
-        .map(({ code, rank, points, spendCents, purchases, matchAll }) => ({ code, rank, points, spendCents, purchases, matchAll }));
-      return `${JSON.stringify(rung.code)}:{"rank":${rung.rank},"above":${JSON.stringify(above)},"total":`;
-    });
-    const pointsOnly = !ladder.some((rung) => rung.earnable && (rung.spendCents !== null || rung.purchases !== null));
-    text = { heads, pointsOnly };
-    LADDER_TEXT.set(ladder, text);
-  }
-  return text;
 }
 
 /** The statement's values, by the names it reads them by (db/shaped.ts). */

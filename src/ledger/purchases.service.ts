@@ -167,13 +167,13 @@ function earning(program: ProgramView, amount: string, tier: TierView): { base: 
   return { base, total, breakdown };
 }
 
-const LADDERS = new WeakMap<ProgramView, purchases.Rung[]>();
+const LADDERS = new WeakMap<ProgramView, purchases.Ladder>();
 
-/** The programme's rungs as the one-statement purchase reads them: one array per programme as loaded. */
-function ladderOf(program: ProgramView): purchases.Rung[] {
+/** The programme's ladder as the one-statement purchase reads it: built once per programme as loaded. */
+function ladderOf(program: ProgramView): purchases.Ladder {
   let ladder = LADDERS.get(program);
   if (!ladder) {
-    ladder = program.tiers.map((tier) => ({ code: tier.code, rank: tier.rank, earnable: !tier.invitation_only, ...thresholdsOf(tier) }));
+    ladder = purchases.ladderFor(program.tiers.map((tier) => ({ code: tier.code, rank: tier.rank, earnable: !tier.invitation_only, ...thresholdsOf(tier) })));
     LADDERS.set(program, ladder);
   }
   return ladder;

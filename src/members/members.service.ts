@@ -6,7 +6,7 @@ import type { MemberStatus } from '../db/schema';
 import { checkPageSize, decodeCursor, encodeCursor } from '../graphql/pagination';
 import { readCarrying } from '../db/ahead';
 import * as repo from './members.repo';
-import { memberWithBalance, memberWithPage, type StatementArgs } from '../ledger/balance.service';
+import { acceptedPage, memberWithBalance, memberWithPage, type StatementArgs } from '../ledger/balance.service';
 import type { MemberPageView, MemberRow } from './members.repo';
 import {
   checkBirthDate, checkEmail, checkExternalId, checkLocale, checkName, checkPhone, isUuid, referralCodeFrom,
@@ -74,7 +74,8 @@ export async function enrollMember(ctx: Ctx, input: EnrollInput): Promise<Member
 /**
  * A member by id or externalId, or undefined; exactly one of the two must be given. With
  * `withBalance` the balance is read in the same statement (see ledger memberWithBalance); with
- * `page`, the statement page the request asks for (ledger memberWithPage).
+ * `page`, the statement page the request asks for, where its arguments are accepted (ledger
+ * memberWithPage).
  */
 export async function findMember(
   ctx: Ctx, by: { id?: string | null; externalId?: string | null },
@@ -85,7 +86,8 @@ export async function findMember(
     if (!isUuid(by.id)) return undefined;
     const id = by.id;
     if (withBalance) return memberWithBalance(ctx, id);
-    if (page) return memberWithPage(ctx, id, page);
+    const request = page && acceptedPage(ctx, page);
+    if (request) return memberWithPage(ctx, id, request);
     return readCarrying(ctx.db, [ctx.rateCount], (db) => repo.findById(db, id));
   }
   return repo.findByExternalId(ctx.db, by.externalId as string);
