@@ -26,30 +26,31 @@ export interface Earned {
 export type RungOutcome = Rung & Earned;
 
 /**
- * The ladder as the statement reads it (ladderFor): its rungs, lowest first, and the part of
- * the statement's `rungs` object that is the same for every purchase, written once.
+ * The ladder as the statement reads it (ladderFor): its rungs, lowest first, and what the
+ * statement knows of them whatever the purchase, written once into its text.
  */
 export interface Ladder {
   rungs: readonly Rung[];
-  /** For each rung: its code, rank and the thresholds of the earnable rungs above it, up to its total. */
-  heads: readonly string[];
+  /**
+   * A JSON object of each rung by code: its rank and the thresholds of the earnable rungs above
+   * it (any of them met means an upgrade). Codes are A-Z, 0-9 and _, so the text holds no quote.
+   */
+  text: string;
+  /** Each rung's code as a JSON string, for the purchase's own figures (purchaseAtOnce). */
+  keys: readonly string[];
   /** Whether every earnable rung's thresholds are in points alone. */
   pointsOnly: boolean;
 }
 
-/**
- * A programme's ladder for the statement: each rung by code, its rank and the thresholds of
- * the earnable rungs above it (any of them met means an upgrade), up to where each purchase's
- * own total and breakdown follow. Built once per programme by the caller.
- */
+/** A programme's ladder for the statement (see Ladder). Built once per programme by the caller. */
 export function ladderFor(rungs: readonly Rung[]): Ladder {
-  const heads = rungs.map((rung) => {
+  const text = JSON.stringify(Object.fromEntries(rungs.map((rung) => {
     const above = rungs.filter((u) => u.earnable && u.rank > rung.rank)
       .map(({ code, rank, points, spendCents, purchases, matchAll }) => ({ code, rank, points, spendCents, purchases, matchAll }));
-    return `${JSON.stringify(rung.code)}:{"rank":${rung.rank},"above":${JSON.stringify(above)},"total":`;
-  });
+    return [rung.code, { rank: rung.rank, above }];
+  })));
   const pointsOnly = !rungs.some((rung) => rung.earnable && (rung.spendCents !== null || rung.purchases !== null));
-  return { rungs, heads, pointsOnly };
+  return { rungs, text, keys: rungs.map((rung) => JSON.stringify(rung.code)), pointsOnly };
 }
 
 export interface PurchaseAtOnce {
@@ -144,16 +145,16 @@ const COUNT = 'c';
  * or is frozen by status, milestone or streak bonuses, lifetime status, anniversary windows.
  */
 export async function purchaseAtOnce(db: Db, p: PurchaseAtOnce): Promise<PurchaseAtOnceOutcome> {
-  const { rungs: ladder, heads, pointsOnly } = p.ladder;
+  const { rungs: ladder, text, keys, pointsOnly } = p.ladder;
   const lowest = ladder[0];
   if (!lowest) throw new Error('a programme has at least one rung');
-  let rungs = '{';
+  let gains = '{';
   p.earned.forEach((earned, i) => {
-    rungs += `${i > 0 ? ',' : ''}${heads[i]}${earned.total},"breakdown":${JSON.stringify(earned.breakdown)}}`;
+    gains += `${i > 0 ? ',' : ''}${keys[i]}:{"total":${earned.total},"breakdown":${JSON.stringify(earned.breakdown)}}`;
   });
-  rungs += '}';
-  const rows = await STATEMENT.execute(db, { tiered: ladder.length > 1, pointsOnly, upgrading: p.upgrading ?? false, count: p.count }, {
-    memberId: p.memberId, now: p.now, orderId: p.orderId, txnId: p.txnId, lotId: p.lotId, rungs, lowest: lowest.code,
+  gains += '}';
+  const rows = await STATEMENT.execute(db, { ladder: text, tiered: ladder.length > 1, pointsOnly, upgrading: p.upgrading ?? false, count: p.count }, {
+    memberId: p.memberId, now: p.now, orderId: p.orderId, txnId: p.txnId, lotId: p.lotId, gains, lowest: lowest.code,
     ownPoints: p.own.points, ownSpendCents: p.own.spendCents, ownPurchases: p.own.purchases,
     windowFrom: p.window.from, windowTo: p.window.to,
     partnerId: p.order.partnerId, amount: p.order.amount, currency: p.order.currency, channel: p.order.channel,
@@ -176,8 +177,8 @@ export async function purchaseAtOnce(db: Db, p: PurchaseAtOnce): Promise<Purchas
 /** The statement's values, by the names it reads them by (db/shaped.ts). */
 interface Values extends CountValues {
   memberId: string; now: Date; orderId: string; txnId: string; lotId: string;
-  /** The ladder as one jsonb object keyed by rung code (see purchaseAtOnce). */
-  rungs: string;
+  /** What the purchase earns at each rung, its total and breakdown, as one jsonb object keyed by rung code. */
+  gains: string;
   /** The lowest rung's code: the rung of a member with no state, or whose stored rung left the ladder. */
   lowest: string;
   ownPoints: number; ownSpendCents: number; ownPurchases: number; windowFrom: Date; windowTo: Date;
@@ -187,12 +188,13 @@ interface Values extends CountValues {
 }
 
 /**
- * What changes the statement's text: whether the ladder has rungs above the lowest, whether
- * every earnable rung's thresholds are in points alone (the figures are then the qualifying
- * points, with spend and purchases null, which no threshold reads), whether it may upgrade,
- * and the count inside it.
+ * What changes the statement's text: the ladder (Ladder.text, a constant of the statement, so
+ * the server reads it once per plan rather than once per purchase), whether it has rungs above
+ * the lowest, whether every earnable rung's thresholds are in points alone (the figures are
+ * then the qualifying points, with spend and purchases null, which no threshold reads),
+ * whether it may upgrade, and the count inside it.
  */
-interface Shape { tiered: boolean; pointsOnly: boolean; upgrading: boolean; count: Embedded | null }
+interface Shape { ladder: string; tiered: boolean; pointsOnly: boolean; upgrading: boolean; count: Embedded | null }
 
 /** One column per object: a row of many columns costs the driver more to take apart than JSON does. */
 type Row = {
@@ -200,7 +202,9 @@ type Row = {
   upgrades: boolean | null; counted?: Record<string, unknown>;
 };
 
-const STATEMENT = new ShapedStatement<Values, Shape, Row>(({ tiered, pointsOnly, upgrading, count }) => `${tiered}|${pointsOnly}|${upgrading}|${count?.key ?? ''}`, (v, { tiered, pointsOnly, upgrading, count }) => {
+const shapeKey = ({ ladder, tiered, pointsOnly, upgrading, count }: Shape) => `${tiered}|${pointsOnly}|${upgrading}|${count?.key ?? ''}|${ladder}`;
+
+const STATEMENT = new ShapedStatement<Values, Shape, Row>(shapeKey, (v, { ladder, tiered, pointsOnly, upgrading, count }) => {
   const { memberId, now } = v;
   const window = { from: v.windowFrom, to: v.windowTo };
   const ctes: RawBuilder<unknown>[] = [];
@@ -211,16 +215,16 @@ const STATEMENT = new ShapedStatement<Values, Shape, Row>(({ tiered, pointsOnly,
     // The rung earned (a code no longer on the ladder, or no state, is the lowest rung) and the
     // rung held: an assignment still running that ranks higher, or the earned one.
     sql`r as (
-      select q.rungs,
-        case when st.tier_code is not null and q.rungs ? st.tier_code then st.tier_code else ${v.lowest} end as earned,
+      select q.ladder, q.gains,
+        case when st.tier_code is not null and q.ladder ? st.tier_code then st.tier_code else ${v.lowest} end as earned,
         case when st.assigned_code is not null and st.assigned_until > ${now}
-          then case when q.rungs ? st.assigned_code then st.assigned_code else ${v.lowest} end end as assigned
-      from (select ${v.rungs}::jsonb as rungs) q left join st on true)`,
+          then case when q.ladder ? st.assigned_code then st.assigned_code else ${v.lowest} end end as assigned
+      from (select ${sql.lit(ladder)}::jsonb as ladder, ${v.gains}::jsonb as gains) q left join st on true)`,
     sql`h as (
-      select r.earned, r.rungs -> r.earned -> 'above' as above, x.held, (r.rungs -> x.held ->> 'total')::int as total,
-        r.rungs -> x.held -> 'breakdown' as breakdown
+      select r.earned, r.ladder -> r.earned -> 'above' as above, x.held, (r.gains -> x.held ->> 'total')::int as total,
+        r.gains -> x.held -> 'breakdown' as breakdown
       from r cross join lateral (select case when r.assigned is not null
-        and (r.rungs -> r.assigned ->> 'rank')::int > (r.rungs -> r.earned ->> 'rank')::int then r.assigned else r.earned end as held) x)`,
+        and (r.ladder -> r.assigned ->> 'rank')::int > (r.ladder -> r.earned ->> 'rank')::int then r.assigned else r.earned end as held) x)`,
     // The qualifying figures with this purchase, where an earnable rung lies above the one earned.
     sql`figures as materialized (
       select w.qp + ${v.ownPoints}::int as qp, w.spend::numeric * 100 + ${v.ownSpendCents}::bigint as "spendCents",
@@ -291,7 +295,7 @@ const STATEMENT = new ShapedStatement<Values, Shape, Row>(({ tiered, pointsOnly,
     sql`sh as (
       insert into tier_history (member_id, at, from_code, to_code, reason, valid_until, previous_valid_until, previous_since, note, created_at)
       select m.id, ${now}, h.held,
-        case when r.assigned is not null and (r.rungs -> r.assigned ->> 'rank')::int > up.rank then r.assigned else up.code end,
+        case when r.assigned is not null and (r.ladder -> r.assigned ->> 'rank')::int > up.rank then r.assigned else up.code end,
         'UPGRADE', ${v.upgradeValidUntil}::timestamptz, st.valid_until, coalesce(st.since, m.enrolled_at), null, ${now}
       from g cross join m cross join h cross join r cross join up left join st on true where g.ok)`,
   );

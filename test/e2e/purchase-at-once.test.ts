@@ -390,6 +390,21 @@ describe('called directly', () => {
       await expectLedgerTrue(t, [member]);
     });
 
+    test('a ladder changed between purchases: the statement reads the thresholds as they are now', async () => {
+      const member = await enroll(t, 'direct-moved');
+      const at = new Date(start.getTime() + 60_000);
+      expect((await direct(member, '60.00', at)).outcome.written?.rung.code).toBe('MEMBER');
+      // SILVER moves from 100 qualifying points to 150; nothing else about the ladder changes.
+      const moved = LADDER.map((rung) => (rung.code === 'SILVER' ? { ...rung, qualifyingPointsRequired: 150 } : rung));
+      ok(await t.gql(SET_TIERS, { tiers: moved }));
+      expect((await direct(member, '60.00', new Date(at.getTime() + 1_000))).first).toMatchObject({ upgrades: false, written: { rung: { code: 'MEMBER' } } });
+      expect((await rowsOf(t, member)).state).toEqual([expect.objectContaining({ tier_code: 'MEMBER' })]);
+      // 160 points pass 150.
+      expect((await direct(member, '40.00', new Date(at.getTime() + 2_000))).first.upgrades).toBe(true);
+      expect((await rowsOf(t, member)).state).toEqual([expect.objectContaining({ tier_code: 'SILVER' })]);
+      await expectLedgerTrue(t, [member]);
+    });
+
     test('a statement that may not upgrade writes nothing for a purchase that upgrades, and says so', async () => {
       const member = await silverMember('direct-lean');
       const at = new Date(start.getTime() + 60_000);
