@@ -89,13 +89,6 @@ export interface PurchaseAtOnce {
   own: { points: number; spendCents: number; purchases: number };
   /** The request's rate-limit count, run inside this statement; its verdict gates the writes. */
   count: Embedded | null;
-  /**
-   * Whether the statement may upgrade the member. Without it, a purchase that would upgrade is
-   * declined and the outcome says so (`upgrades`), for the caller to run it again with it: an
-   * upgrade comes a few times in a member's life, and the statement that can write one is
-   * a third larger for every other purchase to set up.
-   */
-  upgrading?: boolean;
 }
 
 export interface PurchaseAtOnceOutcome {
@@ -103,11 +96,6 @@ export interface PurchaseAtOnceOutcome {
   written: { entry: TransactionRow; member: MemberRow; rung: RungOutcome } | null;
   /** The count's row, for its verdict. */
   counted: Record<string, unknown> | null;
-  /**
-   * True when the statement declined only because the purchase upgrades the member and it was
-   * not `upgrading`: run with `upgrading`, it would write what the general path writes.
-   */
-  upgrades: boolean;
 }
 
 const COUNT = 'c';
@@ -135,7 +123,6 @@ const COUNT = 'c';
  *   an UPGRADE history row from the rung held to the rung held after (an assignment still
  *   running that ranks higher stays what is held). A stored state whose expiry is marked
  *   frozen is left to the general path, whose change() would also re-date lots;
- *   a statement that is not `upgrading` declines the purchase instead and says so (`upgrades`);
  * - the rung the member holds at `now` (tiers.engine effectiveTier: the earned rung or an
  *   assignment still running, whichever ranks higher) earns points.
  *
@@ -153,7 +140,7 @@ export async function purchaseAtOnce(db: Db, p: PurchaseAtOnce): Promise<Purchas
     gains += `${i > 0 ? ',' : ''}${keys[i]}:{"total":${earned.total},"breakdown":${JSON.stringify(earned.breakdown)}}`;
   });
   gains += '}';
-  const rows = await STATEMENT.execute(db, { ladder: text, tiered: ladder.length > 1, pointsOnly, upgrading: p.upgrading ?? false, count: p.count }, {
+  const rows = await STATEMENT.execute(db, { ladder: text, tiered: ladder.length > 1, pointsOnly, count: p.count }, {
     memberId: p.memberId, now: p.now, orderId: p.orderId, txnId: p.txnId, lotId: p.lotId, gains, lowest: lowest.code,
     ownPoints: p.own.points, ownSpendCents: p.own.spendCents, ownPurchases: p.own.purchases,
     windowFrom: p.window.from, windowTo: p.window.to,
@@ -164,13 +151,12 @@ export async function purchaseAtOnce(db: Db, p: PurchaseAtOnce): Promise<Purchas
   });
   const row = rows[0];
   if (!row) throw new Error('the purchase statement returned no row');
-  const { written, entry, rung: code, member, counted: countRow, upgrades } = row;
+  const { written, entry, rung: code, member, counted: countRow } = row;
   const at = ladder.findIndex((r) => r.code === code);
   const rung = at >= 0 ? { ...(ladder[at] as Rung), ...(p.earned[at] as Earned) } : undefined;
   return {
     written: written && entry && member && rung ? { entry: transactionFromJson(entry), member: memberFromJson(member), rung } : null,
     counted: countRow ?? null,
-    upgrades: upgrades === true,
   };
 }
 
@@ -192,19 +178,16 @@ interface Values extends CountValues {
  * the server reads it once per plan rather than once per purchase), whether it has rungs above
  * the lowest, whether every earnable rung's thresholds are in points alone (the figures are
  * then the qualifying points, with spend and purchases null, which no threshold reads),
- * whether it may upgrade, and the count inside it.
+ * and the count inside it.
  */
-interface Shape { ladder: string; tiered: boolean; pointsOnly: boolean; upgrading: boolean; count: Embedded | null }
+interface Shape { ladder: string; tiered: boolean; pointsOnly: boolean; count: Embedded | null }
 
 /** One column per object: a row of many columns costs the driver more to take apart than JSON does. */
-type Row = {
-  written: boolean | null; entry: Record<string, unknown> | null; rung: string | null; member: Record<string, unknown> | null;
-  upgrades: boolean | null; counted?: Record<string, unknown>;
-};
+type Row = { written: boolean | null; entry: Record<string, unknown> | null; rung: string | null; member: Record<string, unknown> | null; counted?: Record<string, unknown> };
 
-const shapeKey = ({ ladder, tiered, pointsOnly, upgrading, count }: Shape) => `${tiered}|${pointsOnly}|${upgrading}|${count?.key ?? ''}|${ladder}`;
+const shapeKey = ({ ladder, tiered, pointsOnly, count }: Shape) => `${tiered}|${pointsOnly}|${count?.key ?? ''}|${ladder}`;
 
-const STATEMENT = new ShapedStatement<Values, Shape, Row>(shapeKey, (v, { ladder, tiered, pointsOnly, upgrading, count }) => {
+const STATEMENT = new ShapedStatement<Values, Shape, Row>(shapeKey, (v, { ladder, tiered, pointsOnly, count }) => {
   const { memberId, now } = v;
   const window = { from: v.windowFrom, to: v.windowTo };
   const ctes: RawBuilder<unknown>[] = [];
@@ -240,10 +223,7 @@ const STATEMENT = new ShapedStatement<Values, Shape, Row>(shapeKey, (v, { ladder
         cross join lateral jsonb_to_recordset(h.above) as a(code text, rank int, points int, "spendCents" bigint, purchases int, "matchAll" boolean)
       where ${tierMetSql('a', 'figures')}
       order by a.rank desc limit 1)`,
-    // Whether the purchase can be written here (ready), and whether this statement writes it: one
-    // that may not upgrade declines a purchase that would.
     sql`g as (
-      select q.ready and ${upgrading ? sql`true` : sql`not exists (select 1 from up)`} as ok, q.ready from (
       select (m.status = 'ACTIVE' and m.unchanged and m.debt = 0
         and date_trunc('milliseconds', m.updated_at) <= ${now}
         and not exists (select 1 from orders o where o.order_id = ${v.orderId})
@@ -254,8 +234,8 @@ const STATEMENT = new ShapedStatement<Values, Shape, Row>(shapeKey, (v, { ladder
             and (st.assigned_code is null or st.assigned_until is null or st.assigned_until > ${now})
             and not (st.expiry_frozen and exists (select 1 from up))))))
         and coalesce((select h.total from h), 0) > 0
-        ${count ? sql`and ${count.allows(COUNT)}` : sql``}) as ready
-      from m ${count ? sql`cross join ${sql.raw(COUNT)}` : sql``}) q)`,
+        ${count ? sql`and ${count.allows(COUNT)}` : sql``}) as ok
+      from m ${count ? sql`cross join ${sql.raw(COUNT)}` : sql``})`,
     sql`o as (
       insert into orders (order_id, member_id, partner_id, amount, currency, channel, items, occurred_at, txn_id,
         points_earned, qualifying_points, breakdown, request_hash, created_at)
@@ -281,13 +261,13 @@ const STATEMENT = new ShapedStatement<Values, Shape, Row>(shapeKey, (v, { ladder
   // A state inserted meanwhile by another request would have changed the member row: the
   // statement then declines. An upgrade of a stored state moves it on one version, and either
   // writes its history row (tiers.engine change and persist).
-  if (tiered) ctes.push(sql`s as (
+  if (tiered) ctes.push(
+    sql`s as (
       insert into member_tiers (member_id, tier_code, since, valid_until, grace_until, lifetime_code, assigned_code,
         assigned_since, assigned_until, expiry_frozen, version, updated_at)
       select m.id, coalesce(up.code, ${v.lowest}), case when up.code is null then m.enrolled_at else ${now}::timestamptz end,
         case when up.code is null then null else ${v.upgradeValidUntil}::timestamptz end, null, null, null, null, null, false, 1, ${now}
-      from g cross join m left join up on true where g.ok and not exists (select 1 from st))`);
-  if (tiered && upgrading) ctes.push(
+      from g cross join m left join up on true where g.ok and not exists (select 1 from st))`,
     sql`su as (
       update member_tiers set tier_code = up.code, since = ${now}, valid_until = ${v.upgradeValidUntil}::timestamptz, grace_until = null,
         expiry_frozen = false, version = member_tiers.version + 1, updated_at = ${now}
@@ -308,7 +288,6 @@ const STATEMENT = new ShapedStatement<Values, Shape, Row>(shapeKey, (v, { ladder
   const counted = count ? sql`, to_json(${sql.raw(COUNT)}) as counted` : sql``;
   return sql<Row>`
     with ${sql.join(ctes)}
-    select g.ok and t.id is not null as written, to_json(t) as entry, (select h.held from h) as rung, (select to_json(w) from w) as member,
-      g.ready and not g.ok as upgrades${counted}
+    select g.ok and t.id is not null as written, to_json(t) as entry, (select h.held from h) as rung, (select to_json(w) from w) as member${counted}
     from (select 1) one left join g on true left join t on true ${count ? sql`cross join ${sql.raw(COUNT)}` : sql``}`;
 });

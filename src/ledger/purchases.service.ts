@@ -226,10 +226,7 @@ export function atOncePlan(program: ProgramView, p: CheckedPurchase): Omit<purch
 async function recordAtOnce(ctx: Ctx, program: ProgramView, p: CheckedPurchase): Promise<PurchaseResultView | undefined> {
   const plan = ctx.config.oneStatementWrites ? atOncePlan(program, p) : undefined;
   if (!plan) return undefined;
-  let outcome = await withEmbeddedCount(ctx.rateCount, (count) => purchases.purchaseAtOnce(ctx.statements, { ...plan, count }));
-  // A purchase that upgrades the member goes again as the statement that writes upgrades. The
-  // count went with the first, so the second carries none.
-  if (outcome?.upgrades) outcome = await withEmbeddedCount(ctx.rateCount, (count) => purchases.purchaseAtOnce(ctx.statements, { ...plan, count, upgrading: true }));
+  const outcome = await withEmbeddedCount(ctx.rateCount, (count) => purchases.purchaseAtOnce(ctx.statements, { ...plan, count }));
   if (!outcome) return undefined;
   if (!outcome.written) {
     // A refused count ends the request here, before the general path costs the database more.

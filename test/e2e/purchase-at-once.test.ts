@@ -186,51 +186,18 @@ describe('with and without the one statement, the same purchases leave the same 
   });
 });
 
-describe('through the API, with the rate limiter on', () => {
-  let t: TestApp;
-  beforeAll(async () => { t = await startTestApp({ RATE_LIMIT_PER_MINUTE: '100' }); });
-  afterAll(async () => { await t.close(); });
-
-  test('a purchase that upgrades is written once and counts as one request', async () => {
-    await setClock(t, '2032-06-01T00:00:00.000Z');
-    await configure(t);
-    const member = await enroll(t, 'counted-upgrade');
-    const partnerId = `p-upgrade-${randomUUID()}`;
-    const partner = t.token({ role: 'PARTNER', partnerId });
-    const asPartner = (amount: string) => t.gql(PURCHASE, { input: { memberId: member, orderId: key('order'), amount, currency: 'USD' } }, partner);
-    // A first purchase of 50 stays at MEMBER; a second of 60 passes SILVER's 100 and earns at ×1.
-    expect(ok(await asPartner('50.00')).recordPurchase).toMatchObject({ pointsEarned: 50, member: { tier: { current: { code: 'MEMBER' } } } });
-    expect(ok(await asPartner('60.00')).recordPurchase).toMatchObject({ pointsEarned: 60, member: { tier: { current: { code: 'SILVER' } } } });
-    const rows = await rowsOf(t, member);
-    expect(rows.entries).toHaveLength(2);
-    expect(rows.state).toEqual([expect.objectContaining({ tier_code: 'SILVER', version: 2 })]);
-    expect(rows.history).toEqual([expect.objectContaining({ from_code: 'MEMBER', to_code: 'SILVER', reason: 'UPGRADE' })]);
-    const { rows: [count] } = await sql<{ points: number }>`select points from rate_limits where key = ${`api:partner:${partnerId}`}`.execute(t.database.db);
-    expect(count?.points).toBe(2);
-    await expectLedgerTrue(t, [member]);
-  });
-});
-
 describe('called directly', () => {
   let t: TestApp;
   beforeAll(async () => { t = await startTestApp(); });
   afterAll(async () => { await t.close(); });
 
-  async function planFor(memberId: string, amount: string, now: Date, orderId = key('order')) {
+  async function direct(memberId: string, amount: string, now: Date, orderId = key('order')) {
     const plan = atOncePlan(await getProgram(t.database.db), {
       memberId, orderId, amount, currency: 'USD', channel: 'web', items: null, occurredAt: now, hash: `hash-${orderId}`, now,
       partnerId: null, actor: 'admin:test-admin',
     });
     if (!plan) throw new Error('no plan for this programme');
-    return plan;
-  }
-
-  /** As purchases.service runs it: a purchase the first statement declines as an upgrade goes again as one that may upgrade. */
-  async function direct(memberId: string, amount: string, now: Date, orderId = key('order')) {
-    const plan = await planFor(memberId, amount, now, orderId);
-    const first = await purchaseAtOnce(t.database.db, { ...plan, count: null });
-    const outcome = first.upgrades ? await purchaseAtOnce(t.database.db, { ...plan, count: null, upgrading: true }) : first;
-    return { plan, first, outcome };
+    return { plan, outcome: await purchaseAtOnce(t.database.db, { ...plan, count: null }) };
   }
 
   test('on the one-rung ladder: the order, the entry, its pending lot and the member\'s totals', async () => {
@@ -287,9 +254,7 @@ describe('called directly', () => {
       // purchases of the six GOLD also asks for (ALL): not met.
       const before = await rowsOf(t, member);
       const later = new Date(at.getTime() + 60_000);
-      const short = await direct(member, '160.00', later);
-      expect(short.first.upgrades).toBe(false);
-      expect(short.first.written?.rung.code).toBe('SILVER');
+      expect((await direct(member, '160.00', later)).outcome.written?.rung.code).toBe('SILVER');
       // Three more purchases bring six: the sixth upgrades to GOLD, as tiers.engine applyActivity
       // does, and earns at the rung held before it: SILVER's ×1.25 of 1 point.
       await direct(member, '1.00', new Date(later.getTime() + 1_000));
@@ -298,9 +263,7 @@ describe('called directly', () => {
       const beforeSixth = await rowsOf(t, member);
       expect(beforeSixth.entries.length).toBe(before.entries.length + 3);
       expect(beforeSixth.state).toEqual([expect.objectContaining({ tier_code: 'SILVER', version: 1 })]);
-      const upgrade = await direct(member, '1.00', sixth);
-      expect(upgrade.first).toMatchObject({ written: null, upgrades: true });
-      expect(upgrade.outcome.written).toMatchObject({ rung: { code: 'SILVER' }, entry: { points: 1, qualifying_points: 1 } });
+      expect((await direct(member, '1.00', sixth)).outcome.written).toMatchObject({ rung: { code: 'SILVER' }, entry: { points: 1, qualifying_points: 1 } });
       const after = await rowsOf(t, member);
       // Status gained in 2032 holds to the end of 2033.
       expect(after.state).toEqual([{
@@ -397,42 +360,18 @@ describe('called directly', () => {
       // SILVER moves from 100 qualifying points to 150; nothing else about the ladder changes.
       const moved = LADDER.map((rung) => (rung.code === 'SILVER' ? { ...rung, qualifyingPointsRequired: 150 } : rung));
       ok(await t.gql(SET_TIERS, { tiers: moved }));
-      expect((await direct(member, '60.00', new Date(at.getTime() + 1_000))).first).toMatchObject({ upgrades: false, written: { rung: { code: 'MEMBER' } } });
-      expect((await rowsOf(t, member)).state).toEqual([expect.objectContaining({ tier_code: 'MEMBER' })]);
+      expect((await direct(member, '60.00', new Date(at.getTime() + 1_000))).outcome.written?.rung.code).toBe('MEMBER');
+      expect((await rowsOf(t, member)).state).toEqual([expect.objectContaining({ tier_code: 'MEMBER', version: 1 })]);
       // 160 points pass 150.
-      expect((await direct(member, '40.00', new Date(at.getTime() + 2_000))).first.upgrades).toBe(true);
-      expect((await rowsOf(t, member)).state).toEqual([expect.objectContaining({ tier_code: 'SILVER' })]);
-      await expectLedgerTrue(t, [member]);
-    });
-
-    test('a statement that may not upgrade writes nothing for a purchase that upgrades, and says so', async () => {
-      const member = await silverMember('direct-lean');
-      const at = new Date(start.getTime() + 60_000);
-      // 150 + 100 qualifying points stay under GOLD's 400: written by the first statement.
-      expect(await purchaseAtOnce(t.database.db, { ...(await planFor(member, '100.00', at)), count: null }))
-        .toMatchObject({ upgrades: false, written: { rung: { code: 'SILVER' } } });
-      // Six purchases and 350.00 spent are GOLD's other thresholds (ALL): three more small ones.
-      for (let k = 1; k <= 3; k++) await direct(member, '1.00', new Date(at.getTime() + k * 1_000));
-      const plan = await planFor(member, '200.00', new Date(at.getTime() + 4_000));
-      const before = await rowsOf(t, member);
-      expect(await purchaseAtOnce(t.database.db, { ...plan, count: null })).toEqual({ written: null, counted: null, upgrades: true });
-      expect(await rowsOf(t, member)).toEqual(before);
-      const upgraded = await purchaseAtOnce(t.database.db, { ...plan, count: null, upgrading: true });
-      expect(upgraded).toMatchObject({ upgrades: false, written: { rung: { code: 'SILVER' }, entry: { points: 250, qualifying_points: 200 } } });
-      const after = await rowsOf(t, member);
-      expect(after.state).toEqual([expect.objectContaining({ tier_code: 'GOLD', version: 2 })]);
-      expect(after.history.map((h) => (h as { to_code: string }).to_code)).toEqual(['SILVER', 'GOLD']);
-      expect(after.entries).toHaveLength(before.entries.length + 1);
+      expect((await direct(member, '40.00', new Date(at.getTime() + 2_000))).outcome.written?.rung.code).toBe('MEMBER');
+      expect((await rowsOf(t, member)).state).toEqual([expect.objectContaining({ tier_code: 'SILVER', version: 2 })]);
       await expectLedgerTrue(t, [member]);
     });
 
     describe('where the general path must decide, nothing is written', () => {
       async function expectNothing(member: string, amount: string, now: Date, orderId?: string) {
         const before = await rowsOf(t, member);
-        const { first, outcome } = await direct(member, amount, now, orderId);
-        expect(outcome.written).toBeNull();
-        // Not for the statement that may upgrade either: the general path decides.
-        expect(first.upgrades).toBe(false);
+        expect((await direct(member, amount, now, orderId)).outcome.written).toBeNull();
         expect(await rowsOf(t, member)).toEqual(before);
       }
       const soon = new Date(start.getTime() + 60_000);
