@@ -94,10 +94,17 @@ export function allocate(lots: OpenLot[], points: number): { allocations: Alloca
 
 /** Whole points from a money amount: floor(amount × rate × multiplier), exact decimal maths. */
 export function pointsForAmount(amount: string, earnRate: string, multiplier: string | number = 1): number {
-  const amountUnits = toUnits(amount, 2); // cents
-  const rateUnits = toUnits(earnRate, 4);
-  const multiplierUnits = toUnits(typeof multiplier === 'number' ? multiplier.toFixed(3) : multiplier, 3);
-  return Number(mulDivFloor(amountUnits * rateUnits, multiplierUnits, 100n * 10_000n * 1_000n));
+  return pointsForUnits(toUnits(amount, 2), toUnits(earnRate, 4), multiplierUnits(multiplier));
+}
+
+/** An earn multiplier (numeric(6, 3)) in thousandths. */
+export function multiplierUnits(multiplier: string | number): bigint {
+  return toUnits(typeof multiplier === 'number' ? multiplier.toFixed(3) : multiplier, 3);
+}
+
+/** pointsForAmount of figures already in units: the amount in cents, the rate in 10^-4, the multiplier in 10^-3. */
+export function pointsForUnits(cents: bigint, rateUnits: bigint, multiplier: bigint): number {
+  return Number(mulDivFloor(cents * rateUnits, multiplier, 100n * 10_000n * 1_000n));
 }
 
 /**

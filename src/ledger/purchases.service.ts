@@ -17,7 +17,7 @@ import * as purchases from './purchase.repo';
 import * as members from '../members/members.repo';
 import type { MemberRow } from '../members/members.repo';
 import * as repo from './ledger.repo';
-import { clawbackFor, lotExpiry, pointsForAmount, requestHash } from './ledger.rules';
+import { clawbackFor, lotExpiry, multiplierUnits, pointsForUnits, requestHash } from './ledger.rules';
 import { orReplay } from './idempotency';
 import { checkDecimal, fromUnits, toUnits } from './money';
 import type { EarnComponent, PurchaseResultView, RefundResultView, TransactionRow } from './ledger.types';
@@ -116,7 +116,7 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
       if (member.status !== 'ACTIVE') throw new InvalidStateError(`Member is ${member.status.toLowerCase()}: points cannot move`);
       const at = await writeInstant(ctx, member.updated_at);
       await settleExpiry(tx, member, program, at);
-      const { base, total, breakdown } = earning(program, amount, await currentTier(tx, member, program, at));
+      const { base, total, breakdown } = earning(program, toUnits(amount, 2), await currentTier(tx, member, program, at));
       const order = { pointsEarned: total, qualifyingPoints: base, breakdown, txnId: total > 0 ? randomUUID() : null };
       // Written by the credit's statement (or before COMMIT when nothing is credited).
       defer(tx, (qc) => qc.insertInto('orders').values({
@@ -151,21 +151,45 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
   };
 }
 
-/** What a purchase of `amount` earns at `tier`: base (qualifying) points, the total with the tier's multiplier, and how. */
-function earning(program: ProgramView, amount: string, tier: TierView): { base: number; total: number; breakdown: EarnComponent[] } {
-  const base = pointsForAmount(amount, program.earn_rate);
-  const total = pointsForAmount(amount, program.earn_rate, tier.earn_multiplier);
-  const breakdown: EarnComponent[] = [
-    { source: 'BASE', description: `${program.earn_rate} ${program.points_name} per ${program.currency}`, points: base, qualifyingPoints: base },
-  ];
-  if (total !== base) {
-    breakdown.push({
-      source: 'TIER_MULTIPLIER', description: `${tier.name} ×${Number(tier.earn_multiplier)}`,
-      points: total - base, qualifyingPoints: 0,
-    });
+/** A programme's earn rate in units and each rung's multiplier, with the breakdowns' wording: worked out once per programme as loaded. */
+interface EarnTerms {
+  rate: bigint;
+  base: string;
+  rungs: Map<TierView, { multiplier: bigint; description: string }>;
+}
+
+const TERMS = new WeakMap<ProgramView, EarnTerms>();
+/** The base points' multiplier: ×1. */
+const ONE = multiplierUnits(1);
+
+function termsOf(program: ProgramView): EarnTerms {
+  let terms = TERMS.get(program);
+  if (!terms) {
+    terms = {
+      rate: toUnits(program.earn_rate, 4),
+      base: `${program.earn_rate} ${program.points_name} per ${program.currency}`,
+      rungs: new Map(program.tiers.map((tier) => [tier, rungTerms(tier)])),
+    };
+    TERMS.set(program, terms);
   }
+  return terms;
+}
+
+function rungTerms(tier: TierView) {
+  return { multiplier: multiplierUnits(tier.earn_multiplier), description: `${tier.name} ×${Number(tier.earn_multiplier)}` };
+}
+
+/** What a purchase of `cents` earns at `tier`: base (qualifying) points, the total with the tier's multiplier, and how. */
+function earning(program: ProgramView, cents: bigint, tier: TierView): { base: number; total: number; breakdown: EarnComponent[] } {
+  const terms = termsOf(program);
+  const rung = terms.rungs.get(tier) ?? rungTerms(tier);
+  const base = pointsForUnits(cents, terms.rate, ONE);
+  const total = pointsForUnits(cents, terms.rate, rung.multiplier);
+  const breakdown: EarnComponent[] = [{ source: 'BASE', description: terms.base, points: base, qualifyingPoints: base }];
+  if (total !== base) breakdown.push({ source: 'TIER_MULTIPLIER', description: rung.description, points: total - base, qualifyingPoints: 0 });
   return { base, total, breakdown };
 }
+
 
 const LADDERS = new WeakMap<ProgramView, purchases.Ladder>();
 
@@ -194,9 +218,10 @@ export interface CheckedPurchase {
 export function atOncePlan(program: ProgramView, p: CheckedPurchase): Omit<purchases.PurchaseAtOnce, 'count'> | undefined {
   if (program.expiry_mode === 'INACTIVITY' || program.freeze_expiry_min_rank != null || awardsBonuses(program) || !isUuid(p.memberId)) return undefined;
   if (program.tiers.length > 1 && (hasLifetimeTiers(program) || program.qualification_window === 'ANNIVERSARY_YEAR')) return undefined;
-  const earned = program.tiers.map((tier) => earning(program, p.amount, tier));
+  const cents = toUnits(p.amount, 2);
+  const earned = program.tiers.map((tier) => earning(program, cents, tier));
   if (earned.every((rung) => rung.total === 0)) return undefined;
-  const base = pointsForAmount(p.amount, program.earn_rate);
+  const base = pointsForUnits(cents, termsOf(program).rate, ONE);
   const window = qualificationWindow(program.qualification_window, p.now, p.now);
   const availableAt = new Date(p.occurredAt.getTime() + program.pending_days * 86_400_000);
   return {
@@ -212,7 +237,7 @@ export function atOncePlan(program: ProgramView, p: CheckedPurchase): Omit<purch
     // Programmes on an anniversary window take the general path, so the end of status gained
     // now does not depend on the member's enrolment (tiers.engine validityFor).
     upgradeValidUntil: validityEnd(program.qualification_window, p.now, p.now),
-    own: partIn({ points: base, spendCents: Number(toUnits(p.amount, 2)), purchase: true, occurredAt: p.occurredAt, createdAt: p.now }, window, p.now),
+    own: partIn({ points: base, spendCents: Number(cents), purchase: true, occurredAt: p.occurredAt, createdAt: p.now }, window, p.now),
   };
 }
 
