@@ -36,7 +36,7 @@ import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { buildService, startServer, type RunningServer } from './lib/bench-server';
 import { databaseCeiling, medianOf, runOperation, type OpFigures, type Operation } from './lib/bench-load';
-import { DEFAULT_URL, operations, prepareDatabase, resultFiles, sampleMembers, serverSettings, tokens, withDatabase, type Sample } from './lib/bench-ops';
+import { DEFAULT_URL, operations, prepareDatabase, resultFiles, sampleMembers, serverSettings, tokens, turnOrder, withDatabase, type Sample } from './lib/bench-ops';
 import { runPaced } from './lib/bench-paced';
 import { startStallMeter } from './lib/hiccups';
 import { summariseProfile } from './lib/cpuprofile';
@@ -146,7 +146,8 @@ async function main(): Promise<number> {
   /**
    * Runs every target's operations in interleaved rounds. With --scale (or --compare) the
    * servers run side by side and each operation is measured on one right after the other, so a
-   * slow spell on the machine lands on all of them rather than on one.
+   * slow spell on the machine lands on all of them rather than on one; which goes first
+   * alternates from round to round (turnOrder).
    */
   const measure = async (targets: Target[]) => {
     const states = targets.map((t) => ({
@@ -160,7 +161,7 @@ async function main(): Promise<number> {
     for (let round = 1; round <= rounds; round++) {
       console.log(`  round ${round}/${rounds}`);
       for (const name of ALL) {
-        for (const t of states) {
+        for (const t of turnOrder(states, round)) {
           const op = t.ops.find((o) => o.name === name);
           if (!op) continue;
           process.stdout.write(`    ${op.label}${states.length > 1 ? ` @ ${t.label}` : ''} … `);
