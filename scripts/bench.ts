@@ -67,13 +67,13 @@ function table(rows: [string, OpFigures][]): string {
   return [head, '-'.repeat(head.length), ...lines].join('\n');
 }
 
-/** The machine's busy and stolen share over a run, for the progress lines ('' where unread). */
 /**
  * The time of day in UTC, as PostgreSQL's log stamps it: a run's start beside its figures, so a
  * slow round can be set against what the server logged then (a checkpoint, say).
  */
 const clockTime = () => new Date().toISOString().slice(11, 19);
 
+/** The machine's busy and stolen share over a run, for the progress lines ('' where unread). */
 function machineNote(figures: OpFigures): string {
   return figures.machine ? ` (machine ${figures.machine.busyPercent} % busy, ${figures.machine.stealPercent} % stolen)` : '';
 }

@@ -148,7 +148,6 @@ export function tokens(secret: string, count: number): string[] {
   return Array.from({ length: count }, (_, k) => signToken(jwt, { role: 'ADMIN', sub: `bench-caller-${k}`, ttlSeconds: 3600 }));
 }
 
-
 /**
  * The order in which servers that take turns (--compare, --scale) run an operation in a round:
  * reversed every other round, so neither always runs right after the other's writes or first

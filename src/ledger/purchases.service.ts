@@ -68,7 +68,8 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
   const program = await getProgram(ctx.db);
   const orderId = checkOrderId(input.orderId, 'orderId');
   const amount = checkDecimal(input.amount, 'amount', { scale: 2, positive: true });
-  if (toUnits(amount, 2) > MAX_AMOUNT_UNITS) throw new BadInputError('amount is larger than one order can be', 'amount');
+  const cents = toUnits(amount, 2);
+  if (cents > MAX_AMOUNT_UNITS) throw new BadInputError('amount is larger than one order can be', 'amount');
   if (input.currency !== program.currency) {
     throw new BadInputError(`currency must be the programme currency ${program.currency}`, 'currency');
   }
@@ -116,7 +117,7 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
       if (member.status !== 'ACTIVE') throw new InvalidStateError(`Member is ${member.status.toLowerCase()}: points cannot move`);
       const at = await writeInstant(ctx, member.updated_at);
       await settleExpiry(tx, member, program, at);
-      const { base, total, breakdown } = earning(program, toUnits(amount, 2), await currentTier(tx, member, program, at));
+      const { base, total, breakdown } = earning(program, cents, await currentTier(tx, member, program, at));
       const order = { pointsEarned: total, qualifyingPoints: base, breakdown, txnId: total > 0 ? randomUUID() : null };
       // Written by the credit's statement (or before COMMIT when nothing is credited).
       defer(tx, (qc) => qc.insertInto('orders').values({
@@ -130,7 +131,7 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
         txn = await credit(tx, member, program, at, {
           id: order.txnId, type: 'PURCHASE', points: total, qualifyingPoints: base, description: `Purchase ${orderId}`,
           orderId, partnerId: actor.partnerId ?? null, actor: actorKey(actor), occurredAt,
-        }, { availableAt: availableAt.getTime() > at.getTime() ? availableAt : at, last: true, purchase: { spendCents: Number(toUnits(amount, 2)) } });
+        }, { availableAt: availableAt.getTime() > at.getTime() ? availableAt : at, last: true, purchase: { spendCents: Number(cents) } });
       } else {
         // An order that earns nothing still changes the member's tier metrics: mark the row (db/deferred.ts touchMember).
         touchMember(tx, member.id, at);
@@ -151,11 +152,16 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
   };
 }
 
-/** A programme's earn rate in units and each rung's multiplier, with the breakdowns' wording: worked out once per programme as loaded. */
+/**
+ * What a purchase reads of its programme, worked out once per programme as loaded: the earn
+ * rate in units, each rung's multiplier and the breakdowns' wording, and the ladder as the
+ * one-statement purchase reads it.
+ */
 interface EarnTerms {
   rate: bigint;
   base: string;
   rungs: Map<TierView, { multiplier: bigint; description: string }>;
+  ladder: purchases.Ladder;
 }
 
 const TERMS = new WeakMap<ProgramView, EarnTerms>();
@@ -169,6 +175,7 @@ function termsOf(program: ProgramView): EarnTerms {
       rate: toUnits(program.earn_rate, 4),
       base: `${program.earn_rate} ${program.points_name} per ${program.currency}`,
       rungs: new Map(program.tiers.map((tier) => [tier, rungTerms(tier)])),
+      ladder: purchases.ladderFor(program.tiers.map((tier) => ({ code: tier.code, rank: tier.rank, earnable: !tier.invitation_only, ...thresholdsOf(tier) }))),
     };
     TERMS.set(program, terms);
   }
@@ -190,19 +197,6 @@ function earning(program: ProgramView, cents: bigint, tier: TierView): { base: n
   return { base, total, breakdown };
 }
 
-
-const LADDERS = new WeakMap<ProgramView, purchases.Ladder>();
-
-/** The programme's ladder as the one-statement purchase reads it: built once per programme as loaded. */
-function ladderOf(program: ProgramView): purchases.Ladder {
-  let ladder = LADDERS.get(program);
-  if (!ladder) {
-    ladder = purchases.ladderFor(program.tiers.map((tier) => ({ code: tier.code, rank: tier.rank, earnable: !tier.invitation_only, ...thresholdsOf(tier) })));
-    LADDERS.set(program, ladder);
-  }
-  return ladder;
-}
-
 /** A purchase request after its checks, as both paths take it. */
 export interface CheckedPurchase {
   memberId: string; orderId: string; amount: string; currency: string; channel: string | null;
@@ -221,7 +215,8 @@ export function atOncePlan(program: ProgramView, p: CheckedPurchase): Omit<purch
   const cents = toUnits(p.amount, 2);
   const earned = program.tiers.map((tier) => earning(program, cents, tier));
   if (earned.every((rung) => rung.total === 0)) return undefined;
-  const base = pointsForUnits(cents, termsOf(program).rate, ONE);
+  // The base points are the same at every rung.
+  const { base } = earned[0] as { base: number };
   const window = qualificationWindow(program.qualification_window, p.now, p.now);
   const availableAt = new Date(p.occurredAt.getTime() + program.pending_days * 86_400_000);
   return {
@@ -233,7 +228,7 @@ export function atOncePlan(program: ProgramView, p: CheckedPurchase): Omit<purch
     description: `Purchase ${p.orderId}`, actor: p.actor, qualifyingPoints: base,
     availableAt: availableAt.getTime() > p.now.getTime() ? availableAt : p.now,
     expiresAt: lotExpiry(expiryPolicy(program), p.occurredAt, p.now),
-    ladder: ladderOf(program), earned, window,
+    ladder: termsOf(program).ladder, earned, window,
     // Programmes on an anniversary window take the general path, so the end of status gained
     // now does not depend on the member's enrolment (tiers.engine validityFor).
     upgradeValidUntil: validityEnd(program.qualification_window, p.now, p.now),
