@@ -18,6 +18,8 @@ export interface Config {
   dbPoolSize: number;
   /** Connections shared by the one-statement writes (db/pipelined-pool.ts); 0 gives each a pool connection. */
   dbPipelinedConnections: number;
+  /** Most of those statements that arrive together and commit in one transaction (db/pipelined-pool.ts); 1 commits each alone. */
+  dbCommitGroup: number;
   jwt: {
     secret: string | null;
     publicKey: string | null;
@@ -99,6 +101,7 @@ export function loadConfig(env: Env = process.env): Config {
     database: databaseTarget(env),
     dbPoolSize: int(env, 'DB_POOL_SIZE', 10, 1),
     dbPipelinedConnections: int(env, 'DB_PIPELINED_CONNECTIONS', 2),
+    dbCommitGroup: int(env, 'DB_COMMIT_GROUP', 16, 1),
     jwt: {
       secret,
       publicKey,

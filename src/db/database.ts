@@ -43,6 +43,8 @@ export interface OpenOptions {
   schema?: string;
   /** PostgreSQL only: connections shared by statements that stand alone (0: they take pool connections). */
   pipelinedConnections?: number;
+  /** PostgreSQL only: most statements of those connections committed together (1: each alone). */
+  commitGroup?: number;
   /** Apply pending migrations before returning (default true). */
   migrate?: boolean;
 }
@@ -67,7 +69,7 @@ export async function openDatabase(target: DatabaseTarget, options: OpenOptions 
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PreparingPool(pool, names) }) });
     const shared = options.pipelinedConnections ?? 0;
     const statements = shared > 0
-      ? new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PipelinedPool(connection, shared, names) }) })
+      ? new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PipelinedPool(connection, shared, names, options.commitGroup ?? 1) }) })
       : db;
     database = {
       db, statements, kind: 'postgres', ping: () => ping(db),

@@ -11,18 +11,43 @@ interface Slot {
   corked: boolean;
 }
 
+/** A statement waiting for the end of the turn, when the turn's statements leave together. */
+interface Pending {
+  sql: string;
+  parameters: unknown[];
+  resolve(result: unknown): void;
+  reject(error: unknown): void;
+}
+
+/** How long a statement of a group may wait for a row lock before the group gives up and its statements run alone. */
+const GROUP_LOCK_TIMEOUT = '100ms';
+
 /**
- * A few connections that concurrent requests share, for statements that stand alone: each is
- * autocommitted, so it is its own transaction, and none waits for another's answer before it
- * leaves. Statements that arrive in one turn of the event loop leave in one write, and the
- * server reads them in one go and answers each as it commits. A pool connection per statement
- * costs each of them a write on the API's side and a wake-up of a backend on the server's;
- * here a busy server pays those once for several requests, as db/batch.ts does for reads.
+ * A few connections that concurrent requests share, for statements that stand alone (the
+ * one-statement purchases and redemptions). None waits for another's answer before it leaves:
+ * the statements that arrive in one turn of the event loop leave in one write, on the
+ * connection with the fewest unanswered, and the server reads them in one go. A pool
+ * connection per statement costs each of them a write on the API's side and a wake-up of a
+ * backend on the server's; here a busy server pays those once for several requests, as
+ * db/batch.ts does for reads.
  *
- * Each statement keeps its own transaction, so one that fails (a racing duplicate's unique
- * violation) fails alone. One that waits for a row lock holds back those sent after it on the
- * same connection until it ends; a statement goes to the connection with the fewest
- * unanswered. Nothing here may open a transaction: `BEGIN` is refused.
+ * The statements of one turn (up to `groupSize`) also commit together: they run inside one
+ * transaction, so the server pays one commit and one flush of its log for all of them, and
+ * each statement's answer is handed back only once that commit is in. A statement alone in
+ * its turn is autocommitted, as before. To its caller a statement still stands alone:
+ *
+ * - when any statement of a group fails (a racing duplicate's unique violation), nothing of
+ *   the group was committed, and every statement of it runs again alone, on its own
+ *   transaction, so the one that fails fails alone and the rest are answered as if they had
+ *   never met it;
+ * - a statement of a group that waits for a row lock longer than GROUP_LOCK_TIMEOUT fails
+ *   the group the same way. Two groups, or a group and a transaction, each holding a row the
+ *   other wants are then untangled at once instead of at the server's deadlock check; the
+ *   statements alone wait for their locks as long as they must;
+ * - a connection lost before the commit was answered leaves the group's fate unknown, so its
+ *   statements fail, as a statement alone does on a lost connection: none is run twice.
+ *
+ * Nothing here may open a transaction of a caller's own: `BEGIN` is refused.
  *
  * Statements are prepared under the names their pool's PreparingPool gives them (one
  * StatementNames for both), and a plan outdated by a schema change is prepared again under a
@@ -31,8 +56,17 @@ interface Slot {
 export class PipelinedPool implements PostgresPool {
   private readonly slots: Slot[];
   private closed = false;
+  private pending: Pending[] = [];
+  /** Set while the turn's statements leave: their sockets are uncorked as soon as all have gone. */
+  private leaving: (() => void)[] | null = null;
 
-  constructor(private readonly config: ClientConfig, size: number, private readonly names: StatementNames) {
+  /** `groupSize`: the most statements committed together; 1 autocommits each. */
+  constructor(
+    private readonly config: ClientConfig,
+    size: number,
+    private readonly names: StatementNames,
+    private readonly groupSize = 1,
+  ) {
     this.slots = Array.from({ length: size }, () => ({ client: null, connecting: null, inFlight: 0, corked: false }));
   }
 
@@ -40,20 +74,10 @@ export class PipelinedPool implements PostgresPool {
   private readonly handle: PostgresPoolClient = {
     query: (async (sql: string, parameters?: ReadonlyArray<unknown>) => {
       if (/^\s*(begin|start transaction)\b/i.test(sql)) throw new Error('a shared connection runs statements that stand alone, not transactions');
-      const slot = this.pick();
-      slot.inFlight++;
-      try {
-        const client = await this.clientOf(slot);
-        try {
-          return await this.run(slot, client, sql, parameters ?? []);
-        } catch (error) {
-          if (!isStalePlan(error)) throw error;
-          this.names.reset();
-          return await this.run(slot, client, sql, parameters ?? []);
-        }
-      } finally {
-        slot.inFlight--;
-      }
+      if (this.groupSize <= 1) return this.alone(sql, [...(parameters ?? [])]);
+      return new Promise((resolve, reject) => {
+        if (this.pending.push({ sql, parameters: [...(parameters ?? [])], resolve, reject }) === 1) setImmediate(() => this.leave());
+      });
     }) as unknown as PostgresPoolClient['query'],
     release: () => undefined,
   };
@@ -70,6 +94,81 @@ export class PipelinedPool implements PostgresPool {
       slot.connecting = null;
       await client?.end().catch(() => undefined);
     }));
+  }
+
+  /** Sends the turn's statements: alone when one, otherwise in groups of at most `groupSize`. */
+  private leave(): void {
+    const turn = this.pending;
+    this.pending = [];
+    const uncorks: (() => void)[] = [];
+    this.leaving = uncorks;
+    try {
+      for (let i = 0; i < turn.length; i += this.groupSize) {
+        const group = turn.slice(i, i + this.groupSize);
+        if (group.length === 1) {
+          const [only] = group as [Pending];
+          this.alone(only.sql, only.parameters).then(only.resolve, only.reject);
+        } else {
+          void this.together(group);
+        }
+      }
+    } finally {
+      // On a connected slot everything above was sent synchronously: let it go now, not a turn later.
+      this.leaving = null;
+      for (const uncork of uncorks) uncork();
+    }
+  }
+
+  /** One statement, autocommitted, on the connection with the fewest unanswered. */
+  private async alone(sql: string, parameters: unknown[]): Promise<unknown> {
+    const slot = this.pick();
+    slot.inFlight++;
+    try {
+      const client = slot.client ?? (await this.clientOf(slot));
+      try {
+        return await this.run(slot, client, sql, parameters);
+      } catch (error) {
+        if (!isStalePlan(error)) throw error;
+        this.names.reset();
+        return await this.run(slot, client, sql, parameters);
+      }
+    } finally {
+      slot.inFlight--;
+    }
+  }
+
+  /** Several statements in one transaction on one connection (see the class's comment). */
+  private async together(group: Pending[]): Promise<void> {
+    const slot = this.pick();
+    slot.inFlight += group.length;
+    let outcomes: PromiseSettledResult<unknown>[];
+    let commit: PromiseSettledResult<{ command?: string }>;
+    try {
+      const client = slot.client ?? (await this.clientOf(slot));
+      const begin = this.control(slot, client, `begin; set local lock_timeout = '${GROUP_LOCK_TIMEOUT}'`);
+      const runs = group.map((p) => this.run(slot, client, p.sql, p.parameters));
+      const ended = this.control(slot, client, 'commit');
+      [commit, ...outcomes] = await Promise.allSettled([ended, begin, ...runs]) as [PromiseSettledResult<{ command?: string }>, ...PromiseSettledResult<unknown>[]];
+    } catch (error) {
+      for (const p of group) p.reject(error);
+      return;
+    } finally {
+      slot.inFlight -= group.length;
+    }
+    const [began, ...answers] = outcomes;
+    if (commit.status === 'fulfilled' && commit.value.command === 'COMMIT' && began?.status === 'fulfilled') {
+      // Committed: each statement that ran has its answer. (One refused before it reached the
+      // server, such as a value the driver cannot send, has its own error.)
+      group.forEach((p, i) => settle(p, answers[i] as PromiseSettledResult<unknown>));
+      return;
+    }
+    if (commit.status === 'rejected' && !answeredByServer(commit.reason)) {
+      // The connection went before the commit was answered: whether the group committed is not known.
+      for (const p of group) p.reject(commit.reason);
+      return;
+    }
+    // Rolled back: nothing of the group was written. Each statement runs again alone.
+    for (const p of group) this.alone(p.sql, p.parameters).then(p.resolve, p.reject);
   }
 
   /** The connection with the fewest statements unanswered (the first such, so an idle server uses one). */
@@ -103,19 +202,42 @@ export class PipelinedPool implements PostgresPool {
     return slot.connecting;
   }
 
-  /** Sends the statement, corking the socket for the rest of this turn so the turn's statements share a write. */
+  /** Sends a statement, prepared under its name, on the slot's corked socket. */
   private run(slot: Slot, client: Client, sql: string, parameters: ReadonlyArray<unknown>) {
-    const stream = socketOf(client);
-    if (!slot.corked && stream?.cork && stream.uncork) {
-      slot.corked = true;
-      stream.cork();
-      setImmediate(() => {
-        slot.corked = false;
-        stream.uncork?.();
-      });
-    }
+    this.cork(slot, client);
     const name = this.names.nameFor(sql);
     const values = parameters as unknown[];
     return name ? client.query({ name, text: sql, values }) : client.query(sql, values);
   }
+
+  /** Sends transaction control (simple protocol, several commands in one message) on the slot's corked socket. */
+  private control(slot: Slot, client: Client, sql: string): Promise<{ command?: string }> {
+    this.cork(slot, client);
+    return client.query(sql) as Promise<{ command?: string }>;
+  }
+
+  /** Corks the slot's socket for the rest of this turn, so the turn's messages share a write. */
+  private cork(slot: Slot, client: Client): void {
+    const stream = socketOf(client);
+    if (slot.corked || !stream?.cork || !stream.uncork) return;
+    slot.corked = true;
+    stream.cork();
+    const uncork = () => {
+      slot.corked = false;
+      stream.uncork?.();
+    };
+    if (this.leaving) this.leaving.push(uncork);
+    else setImmediate(uncork);
+  }
+
+}
+
+function settle(p: Pending, outcome: PromiseSettledResult<unknown>): void {
+  if (outcome.status === 'fulfilled') p.resolve(outcome.value);
+  else p.reject(outcome.reason);
+}
+
+/** Whether an error is the server's answer (it carries a SQLSTATE), rather than a connection lost or a driver's refusal. */
+function answeredByServer(error: unknown): boolean {
+  return typeof (error as { code?: unknown } | null)?.code === 'string';
 }

@@ -1,34 +1,73 @@
 /**
  * The connections that concurrent requests share for statements that stand alone
  * (db/pipelined-pool.ts): on PostgreSQL, statements of one turn leave together on one
- * connection yet each is its own transaction and fails alone; PGlite, with its one
- * connection, runs them where everything else runs.
+ * connection and commit together, yet each fails alone; PGlite, with its one connection, runs
+ * them where everything else runs.
  */
 import { sql } from 'kysely';
 import { type TestApp, startTestApp } from '../support/harness';
 
 let t: TestApp;
-beforeAll(async () => { t = await startTestApp({ DB_PIPELINED_CONNECTIONS: '2' }); });
+beforeAll(async () => { t = await startTestApp({ DB_PIPELINED_CONNECTIONS: '2', DB_COMMIT_GROUP: '4' }); });
 afterAll(async () => { await t.close(); });
 
 const onServer = Boolean(process.env.TEST_DATABASE_URL);
 
-const backend = async () => (await sql<{ pid: number; txid: string }>`select pg_backend_pid() as pid, txid_current()::text as txid`.execute(t.database.statements)).rows[0];
+const backend = async (db = t.database.statements) => (await sql<{ pid: number; txid: string }>`select pg_backend_pid() as pid, txid_current()::text as txid`.execute(db)).rows[0];
+
+const probe = async (table: string, ids: number[]) => {
+  await sql`create table ${sql.table(table)} (id int primary key, n int not null default 0)`.execute(t.database.db);
+  for (const id of ids) await sql`insert into ${sql.table(table)} (id) values (${id}::int)`.execute(t.database.db);
+};
+const rowsOf = async (table: string) => (await sql<{ id: number; n: number }>`select id, n from ${sql.table(table)} order by id`.execute(t.database.db)).rows;
 
 test('statements that stand alone run on shared connections on a server, and on the one connection on PGlite', async () => {
   expect(t.config.dbPipelinedConnections).toBe(2);
+  expect(t.config.dbCommitGroup).toBe(4);
   if (!onServer) {
     expect(t.database.statements).toBe(t.database.db);
     return;
   }
   expect(t.database.statements).not.toBe(t.database.db);
-  // Five at once over two connections: each connection carries several, none waits for a checkout.
-  const rows = await Promise.all(Array.from({ length: 5 }, () => backend()));
-  expect(new Set(rows.map((r) => r?.pid)).size).toBe(2);
-  // Each is its own transaction, though several left in one write.
-  expect(new Set(rows.map((r) => r?.txid)).size).toBe(5);
+  // Six at once, in groups of at most four: a group of four on one connection, the other two on
+  // the other. None waits for a checkout.
+  const rows = await Promise.all(Array.from({ length: 6 }, () => backend()));
+  const pids = rows.map((r) => r?.pid);
+  const txids = rows.map((r) => r?.txid);
+  expect(new Set(pids).size).toBe(2);
+  expect(pids.slice(0, 4).every((pid) => pid === pids[0])).toBe(true);
+  expect(pids[4]).toBe(pids[5]);
+  expect(pids[4]).not.toBe(pids[0]);
+  // Each group is one transaction.
+  expect(new Set(txids.slice(0, 4)).size).toBe(1);
+  expect(new Set(txids.slice(4)).size).toBe(1);
+  expect(txids[4]).not.toBe(txids[0]);
   const own = (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(t.database.db)).rows[0]?.pid;
-  expect(rows.map((r) => r?.pid)).not.toContain(own);
+  expect(pids).not.toContain(own);
+});
+
+test('with DB_COMMIT_GROUP=1 each statement is its own transaction, though several leave in one write', async () => {
+  if (!onServer) return expect(t.database.statements).toBe(t.database.db);
+  const alone = await startTestApp({ DB_PIPELINED_CONNECTIONS: '2', DB_COMMIT_GROUP: '1' });
+  try {
+    const rows = await Promise.all(Array.from({ length: 5 }, () => backend(alone.database.statements)));
+    expect(new Set(rows.map((r) => r?.pid)).size).toBe(2);
+    expect(new Set(rows.map((r) => r?.txid)).size).toBe(5);
+  } finally {
+    await alone.close();
+  }
+});
+
+test('a statement of a group is answered only once the group has committed', async () => {
+  await probe('pipelined_commit', []);
+  const seen: { id: number; n: number }[][] = [];
+  await Promise.all([
+    sql`insert into pipelined_commit (id) values (${1}::int)`.execute(t.database.statements)
+      .then(async () => { seen.push(await rowsOf('pipelined_commit')); }),
+    // Holds the group open: were the insert answered before the commit, another connection would not see its row.
+    sql`select pg_sleep(${0.3}::float8)`.execute(t.database.statements),
+  ]);
+  expect(seen).toEqual([[{ id: 1, n: 0 }]]);
 });
 
 test('a statement that fails fails alone: those sent beside it on its connection are answered', async () => {
@@ -43,16 +82,51 @@ test('a statement that fails fails alone: those sent beside it on its connection
     .toEqual([1, '22012', 3, 4]);
 });
 
-test('a write that fails rolls back alone; the one beside it commits', async () => {
-  await sql`create table if not exists pipelined_probe (id int primary key)`.execute(t.database.db);
-  await sql`insert into pipelined_probe values (1)`.execute(t.database.db);
+test('a write that fails rolls back alone; those beside it, before and after it, commit', async () => {
+  await probe('pipelined_probe', [1]);
   const results = await Promise.allSettled([
-    sql`insert into pipelined_probe values (${2}::int), (${1}::int)`.execute(t.database.statements),
-    sql`insert into pipelined_probe values (${3}::int)`.execute(t.database.statements),
+    sql`insert into pipelined_probe (id) values (${4}::int)`.execute(t.database.statements),
+    sql`insert into pipelined_probe (id) values (${2}::int), (${1}::int)`.execute(t.database.statements),
+    sql`insert into pipelined_probe (id) values (${3}::int)`.execute(t.database.statements),
   ]);
-  expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled']);
-  const ids = (await sql<{ id: number }>`select id from pipelined_probe order by id`.execute(t.database.db)).rows.map((r) => r.id);
-  expect(ids).toEqual([1, 3]);
+  expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+  expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ code: '23505' });
+  expect((await rowsOf('pipelined_probe')).map((r) => r.id)).toEqual([1, 3, 4]);
+});
+
+test('a group that waits long for a row lock gives up, and its statements run alone: the free one at once, the other once the lock is let go', async () => {
+  await probe('pipelined_locked', [1]);
+  let released = false;
+  let freeAnswered: boolean | undefined;
+  let writes: Promise<unknown> | undefined;
+  await t.database.db.transaction().execute(async (tx) => {
+    await sql`select id from pipelined_locked where id = ${1}::int for update`.execute(tx);
+    writes = Promise.all([
+      sql`update pipelined_locked set n = n + 1 where id = ${1}::int`.execute(t.database.statements),
+      sql`insert into pipelined_locked (id) values (${2}::int)`.execute(t.database.statements).then(() => {
+        freeAnswered = !released;
+      }),
+    ]);
+    // Holds the lock far longer than a group waits for one (GROUP_LOCK_TIMEOUT, 100 ms).
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    released = true;
+  });
+  await writes;
+  if (onServer) expect(freeAnswered).toBe(true);
+  expect(await rowsOf('pipelined_locked')).toEqual([{ id: 1, n: 1 }, { id: 2, n: 0 }]);
+});
+
+test('two groups that lock the same rows in opposite orders both complete, every write once', async () => {
+  await probe('pipelined_crossed', [1, 2]);
+  const bump = (id: number) => sql`update pipelined_crossed set n = n + 1 where id = ${id}::int`.execute(t.database.statements);
+  const nap = () => sql`select pg_sleep(${0.2}::float8)`.execute(t.database.statements);
+  const first = Promise.all([bump(1), nap(), bump(2)]);
+  // Statements sent once the first group has left form a second group, on the other connection:
+  // each group then holds one row and waits for the other's.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const second = Promise.all([bump(2), nap(), bump(1)]);
+  await Promise.all([first, second]);
+  expect(await rowsOf('pipelined_crossed')).toEqual([{ id: 1, n: 2 }, { id: 2, n: 2 }]);
 });
 
 test('a transaction cannot be opened on a shared connection', async () => {
