@@ -12,8 +12,9 @@ export interface Ctx {
   actor: Actor | null;
   db: Db;
   /**
-   * Where a write of one autocommitted statement runs (Database.statements): on PostgreSQL,
-   * connections that concurrent requests share; elsewhere `db` itself.
+   * Where a write of one statement that stands alone runs (Database.statements): on PostgreSQL,
+   * connections that concurrent requests share, which commit the statements that arrive
+   * together in one transaction; elsewhere `db` itself.
    */
   statements: Db;
   config: Config;

@@ -15,9 +15,10 @@ export type Db = Kysely<DB>;
 export interface Database {
   db: Db;
   /**
-   * Where a statement that stands alone (autocommitted, no transaction) runs: on PostgreSQL,
-   * connections shared by concurrent requests (db/pipelined-pool.ts) when the pool has any;
-   * otherwise `db` itself.
+   * Where a statement that stands alone (in no transaction of the caller's) runs: on
+   * PostgreSQL, connections shared by concurrent requests (db/pipelined-pool.ts, which commits
+   * the statements that arrive together in one transaction, each still failing alone) when the
+   * pool has any; otherwise `db` itself, where each is autocommitted.
    */
   statements: Db;
   kind: 'postgres' | 'pglite';

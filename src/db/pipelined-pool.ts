@@ -141,30 +141,31 @@ export class PipelinedPool implements PostgresPool {
   private async together(group: Pending[]): Promise<void> {
     const slot = this.pick();
     slot.inFlight += group.length;
-    let outcomes: PromiseSettledResult<unknown>[];
     let commit: PromiseSettledResult<{ command?: string }>;
+    let answers: PromiseSettledResult<unknown>[];
     try {
       const client = slot.client ?? (await this.clientOf(slot));
       const begin = this.control(slot, client, `begin; set local lock_timeout = '${GROUP_LOCK_TIMEOUT}'`);
       const runs = group.map((p) => this.run(slot, client, p.sql, p.parameters));
       const ended = this.control(slot, client, 'commit');
-      [commit, ...outcomes] = await Promise.allSettled([ended, begin, ...runs]) as [PromiseSettledResult<{ command?: string }>, ...PromiseSettledResult<unknown>[]];
+      // BEGIN's own outcome tells nothing the commit's does not (below).
+      [commit, , ...answers] = await Promise.allSettled([ended, begin, ...runs]) as [PromiseSettledResult<{ command?: string }>, ...PromiseSettledResult<unknown>[]];
     } catch (error) {
       for (const p of group) p.reject(error);
       return;
     } finally {
       slot.inFlight -= group.length;
     }
-    const [began, ...answers] = outcomes;
-    if (commit.status === 'fulfilled' && commit.value.command === 'COMMIT' && began?.status === 'fulfilled') {
-      // Committed: each statement that ran has its answer. (One refused before it reached the
-      // server, such as a value the driver cannot send, has its own error.)
-      group.forEach((p, i) => settle(p, answers[i] as PromiseSettledResult<unknown>));
-      return;
-    }
     if (commit.status === 'rejected' && !answeredByServer(commit.reason)) {
       // The connection went before the commit was answered: whether the group committed is not known.
       for (const p of group) p.reject(commit.reason);
+      return;
+    }
+    if (commit.status === 'fulfilled' && commit.value.command === 'COMMIT') {
+      // Committed: each statement has its answer. (One refused before it reached the server,
+      // such as a value the driver cannot send, has its own error; and were BEGIN itself
+      // refused, each statement ran as its own transaction, and its answer is its own too.)
+      group.forEach((p, i) => settle(p, answers[i] as PromiseSettledResult<unknown>));
       return;
     }
     // Rolled back: nothing of the group was written. Each statement runs again alone.

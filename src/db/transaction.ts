@@ -66,7 +66,7 @@ export async function executeLast<O>(tx: Db, query: Compilable<O>): Promise<O[]>
 }
 
 /**
- * Runs a write of one autocommitted statement that carries the request's rate-limit count
+ * Runs a write of one statement that stands alone (Database.statements) and carries the request's rate-limit count
  * inside it (Ahead.embed), where the count can ride; where it cannot, its verdict is awaited
  * first and the statement runs without it. The count's row goes back to the count for its
  * verdict. A failure rolls the count back with the statement, so the count is owed again:

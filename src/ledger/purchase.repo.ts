@@ -101,7 +101,7 @@ export interface PurchaseAtOnceOutcome {
 const COUNT = 'c';
 
 /**
- * A purchase as one autocommitted statement: it locks the member and writes the order, the
+ * A purchase as one statement that stands alone (db/pipelined-pool.ts): it locks the member and writes the order, the
  * ledger entry, its lot and the member's totals (and, at a member's first activity on a
  * ladder, its tier state), with the rate-limit count inside it. It writes
  * only where the general path (purchases.service, the transaction with the tier engine) would

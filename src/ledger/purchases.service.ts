@@ -237,8 +237,8 @@ export function atOncePlan(program: ProgramView, p: CheckedPurchase): Omit<purch
 }
 
 /**
- * The common purchase in one statement, its rate-limit count inside it: no transaction, one
- * round trip. Undefined where the statement left the purchase to the general path, having
+ * The common purchase in one statement, its rate-limit count inside it: no transaction of its
+ * own, one round trip. Undefined where the statement left the purchase to the general path, having
  * written nothing but the count (a replay, a member who is not active, owes a debt, has lots to
  * expire or whose tier would move; a statement that failed, such as a racing duplicate order),
  * and wherever atOncePlan gives no plan.

@@ -35,7 +35,7 @@ export interface RedemptionOutcome {
 const COUNT = 'c';
 
 /**
- * A redemption as one autocommitted statement: it locks the member, draws from the spendable
+ * A redemption as one statement that stands alone (db/pipelined-pool.ts): it locks the member, draws from the spendable
  * lots soonest-expiring first (ledger.rules consumptionOrder: expiry, nulls last, then earned
  * instant, then id), and writes the entry, the draws, the lots, the member's aggregates and the
  * idempotency record; the rate-limit count rides inside it. It writes only when the general
