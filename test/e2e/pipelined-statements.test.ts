@@ -129,6 +129,27 @@ test('two groups that lock the same rows in opposite orders both complete, every
   expect(await rowsOf('pipelined_crossed')).toEqual([{ id: 1, n: 2 }, { id: 2, n: 2 }]);
 });
 
+test('a group whose connection is lost before its commit is answered fails, and none of its statements runs again', async () => {
+  if (!onServer) return expect(t.database.statements).toBe(t.database.db);
+  await probe('pipelined_lost', []);
+  const group = Promise.allSettled([
+    sql`insert into pipelined_lost (id) values (${1}::int)`.execute(t.database.statements),
+    sql`select pg_sleep(${5}::float8) as slept`.execute(t.database.statements),
+    sql`insert into pipelined_lost (id) values (${2}::int)`.execute(t.database.statements),
+  ]);
+  // The backend running the group, found while it sleeps, is terminated from another connection.
+  let pid: number | undefined;
+  for (let i = 0; i < 100 && pid === undefined; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    pid = (await sql<{ pid: number }>`select pid from pg_stat_activity where query like ${'%pg_sleep%slept%'} and pid <> pg_backend_pid()`.execute(t.database.db)).rows[0]?.pid;
+  }
+  expect(pid).toEqual(expect.any(Number));
+  await sql`select pg_terminate_backend(${pid}::int)`.execute(t.database.db);
+  const results = await group;
+  expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+  expect(await rowsOf('pipelined_lost')).toEqual([]);
+});
+
 test('a transaction cannot be opened on a shared connection', async () => {
   if (!onServer) return expect(t.database.statements).toBe(t.database.db);
   await expect(t.database.statements.transaction().execute(async () => 1)).rejects.toThrow(/not transactions/);
