@@ -16,6 +16,11 @@ export interface Config {
   database: DatabaseTarget;
   /** Maximum connections in the pg pool (ignored for PGlite, which has one). */
   dbPoolSize: number;
+  /**
+   * How long an idle pool connection stays open. A connection opened again costs the next
+   * burst of requests a new backend and every statement prepared again.
+   */
+  dbPoolIdleMs: number;
   /** Connections shared by the one-statement writes (db/pipelined-pool.ts); 0 gives each a pool connection. */
   dbPipelinedConnections: number;
   /** Most of those statements that arrive together and commit in one transaction (db/pipelined-pool.ts); 1 commits each alone. */
@@ -100,6 +105,7 @@ export function loadConfig(env: Env = process.env): Config {
     host: env.HOST || '127.0.0.1',
     database: databaseTarget(env),
     dbPoolSize: int(env, 'DB_POOL_SIZE', 10, 1),
+    dbPoolIdleMs: int(env, 'DB_POOL_IDLE_MS', 300_000, 1),
     dbPipelinedConnections: int(env, 'DB_PIPELINED_CONNECTIONS', 2),
     dbCommitGroup: int(env, 'DB_COMMIT_GROUP', 16, 1),
     jwt: {

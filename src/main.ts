@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   }
   // Buffered, asynchronous writes: a synchronous write per request log line costs every request.
   const logger = pino({ level: config.logLevel }, pino.destination({ dest: 1, sync: false }));
-  const database = await openDatabase(config.database, { poolSize: config.dbPoolSize, pipelinedConnections: config.dbPipelinedConnections, commitGroup: config.dbCommitGroup });
+  const database = await openDatabase(config.database, { poolSize: config.dbPoolSize, poolIdleMs: config.dbPoolIdleMs, pipelinedConnections: config.dbPipelinedConnections, commitGroup: config.dbCommitGroup });
   logger.info({ database: database.kind }, 'database ready, migrations applied');
   const { httpServer, stop } = await createApp({ config, database, logger });
   const jobs = startJobs({ config, database, logger });

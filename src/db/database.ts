@@ -40,6 +40,8 @@ const pgliteParsers = { [types.builtins.DATE]: asText };
 
 export interface OpenOptions {
   poolSize?: number;
+  /** PostgreSQL only: how long an idle pool connection stays open (default 300,000 ms). */
+  poolIdleMs?: number;
   /** PostgreSQL only: run everything inside this schema (created if missing). Used by tests. */
   schema?: string;
   /** PostgreSQL only: connections shared by statements that stand alone (0: they take pool connections). */
@@ -65,7 +67,7 @@ export async function openDatabase(target: DatabaseTarget, options: OpenOptions 
       ...(options.schema ? { options: `-c search_path="${options.schema}"` } : {}),
     };
     // Lets a held-back BEGIN leave with the transaction's first statement (prepared-pool.ts).
-    const pool = new Pool({ ...connection, max: options.poolSize ?? 10, pipeline: true });
+    const pool = new Pool({ ...connection, max: options.poolSize ?? 10, idleTimeoutMillis: options.poolIdleMs ?? 300_000, pipeline: true });
     const names = new StatementNames();
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PreparingPool(pool, names) }) });
     const shared = options.pipelinedConnections ?? 0;

@@ -2,7 +2,7 @@
  * The connections that concurrent requests share for statements that stand alone
  * (db/pipelined-pool.ts): on PostgreSQL, statements of one turn leave together on one
  * connection and commit together, yet each fails alone; PGlite, with its one connection, runs
- * them where everything else runs.
+ * them where everything else runs. Last, how long the pool keeps an idle connection.
  */
 import { sql } from 'kysely';
 import { type TestApp, startTestApp } from '../support/harness';
@@ -168,4 +168,22 @@ test('a shared connection the server drops is opened again for the next statemen
   }
   expect(after?.pid).toEqual(expect.any(Number));
   expect(after?.pid).not.toBe(before?.pid);
+});
+
+test('an idle pool connection stays open for DB_POOL_IDLE_MS, and is closed after it', async () => {
+  if (!onServer) return expect(t.database.statements).toBe(t.database.db);
+  expect(t.config.dbPoolIdleMs).toBe(300_000);
+  const brief = await startTestApp({ DB_POOL_IDLE_MS: '100' });
+  try {
+    const pidOf = async (db: typeof t.database.db) => (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(db)).rows[0]?.pid;
+    const [kept, dropped] = [await pidOf(t.database.db), await pidOf(brief.database.db)];
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    // The default keeps the connection (and its prepared statements); 100 ms lets it go.
+    expect(await pidOf(t.database.db)).toBe(kept);
+    const after = await pidOf(brief.database.db);
+    expect(after).toEqual(expect.any(Number));
+    expect(after).not.toBe(dropped);
+  } finally {
+    await brief.close();
+  }
 });

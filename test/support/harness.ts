@@ -44,7 +44,7 @@ export async function startTestApp(
     RATE_LIMIT_PER_MINUTE: '0',
     ...env,
   });
-  const database = closeOnce(await openDatabase(config.database, { schema, poolSize: 20, pipelinedConnections: config.dbPipelinedConnections, commitGroup: config.dbCommitGroup }));
+  const database = closeOnce(await openDatabase(config.database, { schema, poolSize: 20, poolIdleMs: config.dbPoolIdleMs, pipelinedConnections: config.dbPipelinedConnections, commitGroup: config.dbCommitGroup }));
   const app = await createApp({ config, database, ...deps });
   await new Promise<void>((resolve) => app.httpServer.listen(0, '127.0.0.1', resolve));
   const { port } = app.httpServer.address() as AddressInfo;
