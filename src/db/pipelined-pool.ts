@@ -230,7 +230,6 @@ export class PipelinedPool implements PostgresPool {
     if (this.leaving) this.leaving.push(uncork);
     else setImmediate(uncork);
   }
-
 }
 
 function settle(p: Pending, outcome: PromiseSettledResult<unknown>): void {
