@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { ConfigError, loadConfig } from './config';
-import { openDatabase } from './db/database';
+import { openDatabase, openOptions } from './db/database';
 import { createApp } from './app';
 import { startJobs } from './jobs/scheduler';
 
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   }
   // Buffered, asynchronous writes: a synchronous write per request log line costs every request.
   const logger = pino({ level: config.logLevel }, pino.destination({ dest: 1, sync: false }));
-  const database = await openDatabase(config.database, { poolSize: config.dbPoolSize, poolIdleMs: config.dbPoolIdleMs, pipelinedConnections: config.dbPipelinedConnections, commitGroup: config.dbCommitGroup });
+  const database = await openDatabase(config.database, openOptions(config));
   logger.info({ database: database.kind }, 'database ready, migrations applied');
   const { httpServer, stop } = await createApp({ config, database, logger });
   const jobs = startJobs({ config, database, logger });

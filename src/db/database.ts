@@ -3,7 +3,7 @@ import { Pool, types } from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { mkdirSync } from 'node:fs';
-import type { DatabaseTarget } from '../config';
+import type { Config, DatabaseTarget } from '../config';
 import type { DB } from './schema';
 import { PGlitePool } from './pglite-pool';
 import { PipelinedPool } from './pipelined-pool';
@@ -50,6 +50,14 @@ export interface OpenOptions {
   commitGroup?: number;
   /** Apply pending migrations before returning (default true). */
   migrate?: boolean;
+}
+
+/** The pool's settings from the service's configuration, as the server and the tests open the database. */
+export function openOptions(config: Config): OpenOptions {
+  return {
+    poolSize: config.dbPoolSize, poolIdleMs: config.dbPoolIdleMs,
+    pipelinedConnections: config.dbPipelinedConnections, commitGroup: config.dbCommitGroup,
+  };
 }
 
 /** Opens the system of record (pg pool or PGlite) behind one Kysely instance and migrates it. */

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Pool } from 'pg';
 import supertest from 'supertest';
 import { loadConfig, type Config } from '../../src/config';
-import { openDatabase, type Database } from '../../src/db/database';
+import { openDatabase, openOptions, type Database } from '../../src/db/database';
 import { createApp, type App, type AppDeps } from '../../src/app';
 import { signToken, type SignOptions } from '../../src/auth/jwt';
 
@@ -44,7 +44,7 @@ export async function startTestApp(
     RATE_LIMIT_PER_MINUTE: '0',
     ...env,
   });
-  const database = closeOnce(await openDatabase(config.database, { schema, poolSize: 20, poolIdleMs: config.dbPoolIdleMs, pipelinedConnections: config.dbPipelinedConnections, commitGroup: config.dbCommitGroup }));
+  const database = closeOnce(await openDatabase(config.database, { ...openOptions(config), schema, poolSize: 20 }));
   const app = await createApp({ config, database, ...deps });
   await new Promise<void>((resolve) => app.httpServer.listen(0, '127.0.0.1', resolve));
   const { port } = app.httpServer.address() as AddressInfo;
