@@ -34,7 +34,7 @@ async function waitForHealth(url: string, child: ChildProcess, output: () => str
   }
 }
 
-test('SIGTERM drains, closes the database and exits 0', async () => {
+test('SIGTERM drains, closes the database and exits 0; request log lines reach stdout at light traffic', async () => {
   const port = await freePort();
   const child = spawn(process.execPath, [require.resolve('ts-node/dist/bin'), '--transpile-only', 'src/main.ts'], {
     cwd: ROOT,
@@ -56,6 +56,17 @@ test('SIGTERM drains, closes the database and exits 0', async () => {
     await waitForHealth(`http://127.0.0.1:${port}/healthz`, child, () => output);
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
     expect(ready.status).toBe(200);
+
+    // The request log buffers its lines, yet a lone request's line is written without more traffic.
+    const answered = await fetch(`http://127.0.0.1:${port}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'lone-request-1' },
+      body: JSON.stringify({ query: '{ now }' }),
+    });
+    await answered.text();
+    const loggedBy = Date.now() + 5_000;
+    while (!output.includes('"id":"lone-request-1"') && Date.now() < loggedBy) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(output).toContain('"id":"lone-request-1"');
 
     child.kill('SIGTERM');
     const { code, signal } = await exited;
