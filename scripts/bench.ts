@@ -1,5 +1,5 @@
 /**
- * npm run bench -- [--connections 20] [--duration 10] [--rounds 3] [--members 10000]
+ * npm run bench -- [--connections 20] [--duration 10] [--rounds 5] [--members 10000]
  *                  [--scale 1000000] [--seed 1] [--port 4100] [--profile] [--working-tree]
  *                  [--no-half-rate] [--compare <git ref>] [--keep-data]
  *                  [--server-env KEY=VALUE …] [--compare-env KEY=VALUE …] [--out FILE.json]
@@ -92,7 +92,7 @@ async function main(): Promise<number> {
     options: {
       connections: { type: 'string', default: '20' },
       duration: { type: 'string', default: '10' },
-      rounds: { type: 'string', default: '3' },
+      rounds: { type: 'string', default: '5' },
       members: { type: 'string', default: '10000' },
       scale: { type: 'string' },
       seed: { type: 'string', default: '1' },
