@@ -57,6 +57,8 @@ export class RateLimitedError extends AppError {
 export const UNIQUE_VIOLATION = '23505';
 export const SERIALIZATION_FAILURE = '40001';
 export const DEADLOCK_DETECTED = '40P01';
+/** A lock not granted within lock_timeout (the shared connections', db/pipelined-pool.ts). */
+export const LOCK_NOT_AVAILABLE = '55P03';
 
 export function pgErrorCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;

@@ -19,8 +19,12 @@ interface Pending {
   reject(error: unknown): void;
 }
 
-/** How long a statement of a group may wait for a row lock before the group gives up and its statements run alone. */
-const GROUP_LOCK_TIMEOUT = '100ms';
+/**
+ * How long a statement on a shared connection waits for a row lock (the connection's
+ * lock_timeout) before it gives up: a group's statements then run alone, and a statement alone
+ * fails with lock_not_available.
+ */
+export const LOCK_TIMEOUT = '100ms';
 
 /**
  * A few connections that concurrent requests share, for statements that stand alone (the
@@ -40,10 +44,15 @@ const GROUP_LOCK_TIMEOUT = '100ms';
  *   the group was committed, and every statement of it runs again alone, on its own
  *   transaction, so the one that fails fails alone and the rest are answered as if they had
  *   never met it;
- * - a statement of a group that waits for a row lock longer than GROUP_LOCK_TIMEOUT fails
- *   the group the same way. Two groups, or a group and a transaction, each holding a row the
- *   other wants are then untangled at once instead of at the server's deadlock check; the
- *   statements alone wait for their locks as long as they must;
+ * - a statement of a group that waits for a row lock longer than LOCK_TIMEOUT fails the
+ *   group the same way. Two groups, or a group and a transaction, each holding a row the
+ *   other wants are then untangled at once instead of at the server's deadlock check;
+ * - a statement alone waits for a row lock no longer than LOCK_TIMEOUT either, then fails with
+ *   lock_not_available (55P03), and its caller takes a path of its own: the one-statement
+ *   writes fall back to the general path, whose transaction waits on a pool connection for as
+ *   long as it must (db/transaction.ts withEmbeddedCount). Everything sent after a statement on
+ *   its connection is answered after it, so a row lock held by a long transaction would
+ *   otherwise hold up every request whose statement shares the connection;
  * - a connection lost before the commit was answered leaves the group's fate unknown, so its
  *   statements fail, as a statement alone does on a lost connection: none is run twice.
  *
@@ -145,7 +154,7 @@ export class PipelinedPool implements PostgresPool {
     let answers: PromiseSettledResult<unknown>[];
     try {
       const client = slot.client ?? (await this.clientOf(slot));
-      const begin = this.control(slot, client, `begin; set local lock_timeout = '${GROUP_LOCK_TIMEOUT}'`);
+      const begin = this.control(slot, client, 'begin');
       const runs = group.map((p) => this.run(slot, client, p.sql, p.parameters));
       const ended = this.control(slot, client, 'commit');
       // BEGIN's own outcome tells nothing the commit's does not (below).
@@ -194,6 +203,13 @@ export class PipelinedPool implements PostgresPool {
         await client.connect();
       } catch (error) {
         slot.connecting = null;
+        throw error;
+      }
+      try {
+        await client.query(`set lock_timeout = '${LOCK_TIMEOUT}'`);
+      } catch (error) {
+        slot.connecting = null;
+        await client.end().catch(() => undefined);
         throw error;
       }
       slot.client = client;

@@ -3,7 +3,7 @@ import type { Ahead, Embedded } from './ahead';
 import type { Db } from './database';
 import { flushDeferred, hasDeferred } from './deferred';
 import { LAST_STATEMENT, isStalePlan } from './prepared-pool';
-import { DEADLOCK_DETECTED, SERIALIZATION_FAILURE, UNIQUE_VIOLATION, pgErrorCode } from '../errors';
+import { DEADLOCK_DETECTED, LOCK_NOT_AVAILABLE, SERIALIZATION_FAILURE, UNIQUE_VIOLATION, pgErrorCode } from '../errors';
 
 const RETRYABLE = new Set([UNIQUE_VIOLATION, SERIALIZATION_FAILURE, DEADLOCK_DETECTED]);
 
@@ -71,8 +71,9 @@ export async function executeLast<O>(tx: Db, query: Compilable<O>): Promise<O[]>
  * first and the statement runs without it. The count's row goes back to the count for its
  * verdict. A failure rolls the count back with the statement, so the count is owed again:
  * it then rides ahead of the general path's transaction, which a retryable failure (a racing
- * duplicate, say) falls back to (undefined), or is sent on its own before any other failure
- * is thrown, so the failed request still counts.
+ * duplicate, say) or a row lock the statement gave up waiting for (a shared connection waits
+ * for one only so long, db/pipelined-pool.ts) falls back to (undefined), or is sent on its own
+ * before any other failure is thrown, so the failed request still counts.
  */
 export async function withEmbeddedCount<R extends { counted: Record<string, unknown> | null }>(
   ahead: Ahead | null | undefined, run: (count: Embedded | null) => Promise<R>,
@@ -84,7 +85,7 @@ export async function withEmbeddedCount<R extends { counted: Record<string, unkn
     outcome = await run(count);
   } catch (error) {
     count?.owedAgain();
-    if (isRetryable(error)) return undefined;
+    if (isRetryable(error) || pgErrorCode(error) === LOCK_NOT_AVAILABLE) return undefined;
     await ahead?.settled().catch(() => undefined);
     throw error;
   }

@@ -137,7 +137,8 @@ export async function whileLockHeld<T>(t: TestApp, memberId: string, change: (tx
   return racing;
 }
 
-async function waitUntilBlockedBy(t: TestApp, pid: number): Promise<void> {
+/** Waits until some statement waits for a lock that backend `pid` holds. */
+export async function waitUntilBlockedBy(t: TestApp, pid: number): Promise<void> {
   for (let i = 0; i < 500; i++) {
     const { rows } = await sql<{ n: number }>`
       select count(*)::int as n from pg_stat_activity where ${pid}::int = any(pg_blocking_pids(pid))`.execute(t.database.db);

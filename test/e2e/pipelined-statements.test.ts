@@ -1,11 +1,14 @@
 /**
  * The connections that concurrent requests share for statements that stand alone
  * (db/pipelined-pool.ts): on PostgreSQL, statements of one turn leave together on one
- * connection and commit together, yet each fails alone; PGlite, with its one connection, runs
- * them where everything else runs. Last, how long the pool keeps an idle connection.
+ * connection and commit together, yet each fails alone, and none waits long for a row lock;
+ * PGlite, with its one connection, runs them where everything else runs. Last, how long the
+ * pool keeps an idle connection.
  */
 import { sql } from 'kysely';
 import { type TestApp, startTestApp } from '../support/harness';
+import { inTransaction } from '../../src/db/transaction';
+import { DEFAULT_PROGRAM, PURCHASE, enroll, expectLedgerTrue, key, ok, updateProgram, waitUntilBlockedBy } from './ledger-fixtures';
 
 let t: TestApp;
 beforeAll(async () => { t = await startTestApp({ DB_PIPELINED_CONNECTIONS: '2', DB_COMMIT_GROUP: '4' }); });
@@ -94,26 +97,74 @@ test('a write that fails rolls back alone; those beside it, before and after it,
   expect((await rowsOf('pipelined_probe')).map((r) => r.id)).toEqual([1, 3, 4]);
 });
 
-test('a group that waits long for a row lock gives up, and its statements run alone: the free one at once, the other once the lock is let go', async () => {
+test('a group that waits long for a row lock gives up, and its statements run alone: the free one at once, the other gives up too and writes nothing', async () => {
   await probe('pipelined_locked', [1]);
   let released = false;
   let freeAnswered: boolean | undefined;
-  let writes: Promise<unknown> | undefined;
+  let locked: Promise<PromiseSettledResult<unknown>> | undefined;
+  let free: Promise<unknown> | undefined;
   await t.database.db.transaction().execute(async (tx) => {
     await sql`select id from pipelined_locked where id = ${1}::int for update`.execute(tx);
-    writes = Promise.all([
-      sql`update pipelined_locked set n = n + 1 where id = ${1}::int`.execute(t.database.statements),
+    [locked, free] = [
+      sql`update pipelined_locked set n = n + 1 where id = ${1}::int`.execute(t.database.statements).then(
+        (value) => ({ status: 'fulfilled' as const, value }), (reason: unknown) => ({ status: 'rejected' as const, reason })),
       sql`insert into pipelined_locked (id) values (${2}::int)`.execute(t.database.statements).then(() => {
         freeAnswered = !released;
       }),
-    ]);
-    // Holds the lock far longer than a group waits for one (GROUP_LOCK_TIMEOUT, 100 ms).
+    ];
+    // Holds the lock far longer than a shared connection waits for one (LOCK_TIMEOUT, 100 ms).
     await new Promise((resolve) => setTimeout(resolve, 2000));
     released = true;
   });
-  await writes;
-  if (onServer) expect(freeAnswered).toBe(true);
-  expect(await rowsOf('pipelined_locked')).toEqual([{ id: 1, n: 1 }, { id: 2, n: 0 }]);
+  await free;
+  const outcome = await locked;
+  if (onServer) {
+    expect(freeAnswered).toBe(true);
+    // Alone, the locked statement gave up as well: lock_not_available, nothing written.
+    expect(outcome).toMatchObject({ status: 'rejected', reason: { code: '55P03' } });
+    expect(await rowsOf('pipelined_locked')).toEqual([{ id: 1, n: 0 }, { id: 2, n: 0 }]);
+  } else {
+    // PGlite's one connection ran both after the transaction, and nothing waited for a lock.
+    expect(outcome).toMatchObject({ status: 'fulfilled' });
+    expect(await rowsOf('pipelined_locked')).toEqual([{ id: 1, n: 1 }, { id: 2, n: 0 }]);
+  }
+});
+
+test('by default one shared connection: a purchase whose member another transaction holds gives way to the general path, and the purchases behind it are answered meanwhile', async () => {
+  const app = await startTestApp();
+  try {
+    expect(app.config.dbPipelinedConnections).toBe(1);
+    await updateProgram(app, DEFAULT_PROGRAM);
+    const [held, other] = [await enroll(app, 'pipelined'), await enroll(app, 'pipelined')];
+    const buy = (memberId: string) => app.gql(PURCHASE, { input: { memberId, orderId: key('order'), amount: '10.00', currency: 'USD' } });
+    let released = false;
+    let otherAnswered: boolean | undefined;
+    let heldPurchase: ReturnType<typeof buy> | undefined;
+    let otherPurchase: Promise<unknown> | undefined;
+    await inTransaction(app.database.db, async (tx) => {
+      const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid from members where id = ${held} for update`.execute(tx);
+      heldPurchase = buy(held);
+      if (app.database.kind === 'postgres') await waitUntilBlockedBy(app, rows[0]!.pid);
+      // Sent once the first purchase's statement waits on the shared connection, so it leaves behind it.
+      otherPurchase = buy(other).then((res) => {
+        otherAnswered = !released;
+        return ok(res);
+      });
+      // Far longer than the shared connection waits for a lock (LOCK_TIMEOUT, 100 ms).
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      released = true;
+    });
+    await otherPurchase;
+    expect(ok(await heldPurchase!).recordPurchase).toMatchObject({ pointsEarned: 10, member: { balance: { available: 10 } } });
+    if (app.database.kind === 'postgres') expect(otherAnswered).toBe(true);
+    for (const memberId of [held, other]) {
+      const { rows } = await sql<{ type: string; points: number }>`select type, points from points_transactions where member_id = ${memberId}`.execute(app.database.db);
+      expect(rows).toEqual([{ type: 'PURCHASE', points: 10 }]);
+    }
+    await expectLedgerTrue(app, [held, other]);
+  } finally {
+    await app.close();
+  }
 });
 
 test('two groups that lock the same rows in opposite orders both complete, every write once', async () => {
