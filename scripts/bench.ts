@@ -316,7 +316,7 @@ async function main(): Promise<number> {
       startedAt: started.toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model,
       memoryGb: Math.round(totalmem() / 2 ** 30), connections, durationSeconds: duration, rounds, members, seed,
       database: databaseUrl.replace(/\/\/[^@/]*@/, '//…@'), callerTokens: callerTokens.length, postgres,
-      serverEnv: `NODE_ENV=production${Object.entries(serverEnv).map(([k, v]) => `, ${k}=${v}`).join('')}, defaults otherwise (DB_POOL_SIZE 10, DB_PIPELINED_CONNECTIONS 1, LOG_LEVEL info, rate limit on)`,
+      serverEnv: `NODE_ENV=production${Object.entries(serverEnv).map(([k, v]) => `, ${k}=${v}`).join('')}, defaults otherwise (DB_POOL_SIZE 10, DB_PIPELINED_CONNECTIONS 2, LOG_LEVEL info, rate limit on)`,
       commit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim(),
     },
     C: C.rps,

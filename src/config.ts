@@ -106,7 +106,7 @@ export function loadConfig(env: Env = process.env): Config {
     database: databaseTarget(env),
     dbPoolSize: int(env, 'DB_POOL_SIZE', 10, 1),
     dbPoolIdleMs: int(env, 'DB_POOL_IDLE_MS', 300_000, 1),
-    dbPipelinedConnections: int(env, 'DB_PIPELINED_CONNECTIONS', 1),
+    dbPipelinedConnections: int(env, 'DB_PIPELINED_CONNECTIONS', 2),
     dbCommitGroup: int(env, 'DB_COMMIT_GROUP', 16, 1),
     jwt: {
       secret,

@@ -130,10 +130,9 @@ test('a group that waits long for a row lock gives up, and its statements run al
   }
 });
 
-test('by default one shared connection: a purchase whose member another transaction holds gives way to the general path, and the purchases behind it are answered meanwhile', async () => {
-  const app = await startTestApp();
+test('on one shared connection, a purchase whose member another transaction holds gives way to the general path, and the purchases behind it are answered meanwhile', async () => {
+  const app = await startTestApp({ DB_PIPELINED_CONNECTIONS: '1' });
   try {
-    expect(app.config.dbPipelinedConnections).toBe(1);
     await updateProgram(app, DEFAULT_PROGRAM);
     const [held, other] = [await enroll(app, 'pipelined'), await enroll(app, 'pipelined')];
     const buy = (memberId: string) => app.gql(PURCHASE, { input: { memberId, orderId: key('order'), amount: '10.00', currency: 'USD' } });
