@@ -24,7 +24,7 @@ interface Pending {
  * lock_timeout) before it gives up: a group's statements then run alone, and a statement alone
  * fails with lock_not_available.
  */
-export const LOCK_TIMEOUT = '100ms';
+const LOCK_TIMEOUT = '100ms';
 
 /**
  * A few connections that concurrent requests share, for statements that stand alone (the
@@ -192,7 +192,9 @@ export class PipelinedPool implements PostgresPool {
     if (this.closed) return Promise.reject(new Error('the database is closed'));
     if (slot.client) return Promise.resolve(slot.client);
     slot.connecting ??= (async () => {
-      const client = new Client({ ...this.config, pipeline: true } as ClientConfig);
+      // The lock timeout is a startup parameter of the connection, beside any the config sets (a search_path).
+      const options = [this.config.options, `-c lock_timeout=${LOCK_TIMEOUT}`].filter(Boolean).join(' ');
+      const client = new Client({ ...this.config, options, pipeline: true } as ClientConfig);
       // A lost connection fails what it carried; the next statement opens a new one.
       const drop = () => {
         if (slot.client === client) slot.client = null;
@@ -203,13 +205,6 @@ export class PipelinedPool implements PostgresPool {
         await client.connect();
       } catch (error) {
         slot.connecting = null;
-        throw error;
-      }
-      try {
-        await client.query(`set lock_timeout = '${LOCK_TIMEOUT}'`);
-      } catch (error) {
-        slot.connecting = null;
-        await client.end().catch(() => undefined);
         throw error;
       }
       slot.client = client;
