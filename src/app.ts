@@ -8,7 +8,6 @@ import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDi
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import { GraphQLError, parse } from 'graphql';
 import pino, { type Logger } from 'pino';
-import { pinoHttp } from 'pino-http';
 import type { Config } from './config';
 import type { Database } from './db/database';
 import type { Ctx } from './context';
@@ -21,6 +20,7 @@ import { buildResolvers } from './graphql/resolvers';
 import { explorerPage } from './graphql/explorer';
 import { createRateLimiter } from './graphql/rate-limit';
 import { actorKey } from './auth/guards';
+import { requestId, requestLog, requestLogger } from './request-log';
 
 export interface AppDeps {
   config: Config;
@@ -91,19 +91,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   });
   await apollo.start();
 
-  app.use(
-    pinoHttp({
-      logger,
-      genReqId: (req, res) => {
-        const given = req.headers['x-request-id'];
-        const id = typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : randomUUID();
-        res.setHeader('x-request-id', id);
-        return id;
-      },
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
-      serializers: { req: requestForLog },
-    }),
-  );
+  app.use(requestLog(logger));
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -139,8 +127,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
           db: database.db,
           statements: database.statements,
           config,
-          logger: (req as Request & { log: Logger }).log ?? logger,
-          requestId: String(req.id ?? ''),
+          log: () => requestLogger(req, logger),
+          requestId: requestId(req),
           rateCount,
           now: async () => (await read()).at,
           // A frozen test clock stays where it was set: every request then shares its instant.
@@ -230,18 +218,4 @@ function rootFields(typeDefs: string): { Query: string[]; Mutation: string[] } {
     }
   }
   return fields;
-}
-
-/** Request headers a log line keeps. Credentials (authorization, cookies) and everything else stay out. */
-const LOGGED_HEADERS = ['user-agent', 'content-type', 'content-length', 'x-forwarded-for'] as const;
-
-/**
- * What the request log says of a request: id, method, URL, caller address and a few headers.
- * The standard serializer logs every header, bearer token included, and a token in a log is a
- * credential anyone who reads the log can replay until it expires.
- */
-function requestForLog(req: { id?: unknown; method?: string; url?: string; remoteAddress?: string; headers?: Record<string, unknown> }) {
-  const headers: Record<string, unknown> = {};
-  for (const name of LOGGED_HEADERS) if (req.headers?.[name] !== undefined) headers[name] = req.headers[name];
-  return { id: req.id, method: req.method, url: req.url, remoteAddress: req.remoteAddress, headers };
 }

@@ -18,7 +18,8 @@ export interface Ctx {
    */
   statements: Db;
   config: Config;
-  logger: Logger;
+  /** A logger whose lines carry the request (its id, method, URL…), made the first time it is asked for. */
+  log(): Logger;
   requestId: string;
   /** The service clock, read once per request so one request sees one instant. */
   now(): Promise<Date>;

@@ -74,8 +74,9 @@ interface Candidate { id: string; enrolled_at: Date }
 export async function ensureLadder(db: Db, config: Config, now: Date): Promise<boolean> {
   const program = await getProgram(db);
   if (program.tiers.length > 1) return false;
+  const silent = pino({ level: 'silent' });
   const ctx: Ctx = {
-    actor: { role: 'ADMIN', sub: ACTOR }, db, statements: db, config, logger: pino({ level: 'silent' }), requestId: 'seed', rateCount: null, now: async () => now,
+    actor: { role: 'ADMIN', sub: ACTOR }, db, statements: db, config, log: () => silent, requestId: 'seed', rateCount: null, now: async () => now,
   };
   await setTiers(ctx, SEED_LADDER);
   return true;

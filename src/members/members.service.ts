@@ -58,7 +58,7 @@ export async function enrollMember(ctx: Ctx, input: EnrollInput): Promise<Member
         updated_at: now,
       });
       if (created) {
-        ctx.logger.info({ memberId: created.id, actor: ctx.actor && actorKey(ctx.actor) }, 'member enrolled');
+        ctx.log().info({ memberId: created.id, actor: ctx.actor && actorKey(ctx.actor) }, 'member enrolled');
         return created;
       }
       const winner = await repo.findByExternalId(ctx.db, externalId);
@@ -133,7 +133,7 @@ export async function setMemberStatus(ctx: Ctx, input: { id: string; status: Mem
   }
   const updated = await repo.update(ctx.db, input.id, { status: input.status, status_reason: input.reason ?? null }, await ctx.now());
   if (!updated) throw new NotFoundError('Member');
-  ctx.logger.info({ memberId: input.id, status: input.status }, 'member status changed');
+  ctx.log().info({ memberId: input.id, status: input.status }, 'member status changed');
   return updated;
 }
 

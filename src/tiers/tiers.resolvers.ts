@@ -8,7 +8,7 @@ export const tiersResolvers: Resolvers = {
   Mutation: {
     assignTier: guarded(['ADMIN'], (_p, { input }, ctx) => tiers.assignTier(ctx, input)),
     endTierAssignment: guarded(['ADMIN'], (_p, { memberId }, ctx) => tiers.endTierAssignment(ctx, memberId)),
-    runTierEvaluation: guarded(['ADMIN'], async (_p, _a, ctx) => runTierMaintenance(ctx.db, await ctx.now(), ctx.logger)),
+    runTierEvaluation: guarded(['ADMIN'], async (_p, _a, ctx) => runTierMaintenance(ctx.db, await ctx.now(), ctx.log())),
   },
   Member: {
     tierHistory: (member, { first }, ctx) => tiers.tierHistory(ctx.db, member.id, first ?? 20),

@@ -14,6 +14,16 @@ beforeAll(async () => {
 afterAll(async () => { await t.close(); });
 beforeEach(() => { lines.length = 0; });
 
+/** The completion line is written when the answer has gone, which may be just after the caller has it. */
+async function completedLines(count: number): Promise<Record<string, any>[]> {
+  for (let waited = 0; waited < 2000; waited += 10) {
+    const completed = lines.map((line) => JSON.parse(line) as Record<string, any>).filter((e) => e.msg === 'request completed');
+    if (completed.length >= count) return completed;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`expected ${count} request lines, got: ${lines.join('\n')}`);
+}
+
 const ENROL = 'mutation { enrollMember(input: { externalId: "log-1", email: "log-1@example.com" }) { id } }';
 
 test('a request is logged with its id, method, URL and status, without its bearer token or cookies', async () => {
@@ -26,8 +36,8 @@ test('a request is logged with its id, method, URL and status, without its beare
   expect(res.status).toBe(200);
   expect(res.body.errors).toBeUndefined();
   const requestId = res.headers['x-request-id'];
+  const [completed] = await completedLines(1);
   const entries = lines.map((line) => JSON.parse(line) as Record<string, any>);
-  const completed = entries.find((e) => e.msg === 'request completed');
   expect(completed?.req).toEqual({
     id: requestId, method: 'POST', url: '/graphql', remoteAddress: expect.any(String),
     headers: { 'user-agent': 'checkout/2.1', 'content-type': 'application/json', 'content-length': expect.any(String) },
@@ -46,6 +56,26 @@ test('a refused token is not logged either', async () => {
   const forged = `${t.admin.slice(0, -4)}AAAA`;
   const res = await t.request().post('/graphql').set('authorization', `Bearer ${forged}`).set('content-type', 'application/json').send({ query: '{ now }' });
   expect(res.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
-  expect(lines.some((line) => line.includes('"request completed"'))).toBe(true);
+  await completedLines(1);
   expect(lines.join('\n')).not.toContain(forged);
+});
+
+test("a caller's own request id is kept, echoed and logged; one that is not a plain token is replaced", async () => {
+  const kept = await t.request().post('/graphql').set('authorization', `Bearer ${t.admin}`).set('x-request-id', 'checkout-42.a').send({ query: '{ now }' });
+  expect(kept.headers['x-request-id']).toBe('checkout-42.a');
+  const replaced = await t.request().post('/graphql').set('authorization', `Bearer ${t.admin}`).set('x-request-id', 'two words').send({ query: '{ now }' });
+  expect(replaced.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  const completed = await completedLines(2);
+  expect(completed.map((e) => e.req.id)).toEqual(['checkout-42.a', replaced.headers['x-request-id']]);
+  expect(completed.every((e) => typeof e.responseTime === 'number' && e.res.statusCode === 200)).toBe(true);
+});
+
+test('probes are answered without a log line; a request for no endpoint is logged with its 404', async () => {
+  expect((await t.request().get('/healthz')).status).toBe(200);
+  expect((await t.request().get('/readyz')).status).toBe(200);
+  expect(lines).toEqual([]);
+  expect((await t.request().get('/nowhere?x=1')).status).toBe(404);
+  const entries = await completedLines(1);
+  expect(lines).toHaveLength(1);
+  expect(entries[0]).toMatchObject({ level: 30, msg: 'request completed', req: { method: 'GET', url: '/nowhere?x=1' }, res: { statusCode: 404 } });
 });
