@@ -15,7 +15,8 @@
  * round of every operation rather than every round of one. With --scale N a second server on
  * --port + 1 serves the N-member database (…_N), and each operation runs on both servers back to
  * back, so the two sizes share the same spells. --compare REF does the same with the code at REF
- * (on --port + 2, same database): a before/after measured in one run. --server-env sets the
+ * (on --port + 2, same database): a before/after measured in one run, the half-rate runs
+ * included (both builds at the rates this build's maxima set, turn about). --server-env sets the
  * environment of the servers under test (DB_POOL_SIZE=20, say; the database is DATABASE_URL's),
  * --compare-env that of the compare server on top, so `--compare HEAD --compare-env
  * DB_POOL_SIZE=10` weighs a setting in one run. The API is built from the committed tree (HEAD)
@@ -194,6 +195,8 @@ async function main(): Promise<number> {
   let main: Awaited<ReturnType<typeof measure>>[number];
   let large: Awaited<ReturnType<typeof measure>>[number] | null = null;
   const halfRate: Record<string, OpFigures> = {};
+  /** The compare build's half-rate figures, at the same offered rates as this build's. */
+  const halfRateBefore: Record<string, OpFigures> = {};
   let d: OpFigures;
   let profile: string | null = null;
   try {
@@ -213,29 +216,38 @@ async function main(): Promise<number> {
     before = measured.find((m) => m.id === 'compare') ?? null;
     await scaleServer?.stop();
     scaleServer = null;
-    await compareServer?.stop();
-    compareServer = null;
     if (!values['no-half-rate']) {
       // Evenly spaced arrivals (bench-paced.ts), not autocannon's rate limit, which sends each
       // second's share back to back; the machine's own stalls are metered over the same window.
       console.log('p99 at half the measured maximum rate (evenly paced):');
-      const paced: Record<string, OpFigures[]> = {};
-      const pacedMeter = cpuMeter(server.child.pid ?? null, localDatabase);
+      // With --compare, the build before runs at the same offered rates, turn about, so a
+      // change aimed at the tail is weighed in the same run too.
+      const pacedTargets = [
+        { id: 'main', server, ops: main.ops, runs: {} as Record<string, OpFigures[]>, into: halfRate },
+        ...(compareServer && before
+          ? [{ id: 'compare', server: compareServer, ops: operations(sample, `${runId}-compare-paced`), runs: {} as Record<string, OpFigures[]>, into: halfRateBefore }]
+          : []),
+      ].map((t) => ({ ...t, meter: cpuMeter(t.server.child.pid ?? null, localDatabase) }));
       for (let round = 1; round <= rounds; round++) {
         console.log(`  round ${round}/${rounds}`);
-        for (const op of main.ops) {
-          const rate = Math.max(1, Math.floor((main.figures[op.name] as OpFigures).rps / 2));
-          const stallMeter = startStallMeter();
-          await stallMeter.ready;
-          const from = clockTime();
-          const figures = await runPaced(op, { url: server.url, connections, duration, tokens: callerTokens, rate, meter: pacedMeter });
-          const stalls = await stallMeter.stop();
-          (paced[op.name] ??= []).push({ ...figures, ...(stalls ? { machineStalls: stalls } : {}) });
-          console.log(`    ${op.label} at ${rate} req/s from ${from}: p50 ${figures.p50} ms, p99 ${figures.p99} ms; machine stalls p99 ${stalls?.p99 ?? '-'} ms, max ${stalls?.max ?? '-'} ms${machineNote(figures)}`);
+        for (const name of main.ops.map((op) => op.name)) {
+          const rate = Math.max(1, Math.floor((main.figures[name] as OpFigures).rps / 2));
+          for (const t of turnOrder(pacedTargets, round)) {
+            const op = t.ops.find((o) => o.name === name) as Operation;
+            const stallMeter = startStallMeter();
+            await stallMeter.ready;
+            const from = clockTime();
+            const figures = await runPaced(op, { url: t.server.url, connections, duration, tokens: callerTokens, rate, meter: t.meter });
+            const stalls = await stallMeter.stop();
+            (t.runs[name] ??= []).push({ ...figures, ...(stalls ? { machineStalls: stalls } : {}) });
+            console.log(`    ${op.label}${pacedTargets.length > 1 ? ` @ ${t.id === 'main' ? 'this build' : compareLabel}` : ''} at ${rate} req/s from ${from}: p50 ${figures.p50} ms, p99 ${figures.p99} ms; machine stalls p99 ${stalls?.p99 ?? '-'} ms, max ${stalls?.max ?? '-'} ms${machineNote(figures)}`);
+          }
         }
       }
-      for (const [name, runs] of Object.entries(paced)) halfRate[name] = medianOf(runs);
+      for (const t of pacedTargets) for (const [name, runs] of Object.entries(t.runs)) t.into[name] = medianOf(runs);
     }
+    await compareServer?.stop();
+    compareServer = null;
   } finally {
     await scaleServer?.stop();
     await compareServer?.stop();
@@ -265,9 +277,11 @@ async function main(): Promise<number> {
     operations: Object.fromEntries(ALL.map((name) => {
       const was = (before as NonNullable<typeof before>).figures[name] as OpFigures;
       const now = main.figures[name] as OpFigures;
+      const paced = halfRateBefore[name] && halfRate[name] ? { before: halfRateBefore[name], after: halfRate[name] } : null;
       return [name, {
         before: was, after: now, rpsChange: ratio(now.rps, was.rps),
         cpuChange: cpuOf(was) !== null && cpuOf(now) !== null ? ratio(cpuOf(now) as number, cpuOf(was) as number) : null,
+        halfRateP99: paced ? { before: paced.before.p99, after: paced.after.p99, offeredRate: paced.after.offeredRate } : null,
       }];
     })),
   } : null;
@@ -369,7 +383,8 @@ async function main(): Promise<number> {
   if (comparison) {
     console.log(`\nbefore (${comparison.ref}) → after (this build), same run, same database:`);
     for (const [name, c] of Object.entries(comparison.operations)) {
-      console.log(`  ${name.padEnd(15)} ${c.before.rps} → ${c.after.rps} req/s (×${c.rpsChange}); CPU per request ×${c.cpuChange ?? '-'}`);
+      const tail = c.halfRateP99 ? `; p99 at ${c.halfRateP99.offeredRate}/s ${c.halfRateP99.before} → ${c.halfRateP99.after} ms` : '';
+      console.log(`  ${name.padEnd(15)} ${c.before.rps} → ${c.after.rps} req/s (×${c.rpsChange}); CPU per request ×${c.cpuChange ?? '-'}${tail}`);
     }
   }
   console.log('\ntargets:');
