@@ -225,7 +225,7 @@ async function main(): Promise<number> {
       const pacedTargets = [
         { id: 'main', server, ops: main.ops, runs: {} as Record<string, OpFigures[]>, into: halfRate },
         ...(compareServer && before
-          ? [{ id: 'compare', server: compareServer, ops: operations(sample, `${runId}-compare-paced`), runs: {} as Record<string, OpFigures[]>, into: halfRateBefore }]
+          ? [{ id: 'compare', server: compareServer, ops: before.ops, runs: {} as Record<string, OpFigures[]>, into: halfRateBefore }]
           : []),
       ].map((t) => ({ ...t, meter: cpuMeter(t.server.child.pid ?? null, localDatabase) }));
       for (let round = 1; round <= rounds; round++) {
@@ -277,11 +277,12 @@ async function main(): Promise<number> {
     operations: Object.fromEntries(ALL.map((name) => {
       const was = (before as NonNullable<typeof before>).figures[name] as OpFigures;
       const now = main.figures[name] as OpFigures;
-      const paced = halfRateBefore[name] && halfRate[name] ? { before: halfRateBefore[name], after: halfRate[name] } : null;
+      const pacedBefore = halfRateBefore[name];
+      const pacedAfter = halfRate[name];
       return [name, {
         before: was, after: now, rpsChange: ratio(now.rps, was.rps),
         cpuChange: cpuOf(was) !== null && cpuOf(now) !== null ? ratio(cpuOf(now) as number, cpuOf(was) as number) : null,
-        halfRateP99: paced ? { before: paced.before.p99, after: paced.after.p99, offeredRate: paced.after.offeredRate } : null,
+        halfRateP99: pacedBefore && pacedAfter ? { before: pacedBefore.p99, after: pacedAfter.p99, offeredRate: pacedAfter.offeredRate } : null,
       }];
     })),
   } : null;

@@ -27,9 +27,9 @@ const state = new WeakMap<IncomingMessage, Logged>();
  *
  * A request logs through the root logger; a child bound to the request is made only when the
  * request's own work logs something (requestLogger). A child per request, made up front whether
- * or not anything used it, was a fifth of what a `{ now }` request allocated, and kept request
- * objects alive long enough to reach the old generation: more and longer garbage collections
- * under load (BENCHMARKS.md).
+ * or not anything used it, was a fifth of what a `{ now }` request allocated and kept request
+ * objects alive long enough to reach the old generation: more garbage collections under load
+ * (BENCHMARKS.md).
  */
 export function requestLog(logger: Logger) {
   return (req: IncomingMessage, res: ServerResponse, next: () => void) => {
@@ -59,11 +59,14 @@ export function requestId(req: IncomingMessage): string {
   return state.get(req)?.id ?? '';
 }
 
-/** A logger whose lines carry the request (id, method, URL…), made on first use. */
-export function requestLogger(req: IncomingMessage, fallback: Logger): Logger {
+/**
+ * A child of `root` whose lines carry the request (id, method, URL…), made on first use; `root`
+ * itself for a request that did not pass through requestLog.
+ */
+export function requestLogger(req: IncomingMessage, root: Logger): Logger {
   const logged = state.get(req);
-  if (!logged) return fallback;
-  logged.logger ??= fallback.child({ req: requestForLog(req, logged.id, logged.url) });
+  if (!logged) return root;
+  logged.logger ??= root.child({ req: requestForLog(req, logged.id, logged.url) });
   return logged.logger;
 }
 

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type RawBuilder } from 'kysely';
 import { codes, type GqlResponse, type TestApp } from '../support/harness';
+import { eventually } from '../support/eventually';
 import type { Db } from '../../src/db/database';
 import { inTransaction } from '../../src/db/transaction';
 import { verifyLedger } from '../../src/ledger/verify';
@@ -139,11 +140,9 @@ export async function whileLockHeld<T>(t: TestApp, memberId: string, change: (tx
 
 /** Waits until some statement waits for a lock that backend `pid` holds. */
 export async function waitUntilBlockedBy(t: TestApp, pid: number): Promise<void> {
-  for (let i = 0; i < 500; i++) {
+  await eventually(`a statement waiting for backend ${pid}`, async () => {
     const { rows } = await sql<{ n: number }>`
       select count(*)::int as n from pg_stat_activity where ${pid}::int = any(pg_blocking_pids(pid))`.execute(t.database.db);
-    if ((rows[0]?.n ?? 0) > 0) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`nothing waited for backend ${pid}`);
+    return (rows[0]?.n ?? 0) > 0;
+  }, 5000);
 }

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { startTestApp, type TestApp } from '../support/harness';
+import { eventually } from '../support/eventually';
 
 // The request log is read by more people than hold tokens: it must say who asked for what,
 // never carry a credential.
@@ -15,13 +16,11 @@ afterAll(async () => { await t.close(); });
 beforeEach(() => { lines.length = 0; });
 
 /** The completion line is written when the answer has gone, which may be just after the caller has it. */
-async function completedLines(count: number): Promise<Record<string, any>[]> {
-  for (let waited = 0; waited < 2000; waited += 10) {
+function completedLines(count: number): Promise<Record<string, any>[]> {
+  return eventually(`${count} request lines`, () => {
     const completed = lines.map((line) => JSON.parse(line) as Record<string, any>).filter((e) => e.msg === 'request completed');
-    if (completed.length >= count) return completed;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`expected ${count} request lines, got: ${lines.join('\n')}`);
+    return completed.length >= count && completed;
+  });
 }
 
 const ENROL = 'mutation { enrollMember(input: { externalId: "log-1", email: "log-1@example.com" }) { id } }';

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { requestId, requestLog, requestLogger } from '../../src/request-log';
+import { eventually } from '../support/eventually';
 
 // The request log over a bare HTTP server: what it writes for answers the API itself seldom
 // gives (a 5xx, a request whose work logs twice), without needing the API to fail.
@@ -30,9 +31,7 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 beforeEach(() => { lines.length = 0; });
 
-async function until(count: number): Promise<void> {
-  for (let waited = 0; waited < 2000 && lines.length < count; waited += 10) await new Promise((r) => setTimeout(r, 10));
-}
+const until = (count: number) => eventually(`${count} log lines`, () => lines.length >= count);
 
 test('a 5xx answer is logged at level error as "request errored", with its status', async () => {
   const res = await fetch(`${base}/graphql?status=503`, { headers: { 'x-request-id': 'failing-1' } });
