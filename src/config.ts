@@ -49,6 +49,11 @@ export interface Config {
    * same rows, a round trip more.
    */
   oneStatementWrites: boolean;
+  /**
+   * The most one-statement purchases, for different members, that share one statement when they
+   * arrive together (ledger/purchase.batch.ts); 1 sends each alone.
+   */
+  purchaseBatch: number;
 }
 
 export class ConfigError extends Error {}
@@ -129,5 +134,6 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 1200),
     jobIntervalMs: int(env, 'JOB_INTERVAL_MS', production ? 60_000 : 0),
     oneStatementWrites: bool(env, 'LEDGER_ONE_STATEMENT', true),
+    purchaseBatch: int(env, 'LEDGER_PURCHASE_BATCH', 16, 1),
   };
 }

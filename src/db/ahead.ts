@@ -33,6 +33,11 @@ export interface Embedded {
   allows(alias: string): RawBuilder<boolean>;
   /** Tells apart the SQL that `text` and `allows` make (for a statement cached by shape, db/shaped.ts). */
   key: string;
+  /**
+   * The row the statement writes (the caller's counter). Two counts of one subject cannot run
+   * in one statement: each would miss the other's write.
+   */
+  subject: string;
   /** Passes on the CTE's row, which gives the verdict as the statement's own answer would. */
   answer(row: Record<string, unknown>): void;
   /** The carrying statement failed, so the owed statement was rolled back with it: it is owed again. */
@@ -42,13 +47,18 @@ export interface Embedded {
 /** The embedded count's values under the names embeddedBody reads them by. */
 export type CountValues = Record<`count${number}`, unknown>;
 
-export function countValues(count: Embedded | null): CountValues {
-  return Object.fromEntries((count?.values ?? []).map((value, i) => [`count${i}`, value]));
+/**
+ * The count's values by name: `count0`, `count1`, … With several counts in one statement, each
+ * has a prefix of its own (`c0_count0`, …).
+ */
+export function countValues(count: Embedded | null, prefix = ''): CountValues {
+  return Object.fromEntries((count?.values ?? []).map((value, i) => [`${prefix}count${i}`, value]));
 }
 
 /** The embedded count as a CTE body, its values read from `v` (see countValues). */
-export function embeddedBody(count: Embedded, v: CountValues): RawBuilder<unknown> {
-  return withParameters(count.text, count.values.map((_, i) => v[`count${i}`]));
+export function embeddedBody(count: Embedded, v: object, prefix = ''): RawBuilder<unknown> {
+  const named = v as Record<string, unknown>;
+  return withParameters(count.text, count.values.map((_, i) => named[`${prefix}count${i}`]));
 }
 
 /** A statement text with numbered placeholders ($1, $2, …) as a fragment with its parameters inline. */

@@ -119,6 +119,8 @@ class Count implements Ahead {
       // The library refuses when the count it gets back exceeds the limit (its consumedPoints).
       allows: (alias) => sql<boolean>`(${sql.ref(`${alias}.points`)} <= ${sql.lit(this.perMinute)})`,
       key: `${body}\n${this.perMinute}`,
+      // The library's statement names the counter's key first.
+      subject: String(values[0]),
       answer: (row) => resolve({ rows: [row], rowCount: 1 }),
       owedAgain: () => {
         this.gone = false;

@@ -1,8 +1,8 @@
 import { sql, type RawBuilder } from 'kysely';
-import { countValues, embeddedBody, type CountValues, type Embedded } from '../db/ahead';
+import { countValues, embeddedBody, type Embedded } from '../db/ahead';
 import { ShapedStatement } from '../db/shaped';
 import type { Db } from '../db/database';
-import { lockedMemberCte, memberFromJson, type MemberRow } from '../members/members.repo';
+import { lockedMembersCte, memberFromJson, type MemberRow } from '../members/members.repo';
 import { metricsQuery, qualifyingPointsQuery, tierMetSql } from '../tiers/tiers.repo';
 import type { TierThresholds, Window } from '../tiers/tiers.rules';
 import { transactionFromJson } from './ledger.repo';
@@ -98,8 +98,6 @@ export interface PurchaseAtOnceOutcome {
   counted: Record<string, unknown> | null;
 }
 
-const COUNT = 'c';
-
 /**
  * A purchase as one statement that stands alone (db/pipelined-pool.ts): it locks the member and writes the order, the
  * ledger entry, its lot and the member's totals (and, at a member's first activity on a
@@ -132,45 +130,81 @@ const COUNT = 'c';
  * or is frozen by status, milestone or streak bonuses, lifetime status, anniversary windows.
  */
 export async function purchaseAtOnce(db: Db, p: PurchaseAtOnce): Promise<PurchaseAtOnceOutcome> {
-  const { rungs: ladder, text, keys, pointsOnly } = p.ladder;
+  const [outcome] = await purchasesAtOnce(db, [p]);
+  if (!outcome) throw new Error('the purchase statement returned no row');
+  return outcome;
+}
+
+/**
+ * Several purchases in one statement, each as purchaseAtOnce would run it alone, with the
+ * outcomes in the same order. The server then sets up one plan and binds one set of values for
+ * all of them. They must be able to share it (purchase.batch.ts sharesStatement): one ladder,
+ * counts of one shape for all or none, and no member, order or counter twice. The members are
+ * locked in the order of their ids.
+ */
+export async function purchasesAtOnce(db: Db, ps: readonly PurchaseAtOnce[]): Promise<PurchaseAtOnceOutcome[]> {
+  const [first] = ps;
+  if (!first) return [];
+  const { rungs: ladder, text, keys, pointsOnly } = first.ladder;
   const lowest = ladder[0];
   if (!lowest) throw new Error('a programme has at least one rung');
+  const iso = (at: Date) => at.toISOString();
+  const values: Values = {
+    lowest: lowest.code,
+    memberIds: ps.map((p) => p.memberId), nows: ps.map((p) => iso(p.now)), orderIds: ps.map((p) => p.orderId),
+    txnIds: ps.map((p) => p.txnId), lotIds: ps.map((p) => p.lotId), gains: ps.map((p) => gainsOf(p, keys)),
+    ownPoints: ps.map((p) => p.own.points), ownSpendCents: ps.map((p) => p.own.spendCents), ownPurchases: ps.map((p) => p.own.purchases),
+    windowFroms: ps.map((p) => iso(p.window.from)), windowTos: ps.map((p) => iso(p.window.to)),
+    partnerIds: ps.map((p) => p.order.partnerId), amounts: ps.map((p) => p.order.amount), currencies: ps.map((p) => p.order.currency),
+    channels: ps.map((p) => p.order.channel), items: ps.map((p) => p.order.items), occurredAts: ps.map((p) => iso(p.order.occurredAt)),
+    requestHashes: ps.map((p) => p.order.requestHash), qualifyingPoints: ps.map((p) => p.qualifyingPoints),
+    availableAts: ps.map((p) => iso(p.availableAt)), expiresAts: ps.map((p) => (p.expiresAt ? iso(p.expiresAt) : null)),
+    upgradeValidUntils: ps.map((p) => iso(p.upgradeValidUntil)), descriptions: ps.map((p) => p.description), actors: ps.map((p) => p.actor),
+  };
+  ps.forEach((p, i) => Object.assign(values, countValues(p.count, countPrefix(i))));
+  const shape = { ladder: text, tiered: ladder.length > 1, pointsOnly, count: first.count, size: ps.length };
+  const rows = await STATEMENT.execute(db, shape, values);
+  return ps.map((p, i) => {
+    const row = rows[i];
+    if (!row || Number(row.k) !== i + 1) throw new Error('the purchase statement returned no row for a purchase');
+    const { written, entry, rung: code, member, counted } = row;
+    const at = ladder.findIndex((r) => r.code === code);
+    const rung = at >= 0 ? { ...(ladder[at] as Rung), ...(p.earned[at] as Earned) } : undefined;
+    return {
+      written: written && entry && member && rung ? { entry: transactionFromJson(entry), member: memberFromJson(member), rung } : null,
+      counted: counted ?? null,
+    };
+  });
+}
+
+/** What the purchase earns at each rung, its total and breakdown, as one JSON object keyed by rung code. */
+function gainsOf(p: PurchaseAtOnce, keys: readonly string[]): string {
   let gains = '{';
   p.earned.forEach((earned, i) => {
     gains += `${i > 0 ? ',' : ''}${keys[i]}:{"total":${earned.total},"breakdown":${JSON.stringify(earned.breakdown)}}`;
   });
-  gains += '}';
-  const rows = await STATEMENT.execute(db, { ladder: text, tiered: ladder.length > 1, pointsOnly, count: p.count }, {
-    memberId: p.memberId, now: p.now, orderId: p.orderId, txnId: p.txnId, lotId: p.lotId, gains, lowest: lowest.code,
-    ownPoints: p.own.points, ownSpendCents: p.own.spendCents, ownPurchases: p.own.purchases,
-    windowFrom: p.window.from, windowTo: p.window.to,
-    partnerId: p.order.partnerId, amount: p.order.amount, currency: p.order.currency, channel: p.order.channel,
-    items: p.order.items, occurredAt: p.order.occurredAt, requestHash: p.order.requestHash,
-    qualifyingPoints: p.qualifyingPoints, availableAt: p.availableAt, expiresAt: p.expiresAt, upgradeValidUntil: p.upgradeValidUntil,
-    description: p.description, actor: p.actor, ...countValues(p.count),
-  });
-  const row = rows[0];
-  if (!row) throw new Error('the purchase statement returned no row');
-  const { written, entry, rung: code, member, counted: countRow } = row;
-  const at = ladder.findIndex((r) => r.code === code);
-  const rung = at >= 0 ? { ...(ladder[at] as Rung), ...(p.earned[at] as Earned) } : undefined;
-  return {
-    written: written && entry && member && rung ? { entry: transactionFromJson(entry), member: memberFromJson(member), rung } : null,
-    counted: countRow ?? null,
-  };
+  return `${gains}}`;
 }
 
-/** The statement's values, by the names it reads them by (db/shaped.ts). */
-interface Values extends CountValues {
-  memberId: string; now: Date; orderId: string; txnId: string; lotId: string;
-  /** What the purchase earns at each rung, its total and breakdown, as one jsonb object keyed by rung code. */
-  gains: string;
+/** The i-th purchase's count: its CTE's name, and the prefix of its values' names. */
+const countCte = (i: number) => `c${i}`;
+const countPrefix = (i: number) => `c${i}_`;
+
+/**
+ * The statement's values, by the names it reads them by (db/shaped.ts): one array per field,
+ * an element per purchase, and each purchase's count under its own prefix. Instants go as ISO
+ * text.
+ */
+interface Values {
   /** The lowest rung's code: the rung of a member with no state, or whose stored rung left the ladder. */
   lowest: string;
-  ownPoints: number; ownSpendCents: number; ownPurchases: number; windowFrom: Date; windowTo: Date;
-  partnerId: string | null; amount: string; currency: string; channel: string | null; items: string | null;
-  occurredAt: Date; requestHash: string; qualifyingPoints: number; availableAt: Date; expiresAt: Date | null;
-  upgradeValidUntil: Date; description: string; actor: string;
+  memberIds: string[]; nows: string[]; orderIds: string[]; txnIds: string[]; lotIds: string[];
+  gains: string[];
+  ownPoints: number[]; ownSpendCents: number[]; ownPurchases: number[]; windowFroms: string[]; windowTos: string[];
+  partnerIds: (string | null)[]; amounts: string[]; currencies: string[]; channels: (string | null)[]; items: (string | null)[];
+  occurredAts: string[]; requestHashes: string[]; qualifyingPoints: number[]; availableAts: string[]; expiresAts: (string | null)[];
+  upgradeValidUntils: string[]; descriptions: string[]; actors: string[];
+  [count: `c${number}_count${number}`]: unknown;
 }
 
 /**
@@ -178,82 +212,112 @@ interface Values extends CountValues {
  * the server reads it once per plan rather than once per purchase), whether it has rungs above
  * the lowest, whether every earnable rung's thresholds are in points alone (the figures are
  * then the qualifying points, with spend and purchases null, which no threshold reads),
- * and the count inside it.
+ * the counts inside it and, with counts, how many purchases (a count is a CTE of its own).
  */
-interface Shape { ladder: string; tiered: boolean; pointsOnly: boolean; count: Embedded | null }
+interface Shape { ladder: string; tiered: boolean; pointsOnly: boolean; count: Embedded | null; size: number }
 
 /** One column per object: a row of many columns costs the driver more to take apart than JSON does. */
-type Row = { written: boolean | null; entry: Record<string, unknown> | null; rung: string | null; member: Record<string, unknown> | null; counted?: Record<string, unknown> };
+type Row = {
+  k: string | number; written: boolean | null; entry: Record<string, unknown> | null; rung: string | null;
+  member: Record<string, unknown> | null; counted?: Record<string, unknown>;
+};
 
-const shapeKey = ({ ladder, tiered, pointsOnly, count }: Shape) => `${tiered}|${pointsOnly}|${count?.key ?? ''}|${ladder}`;
+const shapeKey = ({ ladder, tiered, pointsOnly, count, size }: Shape) =>
+  `${tiered}|${pointsOnly}|${count ? `${size}|${count.key}` : ''}|${ladder}`;
 
-const STATEMENT = new ShapedStatement<Values, Shape, Row>(shapeKey, (v, { ladder, tiered, pointsOnly, count }) => {
-  const { memberId, now } = v;
-  const window = { from: v.windowFrom, to: v.windowTo };
+/**
+ * The purchases are the rows of CTE `buy`, numbered from 1 by `k` in the order given; every
+ * other CTE carries `k`, or the member's id, to join on. (Not `p`, `t`, `x` or `o`: the
+ * qualifying-points subquery names its own tables so.)
+ */
+const STATEMENT = new ShapedStatement<Values, Shape, Row>(shapeKey, (v, { ladder, tiered, pointsOnly, count, size }) => {
+  const ids = sql`${v.memberIds}::uuid[]`;
   const ctes: RawBuilder<unknown>[] = [];
-  if (count) ctes.push(sql`${sql.raw(COUNT)} as (${embeddedBody(count, v)})`);
+  if (count) {
+    const each = Array.from({ length: size }, (_, i) => i);
+    for (const i of each) ctes.push(sql`${sql.raw(countCte(i))} as (${embeddedBody(count, v, countPrefix(i))})`);
+    // Each purchase's count by k: its verdict and its row.
+    ctes.push(sql`cs as (${sql.join(each.map((i) => sql`
+      select ${sql.lit(i + 1)}::bigint as k, ${count.allows(countCte(i))} as allows, to_json(${sql.raw(countCte(i))}) as counted
+      from ${sql.raw(countCte(i))}`), sql` union all `)})`);
+  }
   ctes.push(
-    lockedMemberCte(memberId),
-    sql`st as (select * from member_tiers where member_id = ${memberId})`,
+    sql`buy as (
+      select * from unnest(${ids}, ${v.nows}::timestamptz[], ${v.orderIds}::text[], ${v.txnIds}::uuid[], ${v.lotIds}::uuid[],
+        ${v.gains}::jsonb[], ${v.ownPoints}::int[], ${v.ownSpendCents}::bigint[], ${v.ownPurchases}::int[],
+        ${v.windowFroms}::timestamptz[], ${v.windowTos}::timestamptz[], ${v.partnerIds}::text[], ${v.amounts}::numeric[],
+        ${v.currencies}::text[], ${v.channels}::text[], ${v.items}::jsonb[], ${v.occurredAts}::timestamptz[], ${v.requestHashes}::text[],
+        ${v.qualifyingPoints}::int[], ${v.availableAts}::timestamptz[], ${v.expiresAts}::timestamptz[], ${v.upgradeValidUntils}::timestamptz[],
+        ${v.descriptions}::text[], ${v.actors}::text[])
+      with ordinality as buy(member_id, now, order_id, txn_id, lot_id, gains, own_points, own_spend_cents, own_purchases,
+        window_from, window_to, partner_id, amount, currency, channel, items, occurred_at, request_hash, qualifying_points,
+        available_at, expires_at, upgrade_valid_until, description, actor, k))`,
+    lockedMembersCte(ids),
+    sql`st as (select * from member_tiers where member_id = any(${ids}))`,
     // The rung earned (a code no longer on the ladder, or no state, is the lowest rung) and the
     // rung held: an assignment still running that ranks higher, or the earned one.
     sql`r as (
-      select q.ladder, q.gains,
+      select buy.k, q.ladder, buy.gains,
         case when st.tier_code is not null and q.ladder ? st.tier_code then st.tier_code else ${v.lowest} end as earned,
-        case when st.assigned_code is not null and st.assigned_until > ${now}
+        case when st.assigned_code is not null and st.assigned_until > buy.now
           then case when q.ladder ? st.assigned_code then st.assigned_code else ${v.lowest} end end as assigned
-      from (select ${sql.lit(ladder)}::jsonb as ladder, ${v.gains}::jsonb as gains) q left join st on true)`,
+      from buy cross join (select ${sql.lit(ladder)}::jsonb as ladder) q left join st on st.member_id = buy.member_id)`,
     sql`h as (
-      select r.earned, r.ladder -> r.earned -> 'above' as above, x.held, (r.gains -> x.held ->> 'total')::int as total,
+      select r.k, r.earned, r.ladder -> r.earned -> 'above' as above, x.held, (r.gains -> x.held ->> 'total')::int as total,
         r.gains -> x.held -> 'breakdown' as breakdown
       from r cross join lateral (select case when r.assigned is not null
         and (r.ladder -> r.assigned ->> 'rank')::int > (r.ladder -> r.earned ->> 'rank')::int then r.assigned else r.earned end as held) x)`,
-    // The qualifying figures with this purchase, where an earnable rung lies above the one earned.
+  );
+  // The qualifying figures with the purchase, where an earnable rung lies above the one earned.
+  const window = { from: sql.ref('buy.window_from'), to: sql.ref('buy.window_to') };
+  const member = sql.ref('buy.member_id');
+  const knownAt = sql.ref('buy.now');
+  ctes.push(
     sql`figures as materialized (
-      select w.qp + ${v.ownPoints}::int as qp, w.spend::numeric * 100 + ${v.ownSpendCents}::bigint as "spendCents",
-        w.purchases + ${v.ownPurchases}::int as purchases
-      from (${pointsOnly
-        ? sql`select q.qp, null::text as spend, null::int as purchases from (${qualifyingPointsQuery(memberId, window, now)}) q`
-        : metricsQuery(memberId, window, now)}) w
-      where ${sql.lit(tiered)} and (select jsonb_array_length(h.above) > 0 from h))`,
-    // The rung the purchase upgrades to: the highest earnable rung above the one earned that the
-    // figures meet (tiers.rules qualifiedTier), if any.
+      select buy.k, w.qp + buy.own_points as qp, w.spend::numeric * 100 + buy.own_spend_cents as "spendCents",
+        w.purchases + buy.own_purchases as purchases
+      from buy join h on h.k = buy.k cross join lateral (${pointsOnly
+        ? sql`select q.qp, null::text as spend, null::int as purchases from (${qualifyingPointsQuery(member, window, knownAt)}) q`
+        : metricsQuery(member, window, knownAt)}) w
+      where ${sql.lit(tiered)} and jsonb_array_length(h.above) > 0)`,
+    // The rung each purchase upgrades to: the highest earnable rung above the one earned that
+    // the figures meet (tiers.rules qualifiedTier), if any.
     sql`up as (
-      select a.code, a.rank from h cross join figures
+      select distinct on (h.k) h.k, a.code, a.rank from h join figures on figures.k = h.k
         cross join lateral jsonb_to_recordset(h.above) as a(code text, rank int, points int, "spendCents" bigint, purchases int, "matchAll" boolean)
       where ${tierMetSql('a', 'figures')}
-      order by a.rank desc limit 1)`,
+      order by h.k, a.rank desc)`,
     sql`g as (
-      select (m.status = 'ACTIVE' and m.unchanged and m.debt = 0
-        and date_trunc('milliseconds', m.updated_at) <= ${now}
-        and not exists (select 1 from orders o where o.order_id = ${v.orderId})
-        and not exists (select 1 from point_lots d where d.member_id = m.id and d.remaining > 0 and d.expires_at <= ${now})
-        and (not ${sql.lit(tiered)} or (
-          (not exists (select 1 from st) or exists (select 1 from st where st.grace_until is null and st.lifetime_code is null
-            and (st.valid_until is null or st.valid_until > ${now})
-            and (st.assigned_code is null or st.assigned_until is null or st.assigned_until > ${now})
-            and not (st.expiry_frozen and exists (select 1 from up))))))
-        and coalesce((select h.total from h), 0) > 0
-        ${count ? sql`and ${count.allows(COUNT)}` : sql``}) as ok
-      from m ${count ? sql`cross join ${sql.raw(COUNT)}` : sql``})`,
+      select buy.k, (m.status = 'ACTIVE' and m.unchanged and m.debt = 0
+        and date_trunc('milliseconds', m.updated_at) <= buy.now
+        and not exists (select 1 from orders o where o.order_id = buy.order_id)
+        and not exists (select 1 from point_lots d where d.member_id = m.id and d.remaining > 0 and d.expires_at <= buy.now)
+        and (not ${sql.lit(tiered)} or st.member_id is null or (st.grace_until is null and st.lifetime_code is null
+          and (st.valid_until is null or st.valid_until > buy.now)
+          and (st.assigned_code is null or st.assigned_until is null or st.assigned_until > buy.now)
+          and not (st.expiry_frozen and up.k is not null)))
+        and coalesce(h.total, 0) > 0
+        ${count ? sql`and cs.allows` : sql``}) as ok
+      from buy join m on m.id = buy.member_id join h on h.k = buy.k
+        left join st on st.member_id = buy.member_id left join up on up.k = buy.k
+        ${count ? sql`join cs on cs.k = buy.k` : sql``})`,
     sql`o as (
       insert into orders (order_id, member_id, partner_id, amount, currency, channel, items, occurred_at, txn_id,
         points_earned, qualifying_points, breakdown, request_hash, created_at)
-      select ${v.orderId}, ${memberId}::uuid, ${v.partnerId}, ${v.amount}::numeric, ${v.currency}, ${v.channel},
-        ${v.items}::jsonb, ${v.occurredAt}, ${v.txnId}::uuid, h.total, ${v.qualifyingPoints}::int, h.breakdown,
-        ${v.requestHash}, ${now}
-      from g cross join h where g.ok)`,
+      select buy.order_id, buy.member_id, buy.partner_id, buy.amount, buy.currency, buy.channel, buy.items, buy.occurred_at, buy.txn_id,
+        h.total, buy.qualifying_points, h.breakdown, buy.request_hash, buy.now
+      from buy join g on g.k = buy.k join h on h.k = buy.k where g.ok)`,
     sql`t as (
       insert into points_transactions (id, member_id, type, points, qualifying_points, available_at, description,
         order_id, partner_id, actor, occurred_at, created_at)
-      select ${v.txnId}::uuid, ${memberId}::uuid, 'PURCHASE', h.total, ${v.qualifyingPoints}::int, ${v.availableAt},
-        ${v.description}, ${v.orderId}, ${v.partnerId}, ${v.actor}, ${v.occurredAt}, ${now}
-      from g cross join h where g.ok
+      select buy.txn_id, buy.member_id, 'PURCHASE', h.total, buy.qualifying_points, buy.available_at,
+        buy.description, buy.order_id, buy.partner_id, buy.actor, buy.occurred_at, buy.now
+      from buy join g on g.k = buy.k join h on h.k = buy.k where g.ok
       returning *)`,
     sql`l as (
       insert into point_lots (id, member_id, txn_id, points, remaining, available_at, expires_at, earned_at)
-      select ${v.lotId}::uuid, ${memberId}::uuid, ${v.txnId}::uuid, h.total, h.total, ${v.availableAt}, ${v.expiresAt}, ${v.occurredAt}
-      from g cross join h where g.ok)`,
+      select buy.lot_id, buy.member_id, buy.txn_id, h.total, h.total, buy.available_at, buy.expires_at, buy.occurred_at
+      from buy join g on g.k = buy.k join h on h.k = buy.k where g.ok)`,
   );
   // A first activity stores the member's tier state, as tiers.service onQualifyingPointsChanged
   // does: the lowest rung since enrolment, or the rung it upgrades to since now. (Programmes
@@ -265,29 +329,34 @@ const STATEMENT = new ShapedStatement<Values, Shape, Row>(shapeKey, (v, { ladder
     sql`s as (
       insert into member_tiers (member_id, tier_code, since, valid_until, grace_until, lifetime_code, assigned_code,
         assigned_since, assigned_until, expiry_frozen, version, updated_at)
-      select m.id, coalesce(up.code, ${v.lowest}), case when up.code is null then m.enrolled_at else ${now}::timestamptz end,
-        case when up.code is null then null else ${v.upgradeValidUntil}::timestamptz end, null, null, null, null, null, false, 1, ${now}
-      from g cross join m left join up on true where g.ok and not exists (select 1 from st))`,
+      select m.id, coalesce(up.code, ${v.lowest}), case when up.code is null then m.enrolled_at else buy.now end,
+        case when up.code is null then null else buy.upgrade_valid_until end, null, null, null, null, null, false, 1, buy.now
+      from buy join g on g.k = buy.k join m on m.id = buy.member_id left join up on up.k = buy.k
+        left join st on st.member_id = buy.member_id
+      where g.ok and st.member_id is null)`,
     sql`su as (
-      update member_tiers set tier_code = up.code, since = ${now}, valid_until = ${v.upgradeValidUntil}::timestamptz, grace_until = null,
-        expiry_frozen = false, version = member_tiers.version + 1, updated_at = ${now}
-      from g cross join up where member_tiers.member_id = ${memberId} and g.ok)`,
+      update member_tiers set tier_code = up.code, since = buy.now, valid_until = buy.upgrade_valid_until, grace_until = null,
+        expiry_frozen = false, version = member_tiers.version + 1, updated_at = buy.now
+      from buy join g on g.k = buy.k join up on up.k = buy.k where member_tiers.member_id = buy.member_id and g.ok)`,
     sql`sh as (
       insert into tier_history (member_id, at, from_code, to_code, reason, valid_until, previous_valid_until, previous_since, note, created_at)
-      select m.id, ${now}, h.held,
+      select m.id, buy.now, h.held,
         case when r.assigned is not null and (r.ladder -> r.assigned ->> 'rank')::int > up.rank then r.assigned else up.code end,
-        'UPGRADE', ${v.upgradeValidUntil}::timestamptz, st.valid_until, coalesce(st.since, m.enrolled_at), null, ${now}
-      from g cross join m cross join h cross join r cross join up left join st on true where g.ok)`,
+        'UPGRADE', buy.upgrade_valid_until, st.valid_until, coalesce(st.since, m.enrolled_at), null, buy.now
+      from buy join g on g.k = buy.k join m on m.id = buy.member_id join h on h.k = buy.k join r on r.k = buy.k
+        join up on up.k = buy.k left join st on st.member_id = buy.member_id
+      where g.ok)`,
   );
   ctes.push(
     sql`w as (
-      update members set lifetime_earned = members.lifetime_earned + h.total, last_activity_at = ${now}, updated_at = ${now}
-      from g cross join h where members.id = ${memberId} and g.ok
-      returning members.*)`,
+      update members set lifetime_earned = members.lifetime_earned + h.total, last_activity_at = buy.now, updated_at = buy.now
+      from buy join g on g.k = buy.k join h on h.k = buy.k where members.id = buy.member_id and g.ok
+      returning buy.k, to_json(members) as member)`,
   );
-  const counted = count ? sql`, to_json(${sql.raw(COUNT)}) as counted` : sql``;
   return sql<Row>`
     with ${sql.join(ctes)}
-    select g.ok and t.id is not null as written, to_json(t) as entry, (select h.held from h) as rung, (select to_json(w) from w) as member${counted}
-    from (select 1) one left join g on true left join t on true ${count ? sql`cross join ${sql.raw(COUNT)}` : sql``}`;
+    select buy.k, g.ok and t.id is not null as written, to_json(t) as entry, h.held as rung, w.member${count ? sql`, cs.counted` : sql``}
+    from buy left join g on g.k = buy.k left join t on t.id = buy.txn_id left join h on h.k = buy.k left join w on w.k = buy.k
+      ${count ? sql`left join cs on cs.k = buy.k` : sql``}
+    order by buy.k`;
 });

@@ -14,6 +14,7 @@ import { isUuid } from '../members/members.rules';
 import type { ProgramView, TierView } from '../program/program.types';
 import { credit, debit, expiryPolicy, lockMember, lockMemberProbing, settleExpiry } from './ledger.core';
 import * as purchases from './purchase.repo';
+import { purchaseBatcher } from './purchase.batch';
 import * as members from '../members/members.repo';
 import type { MemberRow } from '../members/members.repo';
 import * as repo from './ledger.repo';
@@ -238,7 +239,8 @@ export function atOncePlan(program: ProgramView, p: CheckedPurchase): Omit<purch
 
 /**
  * The common purchase in one statement, its rate-limit count inside it: no transaction of its
- * own, one round trip. Undefined where the statement left the purchase to the general path, having
+ * own, one round trip, and the statement shared with the purchases that arrive with it
+ * (purchase.batch.ts). Undefined where the statement left the purchase to the general path, having
  * written nothing but the count (a replay, a member who is not active, owes a debt, has lots to
  * expire or whose tier would move; a statement that failed, such as a racing duplicate order),
  * and wherever atOncePlan gives no plan.
@@ -246,7 +248,8 @@ export function atOncePlan(program: ProgramView, p: CheckedPurchase): Omit<purch
 async function recordAtOnce(ctx: Ctx, program: ProgramView, p: CheckedPurchase): Promise<PurchaseResultView | undefined> {
   const plan = ctx.config.oneStatementWrites ? atOncePlan(program, p) : undefined;
   if (!plan) return undefined;
-  const outcome = await withEmbeddedCount(ctx.rateCount, (count) => purchases.purchaseAtOnce(ctx.statements, { ...plan, count }));
+  const batcher = purchaseBatcher(ctx.statements, ctx.config.purchaseBatch);
+  const outcome = await withEmbeddedCount(ctx.rateCount, (count) => batcher.run({ ...plan, count }));
   if (!outcome) return undefined;
   if (!outcome.written) {
     // A refused count ends the request here, before the general path costs the database more.

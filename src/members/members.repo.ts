@@ -36,6 +36,10 @@ export async function findByReferralCode(db: Db, code: string): Promise<MemberRo
   return db.selectFrom('members').selectAll().where('referral_code', '=', code).executeTakeFirst();
 }
 
+/** The columns of CTE `m` (lockedMemberCte). */
+const LOCKED = sql`members.id, members.status, members.debt, members.updated_at, members.enrolled_at,
+  members.xmin::text = (select s.xmin::text from members s where s.id = members.id) as unchanged`;
+
 /**
  * The member's row locked inside a one-statement write (ledger redeem.repo, purchase.repo), as
  * CTE `m`: id, status, debt, updated_at, enrolled_at, and `unchanged`, whether the row locked is the version
@@ -45,10 +49,16 @@ export async function findByReferralCode(db: Db, code: string): Promise<MemberRo
  * rest of what it read only when `unchanged` holds (as lockMemberProbing does, in ledger.core).
  */
 export function lockedMemberCte(memberId: string): RawBuilder<unknown> {
-  return sql`m as (
-      select members.id, members.status, members.debt, members.updated_at, members.enrolled_at,
-        members.xmin::text = (select s.xmin::text from members s where s.id = members.id) as unchanged
-      from members where members.id = ${memberId} for update)`;
+  return sql`m as (select ${LOCKED} from members where members.id = ${memberId} for update)`;
+}
+
+/**
+ * lockedMemberCte for several members at once (`ids`, a uuid[]): one row each, locked in the
+ * order of their ids, so two statements that lock members this way never wait for each other
+ * in a circle.
+ */
+export function lockedMembersCte(ids: RawBuilder<unknown>): RawBuilder<unknown> {
+  return sql`m as (select ${LOCKED} from members where members.id = any(${ids}) order by members.id for update)`;
 }
 
 /** What the member lock may read in its own statement (see lockById). */

@@ -10,12 +10,16 @@ import type { Metrics, Window } from './tiers.rules';
 export type MemberTierRow = Selectable<MemberTierTable>;
 export type TierHistoryRow = Selectable<TierHistoryTable>;
 
+/** A window's bounds as values, or as columns of the statement (the one-statement purchase reads each purchase's own). */
+export type WindowIn = Window | { from: RawBuilder<unknown>; to: RawBuilder<unknown> };
+
 /**
  * Qualifying points, spend and purchases in `w` of the member `memberId` (a value, or a column
- * such as members.id), as known at `knownAt` (entries written later are ignored). A refund counts
- * against the window of the purchase it refunds. One row: qp, spend (text), purchases.
+ * such as members.id), as known at `knownAt` (a value or a column; entries written later are
+ * ignored). A refund counts against the window of the purchase it refunds. One row: qp, spend
+ * (text), purchases.
  */
-export function metricsQuery(memberId: string | RawBuilder<unknown>, w: Window, knownAt: Date): RawBuilder<MetricsRow> {
+export function metricsQuery(memberId: string | RawBuilder<unknown>, w: WindowIn, knownAt: Date | RawBuilder<unknown>): RawBuilder<MetricsRow> {
   return sql<MetricsRow>`
     select p.qp, o.spend, o.purchases
     from (${qualifyingPointsQuery(memberId, w, knownAt)}) p
@@ -36,7 +40,7 @@ export function metricsQuery(memberId: string | RawBuilder<unknown>, w: Window, 
  * refunds by their own date (a range of points_transactions_member_occurred_idx), and the
  * member's refunds (points_transactions_refund_idx) by the date of the purchase each refunds.
  */
-export function qualifyingPointsQuery(memberId: string | RawBuilder<unknown>, w: Window, knownAt: Date): RawBuilder<{ qp: number }> {
+export function qualifyingPointsQuery(memberId: string | RawBuilder<unknown>, w: WindowIn, knownAt: Date | RawBuilder<unknown>): RawBuilder<{ qp: number }> {
   return sql<{ qp: number }>`
     select coalesce(sum(x.qualifying_points), 0)::int as qp from (
       select t.qualifying_points from points_transactions t

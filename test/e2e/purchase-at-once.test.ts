@@ -9,7 +9,9 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { type TestApp, startTestApp } from '../support/harness';
 import { atOncePlan } from '../../src/ledger/purchases.service';
-import { purchaseAtOnce } from '../../src/ledger/purchase.repo';
+import { purchaseAtOnce, purchasesAtOnce, type PurchaseAtOnce, type PurchaseAtOnceOutcome } from '../../src/ledger/purchase.repo';
+import { PurchaseBatcher } from '../../src/ledger/purchase.batch';
+import type { Embedded } from '../../src/db/ahead';
 import { getProgram } from '../../src/program/program.service';
 import { tierMetSql } from '../../src/tiers/tiers.repo';
 import { meetsTier, thresholdsOf } from '../../src/tiers/tiers.rules';
@@ -366,6 +368,138 @@ describe('called directly', () => {
       expect((await direct(member, '40.00', new Date(at.getTime() + 2_000))).outcome.written?.rung.code).toBe('MEMBER');
       expect((await rowsOf(t, member)).state).toEqual([expect.objectContaining({ tier_code: 'SILVER', version: 2 })]);
       await expectLedgerTrue(t, [member]);
+    });
+
+    describe('several purchases in one statement', () => {
+      const at = new Date(start.getTime() + 60_000);
+      /** A purchase's plan as the API makes it, the order's id its own. */
+      async function planFor(memberId: string, amount: string, now = at, orderId = key('order')): Promise<PurchaseAtOnce> {
+        const plan = atOncePlan(await getProgram(t.database.db), {
+          memberId, orderId, amount, currency: 'USD', channel: 'web', items: null, occurredAt: now, hash: `hash-${amount}`, now,
+          partnerId: null, actor: 'admin:test-admin',
+        });
+        if (!plan) throw new Error('no plan for this programme');
+        return { ...plan, count: null };
+      }
+      /** rowsOf without what names the order or the member: each side's are its own. */
+      async function rowsWithoutIds(memberId: string) {
+        const rows = await rowsOf(t, memberId);
+        const strip = (list: unknown[]) => list.map((row) => {
+          const { order_id: _order, description: _description, request_hash: _hash, ...rest } = row as Record<string, unknown>;
+          return rest;
+        });
+        return { ...rows, entries: strip(rows.entries), orders: strip(rows.orders) };
+      }
+      /** Twin members in the same states: a first activity, a first activity that upgrades, a SILVER member, a suspended one. */
+      async function twins(side: string) {
+        const first = await enroll(t, `batch-first-${side}`);
+        const firstUp = await enroll(t, `batch-first-up-${side}`);
+        const silver = await silverMember(`batch-silver-${side}`);
+        const suspended = await silverMember(`batch-suspended-${side}`);
+        ok(await t.gql(SET_STATUS, { input: { id: suspended, status: 'SUSPENDED' } }));
+        return [first, firstUp, silver, suspended];
+      }
+      /** The twins' purchases, in order: 10.00, 150.00, 100.00 and 5.00. */
+      const AMOUNTS = ['10.00', '150.00', '100.00', '5.00'];
+
+      test('a batch writes for each purchase the rows it writes alone, and answers in the order given', async () => {
+        const alone = await twins('alone');
+        const together = await twins('together');
+        const one = [];
+        for (const [i, member] of alone.entries()) one.push(await purchaseAtOnce(t.database.db, await planFor(member, AMOUNTS[i] as string)));
+        const plans = await Promise.all(together.map((member, i) => planFor(member, AMOUNTS[i] as string)));
+        // A member that does not exist, at the end: nothing written for it, and the others unaffected.
+        plans.push(await planFor(randomUUID(), '7.00'));
+        const many = await purchasesAtOnce(t.database.db, plans);
+
+        expect(many).toHaveLength(5);
+        const summary = (o: PurchaseAtOnceOutcome) => o.written && {
+          rung: o.written.rung.code, points: o.written.entry.points, lifetime: o.written.member.lifetime_earned, member: o.written.member.id,
+        };
+        expect(one.map(summary)).toEqual([
+          { rung: 'MEMBER', points: 10, lifetime: 10, member: alone[0] },
+          { rung: 'MEMBER', points: 150, lifetime: 150, member: alone[1] },
+          { rung: 'SILVER', points: 125, lifetime: 275, member: alone[2] },
+          null,
+        ]);
+        expect(many.map(summary)).toEqual([
+          ...one.map((o, i) => o.written && { ...summary(o), member: together[i] }),
+          null,
+        ]);
+        many.slice(0, 3).forEach((o, i) => expect(o.written?.entry).toMatchObject({ id: plans[i]?.txnId, order_id: plans[i]?.orderId, member_id: together[i] }));
+        for (const [i, member] of together.entries()) expect(await rowsWithoutIds(member)).toEqual(await rowsWithoutIds(alone[i] as string));
+        // The first activity that upgraded stored SILVER with its history row; the others as alone.
+        expect((await rowsOf(t, together[1] as string)).history).toEqual([expect.objectContaining({ from_code: 'MEMBER', to_code: 'SILVER', reason: 'UPGRADE', at })]);
+        await expectLedgerTrue(t, together);
+      });
+
+      test('purchases that arrive together share a statement; one for the same member, or the same order, waits for the next', async () => {
+        const members = await Promise.all(['a', 'b', 'c'].map((name) => enroll(t, `batch-turn-${name}`)));
+        let statements = 0;
+        const counting = t.database.db.withPlugin({
+          transformQuery: (args) => args.node,
+          transformResult: async (args) => { statements++; return args.result; },
+        });
+        const batcher = new PurchaseBatcher(counting, 16);
+        const plans = await Promise.all(members.map((member) => planFor(member, '10.00')));
+        const outcomes = await Promise.all(plans.map((plan) => batcher.run(plan)));
+        expect(statements).toBe(1);
+        expect(outcomes.map((o) => o.written?.member.id)).toEqual(members);
+
+        // The same member twice, and one order for two members: more statements, and each purchase as alone.
+        statements = 0;
+        const [a, b, c] = members as [string, string, string];
+        const again = [await planFor(a, '1.00'), await planFor(a, '2.00'), await planFor(b, '3.00')];
+        const clash = await planFor(c, '4.00', at, again[2]?.orderId);
+        const results = await Promise.all([...again, clash].map((plan) => batcher.run(plan)));
+        expect(statements).toBeGreaterThanOrEqual(2);
+        expect(results.slice(0, 2).map((o) => o.written?.entry.points)).toEqual([1, 2]);
+        // The order is recorded once, for whichever purchase the database took first; the other is left to the general path.
+        const [forB, forC] = results.slice(2).map((o) => o.written?.entry.points ?? null);
+        expect([forB, forC].filter((points) => points !== null)).toHaveLength(1);
+        expect((await rowsOf(t, a)).member).toEqual([expect.objectContaining({ lifetime_earned: 13 })]);
+        expect((await rowsOf(t, b)).member).toEqual([expect.objectContaining({ lifetime_earned: 10 + (forB ?? 0) })]);
+        expect((await rowsOf(t, c)).member).toEqual([expect.objectContaining({ lifetime_earned: 10 + (forC ?? 0) })]);
+        await expectLedgerTrue(t, members);
+      });
+
+      test('each purchase\'s rate-limit count runs inside the batch: every caller counted once, a refused count writes nothing', async () => {
+        const members = await Promise.all(['a', 'b', 'c'].map((name) => enroll(t, `batch-count-${name}`)));
+        const callers = members.map(() => key('caller'));
+        // The third caller is at the limit of 5 already.
+        await sql`insert into rate_limits (key, points) values (${callers[2]}, 5)`.execute(t.database.db);
+        const answered: Record<string, unknown>[] = [];
+        const counted = (caller: string): Embedded => ({
+          text: 'insert into rate_limits (key, points) values ($1, $2) on conflict (key) do update set points = rate_limits.points + $2 returning key, points',
+          values: [caller, 1], key: 'test-count|5', subject: caller,
+          allows: (alias) => sql<boolean>`(${sql.ref(`${alias}.points`)} <= ${sql.lit(5)})`,
+          answer: (row) => answered.push(row), owedAgain: () => undefined,
+        });
+        const plans = await Promise.all(members.map(async (member, i) => ({ ...(await planFor(member, '10.00')), count: counted(callers[i] as string) })));
+        const outcomes = await purchasesAtOnce(t.database.db, plans);
+        expect(outcomes.map((o) => o.counted)).toEqual([{ key: callers[0], points: 1 }, { key: callers[1], points: 1 }, { key: callers[2], points: 6 }]);
+        expect(outcomes.map((o) => o.written?.entry.points ?? null)).toEqual([10, 10, null]);
+        const { rows } = await sql<{ key: string; points: number }>`select key, points from rate_limits where key = any(${callers}::text[]) order by points, key`.execute(t.database.db);
+        expect(rows).toEqual([...[callers[0], callers[1]].sort().map((caller) => ({ key: caller, points: 1 })), { key: callers[2], points: 6 }]);
+        expect((await rowsOf(t, members[2] as string)).entries).toEqual([]);
+        await expectLedgerTrue(t, members);
+      });
+
+      test('a batch the server refuses runs each purchase alone: the one at fault fails alone, the others are written', async () => {
+        const members = await Promise.all(['a', 'b', 'c'].map((name) => enroll(t, `batch-refused-${name}`)));
+        const first = await planFor(members[0] as string, '10.00');
+        ok(await purchase(t, members[2] as string, '1.00'));
+        // The third purchase's entry would take an id already in the ledger: a unique violation.
+        const { rows: [taken] } = await sql<{ id: string }>`select id from points_transactions where member_id = ${members[2]}`.execute(t.database.db);
+        const faulty = { ...(await planFor(members[2] as string, '30.00')), txnId: taken?.id as string };
+        const batcher = new PurchaseBatcher(t.database.db, 16);
+        const [one, two, three] = await Promise.allSettled([first, await planFor(members[1] as string, '20.00'), faulty].map((plan) => batcher.run(plan)));
+        expect(one).toMatchObject({ status: 'fulfilled', value: { written: { entry: { points: 10 } } } });
+        expect(two).toMatchObject({ status: 'fulfilled', value: { written: { entry: { points: 20 } } } });
+        expect(three).toMatchObject({ status: 'rejected', reason: { code: '23505' } });
+        expect((await rowsOf(t, members[2] as string)).entries).toHaveLength(1);
+        await expectLedgerTrue(t, members);
+      });
     });
 
     describe('where the general path must decide, nothing is written', () => {

@@ -68,7 +68,7 @@ test('an embedded count rides as a CTE whose values follow the call, and its ver
   const { db, queries } = recordingDb();
   const count = (values: unknown[], limit: number): Embedded => ({
     text: 'insert into rl (key, points) values ($1, $2) on conflict (key) do update set points = rl.points + $2 returning points',
-    values, key: `rl|${limit}`, allows: (alias) => sql<boolean>`(${sql.ref(`${alias}.points`)} <= ${sql.lit(limit)})`,
+    values, key: `rl|${limit}`, subject: String(values[0]), allows: (alias) => sql<boolean>`(${sql.ref(`${alias}.points`)} <= ${sql.lit(limit)})`,
     answer: () => undefined, owedAgain: () => undefined,
   });
   const statement = new ShapedStatement<Values & Record<`count${number}`, unknown>, Embedded, unknown>((c) => c.key, (v, c) =>
