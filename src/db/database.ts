@@ -79,9 +79,9 @@ export async function openDatabase(target: DatabaseTarget, options: OpenOptions 
     const names = new StatementNames();
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PreparingPool(pool, names) }) });
     const shared = options.pipelinedConnections ?? 0;
-    const statements = shared > 0
-      ? new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PipelinedPool(connection, shared, names, options.commitGroup ?? 1) }) })
-      : db;
+    const pipelined = shared > 0 ? new PipelinedPool(connection, shared, names, options.commitGroup ?? 1) : null;
+    const statements = pipelined ? new Kysely<DB>({ dialect: new PostgresDialect({ pool: pipelined }) }) : db;
+    if (pipelined) TURNS.set(statements, () => pipelined.followTurn());
     database = {
       db, statements, kind: 'postgres', ping: () => ping(db),
       close: async () => {
@@ -99,6 +99,17 @@ export async function openDatabase(target: DatabaseTarget, options: OpenOptions 
   }
   if (options.migrate !== false) await migrate(database.db);
   return database;
+}
+
+const TURNS = new WeakMap<Db, () => void>();
+
+/**
+ * Statements that callbacks already queued for the end of this turn of the event loop
+ * (setImmediate) will send on `db` leave at the end of this turn too, not a turn later, where
+ * `db` gathers the turn's statements (db/pipelined-pool.ts followTurn); elsewhere nothing waits.
+ */
+export function followTurn(db: Db): void {
+  TURNS.get(db)?.();
 }
 
 async function ping(db: Db): Promise<boolean> {

@@ -95,6 +95,16 @@ export class PipelinedPool implements PostgresPool {
     return this.handle;
   }
 
+  /**
+   * Statements that callbacks already queued for the end of this turn (setImmediate) will send
+   * leave at the end of this turn too, after those callbacks, instead of a turn later: a caller
+   * that gathers its own statements over the turn (ledger/purchase.batch.ts) calls this when it
+   * queues its callback. A turn with nothing more to send costs nothing.
+   */
+  followTurn(): void {
+    setImmediate(() => this.leave());
+  }
+
   async end(): Promise<void> {
     this.closed = true;
     await Promise.all(this.slots.map(async (slot) => {
@@ -107,6 +117,7 @@ export class PipelinedPool implements PostgresPool {
 
   /** Sends the turn's statements: alone when one, otherwise in groups of at most `groupSize`. */
   private leave(): void {
+    if (this.pending.length === 0) return;
     const turn = this.pending;
     this.pending = [];
     const uncorks: (() => void)[] = [];
@@ -192,8 +203,12 @@ export class PipelinedPool implements PostgresPool {
     if (this.closed) return Promise.reject(new Error('the database is closed'));
     if (slot.client) return Promise.resolve(slot.client);
     slot.connecting ??= (async () => {
-      // The lock timeout is a startup parameter of the connection, beside any the config sets (a search_path).
-      const options = [this.config.options, `-c lock_timeout=${LOCK_TIMEOUT}`].filter(Boolean).join(' ');
+      // The lock timeout and the plan cache's mode are startup parameters of the connection,
+      // beside any the config sets (a search_path). Generic plans: the statements here are
+      // prepared once and run with new values ever after, and the server would otherwise plan
+      // those that take their rows from arrays (ledger/purchase.repo.ts) afresh on every
+      // execution, its generic plan costed for 100 rows where a custom one knows there are a few.
+      const options = [this.config.options, `-c lock_timeout=${LOCK_TIMEOUT}`, '-c plan_cache_mode=force_generic_plan'].filter(Boolean).join(' ');
       const client = new Client({ ...this.config, options, pipeline: true } as ClientConfig);
       // A lost connection fails what it carried; the next statement opens a new one.
       const drop = () => {

@@ -1,4 +1,4 @@
-import type { Db } from '../db/database';
+import { followTurn, type Db } from '../db/database';
 import { pgErrorCode } from '../errors';
 import { purchaseAtOnce, purchasesAtOnce, type PurchaseAtOnce, type PurchaseAtOnceOutcome } from './purchase.repo';
 
@@ -30,7 +30,10 @@ export class PurchaseBatcher {
   run(p: PurchaseAtOnce): Promise<PurchaseAtOnceOutcome> {
     if (this.most <= 1) return purchaseAtOnce(this.db, p);
     return new Promise((resolve, reject) => {
-      if (this.waiting.push({ p, resolve, reject }) === 1) setImmediate(() => this.leave());
+      if (this.waiting.push({ p, resolve, reject }) !== 1) return;
+      setImmediate(() => this.leave());
+      // The turn's statements would otherwise leave the shared connections a turn after these.
+      followTurn(this.db);
     });
   }
 

@@ -8,6 +8,7 @@
 import { sql } from 'kysely';
 import { type TestApp, startTestApp } from '../support/harness';
 import { inTransaction } from '../../src/db/transaction';
+import { followTurn } from '../../src/db/database';
 import { DEFAULT_PROGRAM, PURCHASE, enroll, expectLedgerTrue, key, ok, updateProgram, waitUntilBlockedBy } from './ledger-fixtures';
 
 let t: TestApp;
@@ -47,6 +48,10 @@ test('statements that stand alone run on shared connections on a server, and on 
   expect(txids[4]).not.toBe(txids[0]);
   const own = (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(t.database.db)).rows[0]?.pid;
   expect(pids).not.toContain(own);
+  // Their statements keep one generic plan each; the pool's are the server's to choose.
+  const mode = async (db: typeof t.database.db) => (await sql<{ plan_cache_mode: string }>`show plan_cache_mode`.execute(db)).rows[0]?.plan_cache_mode;
+  expect(await mode(t.database.statements)).toBe('force_generic_plan');
+  expect(await mode(t.database.db)).toBe('auto');
 });
 
 test('with DB_COMMIT_GROUP=1 each statement is its own transaction, though several leave in one write', async () => {
@@ -59,6 +64,28 @@ test('with DB_COMMIT_GROUP=1 each statement is its own transaction, though sever
   } finally {
     await alone.close();
   }
+});
+
+test('followTurn: a statement sent from a callback queued for the end of the turn leaves in that turn, not with the next turn\'s', async () => {
+  const sent = (during: (db: typeof t.database.statements) => void) => new Promise<[string, string]>((resolve, reject) => {
+    setImmediate(() => {
+      // Queued before the first statement reaches the pool: it sends the next turn's statement.
+      let next: Promise<{ txid: string } | undefined> | undefined;
+      setImmediate(() => { next = backend(); });
+      const first = backend();
+      setImmediate(() => {
+        Promise.all([first, next]).then(([a, b]) => resolve([a?.txid ?? '', b?.txid ?? '']), reject);
+      });
+    });
+    during(t.database.statements);
+  });
+  if (!onServer) return expect(() => followTurn(t.database.statements)).not.toThrow();
+  // Told, the pool sends the first statement at the end of its own turn: it commits alone.
+  const [told, toldNext] = await sent(followTurn);
+  expect(told).not.toBe(toldNext);
+  // Untold, it waits a turn and leaves with the next turn's statement, in one transaction.
+  const [untold, untoldNext] = await sent(() => undefined);
+  expect(untold).toBe(untoldNext);
 });
 
 test('a statement of a group is answered only once the group has committed', async () => {
