@@ -26,6 +26,9 @@ interface Pending {
  */
 const LOCK_TIMEOUT = '100ms';
 
+/** How the server plans the statements here (see clientOf). */
+const PLANNER = ['-c plan_cache_mode=force_generic_plan', '-c enable_hashjoin=off', '-c enable_mergejoin=off'];
+
 /**
  * A few connections that concurrent requests share, for statements that stand alone (the
  * one-statement purchases and redemptions). None waits for another's answer before it leaves:
@@ -203,12 +206,14 @@ export class PipelinedPool implements PostgresPool {
     if (this.closed) return Promise.reject(new Error('the database is closed'));
     if (slot.client) return Promise.resolve(slot.client);
     slot.connecting ??= (async () => {
-      // The lock timeout and the plan cache's mode are startup parameters of the connection,
+      // The lock timeout and the planner's settings are startup parameters of the connection,
       // beside any the config sets (a search_path). Generic plans: the statements here are
       // prepared once and run with new values ever after, and the server would otherwise plan
       // those that take their rows from arrays (ledger/purchase.repo.ts) afresh on every
       // execution, its generic plan costed for 100 rows where a custom one knows there are a few.
-      const options = [this.config.options, `-c lock_timeout=${LOCK_TIMEOUT}`, '-c plan_cache_mode=force_generic_plan'].filter(Boolean).join(' ');
+      // For the same reason the generic plan would join those rows by hashing or sorting them;
+      // a statement here touches a few rows of each table by index, so it joins by nested loops.
+      const options = [this.config.options, `-c lock_timeout=${LOCK_TIMEOUT}`, ...PLANNER].filter(Boolean).join(' ');
       const client = new Client({ ...this.config, options, pipeline: true } as ClientConfig);
       // A lost connection fails what it carried; the next statement opens a new one.
       const drop = () => {

@@ -48,10 +48,11 @@ test('statements that stand alone run on shared connections on a server, and on 
   expect(txids[4]).not.toBe(txids[0]);
   const own = (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(t.database.db)).rows[0]?.pid;
   expect(pids).not.toContain(own);
-  // Their statements keep one generic plan each; the pool's are the server's to choose.
-  const mode = async (db: typeof t.database.db) => (await sql<{ plan_cache_mode: string }>`show plan_cache_mode`.execute(db)).rows[0]?.plan_cache_mode;
-  expect(await mode(t.database.statements)).toBe('force_generic_plan');
-  expect(await mode(t.database.db)).toBe('auto');
+  // Their statements keep one generic plan each and join by nested loops; the pool's are the server's to choose.
+  const planner = async (db: typeof t.database.db) => (await sql<{ mode: string; hash: string; merge: string }>`select
+    current_setting('plan_cache_mode') as mode, current_setting('enable_hashjoin') as hash, current_setting('enable_mergejoin') as merge`.execute(db)).rows[0];
+  expect(await planner(t.database.statements)).toEqual({ mode: 'force_generic_plan', hash: 'off', merge: 'off' });
+  expect(await planner(t.database.db)).toEqual({ mode: 'auto', hash: 'on', merge: 'on' });
 });
 
 test('with DB_COMMIT_GROUP=1 each statement is its own transaction, though several leave in one write', async () => {
