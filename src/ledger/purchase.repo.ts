@@ -2,7 +2,7 @@ import { sql, type RawBuilder } from 'kysely';
 import { countValues, embeddedBody, type Embedded } from '../db/ahead';
 import { ShapedStatement } from '../db/shaped';
 import type { Db } from '../db/database';
-import { lockedMembersCte, memberFromJson, type MemberRow } from '../members/members.repo';
+import { lockedMemberCte, lockedMembersCte, memberFromJson, type MemberRow } from '../members/members.repo';
 import { metricsQuery, qualifyingPointsQuery, tierMetSql } from '../tiers/tiers.repo';
 import type { TierThresholds, Window } from '../tiers/tiers.rules';
 import { transactionFromJson } from './ledger.repo';
@@ -149,20 +149,23 @@ export async function purchasesAtOnce(db: Db, ps: readonly PurchaseAtOnce[]): Pr
   const lowest = ladder[0];
   if (!lowest) throw new Error('a programme has at least one rung');
   const iso = (at: Date) => at.toISOString();
+  // A purchase alone binds plain values (see Shape.single); a batch, an array of each.
+  const single = ps.length === 1;
+  const each = <T>(of: (p: PurchaseAtOnce) => T): Field<T> => (single ? of(first) : ps.map(of));
   const values: Values = {
     lowest: lowest.code,
-    memberIds: ps.map((p) => p.memberId), nows: ps.map((p) => iso(p.now)), orderIds: ps.map((p) => p.orderId),
-    txnIds: ps.map((p) => p.txnId), lotIds: ps.map((p) => p.lotId), gains: ps.map((p) => gainsOf(p, keys)),
-    ownPoints: ps.map((p) => p.own.points), ownSpendCents: ps.map((p) => p.own.spendCents), ownPurchases: ps.map((p) => p.own.purchases),
-    windowFroms: ps.map((p) => iso(p.window.from)), windowTos: ps.map((p) => iso(p.window.to)),
-    partnerIds: ps.map((p) => p.order.partnerId), amounts: ps.map((p) => p.order.amount), currencies: ps.map((p) => p.order.currency),
-    channels: ps.map((p) => p.order.channel), items: ps.map((p) => p.order.items), occurredAts: ps.map((p) => iso(p.order.occurredAt)),
-    requestHashes: ps.map((p) => p.order.requestHash), qualifyingPoints: ps.map((p) => p.qualifyingPoints),
-    availableAts: ps.map((p) => iso(p.availableAt)), expiresAts: ps.map((p) => (p.expiresAt ? iso(p.expiresAt) : null)),
-    upgradeValidUntils: ps.map((p) => iso(p.upgradeValidUntil)), descriptions: ps.map((p) => p.description), actors: ps.map((p) => p.actor),
+    memberIds: each((p) => p.memberId), nows: each((p) => iso(p.now)), orderIds: each((p) => p.orderId),
+    txnIds: each((p) => p.txnId), lotIds: each((p) => p.lotId), gains: each((p) => gainsOf(p, keys)),
+    ownPoints: each((p) => p.own.points), ownSpendCents: each((p) => p.own.spendCents), ownPurchases: each((p) => p.own.purchases),
+    windowFroms: each((p) => iso(p.window.from)), windowTos: each((p) => iso(p.window.to)),
+    partnerIds: each((p) => p.order.partnerId), amounts: each((p) => p.order.amount), currencies: each((p) => p.order.currency),
+    channels: each((p) => p.order.channel), items: each((p) => p.order.items), occurredAts: each((p) => iso(p.order.occurredAt)),
+    requestHashes: each((p) => p.order.requestHash), qualifyingPoints: each((p) => p.qualifyingPoints),
+    availableAts: each((p) => iso(p.availableAt)), expiresAts: each((p) => (p.expiresAt ? iso(p.expiresAt) : null)),
+    upgradeValidUntils: each((p) => iso(p.upgradeValidUntil)), descriptions: each((p) => p.description), actors: each((p) => p.actor),
   };
   ps.forEach((p, i) => Object.assign(values, countValues(p.count, countPrefix(i))));
-  const shape = { ladder: text, tiered: ladder.length > 1, pointsOnly, count: first.count, size: ps.length };
+  const shape = { ladder: text, tiered: ladder.length > 1, pointsOnly, count: first.count, size: ps.length, single };
   const rows = await STATEMENT.execute(db, shape, values);
   return ps.map((p, i) => {
     const row = rows[i];
@@ -190,22 +193,36 @@ function gainsOf(p: PurchaseAtOnce, keys: readonly string[]): string {
 const countCte = (i: number) => `c${i}`;
 const countPrefix = (i: number) => `c${i}_`;
 
+/** One purchase's value, or an array of every purchase's (one element each, in order). */
+type Field<T> = T | T[];
+
 /**
- * The statement's values, by the names it reads them by (db/shaped.ts): one array per field,
- * an element per purchase, and each purchase's count under its own prefix. Instants go as ISO
- * text.
+ * The statement's values, by the names it reads them by (db/shaped.ts): one field per column of
+ * CTE `buy` (BUY), a plain value for a purchase alone and an array for a batch, and each
+ * purchase's count under its own prefix. Instants go as ISO text.
  */
 interface Values {
   /** The lowest rung's code: the rung of a member with no state, or whose stored rung left the ladder. */
   lowest: string;
-  memberIds: string[]; nows: string[]; orderIds: string[]; txnIds: string[]; lotIds: string[];
-  gains: string[];
-  ownPoints: number[]; ownSpendCents: number[]; ownPurchases: number[]; windowFroms: string[]; windowTos: string[];
-  partnerIds: (string | null)[]; amounts: string[]; currencies: string[]; channels: (string | null)[]; items: (string | null)[];
-  occurredAts: string[]; requestHashes: string[]; qualifyingPoints: number[]; availableAts: string[]; expiresAts: (string | null)[];
-  upgradeValidUntils: string[]; descriptions: string[]; actors: string[];
+  memberIds: Field<string>; nows: Field<string>; orderIds: Field<string>; txnIds: Field<string>; lotIds: Field<string>;
+  gains: Field<string>;
+  ownPoints: Field<number>; ownSpendCents: Field<number>; ownPurchases: Field<number>; windowFroms: Field<string>; windowTos: Field<string>;
+  partnerIds: Field<string | null>; amounts: Field<string>; currencies: Field<string>; channels: Field<string | null>; items: Field<string | null>;
+  occurredAts: Field<string>; requestHashes: Field<string>; qualifyingPoints: Field<number>; availableAts: Field<string>;
+  expiresAts: Field<string | null>; upgradeValidUntils: Field<string>; descriptions: Field<string>; actors: Field<string>;
   [count: `c${number}_count${number}`]: unknown;
 }
+
+/** The columns of CTE `buy`: the value each is read from, and its type. */
+const BUY: readonly (readonly [column: string, field: Exclude<keyof Values, 'lowest' | `c${number}_count${number}`>, type: string])[] = [
+  ['member_id', 'memberIds', 'uuid'], ['now', 'nows', 'timestamptz'], ['order_id', 'orderIds', 'text'], ['txn_id', 'txnIds', 'uuid'],
+  ['lot_id', 'lotIds', 'uuid'], ['gains', 'gains', 'jsonb'], ['own_points', 'ownPoints', 'int'], ['own_spend_cents', 'ownSpendCents', 'bigint'],
+  ['own_purchases', 'ownPurchases', 'int'], ['window_from', 'windowFroms', 'timestamptz'], ['window_to', 'windowTos', 'timestamptz'],
+  ['partner_id', 'partnerIds', 'text'], ['amount', 'amounts', 'numeric'], ['currency', 'currencies', 'text'], ['channel', 'channels', 'text'],
+  ['items', 'items', 'jsonb'], ['occurred_at', 'occurredAts', 'timestamptz'], ['request_hash', 'requestHashes', 'text'],
+  ['qualifying_points', 'qualifyingPoints', 'int'], ['available_at', 'availableAts', 'timestamptz'], ['expires_at', 'expiresAts', 'timestamptz'],
+  ['upgrade_valid_until', 'upgradeValidUntils', 'timestamptz'], ['description', 'descriptions', 'text'], ['actor', 'actors', 'text'],
+];
 
 /**
  * What changes the statement's text: the ladder (Ladder.text, a constant of the statement, so
@@ -213,8 +230,11 @@ interface Values {
  * the lowest, whether every earnable rung's thresholds are in points alone (the figures are
  * then the qualifying points, with spend and purchases null, which no threshold reads),
  * the counts inside it and, with counts, how many purchases (a count is a CTE of its own).
+ * A purchase alone (`single`) reads plain values and locks its member by id: read from arrays,
+ * a lone purchase took about a quarter more of the server's time than a scalar statement, and
+ * the plain values win back about half of that (BENCHMARKS.md).
  */
-interface Shape { ladder: string; tiered: boolean; pointsOnly: boolean; count: Embedded | null; size: number }
+interface Shape { ladder: string; tiered: boolean; pointsOnly: boolean; count: Embedded | null; size: number; single: boolean }
 
 /** One column per object: a row of many columns costs the driver more to take apart than JSON does. */
 type Row = {
@@ -222,16 +242,15 @@ type Row = {
   member: Record<string, unknown> | null; counted?: Record<string, unknown>;
 };
 
-const shapeKey = ({ ladder, tiered, pointsOnly, count, size }: Shape) =>
-  `${tiered}|${pointsOnly}|${count ? `${size}|${count.key}` : ''}|${ladder}`;
+const shapeKey = ({ ladder, tiered, pointsOnly, count, size, single }: Shape) =>
+  `${single}|${tiered}|${pointsOnly}|${count ? `${size}|${count.key}` : ''}|${ladder}`;
 
 /**
  * The purchases are the rows of CTE `buy`, numbered from 1 by `k` in the order given; every
  * other CTE carries `k`, or the member's id, to join on. (Not `p`, `t`, `x` or `o`: the
  * qualifying-points subquery names its own tables so.)
  */
-const STATEMENT = new ShapedStatement<Values, Shape, Row>(shapeKey, (v, { ladder, tiered, pointsOnly, count, size }) => {
-  const ids = sql`${v.memberIds}::uuid[]`;
+const STATEMENT = new ShapedStatement<Values, Shape, Row>(shapeKey, (v, { ladder, tiered, pointsOnly, count, size, single }) => {
   const ctes: RawBuilder<unknown>[] = [];
   if (count) {
     const each = Array.from({ length: size }, (_, i) => i);
@@ -242,18 +261,13 @@ const STATEMENT = new ShapedStatement<Values, Shape, Row>(shapeKey, (v, { ladder
       from ${sql.raw(countCte(i))}`), sql` union all `)})`);
   }
   ctes.push(
-    sql`buy as (
-      select * from unnest(${ids}, ${v.nows}::timestamptz[], ${v.orderIds}::text[], ${v.txnIds}::uuid[], ${v.lotIds}::uuid[],
-        ${v.gains}::jsonb[], ${v.ownPoints}::int[], ${v.ownSpendCents}::bigint[], ${v.ownPurchases}::int[],
-        ${v.windowFroms}::timestamptz[], ${v.windowTos}::timestamptz[], ${v.partnerIds}::text[], ${v.amounts}::numeric[],
-        ${v.currencies}::text[], ${v.channels}::text[], ${v.items}::jsonb[], ${v.occurredAts}::timestamptz[], ${v.requestHashes}::text[],
-        ${v.qualifyingPoints}::int[], ${v.availableAts}::timestamptz[], ${v.expiresAts}::timestamptz[], ${v.upgradeValidUntils}::timestamptz[],
-        ${v.descriptions}::text[], ${v.actors}::text[])
-      with ordinality as buy(member_id, now, order_id, txn_id, lot_id, gains, own_points, own_spend_cents, own_purchases,
-        window_from, window_to, partner_id, amount, currency, channel, items, occurred_at, request_hash, qualifying_points,
-        available_at, expires_at, upgrade_valid_until, description, actor, k))`,
-    lockedMembersCte(ids),
-    sql`st as (select * from member_tiers where member_id = any(${ids}))`,
+    single
+      ? sql`buy as (select ${sql.join(BUY.map(([column, field, type]) => sql`${v[field]}::${sql.raw(type)} as ${sql.raw(column)}`))}, 1::bigint as k)`
+      : sql`buy as (
+      select * from unnest(${sql.join(BUY.map(([, field, type]) => sql`${v[field]}::${sql.raw(type)}[]`))})
+      with ordinality as buy(${sql.raw(BUY.map(([column]) => column).join(', '))}, k))`,
+    single ? lockedMemberCte(sql`${v.memberIds}::uuid`) : lockedMembersCte(sql`${v.memberIds}::uuid[]`),
+    sql`st as (select * from member_tiers where member_id = ${single ? sql`${v.memberIds}::uuid` : sql`any(${v.memberIds}::uuid[])`})`,
     // The rung earned (a code no longer on the ladder, or no state, is the lowest rung) and the
     // rung held: an assignment still running that ranks higher, or the earned one.
     sql`r as (

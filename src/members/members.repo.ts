@@ -48,7 +48,7 @@ const LOCKED = sql`members.id, members.status, members.debt, members.updated_at,
  * member's lots, orders or tier state also writes the member's row, the statement may trust the
  * rest of what it read only when `unchanged` holds (as lockMemberProbing does, in ledger.core).
  */
-export function lockedMemberCte(memberId: string): RawBuilder<unknown> {
+export function lockedMemberCte(memberId: string | RawBuilder<unknown>): RawBuilder<unknown> {
   return sql`m as (select ${LOCKED} from members where members.id = ${memberId} for update)`;
 }
 
