@@ -149,7 +149,7 @@ export async function purchasesAtOnce(db: Db, ps: readonly PurchaseAtOnce[]): Pr
   const lowest = ladder[0];
   if (!lowest) throw new Error('a programme has at least one rung');
   const iso = (at: Date) => at.toISOString();
-  // A purchase alone binds plain values (see Shape.single); a batch, an array of each.
+  // A purchase alone binds plain values (see Shape); a batch, an array of each.
   const single = ps.length === 1;
   const each = <T>(of: (p: PurchaseAtOnce) => T): Field<T> => (single ? of(first) : ps.map(of));
   const values: Values = {
@@ -165,7 +165,7 @@ export async function purchasesAtOnce(db: Db, ps: readonly PurchaseAtOnce[]): Pr
     upgradeValidUntils: each((p) => iso(p.upgradeValidUntil)), descriptions: each((p) => p.description), actors: each((p) => p.actor),
   };
   ps.forEach((p, i) => Object.assign(values, countValues(p.count, countPrefix(i))));
-  const shape = { ladder: text, tiered: ladder.length > 1, pointsOnly, count: first.count, size: ps.length, single };
+  const shape = { ladder: text, tiered: ladder.length > 1, pointsOnly, count: first.count, size: ps.length };
   const rows = await STATEMENT.execute(db, shape, values);
   return ps.map((p, i) => {
     const row = rows[i];
@@ -230,11 +230,11 @@ const BUY: readonly (readonly [column: string, field: Exclude<keyof Values, 'low
  * the lowest, whether every earnable rung's thresholds are in points alone (the figures are
  * then the qualifying points, with spend and purchases null, which no threshold reads),
  * the counts inside it and, with counts, how many purchases (a count is a CTE of its own).
- * A purchase alone (`single`) reads plain values and locks its member by id: read from arrays,
+ * A purchase alone (size 1) reads plain values and locks its member by id: read from arrays,
  * a lone purchase took about a quarter more of the server's time than a scalar statement, and
  * the plain values win back about half of that (BENCHMARKS.md).
  */
-interface Shape { ladder: string; tiered: boolean; pointsOnly: boolean; count: Embedded | null; size: number; single: boolean }
+interface Shape { ladder: string; tiered: boolean; pointsOnly: boolean; count: Embedded | null; size: number }
 
 /** One column per object: a row of many columns costs the driver more to take apart than JSON does. */
 type Row = {
@@ -242,15 +242,17 @@ type Row = {
   member: Record<string, unknown> | null; counted?: Record<string, unknown>;
 };
 
-const shapeKey = ({ ladder, tiered, pointsOnly, count, size, single }: Shape) =>
-  `${single}|${tiered}|${pointsOnly}|${count ? `${size}|${count.key}` : ''}|${ladder}`;
+const shapeKey = ({ ladder, tiered, pointsOnly, count, size }: Shape) =>
+  `${size === 1}|${tiered}|${pointsOnly}|${count ? `${size}|${count.key}` : ''}|${ladder}`;
 
 /**
  * The purchases are the rows of CTE `buy`, numbered from 1 by `k` in the order given; every
  * other CTE carries `k`, or the member's id, to join on. (Not `p`, `t`, `x` or `o`: the
  * qualifying-points subquery names its own tables so.)
  */
-const STATEMENT = new ShapedStatement<Values, Shape, Row>(shapeKey, (v, { ladder, tiered, pointsOnly, count, size, single }) => {
+const STATEMENT = new ShapedStatement<Values, Shape, Row>(shapeKey, (v, { ladder, tiered, pointsOnly, count, size }) => {
+  const single = size === 1;
+  const ids = single ? sql`${v.memberIds}::uuid` : sql`${v.memberIds}::uuid[]`;
   const ctes: RawBuilder<unknown>[] = [];
   if (count) {
     const each = Array.from({ length: size }, (_, i) => i);
@@ -266,8 +268,8 @@ const STATEMENT = new ShapedStatement<Values, Shape, Row>(shapeKey, (v, { ladder
       : sql`buy as (
       select * from unnest(${sql.join(BUY.map(([, field, type]) => sql`${v[field]}::${sql.raw(type)}[]`))})
       with ordinality as buy(${sql.raw(BUY.map(([column]) => column).join(', '))}, k))`,
-    single ? lockedMemberCte(sql`${v.memberIds}::uuid`) : lockedMembersCte(sql`${v.memberIds}::uuid[]`),
-    sql`st as (select * from member_tiers where member_id = ${single ? sql`${v.memberIds}::uuid` : sql`any(${v.memberIds}::uuid[])`})`,
+    single ? lockedMemberCte(ids) : lockedMembersCte(ids),
+    sql`st as (select * from member_tiers where member_id = ${single ? ids : sql`any(${ids})`})`,
     // The rung earned (a code no longer on the ladder, or no state, is the lowest rung) and the
     // rung held: an assignment still running that ranks higher, or the earned one.
     sql`r as (
