@@ -25,7 +25,11 @@ export function listMigrations(dir = MIGRATIONS_DIR): Migration[] {
     .sort((a, b) => a.version - b.version);
 }
 
-/** Applies every migration not yet recorded, each in its own transaction, under an advisory lock. */
+/**
+ * Applies every migration not yet recorded, all in one transaction that holds a transaction-scoped
+ * advisory lock until it commits. If one migration fails, none of this call's migrations is applied
+ * or recorded.
+ */
 export async function migrate(db: Db, migrations = listMigrations()): Promise<number[]> {
   const applied: number[] = [];
   await db.transaction().execute(async (tx) => {
