@@ -44,16 +44,11 @@ export interface Config {
   /** Interval of the in-process maintenance sweep (expiry, tier evaluation); 0 disables it. */
   jobIntervalMs: number;
   /**
-   * Whether common purchases and redemptions run as one statement (ledger/purchase.repo.ts,
-   * redeem.repo.ts) before the general transaction. Off, every one takes the transaction: the
-   * same rows, a round trip more.
+   * Whether units of work that move points first try the optimistic way (ledger/unit-of-work.ts):
+   * a snapshot read, then one write statement on the shared connections that checks nothing
+   * changed. Off, every unit takes the locked transaction: the same rows, held locks longer.
    */
   oneStatementWrites: boolean;
-  /**
-   * The most one-statement purchases, for different members, that share one statement when they
-   * arrive together (ledger/purchase.batch.ts); 1 sends each alone.
-   */
-  purchaseBatch: number;
 }
 
 export class ConfigError extends Error {}
@@ -134,6 +129,5 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 1200),
     jobIntervalMs: int(env, 'JOB_INTERVAL_MS', production ? 60_000 : 0),
     oneStatementWrites: bool(env, 'LEDGER_ONE_STATEMENT', true),
-    purchaseBatch: int(env, 'LEDGER_PURCHASE_BATCH', 16, 1),
   };
 }

@@ -59,6 +59,8 @@ export const SERIALIZATION_FAILURE = '40001';
 export const DEADLOCK_DETECTED = '40P01';
 /** A lock not granted within lock_timeout (the shared connections', db/pipelined-pool.ts). */
 export const LOCK_NOT_AVAILABLE = '55P03';
+/** A unit of work's members changed after it read them (migration 011, ledger/unit-of-work.ts). */
+export const MEMBER_CHANGED = 'MP409';
 
 export function pgErrorCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;

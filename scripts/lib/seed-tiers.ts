@@ -16,11 +16,12 @@ import pino from 'pino';
 import type { Config } from '../../src/config';
 import type { Ctx } from '../../src/context';
 import type { Database, Db } from '../../src/db/database';
-import { inTransaction } from '../../src/db/transaction';
-import { toUnits } from '../../src/ledger/money';
+import { toUnits } from '../../src/money';
 import { getProgram, setTiers, type TierInput } from '../../src/program/program.service';
 import type { ProgramView, TierView } from '../../src/program/program.types';
 import * as engine from '../../src/tiers/tiers.engine';
+import { tierStatusRules } from '../../src/tiers/tiers.service';
+import { runUnit } from '../../src/ledger/unit-of-work';
 import type { MemberTierRow } from '../../src/tiers/tiers.repo';
 import { qualificationWindow, qualifiedTier, validityEnd, type Metrics, type Window } from '../../src/tiers/tiers.rules';
 import { ACTOR, externalIdPrefix } from './seed-model';
@@ -223,7 +224,7 @@ async function launchInBulk(db: Db, program: ProgramView, batch: Candidate[], as
     const stored = new Set(inserted.rows.map((r) => r.member_id));
     const history = launched.filter((ev) => stored.has(ev.state.member_id)).flatMap((ev) => ev.history);
     if (history.length > 0) await insertStatement('tier_history', HISTORY_COLUMNS, history).execute(tx);
-    // persist touches the member's row with every change to its tier state (db/deferred.ts touchMember).
+    // persist touches the member's row with every change to its tier state (ledger/unit-of-work.ts).
     if (stored.size > 0) await sql`update members set updated_at = ${asOf} where id = any(${[...stored]}::uuid[])`.execute(tx);
     return { states: stored.size, history: history.length };
   });
@@ -236,13 +237,14 @@ async function launchThroughEngine(database: Database, program: ProgramView, bat
   const worker = async () => {
     while (next < batch.length) {
       const { id } = batch[next++] as Candidate;
-      const rows = await inTransaction(database.db, async (tx) => {
-        const member = await tx.selectFrom('members').selectAll().where('id', '=', id).forUpdate().executeTakeFirstOrThrow();
-        const ev = await engine.load(tx, member, program);
+      const unit = { members: [id], status: tierStatusRules, active: false, settle: false };
+      const rows = await runUnit({ db: database.db, now: async () => asOf }, unit, async (work) => {
+        const member = work.member(id);
+        const ev = await engine.load(work, member, program);
         if (ev.readVersion !== null) return 0;
-        await engine.applyActivity(tx, member, program, ev, asOf);
+        await engine.applyActivity(work, member, program, ev, asOf);
         const history = ev.history.length;
-        return (await engine.persist(tx, program, ev, asOf)) ? history : 0;
+        return (await engine.persist(work, program, ev)) ? history : 0;
       });
       if (rows > 0) {
         written.states++;

@@ -4,7 +4,7 @@ import { setTestClock } from '../clock/clock';
 import { DateTime, Decimal } from './scalars';
 import { mergeResolvers } from './schema';
 import { membersResolvers } from '../members/members.resolvers';
-import { ledgerResolvers } from '../ledger/ledger.resolvers';
+import { pointsResolvers } from '../points/points.resolvers';
 import { programResolvers } from '../program/program.resolvers';
 import { tiersResolvers } from '../tiers/tiers.resolvers';
 import { jobsResolvers } from '../jobs/jobs.resolvers';
@@ -20,5 +20,5 @@ const clockResolvers: Resolvers = {
 
 /** Every domain's resolvers in one map. */
 export function buildResolvers(): Resolvers {
-  return mergeResolvers({ DateTime, Decimal }, clockResolvers, membersResolvers, programResolvers, ledgerResolvers, tiersResolvers, jobsResolvers);
+  return mergeResolvers({ DateTime, Decimal }, clockResolvers, membersResolvers, programResolvers, pointsResolvers, tiersResolvers, jobsResolvers);
 }

@@ -1,24 +1,11 @@
-import { sql, type Compilable, type Insertable } from 'kysely';
+import { sql, type Insertable, type RawBuilder } from 'kysely';
 import type { Db } from '../db/database';
-import { withDeferred } from '../db/deferred';
+import { NIL_UUID } from '../db/ids';
 import { ShapedStatement } from '../db/shaped';
-import { executeLast } from '../db/transaction';
-import { forgetLots } from './prefetch';
-import type { AllocationKind, PointsTransactionTable, TransactionType } from '../db/schema';
-import { memberFromJson, type MemberRow } from '../members/members.repo';
-import type { OpenLot } from './ledger.rules';
+import type { IdempotencyKeyTable, TransactionType } from '../db/schema';
+import { memberFromJson, type MemberRow } from '../db/rows';
+import type { RowWrite } from './unit-of-work.repo';
 import type { TransactionRow } from './ledger.types';
-
-/** For a ledger write: whether it is the transaction's last statement (db/transaction.ts executeLast). */
-export interface WriteOptions { last?: boolean }
-
-/** Runs a ledger write that returns its entry, as the transaction's last statement when told so. */
-async function entryOf(db: Db, query: Compilable<TransactionRow> & { executeTakeFirstOrThrow(): Promise<unknown> }, { last = false }: WriteOptions): Promise<TransactionRow> {
-  if (!last) return (await query.executeTakeFirstOrThrow()) as TransactionRow;
-  const [row] = await executeLast(db, query);
-  if (!row) throw new Error('a ledger write returned no entry');
-  return row;
-}
 
 /**
  * A ledger entry as to_json gives it (timestamps as ISO text), typed as the driver types a
@@ -31,97 +18,49 @@ export function transactionFromJson(json: Record<string, unknown>): TransactionR
   return json as unknown as TransactionRow;
 }
 
-/** Ledger writes carry the transaction's deferred writes (db/deferred.ts) with them. */
-export async function insertTransaction(db: Db, row: Insertable<PointsTransactionTable>, options: WriteOptions = {}): Promise<TransactionRow> {
-  return entryOf(db, withDeferred(db).insertInto('points_transactions').values(row).returningAll(), options);
+/** "Is this idempotency key recorded?", as a unit of work's member read asks it. */
+export function keyRecorded(scope: string, key: string): RawBuilder<boolean> {
+  return sql<boolean>`exists (select 1 from idempotency_keys k where k.scope = ${scope} and k.key = ${key})`;
+}
+
+export async function idempotencyRecord(db: Db, scope: string, key: string) {
+  return db.selectFrom('idempotency_keys').select(['request_hash', 'result', 'operation'])
+    .where('scope', '=', scope).where('key', '=', key).executeTakeFirst();
+}
+
+export function recordKey(row: Insertable<IdempotencyKeyTable>): RowWrite {
+  return (qc) => qc.insertInto('idempotency_keys').values(row);
+}
+
+/**
+ * The next `limit` members after `after` (in id order) holding lots past their expiry. The due
+ * lots are read first, through their own index (migration 008): ordered by member instead,
+ * PostgreSQL walks every open lot of every member to find the few that are due.
+ */
+export async function membersWithDueLots(db: Db, now: Date, after: string | null, limit: number): Promise<{ member_id: string }[]> {
+  const { rows } = await sql<{ member_id: string }>`
+    with due as materialized (
+      select member_id from point_lots where remaining > 0 and expires_at is not null and expires_at <= ${now})
+    select distinct member_id from due
+    where member_id > ${after ?? NIL_UUID}::uuid
+    order by member_id limit ${limit}`.execute(db);
+  return rows;
+}
+
+/** Deletes idempotency records past their retention; returns how many. */
+export async function purgeIdempotency(db: Db, now: Date): Promise<number> {
+  const result = await db.deleteFrom('idempotency_keys').where('expires_at', '<=', now).executeTakeFirst();
+  return Number(result.numDeletedRows);
 }
 
 export async function findTransaction(db: Db, id: string): Promise<TransactionRow | undefined> {
   return db.selectFrom('points_transactions').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export interface NewLot {
-  id: string; memberId: string; points: number; remaining: number; availableAt: Date; expiresAt: Date | null; earnedAt: Date;
-}
-
-/** Writes a credit entry and its lots in one statement (one round trip). */
-export async function insertCredit(db: Db, row: Insertable<PointsTransactionTable>, lots: NewLot[], options: WriteOptions = {}): Promise<TransactionRow> {
-  forgetLots(db, row.member_id);
-  return entryOf(db, withDeferred(db)
-    .with('t', (q) => q.insertInto('points_transactions').values(row).returningAll())
-    .with('l', (q) =>
-      q.insertInto('point_lots').values(lots.map((lot) => ({
-        id: lot.id, member_id: lot.memberId, txn_id: row.id, points: lot.points, remaining: lot.remaining,
-        available_at: lot.availableAt, expires_at: lot.expiresAt, earned_at: lot.earnedAt,
-      }))),
-    )
-    .selectFrom('t')
-    .selectAll(), options);
-}
-
-/** Lots with points left that are spendable at `now` (matured, not yet expired). */
-export async function spendableLots(db: Db, memberId: string, now: Date): Promise<OpenLot[]> {
-  const rows = await db
-    .selectFrom('point_lots')
-    .select(['id', 'remaining', 'expires_at', 'earned_at'])
-    .where('member_id', '=', memberId)
-    .where('remaining', '>', 0)
-    .where('available_at', '<=', now)
-    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
-    .execute();
-  return rows.map((r) => ({ id: r.id, remaining: r.remaining, expiresAt: r.expires_at, earnedAt: r.earned_at }));
-}
-
-export async function lotOfTransaction(db: Db, txnId: string) {
-  return db.selectFrom('point_lots').selectAll().where('txn_id', '=', txnId).executeTakeFirst();
-}
-
-/** Lots whose expiry has passed but still hold points, grouped by the caller. */
-export async function dueLots(db: Db, memberId: string, now: Date) {
-  return db
-    .selectFrom('point_lots')
-    .select(['id', 'remaining', 'expires_at'])
-    .where('member_id', '=', memberId)
-    .where('remaining', '>', 0)
-    .where('expires_at', '<=', now)
-    .orderBy('expires_at')
-    .orderBy('id')
-    .execute();
-}
-
-/** Records draws without touching the lots (for lots written with the draw already taken off). */
-export async function insertAllocations(
-  db: Db, memberId: string, txnId: string, kind: AllocationKind, allocations: { lotId: string; points: number }[],
-): Promise<void> {
-  if (allocations.length === 0) return;
-  await db
-    .insertInto('lot_allocations')
-    .values(allocations.map((a) => ({ member_id: memberId, txn_id: txnId, lot_id: a.lotId, points: a.points, kind })))
-    .execute();
-}
-
-/**
- * Writes a debit entry, records which lots it drew from and takes the draws off those lots, in
- * one statement (one round trip) whatever the number of lots.
- */
-export async function insertDebit(
-  db: Db, row: Insertable<PointsTransactionTable> & { id: string; member_id: string }, kind: AllocationKind,
-  allocations: { lotId: string; points: number }[], options: WriteOptions = {},
-): Promise<TransactionRow> {
-  if (allocations.length === 0) return insertTransaction(db, row, options);
-  forgetLots(db, row.member_id);
-  const draws = sql.join(allocations.map((a) => sql`(${a.lotId}::uuid, ${a.points}::int)`));
-  return entryOf(db, withDeferred(db)
-    .with('t', (q) => q.insertInto('points_transactions').values(row).returningAll())
-    .with('a', (q) => q.insertInto('lot_allocations').values(allocations.map((a) => ({
-      member_id: row.member_id, txn_id: row.id, lot_id: a.lotId, points: a.points, kind,
-    }))))
-    // A raw CTE body is not parenthesised by the builder.
-    .with('u', () => sql`(update point_lots set remaining = point_lots.remaining - d.points
-      from (values ${draws}) as d(id, points)
-      where point_lots.id = d.id and point_lots.member_id = ${row.member_id})`)
-    .selectFrom('t')
-    .selectAll(), options);
+/** The reversal of redemption `redemptionId`, if there is one. */
+export async function reversalOf(db: Db, memberId: string, redemptionId: string) {
+  return db.selectFrom('points_transactions').select('id')
+    .where('member_id', '=', memberId).where('type', '=', 'REVERSAL').where('related_id', '=', redemptionId).executeTakeFirst();
 }
 
 export async function allocationsOf(db: Db, txnId: string) {
@@ -133,12 +72,6 @@ export async function allocationsOf(db: Db, txnId: string) {
     .orderBy('l.expires_at')
     .orderBy('a.lot_id')
     .execute();
-}
-
-/** Under the inactivity policy all open lots share one expiry: move it. */
-export async function setOpenLotsExpiry(db: Db, memberId: string, expiresAt: Date): Promise<void> {
-  forgetLots(db, memberId);
-  await db.updateTable('point_lots').set({ expires_at: expiresAt }).where('member_id', '=', memberId).where('remaining', '>', 0).execute();
 }
 
 /**

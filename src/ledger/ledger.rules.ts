@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { TransactionType } from '../db/schema';
 import { BadInputError } from '../errors';
-import { mulDivFloor, mulDivRound, toUnits } from './money';
+import { mulDivFloor, mulDivRound, toUnits } from '../money';
 
 /** The most points one transaction may move. */
 export const MAX_POINTS_PER_TRANSACTION = 10_000_000;

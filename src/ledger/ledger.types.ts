@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely';
 import type { PointsTransactionTable } from '../db/schema';
-import type { MemberRow } from '../members/members.repo';
+import type { MemberRow } from '../db/rows';
 import type { CountedPage } from '../graphql/pagination';
 
 export type TransactionRow = Selectable<PointsTransactionTable>;

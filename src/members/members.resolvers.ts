@@ -2,7 +2,7 @@ import type { Resolvers } from '../graphql/generated';
 import { CARRIES_RATE_COUNT, guarded } from '../auth/guards';
 import type { GraphQLResolveInfo } from 'graphql';
 import { selectedArguments, selectsField } from '../graphql/selection';
-import type { StatementArgs } from '../ledger/balance.service';
+import type { StatementArgs } from '../points/balance.service';
 import * as members from './members.service';
 
 /** What a member's read fetches in its own statement: the balance, or else the statement page, where selected. */

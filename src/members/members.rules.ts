@@ -4,14 +4,6 @@ const EMAIL = /^[^\s@]{1,64}@[^\s@.]+(\.[^\s@.]+)+$/;
 const BIRTH_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const PHONE = /^\+[1-9]\d{6,14}$/;
 const LOCALE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Sorts before every member id: where a walk of the members in id order starts. */
-export const NIL_UUID = '00000000-0000-0000-0000-000000000000';
-
-export function isUuid(value: string): boolean {
-  return UUID.test(value);
-}
 
 export function checkExternalId(value: string): string {
   const trimmed = value.trim();

@@ -1,3 +1,4 @@
+import { isUuid } from '../db/ids';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Ctx } from '../context';
 import { actorKey, requireMemberAccess } from '../auth/guards';
@@ -6,10 +7,10 @@ import type { MemberStatus } from '../db/schema';
 import { checkPageSize, decodeCursor, encodeCursor } from '../graphql/pagination';
 import { readCarrying } from '../db/ahead';
 import * as repo from './members.repo';
-import { acceptedPage, memberWithBalance, memberWithPage, type StatementArgs } from '../ledger/balance.service';
+import { acceptedPage, memberWithBalance, memberWithPage, type StatementArgs } from '../points/balance.service';
 import type { MemberPageView, MemberRow } from './members.repo';
 import {
-  checkBirthDate, checkEmail, checkExternalId, checkLocale, checkName, checkPhone, isUuid, referralCodeFrom,
+  checkBirthDate, checkEmail, checkExternalId, checkLocale, checkName, checkPhone, referralCodeFrom,
 } from './members.rules';
 
 export interface EnrollInput {

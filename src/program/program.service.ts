@@ -3,7 +3,7 @@ import type { Db } from '../db/database';
 import { BadInputError } from '../errors';
 import * as repo from './program.repo';
 import type { MilestoneView, ProgramView, TierView } from './program.types';
-import { checkDecimal } from '../ledger/money';
+import { checkDecimal } from '../money';
 
 // Settings change rarely and are read by every earn: cache them briefly per process. Writes
 // through this process invalidate at once; other instances see a change within the TTL.

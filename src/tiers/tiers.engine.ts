@@ -6,14 +6,14 @@
  * evaluation will write: the same history and clock give the same tier.
  */
 import type { Insertable } from 'kysely';
-import type { Db } from '../db/database';
 import type { TierChangeReason, TierHistoryTable } from '../db/schema';
 import { addMonths, lotExpiry } from '../ledger/ledger.rules';
-import type { MemberRow } from '../members/members.repo';
+import type { UnitOfWork } from '../ledger/unit-of-work';
+import { pushOverdueLots } from '../ledger/unit-of-work.repo';
+import type { MemberRow } from '../db/rows';
 import type { ProgramView, TierView } from '../program/program.types';
-import { touchMember } from '../db/deferred';
 import * as repo from './tiers.repo';
-import type { MemberTierRow } from './tiers.repo';
+import type { MemberTierRow, TierReads } from './tiers.repo';
 import {
   downgradeTarget, higher, lifetimeTier, meetsTier, qualificationWindow, qualifiedTier, reviewWindow, statusPeriod, validityEnd,
 } from './tiers.rules';
@@ -23,6 +23,8 @@ export interface Evolving {
   state: MemberTierRow;
   /** Version read, null when no row existed. */
   readVersion: number | null;
+  /** Whether the unit of work's plan holds the write of this state (persist). */
+  planned?: boolean;
   history: Insertable<TierHistoryTable>[];
   /** Instants at which expiry stopped being frozen. */
   freezeLostAt: Date[];
@@ -50,35 +52,35 @@ function isFrozen(program: ProgramView, tier: TierView): boolean {
   return program.freeze_expiry_min_rank != null && tier.rank >= program.freeze_expiry_min_rank;
 }
 
+/** Key of the states a unit of work evolves, by member id (UnitOfWork.state). */
+const EVOLVING = {};
+
 /**
- * The member's state to evolve. Inside a transaction (which holds the member lock) every caller
- * gets the same Evolving for the same locked row, so the tier a purchase earns at, the expiry
- * freeze and the activity hook read the stored row once and build on each other's changes.
+ * The member's state to evolve. Inside a unit of work every caller gets the same Evolving for
+ * the same member, so the tier a purchase earns at, the expiry freeze and the activity hook read
+ * the stored row once and build on each other's changes.
  */
-export async function load(db: Db, member: MemberRow, program: ProgramView): Promise<Evolving> {
-  if (db.isTransaction) {
-    const loaded = loadedInTransaction.get(member);
-    if (loaded) return loaded;
-  }
-  const row = db.isTransaction && readWithLock.has(member) ? (readWithLock.get(member) ?? undefined) : await repo.findState(db, member.id);
+export async function load(reads: TierReads, member: MemberRow, program: ProgramView): Promise<Evolving> {
+  const work = isUnit(reads) ? reads : null;
+  const cached = work?.state(EVOLVING, () => new Map<string, Evolving>()).get(member.id);
+  if (cached) return cached;
+  const known = reads.known?.<Record<string, unknown> | null>(member.id, TIER_STATE_KEY);
+  const row = known !== undefined ? (known === null ? undefined : repo.stateFromJson(known)) : await repo.findState(reads.db, member.id);
   const state: MemberTierRow = row ?? {
     member_id: member.id, tier_code: lowest(program).code, since: member.enrolled_at, valid_until: null, grace_until: null,
     lifetime_code: null, assigned_code: null, assigned_since: null, assigned_until: null,
     expiry_frozen: isFrozen(program, lowest(program)), version: 0, updated_at: member.enrolled_at,
   };
   const ev: Evolving = { state: { ...state }, readVersion: row ? row.version : null, history: [], freezeLostAt: [], changed: false };
-  if (db.isTransaction) loadedInTransaction.set(member, ev);
+  work?.state(EVOLVING, () => new Map<string, Evolving>()).set(member.id, ev);
   return ev;
 }
 
-// Locked member rows are fresh objects in every transaction (lockMember), so these never
-// outlive one.
-const loadedInTransaction = new WeakMap<MemberRow, Evolving>();
-const readWithLock = new WeakMap<MemberRow, MemberTierRow | null>();
+/** The key of the stored state in the member read (tiers.status.ts). */
+export const TIER_STATE_KEY = 'tier_state';
 
-/** The stored state (null: none) as the member lock read it, current under that lock. */
-export function stateReadWithLock(member: MemberRow, row: MemberTierRow | null): void {
-  readWithLock.set(member, row);
+function isUnit(reads: TierReads): reads is UnitOfWork {
+  return typeof (reads as Partial<UnitOfWork>).state === 'function';
 }
 
 /**
@@ -115,7 +117,7 @@ function validityFor(program: ProgramView, member: MemberRow, state: MemberTierR
 }
 
 /** Replays every review, grace end and assignment end due at or before `now`, oldest first. */
-export async function catchUp(db: Db, member: MemberRow, program: ProgramView, ev: Evolving, now: Date): Promise<void> {
+export async function catchUp(db: TierReads, member: MemberRow, program: ProgramView, ev: Evolving, now: Date): Promise<void> {
   const kind = windowKind(program);
   for (let guard = 0; guard < 100; guard++) {
     const s = ev.state;
@@ -161,7 +163,7 @@ export function hasLifetimeTiers(program: ProgramView): boolean {
  * `direction` is the sign of the change: a gain cannot undo an upgrade and a loss cannot earn
  * one, so each skips the queries the other needs.
  */
-export async function applyActivity(db: Db, member: MemberRow, program: ProgramView, ev: Evolving, now: Date, direction: 1 | -1 = 1): Promise<void> {
+export async function applyActivity(db: TierReads, member: MemberRow, program: ProgramView, ev: Evolving, now: Date, direction: 1 | -1 = 1): Promise<void> {
   const kind = windowKind(program);
   if (hasLifetimeTiers(program) || ev.state.lifetime_code) await applyLifetime(db, member, program, ev, now);
   if (direction < 0) {
@@ -189,7 +191,7 @@ export async function applyActivity(db: Db, member: MemberRow, program: ProgramV
   }
 }
 
-async function applyLifetime(db: Db, member: MemberRow, program: ProgramView, ev: Evolving, now: Date): Promise<void> {
+async function applyLifetime(db: TierReads, member: MemberRow, program: ProgramView, ev: Evolving, now: Date): Promise<void> {
   const s = ev.state;
   const earned = lifetimeTier(program.tiers, await repo.lifetimeQualifying(db, member.id, now));
   const held = tierByCode(program, s.lifetime_code);
@@ -217,10 +219,10 @@ async function applyLifetime(db: Db, member: MemberRow, program: ProgramView, ev
  * longer met the threshold at the instant of the upgrade. The member returns to the tier and
  * validity held before, or to the tier the remaining activity did support.
  */
-async function reverseUnsupportedUpgrades(db: Db, member: MemberRow, program: ProgramView, ev: Evolving, now: Date): Promise<void> {
+async function reverseUnsupportedUpgrades(db: TierReads, member: MemberRow, program: ProgramView, ev: Evolving, now: Date): Promise<void> {
   const s = ev.state;
   const original = s.tier_code;
-  const rows = [...ev.history].reverse().concat(await repo.history(db, member.id, 50));
+  const rows = [...ev.history].reverse().concat(await repo.history(db.db, member.id, 50));
   const ignore: TierChangeReason[] = ['REFUND_REVERSAL', 'GRACE_STARTED', 'ASSIGNED', 'ASSIGNMENT_ENDED'];
   for (const row of rows) {
     const to = tierByCode(program, row.to_code) as TierView;
@@ -248,25 +250,33 @@ async function reverseUnsupportedUpgrades(db: Db, member: MemberRow, program: Pr
 }
 
 /**
- * Writes an evolved state: the row (conditional on the version read) with its history in one
- * statement, and new expiry dates for lots that fell due while expiry was frozen. The caller
- * holds the member lock.
+ * Plans the write of an evolved state with the unit of work: the row (its final value, once,
+ * however often the unit changes it) and its history, and the member's row marked. Lots that
+ * fell due while expiry was frozen get new expiry dates at once. Returns whether anything changed.
  */
-export async function persist(db: Db, program: ProgramView, ev: Evolving, now: Date): Promise<boolean> {
+export async function persist(work: UnitOfWork, program: ProgramView, ev: Evolving): Promise<boolean> {
   if (!ev.changed) return false;
+  const now = work.now;
   ev.state.updated_at = now;
-  // One statement: the state, its history and the member row's mark (queued first, so it rides along).
-  touchMember(db, ev.state.member_id, now);
-  const history = ev.history.map((h) => ({ ...h, created_at: now }));
-  if (!(await repo.saveState(db, ev.state, ev.readVersion, history))) throw new Error(`member_tiers for ${ev.state.member_id} changed underneath`);
+  work.touch(ev.state.member_id);
+  if (ev.history.length > 0) work.write(repo.saveHistory(ev.history.map((h) => ({ ...h, created_at: now }))));
+  if (!ev.planned) {
+    ev.planned = true;
+    // Built when the unit writes, so it carries the state as the unit left it.
+    work.write((qc) => {
+      ev.planned = false;
+      const from = ev.readVersion;
+      ev.readVersion = from === null ? 1 : from + 1;
+      ev.state.version = ev.readVersion;
+      return repo.saveState(ev.state, from)(qc);
+    });
+  }
   const policy = { mode: program.expiry_mode, months: program.expiry_months, roundToQuarterEnd: program.round_to_quarter_end };
   for (const at of ev.freezeLostAt) {
     // Lots that fell due while frozen restart the clock from the moment the freeze ended.
     const renewed = lotExpiry(policy, at, at);
-    if (renewed) await repo.pushOverdueLots(db, ev.state.member_id, at, renewed);
+    if (renewed) await work.atOnce((db) => pushOverdueLots(db, ev.state.member_id, at, renewed));
   }
-  ev.readVersion = ev.readVersion === null ? 1 : ev.readVersion + 1;
-  ev.state.version = ev.readVersion;
   ev.history = [];
   ev.freezeLostAt = [];
   ev.changed = false;

@@ -1,9 +1,6 @@
 import type { Logger } from 'pino';
 import type { Db } from '../db/database';
-import { inTransaction } from '../db/transaction';
-import { lockMember } from '../ledger/ledger.core';
 import { getProgram, invalidateProgram } from '../program/program.service';
-import type { ProgramView } from '../program/program.types';
 import * as repo from './tiers.repo';
 import { maintainMember } from './tiers.service';
 
@@ -23,7 +20,7 @@ export async function runTierMaintenance(db: Db, now: Date, logger?: Logger, bat
     if (ids.length === 0) break;
     for (const id of ids) {
       seen.add(id);
-      if (await maintain(db, id, program, now)) changed++;
+      if (await maintain(db, id, now)) changed++;
     }
   }
   changed += await reviewMilestones(db, now);
@@ -31,11 +28,8 @@ export async function runTierMaintenance(db: Db, now: Date, logger?: Logger, bat
   return changed;
 }
 
-async function maintain(db: Db, id: string, program: ProgramView, now: Date): Promise<boolean> {
-  return inTransaction(db, async (tx) => {
-    const member = await lockMember(tx, id, { active: false });
-    return maintainMember(tx, member, program, now);
-  });
+async function maintain(db: Db, id: string, now: Date): Promise<boolean> {
+  return maintainMember({ db, now: async () => now }, id);
 }
 
 /**
@@ -56,7 +50,7 @@ export async function reviewMilestones(db: Db, now: Date, { batchSize = 500, bud
   let credited = 0;
   for (let reviewed = 0; reviewed < budget; reviewed += batchSize) {
     const batch = program.milestones.length > 0 ? await repo.membersReviewedForMilestones(db, after, now, batchSize) : [];
-    for (const { id, owed } of batch) if (owed && (await maintain(db, id, program, now))) credited++;
+    for (const { id, owed } of batch) if (owed && (await maintain(db, id, now))) credited++;
     after = batch.length < batchSize ? null : (batch.at(-1) as { id: string }).id;
     await repo.advanceMilestoneReview(db, review.version, after);
     if (after === null) break;

@@ -1,10 +1,9 @@
 import { sql, type Insertable, type RawBuilder, type Selectable } from 'kysely';
 import type { Db } from '../db/database';
-import { defer, withDeferred } from '../db/deferred';
 import type { MemberTierTable, StreakPeriod, TierHistoryTable } from '../db/schema';
-import { toUnits } from '../ledger/money';
-import { forgetLots, takeMetrics } from '../ledger/prefetch';
-import { NIL_UUID } from '../members/members.rules';
+import type { Activity, RowWrite } from '../ledger/unit-of-work';
+import { toUnits } from '../money';
+import { NIL_UUID } from '../db/ids';
 import type { Metrics, Window } from './tiers.rules';
 
 export type MemberTierRow = Selectable<MemberTierTable>;
@@ -56,34 +55,30 @@ export function qualifyingPointsQuery(memberId: string | RawBuilder<unknown>, w:
 
 export interface MetricsRow { qp: number; spend: string; purchases: number }
 
-/**
- * tiers.rules meetsTier in SQL: whether the figures in `figures` (columns qp, "spendCents",
- * purchases) meet the thresholds in `rung` (columns points, "spendCents", purchases, "matchAll",
- * as tiers.rules thresholdsOf gives them). A threshold not set is null.
- */
-export function tierMetSql(rung: string, figures: string): RawBuilder<boolean> {
-  const r = sql.table(rung);
-  const f = sql.table(figures);
-  return sql<boolean>`(case when ${r}."matchAll"
-    then ${f}.qp >= ${r}.points and (${r}."spendCents" is null or ${f}."spendCents" >= ${r}."spendCents")
-      and (${r}.purchases is null or ${f}.purchases >= ${r}.purchases)
-    else ${f}.qp >= ${r}.points or (${r}."spendCents" is not null and ${f}."spendCents" >= ${r}."spendCents")
-      or (${r}.purchases is not null and ${f}.purchases >= ${r}.purchases)
-    end)`;
-}
-
 export const metricsOfRow = (row: MetricsRow | undefined): Metrics =>
   ({ points: row?.qp ?? 0, spendCents: row ? Number(toUnits(row.spend, 2)) : 0, purchases: row?.purchases ?? 0 });
 
 /**
- * metricsQuery's figures, plus the activity this transaction is about to write (countUnwritten).
- * Inside a transaction, figures the member lock read (rememberMetrics) stand in for the query
- * once, when they were read for exactly this window and instant.
+ * Where the tier engine reads: the database, and inside a unit of work (ledger/unit-of-work.ts)
+ * the activity it has planned but not written, and what the member read took for the engine.
  */
-export async function metrics(db: Db, memberId: string, w: Window, knownAt: Date): Promise<Metrics> {
-  const stored = takeMetrics(db, memberId, w, knownAt)
-    ?? metricsOfRow((await metricsQuery(memberId, w, knownAt).execute(db)).rows[0]);
-  for (const e of unwrittenOf(db, memberId)) {
+export interface TierReads {
+  readonly db: Db;
+  unwritten?(memberId: string): readonly Activity[];
+  known?<T>(memberId: string, key: string): T | undefined;
+}
+
+/** The key under which the member read takes the metrics of window `w` at `knownAt` (tiers.status.ts). */
+export const metricsKey = (w: Window, knownAt: Date) => `metrics/${w.from.getTime()}/${w.to.getTime()}/${knownAt.getTime()}`;
+
+/**
+ * metricsQuery's figures, plus the activity the unit of work is about to write. Figures the
+ * member read took for exactly this window and instant stand in for the query.
+ */
+export async function metrics(reads: TierReads, memberId: string, w: Window, knownAt: Date): Promise<Metrics> {
+  const known = reads.known?.<MetricsRow | null>(memberId, metricsKey(w, knownAt));
+  const stored = metricsOfRow(known ?? (await metricsQuery(memberId, w, knownAt).execute(reads.db)).rows[0]);
+  for (const e of reads.unwritten?.(memberId) ?? []) {
     const part = partIn(e, w, knownAt);
     stored.points += part.points;
     stored.spendCents += part.spendCents;
@@ -93,40 +88,17 @@ export async function metrics(db: Db, memberId: string, w: Window, knownAt: Date
 }
 
 /** What activity not yet written adds to the figures of window `w` as known at `knownAt`. */
-export function partIn(e: Unwritten, w: Window, knownAt: Date): Metrics {
+export function partIn(e: Activity, w: Window, knownAt: Date): Metrics {
   if (e.createdAt.getTime() > knownAt.getTime() || e.occurredAt.getTime() < w.from.getTime() || e.occurredAt.getTime() >= w.to.getTime()) {
     return { points: 0, spendCents: 0, purchases: 0 };
   }
   return { points: e.points, spendCents: e.spendCents, purchases: e.purchase ? 1 : 0 };
 }
 
-/**
- * Qualifying activity a transaction has decided on but not yet written: the tier engine may
- * then judge a purchase before the statement that records it, and that statement can be the
- * transaction's last (ledger.core credit). Cleared once written.
- */
-export interface Unwritten { points: number; spendCents: number; purchase: boolean; occurredAt: Date; createdAt: Date }
-const unwritten = new WeakMap<Db, Map<string, Unwritten[]>>();
-
-export function countUnwritten(tx: Db, memberId: string, entry: Unwritten): void {
-  let byMember = unwritten.get(tx);
-  if (!byMember) {
-    byMember = new Map();
-    unwritten.set(tx, byMember);
-  }
-  byMember.set(memberId, [...(byMember.get(memberId) ?? []), entry]);
-}
-
-export function written(tx: Db, memberId: string): void {
-  unwritten.get(tx)?.delete(memberId);
-}
-
-const unwrittenOf = (db: Db, memberId: string): Unwritten[] => unwritten.get(db)?.get(memberId) ?? [];
-
 /** Every qualifying point the member holds, net of refunds, as known at `knownAt` (unwritten activity included). */
-export async function lifetimeQualifying(db: Db, memberId: string, knownAt: Date): Promise<number> {
-  const { rows } = await lifetimeQualifyingQuery(memberId, knownAt).execute(db);
-  return unwrittenOf(db, memberId).reduce((sum, e) => (e.createdAt.getTime() <= knownAt.getTime() ? sum + e.points : sum), rows[0]?.qp ?? 0);
+export async function lifetimeQualifying(reads: TierReads, memberId: string, knownAt: Date): Promise<number> {
+  const { rows } = await lifetimeQualifyingQuery(memberId, knownAt).execute(reads.db);
+  return (reads.unwritten?.(memberId) ?? []).reduce((sum, e) => (e.createdAt.getTime() <= knownAt.getTime() ? sum + e.points : sum), rows[0]?.qp ?? 0);
 }
 
 /** The written part of lifetimeQualifying, for one member or (as a lateral subquery) for each of many. */
@@ -163,24 +135,33 @@ export async function findState(db: Db, memberId: string): Promise<MemberTierRow
   return db.selectFrom('member_tiers').selectAll().where('member_id', '=', memberId).executeTakeFirst();
 }
 
+/** The read the member read takes for the engine: the stored state as JSON, null when none. */
+export const tierStateRead = sql`(select row_to_json(t) from member_tiers t where t.member_id = m.id)`;
+
 /**
- * Writes the state and its history rows: insert when absent, else update only if nobody wrote
- * since `version` was read. Returns false when the condition failed (the caller's state is
- * stale). The history and any writes the transaction has queued (db/deferred.ts) ride on the
- * same statement.
+ * The member read's metrics for window `w` at `knownAt`, unless the stored tier is one of
+ * `unlessTierIn` with no grace running (null then: nothing above it to check).
  */
-export async function saveState(db: Db, state: MemberTierRow, readVersion: number | null, history: Insertable<TierHistoryTable>[] = []): Promise<boolean> {
+export function metricsRead(w: Window, knownAt: Date, unlessTierIn: readonly string[]): RawBuilder<unknown> {
+  const skip = unlessTierIn.length > 0
+    ? sql`exists (select 1 from member_tiers t where t.member_id = m.id and t.grace_until is null and t.tier_code = any(${[...unlessTierIn]}::text[]))`
+    : sql`false`;
+  return sql`case when not ${skip} then (select row_to_json(x) from (${metricsQuery(sql.ref('m.id'), w, knownAt)}) x) end`;
+}
+
+/**
+ * The state's write: an insert where none was stored (`from` null), else an update of the
+ * version read. The unit of work holds the member, so nothing else writes it meanwhile.
+ */
+export function saveState(state: MemberTierRow, from: number | null): RowWrite {
   const { member_id, version: _v, ...fields } = state;
-  if (history.length > 0) defer(db, (qc) => qc.insertInto('tier_history').values(history));
-  const qc = withDeferred(db);
-  if (readVersion === null) {
-    const inserted = await qc.insertInto('member_tiers').values({ ...fields, member_id, version: 1 })
-      .onConflict((oc) => oc.column('member_id').doNothing()).returning('member_id').executeTakeFirst();
-    return inserted !== undefined;
-  }
-  const updated = await qc.updateTable('member_tiers').set({ ...fields, version: readVersion + 1 })
-    .where('member_id', '=', member_id).where('version', '=', readVersion).returning('member_id').executeTakeFirst();
-  return updated !== undefined;
+  return (qc) => from === null
+    ? qc.insertInto('member_tiers').values({ ...fields, member_id, version: 1 })
+    : qc.updateTable('member_tiers').set({ ...fields, version: from + 1 }).where('member_id', '=', member_id).where('version', '=', from);
+}
+
+export function saveHistory(rows: Insertable<TierHistoryTable>[]): RowWrite {
+  return (qc) => qc.insertInto('tier_history').values(rows);
 }
 
 export async function history(db: Db, memberId: string, limit: number): Promise<TierHistoryRow[]> {
@@ -237,8 +218,8 @@ export async function awardedMilestones(db: Db, memberId: string): Promise<Set<n
   return new Set(rows.map((r) => r.lifetime_qualifying_points));
 }
 
-export async function recordMilestone(db: Db, memberId: string, threshold: number, txnId: string, now: Date): Promise<void> {
-  await db.insertInto('member_milestones').values({ member_id: memberId, lifetime_qualifying_points: threshold, txn_id: txnId, awarded_at: now }).execute();
+export function recordMilestone(memberId: string, threshold: number, txnId: string, now: Date): RowWrite {
+  return (qc) => qc.insertInto('member_milestones').values({ member_id: memberId, lifetime_qualifying_points: threshold, txn_id: txnId, awarded_at: now });
 }
 
 export async function awardedStreaks(db: Db, memberId: string): Promise<Set<number>> {
@@ -246,15 +227,6 @@ export async function awardedStreaks(db: Db, memberId: string): Promise<Set<numb
   return new Set(rows.map((r) => r.period_start.getTime()));
 }
 
-export async function recordStreak(db: Db, memberId: string, periodStart: Date, length: number, txnId: string, now: Date): Promise<void> {
-  await db.insertInto('member_streak_awards').values({ member_id: memberId, period_start: periodStart, streak_length: length, txn_id: txnId, awarded_at: now }).execute();
-}
-
-/** Lots that fell due while expiry was frozen get a new expiry. Returns how many points moved. */
-export async function pushOverdueLots(db: Db, memberId: string, dueBy: Date, newExpiry: Date): Promise<number> {
-  forgetLots(db, memberId);
-  const rows = await db.updateTable('point_lots').set({ expires_at: newExpiry })
-    .where('member_id', '=', memberId).where('remaining', '>', 0).where('expires_at', '<=', dueBy)
-    .returning('remaining').execute();
-  return rows.reduce((sum, r) => sum + r.remaining, 0);
+export function recordStreak(memberId: string, periodStart: Date, length: number, txnId: string, now: Date): RowWrite {
+  return (qc) => qc.insertInto('member_streak_awards').values({ member_id: memberId, period_start: periodStart, streak_length: length, txn_id: txnId, awarded_at: now });
 }

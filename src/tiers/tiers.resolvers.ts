@@ -2,7 +2,6 @@ import type { Resolvers } from '../graphql/generated';
 import { guarded } from '../auth/guards';
 import * as tiers from './tiers.service';
 import { runTierMaintenance } from './tiers.jobs';
-import { memberStreak, switchingCost } from './tiers.views';
 
 export const tiersResolvers: Resolvers = {
   Mutation: {
@@ -11,9 +10,8 @@ export const tiersResolvers: Resolvers = {
     runTierEvaluation: guarded(['ADMIN'], async (_p, _a, ctx) => runTierMaintenance(ctx.db, await ctx.now(), ctx.log())),
   },
   Member: {
+    tier: (member, _a, ctx) => tiers.memberTierStatus(ctx, member),
     tierHistory: (member, { first }, ctx) => tiers.tierHistory(ctx.db, member.id, first ?? 20),
-    streak: (member, _a, ctx) => memberStreak(ctx, member),
-    switchingCost: (member, _a, ctx) => switchingCost(ctx, member),
   },
   TierHistoryEntry: {
     fromTier: (h) => h.from_code,

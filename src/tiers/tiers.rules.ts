@@ -4,7 +4,7 @@
  */
 import type { DowngradeMode, QualificationWindow, StreakPeriod } from '../db/schema';
 import { addMonths } from '../ledger/ledger.rules';
-import { fromUnits, mulDivRound, toUnits } from '../ledger/money';
+import { fromUnits, mulDivRound, toUnits } from '../money';
 import type { TierView } from '../program/program.types';
 
 /** A half-open interval [from, to). */

@@ -1,5 +1,6 @@
 import type { Db } from '../../src/db/database';
-import { flushDeferred } from '../../src/db/deferred';
+import { UnitOfWork } from '../../src/ledger/unit-of-work';
+import { tierStatusRules } from '../../src/tiers/tiers.service';
 import { verifyLedger } from '../../src/ledger/verify';
 import { getProgram } from '../../src/program/program.service';
 import type { ProgramView } from '../../src/program/program.types';
@@ -64,10 +65,14 @@ async function engineLaunch(program: ProgramView, memberId: string) {
     await tx.deleteFrom('tier_history').where('member_id', '=', memberId).execute();
     await tx.deleteFrom('member_tiers').where('member_id', '=', memberId).execute();
     const member = await tx.selectFrom('members').selectAll().where('id', '=', memberId).forUpdate().executeTakeFirstOrThrow();
-    const ev = await engine.load(tx, member, program);
-    await engine.applyActivity(tx, member, program, ev, AS_OF);
-    await engine.persist(tx, program, ev, AS_OF);
-    await flushDeferred(tx); // as inTransaction does before COMMIT
+    // The engine's writes as a unit of work plans them, written inside this transaction.
+    const work = new UnitOfWork(tx, program, tierStatusRules, 'locked', false);
+    work.adopt({ member, version: null, hasDueLots: false, probed: false, openLots: null, extras: [], unchanged: true, counted: null }, AS_OF);
+    await work.start(AS_OF);
+    const ev = await engine.load(work, member, program);
+    await engine.applyActivity(work, member, program, ev, AS_OF);
+    await engine.persist(work, program, ev);
+    await work.written();
     written = await tierRows(tx, memberId);
     throw new Rollback();
   }).catch((error: unknown) => { if (!(error instanceof Rollback)) throw error; });

@@ -6,7 +6,6 @@
  */
 import { sql } from 'kysely';
 import type { Db } from '../../src/db/database';
-import { defer } from '../../src/db/deferred';
 import { executeLast } from '../../src/db/transaction';
 import { type TestApp, startTestApp } from '../support/harness';
 
@@ -89,13 +88,5 @@ describe('a transaction\'s last statement (executeLast)', () => {
       await executeLast(tx, insert(300 + i, 'after', tx));
     })));
     expect((await notes()).filter((id) => id >= 300)).toHaveLength(12);
-  });
-
-  test('refuses a last statement while writes are queued that it does not carry', async () => {
-    await expect(t.database.db.transaction().execute(async (tx) => {
-      defer(tx, (qc) => probe(qc as unknown as Db).insertInto('tx_probe').values({ id: 220, note: 'queued' }));
-      await executeLast(tx, insert(221, 'last', tx));
-    })).rejects.toThrow('queued');
-    expect(await notes()).not.toContain(221);
   });
 });

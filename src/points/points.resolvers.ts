@@ -1,26 +1,27 @@
 import type { Resolvers } from '../graphql/generated';
 import { CARRIES_RATE_COUNT, guarded } from '../auth/guards';
-import { memberTierStatus } from '../tiers/tiers.service';
 import { balanceOf, expiringSoon, statement } from './balance.service';
-import * as ledger from './ledger.service';
+import * as points from './points.service';
+import { memberStreak, switchingCost } from './switching-cost';
 import * as purchases from './purchases.service';
-import * as repo from './ledger.repo';
-import { transactionStatus } from './ledger.rules';
+import * as repo from '../ledger/ledger.repo';
+import { transactionStatus } from '../ledger/ledger.rules';
 
-export const ledgerResolvers: Resolvers = {
+export const pointsResolvers: Resolvers = {
   Mutation: {
     recordPurchase: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => purchases.recordPurchase(ctx, input), CARRIES_RATE_COUNT),
     refundPurchase: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => purchases.refundPurchase(ctx, input), CARRIES_RATE_COUNT),
-    earnPoints: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => ledger.earnPoints(ctx, input), CARRIES_RATE_COUNT),
-    redeemPoints: guarded(['ADMIN', 'PARTNER', 'MEMBER'], (_p, { input }, ctx) => ledger.redeemPoints(ctx, input), CARRIES_RATE_COUNT),
-    adjustPoints: guarded(['ADMIN'], (_p, { input }, ctx) => ledger.adjustPoints(ctx, input), CARRIES_RATE_COUNT),
-    transferPoints: guarded(['ADMIN', 'MEMBER'], (_p, { input }, ctx) => ledger.transferPoints(ctx, input), CARRIES_RATE_COUNT),
-    reverseRedemption: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => ledger.reverseRedemption(ctx, input)),
+    earnPoints: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => points.earnPoints(ctx, input), CARRIES_RATE_COUNT),
+    redeemPoints: guarded(['ADMIN', 'PARTNER', 'MEMBER'], (_p, { input }, ctx) => points.redeemPoints(ctx, input), CARRIES_RATE_COUNT),
+    adjustPoints: guarded(['ADMIN'], (_p, { input }, ctx) => points.adjustPoints(ctx, input), CARRIES_RATE_COUNT),
+    transferPoints: guarded(['ADMIN', 'MEMBER'], (_p, { input }, ctx) => points.transferPoints(ctx, input), CARRIES_RATE_COUNT),
+    reverseRedemption: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => points.reverseRedemption(ctx, input)),
   },
   Member: {
     balance: (member, _a, ctx) => balanceOf(ctx, member),
-    tier: (member, _a, ctx) => memberTierStatus(ctx, member),
     transactions: (member, args, ctx) => statement(ctx, member, args),
+    streak: (member, _a, ctx) => memberStreak(ctx, member),
+    switchingCost: (member, _a, ctx) => switchingCost(ctx, member),
   },
   PointsTransactionConnection: {
     totalCount: (page) => page.countTotal(),

@@ -1,12 +1,12 @@
 /** Member-facing read models built from the tier state: the streak and the switching cost. */
 import type { Ctx } from '../context';
-import { balanceOf } from '../ledger/balance.service';
-import type { MemberRow } from '../members/members.repo';
+import { balanceOf } from './balance.service';
+import type { MemberRow } from '../db/rows';
 import { getProgram } from '../program/program.service';
 import type { ProgramView } from '../program/program.types';
-import { percent, pointsValue, type StreakState } from './tiers.rules';
-import { memberTierStatus, streakOf } from './tiers.service';
-import type { StreakView, SwitchingCostView } from './tiers.types';
+import { percent, pointsValue, type StreakState } from '../tiers/tiers.rules';
+import { memberTierStatus, streakOf } from '../tiers/tiers.service';
+import type { StreakView, SwitchingCostView } from '../tiers/tiers.types';
 
 function streakView(program: ProgramView, streak: StreakState): StreakView {
   const unit = program.streak_period === 'QUARTER' ? 'quarter' : 'month';

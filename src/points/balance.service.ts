@@ -5,14 +5,13 @@ import { readCarrying } from '../db/ahead';
 import { sharedLoader } from '../db/batch';
 import { BadInputError } from '../errors';
 import type { TransactionType } from '../db/schema';
-import type { MemberRow } from '../members/members.repo';
+import type { MemberRow } from '../db/rows';
 import { checkPageSize, decodeCursor, encodeCursor } from '../graphql/pagination';
-import { inTransaction } from '../db/transaction';
-import { lockMember, settleExpiry } from './ledger.core';
-import * as repo from './ledger.repo';
+import { runUnit } from '../ledger/unit-of-work';
+import * as repo from '../ledger/ledger.repo';
 import { getProgram } from '../program/program.service';
-import { expiryFrozen } from '../tiers/tiers.service';
-import type { BalanceView, StatementPageView } from './ledger.types';
+import { expiryFrozenOnRead, tierStatusRules } from '../tiers/tiers.service';
+import type { BalanceView, StatementPageView } from '../ledger/ledger.types';
 
 /**
  * The balance at the service instant, computed from the lots (one indexed read): pending lots
@@ -73,7 +72,7 @@ function memberReads(db: Db) {
 }
 
 async function isFrozen(ctx: Ctx, member: MemberRow, now: Date): Promise<boolean> {
-  return expiryFrozen(ctx.db, member, await getProgram(ctx.db), now);
+  return expiryFrozenOnRead(ctx.db, member, await getProgram(ctx.db), now);
 }
 
 interface Figures {
@@ -102,12 +101,9 @@ export async function expiringSoon(ctx: Ctx, balance: BalanceView, days: number)
   return rows.map((r) => ({ points: r.points, expiresAt: r.expires_at as Date }));
 }
 
-/** Writes the EXPIRE entries due for this member at `now`, under its lock. */
-async function settleDue(ctx: Ctx, memberId: string, now: Date): Promise<void> {
-  await inTransaction(ctx.db, async (tx) => {
-    const member = await lockMember(tx, memberId, { active: false });
-    await settleExpiry(tx, member, await getProgram(tx), now);
-  }, { ahead: ctx.rateCount });
+/** Writes the EXPIRE entries due for this member (every unit of work settles its members' expiry first). */
+async function settleDue(ctx: Ctx, memberId: string): Promise<void> {
+  await runUnit(ctx, { members: [memberId], status: tierStatusRules, active: false }, async () => undefined);
 }
 
 export interface StatementArgs {
@@ -178,7 +174,7 @@ export async function statement(ctx: Ctx, member: MemberRow, args: StatementArgs
   const prefetched = pageOfRow.get(member);
   let read = prefetched?.key === key ? prefetched.read : await repo.statement(ctx.db, member.id, filter, limit, beforeSeq, now);
   if (read.due) {
-    await settleDue(ctx, member.id, now);
+    await settleDue(ctx, member.id);
     read = await repo.statement(ctx.db, member.id, filter, limit, beforeSeq);
   }
   const { rows, total } = read;

@@ -1,4 +1,4 @@
-import { BadInputError } from '../errors';
+import { BadInputError } from './errors';
 
 const DECIMAL = /^(-?)(\d+)(?:\.(\d+))?$/;
 

@@ -1,0 +1,186 @@
+import { actorKey, requireRole } from '../auth/guards';
+import type { Ctx } from '../context';
+import { BadInputError, ForbiddenError, IdempotencyConflictError, InvalidStateError, NotFoundError } from '../errors';
+import { credit, debit } from '../ledger/ledger.core';
+import * as ledger from '../ledger/ledger.repo';
+import { clawbackFor, requestHash } from '../ledger/ledger.rules';
+import type { EarnComponent, PurchaseResultView, RefundResultView, TransactionRow } from '../ledger/ledger.types';
+import { runUnit, type Replay } from '../ledger/unit-of-work';
+import type { MemberRow } from '../db/rows';
+import { checkDecimal, fromUnits, toUnits } from '../money';
+import { getProgram } from '../program/program.service';
+import { currentTier, tierStatusRules } from '../tiers/tiers.service';
+import { earning } from './earning.rules';
+import * as repo from './purchases.repo';
+
+export interface PurchaseItem { sku: string; category?: string | null; quantity: number; unitPrice: string }
+export interface PurchaseInput {
+  memberId: string; orderId: string; amount: string; currency: string;
+  channel?: string | null; occurredAt?: Date | null; items?: PurchaseItem[] | null;
+}
+
+const MAX_AMOUNT_UNITS = 10_000_000_000n; // 100,000,000.00 in one order
+
+function checkOrderId(value: string, field: string): string {
+  const trimmed = value.trim();
+  if (trimmed.length < 1 || trimmed.length > 200) throw new BadInputError(`${field} must be 1-200 characters`, field);
+  return trimmed;
+}
+
+function checkItems(items: PurchaseItem[] | null | undefined) {
+  if (!items) return null;
+  if (items.length > 500) throw new BadInputError('At most 500 items per purchase', 'items');
+  return items.map((item, i) => {
+    if (!Number.isInteger(item.quantity) || item.quantity < 1) throw new BadInputError(`items[${i}].quantity must be at least 1`, 'items');
+    return {
+      sku: checkOrderId(item.sku, `items[${i}].sku`),
+      category: item.category?.trim() || null,
+      quantity: item.quantity,
+      unitPrice: checkDecimal(item.unitPrice, `items[${i}].unitPrice`, { min: 0, scale: 2 }),
+    };
+  });
+}
+
+/**
+ * A purchase is done once its order is recorded: a retry of the same request answers with the
+ * order's figures; the same orderId with another request is IDEMPOTENCY_CONFLICT.
+ */
+function byOrder(orderId: string, hash: string): Replay<PurchaseResultView> {
+  return {
+    done: repo.orderRecorded(orderId),
+    async read(db, members) {
+      const order = await repo.findOrder(db, orderId);
+      if (!order) return undefined;
+      if (order.request_hash !== hash) throw new IdempotencyConflictError(orderId);
+      const member = members.get(order.member_id);
+      if (!member) throw new Error(`order ${orderId} belongs to a member outside the unit`);
+      return {
+        transaction: order.txn_id ? ((await ledger.findTransaction(db, order.txn_id)) ?? null) : null,
+        pointsEarned: order.points_earned, qualifyingPointsEarned: order.qualifying_points, breakdown: order.breakdown as EarnComponent[], member,
+      };
+    },
+    // The order row is the record: the purchase writes it.
+    record: () => undefined,
+  };
+}
+
+/**
+ * Records a purchase and credits its points: floor(amount × earn rate × tier multiplier),
+ * pending for the programme's pending days. Idempotent on orderId.
+ */
+export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<PurchaseResultView> {
+  const actor = requireRole(ctx, 'ADMIN', 'PARTNER');
+  const now = await ctx.now();
+  const program = await getProgram(ctx.db);
+  const orderId = checkOrderId(input.orderId, 'orderId');
+  const amount = checkDecimal(input.amount, 'amount', { scale: 2, positive: true });
+  const cents = toUnits(amount, 2);
+  if (cents > MAX_AMOUNT_UNITS) throw new BadInputError('amount is larger than one order can be', 'amount');
+  if (input.currency !== program.currency) {
+    throw new BadInputError(`currency must be the programme currency ${program.currency}`, 'currency');
+  }
+  const occurredAt = input.occurredAt ?? now;
+  if (occurredAt.getTime() > now.getTime()) throw new BadInputError('occurredAt cannot be in the future', 'occurredAt');
+  const channel = input.channel?.trim() || null;
+  const items = checkItems(input.items);
+  const partnerId = actor.partnerId ?? null;
+  const hash = requestHash({ memberId: input.memberId, amount, currency: input.currency, channel, occurredAt: input.occurredAt ?? null, items, partnerId });
+
+  return runUnit(ctx, { members: [input.memberId], status: tierStatusRules, qualifying: true, replay: byOrder(orderId, hash) }, async (work) => {
+    const member = work.member(input.memberId);
+    const at = work.now;
+    const { base, total, breakdown } = earning(work.program, cents, await currentTier(work, member, work.program, at));
+    let txn: TransactionRow | null = null;
+    if (total > 0) {
+      const availableAt = new Date(occurredAt.getTime() + work.program.pending_days * 86_400_000);
+      txn = await credit(work, member, {
+        type: 'PURCHASE', points: total, qualifyingPoints: base, description: `Purchase ${orderId}`,
+        orderId, partnerId, actor: actorKey(actor), occurredAt,
+      }, { availableAt: availableAt.getTime() > at.getTime() ? availableAt : at, purchase: { spendCents: Number(cents) } });
+    } else {
+      // An order that earns nothing still changes the member's tier metrics.
+      work.touch(member.id);
+    }
+    work.write(repo.insertOrder({
+      order_id: orderId, member_id: member.id, partner_id: partnerId, amount, currency: input.currency,
+      channel, items: items ? JSON.stringify(items) : null, occurred_at: occurredAt, txn_id: txn?.id ?? null,
+      points_earned: total, qualifying_points: base, breakdown: JSON.stringify(breakdown), request_hash: hash, created_at: at,
+    }));
+    return { transaction: txn, pointsEarned: total, qualifyingPointsEarned: base, breakdown, member };
+  });
+}
+
+export interface RefundInput { orderId: string; refundId: string; amount: string }
+
+/** A refund is done once its row is recorded; the same refundId with another request is IDEMPOTENCY_CONFLICT. */
+function byRefund(refundId: string, hash: string): Replay<RefundResultView> {
+  return {
+    done: repo.refundRecorded(refundId),
+    async read(db, members) {
+      const refund = await repo.findRefund(db, refundId);
+      if (!refund) return undefined;
+      if (refund.request_hash !== hash) throw new IdempotencyConflictError(refundId);
+      const member = members.get(refund.member_id) as MemberRow;
+      return { transaction: refund.txn_id ? ((await ledger.findTransaction(db, refund.txn_id)) ?? null) : null, pointsReversed: refund.points_reversed, member };
+    },
+    record: () => undefined,
+  };
+}
+
+/**
+ * Refunds part or all of an order. The clawback is proportional to the cumulative refunded
+ * share, so refunds together never reverse more than the order earned. Points still pending
+ * are cancelled from the order's own lot; spendable ones are debited, following the
+ * programme's negative-balance setting. Idempotent on refundId.
+ */
+export async function refundPurchase(ctx: Ctx, input: RefundInput): Promise<RefundResultView> {
+  const actor = requireRole(ctx, 'ADMIN', 'PARTNER');
+  const orderId = checkOrderId(input.orderId, 'orderId');
+  const refundId = checkOrderId(input.refundId, 'refundId');
+  const amount = checkDecimal(input.amount, 'amount', { scale: 2, positive: true });
+  const order = await repo.orderOwner(ctx.db, orderId);
+  if (!order) throw new NotFoundError('Order');
+  if (actor.role === 'PARTNER' && order.partner_id !== actor.partnerId) throw new ForbiddenError('A partner may refund only its own orders');
+  const hash = requestHash({ orderId, amount });
+
+  const spec = { members: [order.member_id], status: tierStatusRules, qualifying: true, active: false, lots: true, replay: byRefund(refundId, hash) };
+  return runUnit(ctx, spec, async (work) => {
+    const member = work.member(order.member_id);
+    const at = work.now;
+    const current = await repo.findOrder(work.db, orderId);
+    if (!current) throw new NotFoundError('Order');
+    const refundable = toUnits(current.amount, 2) - toUnits(current.refunded_amount, 2);
+    if (refundable <= 0n) throw new InvalidStateError(`Order ${orderId} is already fully refunded`);
+    if (toUnits(amount, 2) > refundable) {
+      throw new BadInputError(`amount exceeds what is left to refund (${fromUnits(refundable, 2)})`, 'amount');
+    }
+    const points = clawbackFor(current.amount, current.refunded_amount, amount, current.points_earned, current.points_reversed);
+    const qualifying = clawbackFor(current.amount, current.refunded_amount, amount, current.qualifying_points, current.qualifying_reversed);
+    let txn: TransactionRow | null = null;
+    if (points > 0 || qualifying > 0) {
+      const ownLot = current.txn_id ? await repo.lotOfTransaction(work.db, current.txn_id) : undefined;
+      const pendingLot = ownLot && ownLot.available_at.getTime() > at.getTime() && ownLot.remaining > 0
+        ? [{ id: ownLot.id, remaining: ownLot.remaining, expiresAt: ownLot.expires_at, earnedAt: ownLot.earned_at }]
+        : [];
+      // The clawback belongs to the order's partner, whoever files the refund, so that partner's
+      // statement view shows both sides of its order.
+      txn = await debit(work, member, {
+        type: 'REFUND', points, qualifyingPoints: qualifying, description: `Refund ${refundId} of ${orderId}`,
+        orderId, partnerId: current.partner_id, actor: actorKey(actor), relatedId: current.txn_id,
+      }, { mode: 'CLAWBACK', allowNegative: work.program.allow_negative_balance, preferLots: pendingLot });
+    } else {
+      // Nothing to claw back, but the member's tier metrics change.
+      work.touch(member.id);
+    }
+    work.write(repo.refundOrder(orderId, {
+      refunded_amount: fromUnits(toUnits(current.refunded_amount, 2) + toUnits(amount, 2), 2),
+      points_reversed: current.points_reversed + points,
+      qualifying_reversed: current.qualifying_reversed + qualifying,
+    }));
+    work.write(repo.insertRefund({
+      refund_id: refundId, order_id: orderId, member_id: member.id, amount, txn_id: txn?.id ?? null,
+      points_reversed: points, request_hash: hash, created_at: at,
+    }));
+    return { transaction: txn, pointsReversed: points, member };
+  });
+}
