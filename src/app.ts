@@ -16,7 +16,7 @@ import { systemClock, testClock, type Clock } from './clock/clock';
 import { AppError, RateLimitedError } from './errors';
 import { createErrorFormatter } from './graphql/errors';
 import { assertGuarded, loadTypeDefs } from './graphql/schema';
-import { buildResolvers } from './graphql/resolvers';
+import { buildResolvers } from './resolvers';
 import { explorerPage } from './graphql/explorer';
 import { createRateLimiter } from './graphql/rate-limit';
 import { actorKey } from './auth/guards';

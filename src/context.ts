@@ -1,8 +1,17 @@
 import type { Logger } from 'pino';
-import type { Actor } from './auth/jwt';
 import type { Config } from './config';
 import type { Ahead } from './db/ahead';
 import type { Db } from './db/database';
+
+export type Role = 'ADMIN' | 'PARTNER' | 'MEMBER';
+
+/** Who is calling, from a verified token (auth/jwt.ts). */
+export interface Actor {
+  role: Role;
+  sub: string;
+  partnerId?: string;
+  memberId?: string;
+}
 
 /**
  * What every service function receives first: who is calling, the database, the service

@@ -3,16 +3,10 @@ import jwt from 'jsonwebtoken';
 import type { Config } from '../config';
 import { UnauthenticatedError } from '../errors';
 
-export type Role = 'ADMIN' | 'PARTNER' | 'MEMBER';
-export const ROLES: readonly Role[] = ['ADMIN', 'PARTNER', 'MEMBER'];
+import type { Actor, Role } from '../context';
 
-/** Who is calling, from a verified token. */
-export interface Actor {
-  role: Role;
-  sub: string;
-  partnerId?: string;
-  memberId?: string;
-}
+export type { Actor, Role } from '../context';
+export const ROLES: readonly Role[] = ['ADMIN', 'PARTNER', 'MEMBER'];
 
 /** Verifies a bearer token per the contract: signature, exp, iss, aud, and role claims. */
 export function verifyToken(config: Config['jwt'], token: string): Actor {

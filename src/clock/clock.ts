@@ -1,6 +1,6 @@
-import { sql } from 'kysely';
 import type { Db } from '../db/database';
 import { InvalidStateError } from '../errors';
+import { freezeAt, frozenAt } from './clock.repo';
 
 /**
  * The service clock. Every pending, expiry and tier rule reads time from here, never from
@@ -17,8 +17,8 @@ export const systemClock: Clock = { now: async () => new Date() };
 
 export function testClock(db: Db): Clock {
   const read = async () => {
-    const row = await db.selectFrom('service_clock').select('frozen_at').executeTakeFirst();
-    return row?.frozen_at ? { at: row.frozen_at, frozen: true } : { at: new Date(), frozen: false };
+    const frozen = await frozenAt(db);
+    return frozen ? { at: frozen, frozen: true } : { at: new Date(), frozen: false };
   };
   return { read, now: async () => (await read()).at };
 }
@@ -26,6 +26,6 @@ export function testClock(db: Db): Clock {
 /** Freezes the shared clock at `instant`; refused unless the test clock is enabled. */
 export async function setTestClock(db: Db, enabled: boolean, instant: Date): Promise<Date> {
   if (!enabled) throw new InvalidStateError('The test clock is disabled (TEST_CLOCK_ENABLED is not true)');
-  await sql`update service_clock set frozen_at = ${instant}`.execute(db);
+  await freezeAt(db, instant);
   return instant;
 }

@@ -19,7 +19,7 @@ export interface Ahead {
   /**
    * Hands the statement over to run inside one of the request's own statements, as a CTE,
    * when it has not gone and the database carries it (as `rides`); null otherwise. The request
-   * then pays no statement for it at all, and its verdict can gate that statement's writes.
+   * then pays no statement for it at all (a unit of work's snapshot read carries it).
    */
   embed(): Embedded | null;
 }
@@ -29,36 +29,10 @@ export interface Embedded {
   /** The statement, to be the body of a CTE: a data-modifying statement with RETURNING, numbered placeholders. */
   text: string;
   values: readonly unknown[];
-  /** SQL that is true when the answer in CTE `alias` lets the request go on: the verdict, in SQL. */
-  allows(alias: string): RawBuilder<boolean>;
-  /** Tells apart the SQL that `text` and `allows` make (for a statement cached by shape, db/shaped.ts). */
-  key: string;
-  /**
-   * The row the statement writes (the caller's counter). Two counts of one subject cannot run
-   * in one statement: each would miss the other's write.
-   */
-  subject: string;
   /** Passes on the CTE's row, which gives the verdict as the statement's own answer would. */
   answer(row: Record<string, unknown>): void;
   /** The carrying statement failed, so the owed statement was rolled back with it: it is owed again. */
   owedAgain(): void;
-}
-
-/** The embedded count's values under the names embeddedBody reads them by. */
-export type CountValues = Record<`count${number}`, unknown>;
-
-/**
- * The count's values by name: `count0`, `count1`, … With several counts in one statement, each
- * has a prefix of its own (`c0_count0`, …).
- */
-export function countValues(count: Embedded | null, prefix = ''): CountValues {
-  return Object.fromEntries((count?.values ?? []).map((value, i) => [`${prefix}count${i}`, value]));
-}
-
-/** The embedded count as a CTE body, its values read from `v` (see countValues). */
-export function embeddedBody(count: Embedded, v: object, prefix = ''): RawBuilder<unknown> {
-  const named = v as Record<string, unknown>;
-  return withParameters(count.text, count.values.map((_, i) => named[`${prefix}count${i}`]));
 }
 
 /** A statement text with numbered placeholders ($1, $2, …) as a fragment with its parameters inline. */

@@ -1,4 +1,4 @@
-import { CompiledQuery, sql, type QueryResult } from 'kysely';
+import { CompiledQuery, type QueryResult } from 'kysely';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import { aheadStatement, type Ahead, type Embedded } from '../db/ahead';
 import type { Db } from '../db/database';
@@ -116,11 +116,6 @@ class Count implements Ahead {
     return {
       text: body,
       values,
-      // The library refuses when the count it gets back exceeds the limit (its consumedPoints).
-      allows: (alias) => sql<boolean>`(${sql.ref(`${alias}.points`)} <= ${sql.lit(this.perMinute)})`,
-      key: `${body}\n${this.perMinute}`,
-      // The library's statement names the counter's key first.
-      subject: String(values[0]),
       answer: (row) => resolve({ rows: [row], rowCount: 1 }),
       owedAgain: () => {
         this.gone = false;

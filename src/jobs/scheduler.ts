@@ -4,6 +4,7 @@ import type { Database, Db } from '../db/database';
 import { systemClock, testClock } from '../clock/clock';
 import { purgeIdempotency, sweepExpiry } from './expiry';
 import { runTierMaintenance } from '../tiers/tiers.jobs';
+import { purgeRateLimits } from './jobs.repo';
 
 export interface MaintenanceReport {
   pointsExpired: number;
@@ -20,7 +21,7 @@ export async function runMaintenance(db: Db, now: Date, logger?: Logger): Promis
   const pointsExpired = await sweepExpiry(db, now, logger);
   const keysPurged = await purgeIdempotency(db, now, logger);
   // Rate-limit windows run on wall time (they meter real requests), not the service clock.
-  await db.deleteFrom('rate_limits').where('expire', '<', Date.now() - 3_600_000).execute();
+  await purgeRateLimits(db, Date.now() - 3_600_000);
   return { pointsExpired, keysPurged, tierChanges };
 }
 

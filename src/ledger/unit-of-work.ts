@@ -185,8 +185,57 @@ async function replayed<R>(env: UnitEnv, db: Db, work: UnitOfWork, replay: Repla
   return outcome;
 }
 
+/**
+ * Turns on members within this process: an optimistic unit waits for the one before it on the
+ * same member to have written, so it reads what that one wrote instead of deciding on a
+ * snapshot about to go stale (which would cost it, and the statements committed with its
+ * write, a second attempt). Units on other instances are caught by the row-version check.
+ */
+class MemberTurns {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  /** Waits for the members' turns (in id order) and returns what ends them. */
+  async enter(ids: readonly string[]): Promise<() => void> {
+    const leave: (() => void)[] = [];
+    for (const id of [...ids].sort()) {
+      let done!: () => void;
+      const mine = new Promise<void>((resolve) => (done = resolve));
+      const before = this.tails.get(id);
+      this.tails.set(id, mine);
+      leave.push(() => {
+        done();
+        if (this.tails.get(id) === mine) this.tails.delete(id);
+      });
+      if (before) await before;
+    }
+    return () => leave.forEach((end) => end());
+  }
+}
+
+const TURNS = new WeakMap<Db, MemberTurns>();
+
+function turnsOf(statements: Db): MemberTurns {
+  let turns = TURNS.get(statements);
+  if (!turns) {
+    turns = new MemberTurns();
+    TURNS.set(statements, turns);
+  }
+  return turns;
+}
+
 /** The optimistic way (see the top of this file); undefined when it gave up, having written nothing. */
 async function optimistic<R>(
+  env: UnitEnv, statements: Db, program: ProgramView, ids: string[], spec: UnitSpec<R>, operation: Operation<R>,
+): Promise<{ outcome: R } | undefined> {
+  const leave = await turnsOf(statements).enter(ids);
+  try {
+    return await optimisticTurn(env, statements, program, ids, spec, operation);
+  } finally {
+    leave();
+  }
+}
+
+async function optimisticTurn<R>(
   env: UnitEnv, statements: Db, program: ProgramView, ids: string[], spec: UnitSpec<R>, operation: Operation<R>,
 ): Promise<{ outcome: R } | undefined> {
   const work = new UnitOfWork(env.db, program, spec.status, 'optimistic', spec.qualifying === true);
@@ -326,8 +375,12 @@ export class UnitOfWork {
 
   /** Where the operation reads: the unit's transaction, or the pool for an optimistic unit. Closed once the unit has written. */
   get db(): Db {
-    if (this.finished) throw new Error('the unit of work has written its last statement: nothing may run after it');
+    this.open();
     return this.database;
+  }
+
+  private open(): void {
+    if (this.finished) throw new Error('the unit of work has written its last statement: nothing may run after it');
   }
 
   /** The unit's instant: every entry it writes carries it. */
@@ -371,6 +424,7 @@ export class UnitOfWork {
 
   /** Plans a row of the operation's own domain (an order, a record, a tier state), written with the ledger's rows. */
   write(row: RowWrite): void {
+    this.open();
     this.plan.rows.push(row);
   }
 
@@ -379,6 +433,7 @@ export class UnitOfWork {
    * tier state, an order that earns nothing): see the top of this file.
    */
   touch(memberId: string): void {
+    this.open();
     this.plan.touched.set(memberId, this.now);
   }
 
@@ -412,6 +467,7 @@ export class UnitOfWork {
 
   /** Plans a ledger entry; returns it as it will read once written. */
   entry(row: Insertable<PointsTransactionTable> & { id: string }): TransactionRow {
+    this.open();
     this.plan.entries.push(row);
     const entry: TransactionRow = {
       seq: 0, qualifying_points: 0, shortfall: 0, cancelled: false, description: null, order_id: null, partner_id: null, related_id: null,
@@ -423,6 +479,7 @@ export class UnitOfWork {
 
   /** Plans a new lot; a spendable one joins the member's lots for later draws in this unit. */
   lot(lot: Insertable<PointLotTable> & { id: string }): void {
+    this.open();
     this.plan.lots.push(lot);
     this.newLots.set(lot.id, lot);
     const read = this.lotsRead.get(lot.member_id);
@@ -433,6 +490,7 @@ export class UnitOfWork {
 
   /** Plans a draw of `points` from a lot by entry `txnId`, and takes them off the lot. */
   draw(memberId: string, txnId: string, a: { lotId: string; points: number }, kind: 'DEBIT' | 'EXPIRE' | 'DEBT'): void {
+    this.open();
     this.plan.allocations.push({ member_id: memberId, txn_id: txnId, lot_id: a.lotId, points: a.points, kind });
     if (kind === 'DEBT') return; // the lot is written with the payment already taken off
     const fresh = this.newLots.get(a.lotId);
@@ -449,6 +507,7 @@ export class UnitOfWork {
 
   /** The member's aggregates changed (in place): the unit's statement writes their final values. */
   changed(member: MemberRow): void {
+    this.open();
     this.plan.members.set(member.id, member);
   }
 

@@ -1,7 +1,6 @@
 import { Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, sql, type CompiledQuery, type DatabaseConnection, type Driver } from 'kysely';
 import type { Db } from '../../src/db/database';
 import { ShapedStatement } from '../../src/db/shaped';
-import { countValues, embeddedBody, type Embedded } from '../../src/db/ahead';
 
 /** A Kysely whose driver records each query it is handed and answers with no rows. */
 function recordingDb(): { db: Db; queries: CompiledQuery[] } {
@@ -62,24 +61,4 @@ test('a value the call leaves out is an error, not a null sent to the database',
   const statement = new ShapedStatement<Values, null, unknown>(() => '', (v) => sql`select ${v.id}, ${v.points}`);
   await expect(statement.execute(db, null, { id: 'a', at: new Date() } as Values)).rejects.toThrow('value points was not given');
   expect(queries).toHaveLength(0);
-});
-
-test('an embedded count rides as a CTE whose values follow the call, and its verdict SQL is part of the shape', async () => {
-  const { db, queries } = recordingDb();
-  const count = (values: unknown[], limit: number): Embedded => ({
-    text: 'insert into rl (key, points) values ($1, $2) on conflict (key) do update set points = rl.points + $2 returning points',
-    values, key: `rl|${limit}`, subject: String(values[0]), allows: (alias) => sql<boolean>`(${sql.ref(`${alias}.points`)} <= ${sql.lit(limit)})`,
-    answer: () => undefined, owedAgain: () => undefined,
-  });
-  const statement = new ShapedStatement<Values & Record<`count${number}`, unknown>, Embedded, unknown>((c) => c.key, (v, c) =>
-    sql`with c as (${embeddedBody(c, v)}) select ${v.id} from c where ${c.allows('c')}`);
-  const base = { id: 'm', at: new Date(), points: 1 };
-  await statement.execute(db, count(['k1', 1], 10), { ...base, ...countValues(count(['k1', 1], 10)) });
-  await statement.execute(db, count(['k2', 1], 10), { ...base, ...countValues(count(['k2', 1], 10)) });
-  await statement.execute(db, count(['k3', 1], 99), { ...base, ...countValues(count(['k3', 1], 99)) });
-  expect(statement.shapes).toBe(2);
-  expect(queries[1]?.sql).toBe('with c as (insert into rl (key, points) values ($1, $2) on conflict (key) do update set points = rl.points + $2 returning points) select $3 from c where ("c"."points" <= 10)');
-  expect(queries[1]?.parameters).toEqual(['k2', 1, 'm']);
-  expect(queries[2]?.sql).toContain('<= 99');
-  expect(queries[2]?.parameters).toEqual(['k3', 1, 'm']);
 });
