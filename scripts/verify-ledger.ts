@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config';
 import { openDatabase } from '../src/db/database';
-import { verifyLedger } from '../src/ledger/verify';
+import { verifyLedger } from '../src/ledger/verify.repo';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { 'batch-size': { type: 'string', default: '5000' }, quiet: { type: 'boolean', default: false } } });

@@ -8,7 +8,7 @@ import { codes, type GqlResponse, type TestApp } from '../support/harness';
 import { eventually } from '../support/eventually';
 import type { Db } from '../../src/db/database';
 import { inTransaction } from '../../src/db/transaction';
-import { verifyLedger } from '../../src/ledger/verify';
+import { verifyLedger } from '../../src/ledger/verify.repo';
 
 export const TXN = `id type points status shortfall description orderId partnerId memberId relatedTransactionId
   occurredAt availableAt allocations { lotId lotTransactionId points lotExpiresAt }`;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import { startTestApp, type TestApp } from '../support/harness';
-import { verifyLedger } from '../../src/ledger/verify';
+import { verifyLedger } from '../../src/ledger/verify.repo';
 import { sweepExpiry } from '../../src/jobs/expiry';
 
 const run = promisify(execFile);

@@ -1,7 +1,7 @@
 import type { Db } from '../../src/db/database';
 import { UnitOfWork } from '../../src/ledger/unit-of-work';
 import { tierStatusRules } from '../../src/tiers/tiers.service';
-import { verifyLedger } from '../../src/ledger/verify';
+import { verifyLedger } from '../../src/ledger/verify.repo';
 import { getProgram } from '../../src/program/program.service';
 import type { ProgramView } from '../../src/program/program.types';
 import * as engine from '../../src/tiers/tiers.engine';

@@ -149,10 +149,10 @@ test('a member changed while an optimistic unit decided sends it to the locked w
   const spent = await runUnit(env(), { members: [member], status: tierStatusRules, lots: true }, async (work) => {
     ways.push(work.mode);
     if (work.mode === 'optimistic') {
-      // Another instance's write to the member (every change to its points writes its row)
-      // commits after this unit read it: 60 of its 100 points are gone.
-      await sql`update point_lots set remaining = remaining - 60 where member_id = ${member}`.execute(t.database.db);
-      await sql`update members set debt = 0, updated_at = now() where id = ${member}`.execute(t.database.db);
+      // Another instance spends 60 of the member's 100 points after this unit read them (a
+      // unit without shared connections takes the locked way, which takes no turn here).
+      await runUnit({ ...env(), statements: undefined }, { members: [member], status: tierStatusRules, lots: true }, (other) =>
+        debit(other, other.member(member), { type: 'REDEEM', points: 60, description: 'elsewhere', actor: 'test' }, { mode: 'STRICT' }));
     }
     return debit(work, work.member(member), { type: 'REDEEM', points: 30, description: 'decided twice', actor: 'test' }, { mode: 'STRICT' });
   });
@@ -161,7 +161,8 @@ test('a member changed while an optimistic unit decided sends it to the locked w
   // Decided again on what the other write left: 40 − 30.
   const { rows } = await sql<{ n: number }>`select sum(remaining)::int as n from point_lots where member_id = ${member}`.execute(t.database.db);
   expect(rows[0]?.n).toBe(10);
-  expect((await ledgerRows(t, member)).map((r) => r.points)).toEqual([100, -30]);
+  expect((await ledgerRows(t, member)).map((r) => r.points)).toEqual([100, -60, -30]);
+  await expectLedgerTrue(t, [member]);
 });
 
 test('the write of an optimistic unit checks the row version it decided on, and a stale one writes nothing', async () => {
