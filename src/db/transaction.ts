@@ -1,4 +1,4 @@
-import { CompiledQuery, type Compilable } from 'kysely';
+import { CompiledQuery } from 'kysely';
 import type { Ahead } from './ahead';
 import type { Db } from './database';
 import { LAST_STATEMENT, isStalePlan } from './prepared-pool';
@@ -55,9 +55,8 @@ export async function inTransaction<T>(db: Db, work: (tx: Db) => Promise<T>, { a
  * is a comment and COMMIT follows as usual. Nothing may run on `tx` afterwards: the unit of
  * work (ledger/unit-of-work.ts), its only caller, sends it once the work has returned.
  */
-export async function executeLast<O>(tx: Db, query: Compilable<O>): Promise<O[]> {
+export async function executeLast<O>(tx: Db, compiled: CompiledQuery): Promise<O[]> {
   if (!tx.isTransaction) throw new Error('executeLast needs a transaction');
-  const compiled = query.compile();
   const result = await tx.executeQuery<O>(CompiledQuery.raw(LAST_STATEMENT + compiled.sql, [...compiled.parameters]));
   return result.rows;
 }

@@ -1,6 +1,7 @@
-import { sql, type Insertable, type RawBuilder } from 'kysely';
+import { sql, type Insertable } from 'kysely';
 import type { Db } from '../db/database';
 import { NIL_UUID } from '../db/ids';
+import type { SqlText } from '../db/sql-text';
 import { ShapedStatement } from '../db/shaped';
 import type { IdempotencyKeyTable, TransactionType } from '../db/schema';
 import { memberFromJson, type MemberRow } from '../db/rows';
@@ -19,8 +20,8 @@ export function transactionFromJson(json: Record<string, unknown>): TransactionR
 }
 
 /** "Is this idempotency key recorded?", as a unit of work's member read asks it. */
-export function keyRecorded(scope: string, key: string): RawBuilder<boolean> {
-  return sql<boolean>`exists (select 1 from idempotency_keys k where k.scope = ${scope} and k.key = ${key})`;
+export function keyRecorded(scope: string, key: string): SqlText {
+  return { text: 'exists (select 1 from idempotency_keys k where k.scope = $1 and k.key = $2)', values: [scope, key] };
 }
 
 export async function idempotencyRecord(db: Db, scope: string, key: string) {
@@ -29,7 +30,7 @@ export async function idempotencyRecord(db: Db, scope: string, key: string) {
 }
 
 export function recordKey(row: Insertable<IdempotencyKeyTable>): RowWrite {
-  return (qc) => qc.insertInto('idempotency_keys').values(row);
+  return { insert: 'idempotency_keys', rows: [row] };
 }
 
 /**

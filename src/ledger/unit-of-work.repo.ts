@@ -3,15 +3,22 @@
  * statement that writes what it planned. Every row of the ledger (entries, lots, draws on lots)
  * is written here and nowhere else.
  */
-import { sql, type Compilable, type Insertable, type OperationNodeSource, type QueryCreator, type RawBuilder } from 'kysely';
-import { withParameters, type Embedded } from '../db/ahead';
+import { CompiledQuery, type Insertable, type Updateable } from 'kysely';
+import type { Embedded } from '../db/ahead';
 import type { Db } from '../db/database';
-import type { DB, LotAllocationTable, PointLotTable, PointsTransactionTable } from '../db/schema';
-import { executeLast } from '../db/transaction';
 import type { MemberRow } from '../db/rows';
+import type { DB, LotAllocationTable, PointLotTable, PointsTransactionTable } from '../db/schema';
+import { Params, ident, type SqlText } from '../db/sql-text';
+import { executeLast } from '../db/transaction';
 
-/** A row write of the unit's statement (an INSERT or UPDATE without RETURNING), built on the query creator it is given. */
-export type RowWrite = (qc: QueryCreator<DB>) => Compilable & OperationNodeSource;
+/**
+ * A row the unit writes for a domain (an order, an idempotency record, a tier state): an insert
+ * of rows, or an update of the rows whose columns equal `where`. Plain data: the unit's statement
+ * is assembled from it (db/sql-text.ts).
+ */
+export type RowWrite =
+  | { [T in keyof DB]: { insert: T; rows: readonly Insertable<DB[T]>[] } }[keyof DB]
+  | { [T in keyof DB]: { update: T; set: Updateable<DB[T]>; where: { [C in keyof DB[T]]?: unknown } } }[keyof DB];
 
 export interface MemberReadOptions {
   /** Lock the row for the rest of the transaction (the locked unit); otherwise read a snapshot. */
@@ -21,9 +28,9 @@ export interface MemberReadOptions {
   /** Also read the lots spendable at `at`. */
   lots: boolean;
   /** A yes/no question answered in the same statement ("is this request already done?"). */
-  probe?: RawBuilder<boolean> | undefined;
+  probe?: SqlText | undefined;
   /** More columns, read in the same statement (a domain's reads about the member, as `m`). */
-  extras: readonly RawBuilder<unknown>[];
+  extras: readonly SqlText[];
   /** The request's rate-limit count, run inside the read (snapshot reads only). */
   count?: Embedded | null;
 }
@@ -53,30 +60,32 @@ export interface MemberRead {
  * whether any lot is due, the spendable lots, the answer to `probe` and `extras`.
  */
 export async function readMember(db: Db, id: string, o: MemberReadOptions): Promise<MemberRead> {
-  const columns: RawBuilder<unknown>[] = [
-    sql`m.xmin::text as row_version`,
-    sql`exists (select 1 from point_lots l where l.member_id = m.id and l.remaining > 0 and l.expires_at <= ${o.at}) as has_due_lots`,
-    sql`${o.probe ?? sql`false`} as probed`,
+  const p = new Params();
+  const count = o.count ? `with c as (${p.splice({ text: o.count.text, values: o.count.values })}) ` : '';
+  const at = p.add(o.at);
+  const columns = [
+    'm.xmin::text as row_version',
+    `exists (select 1 from point_lots l where l.member_id = m.id and l.remaining > 0 and l.expires_at <= ${at}) as has_due_lots`,
+    `${o.probe ? p.splice(o.probe) : 'false'} as probed`,
     o.lots
-      ? sql`(select json_agg(json_build_object('id', l.id, 'remaining', l.remaining, 'expires_at', l.expires_at, 'earned_at', l.earned_at))
-          from point_lots l where l.member_id = m.id and l.remaining > 0 and l.available_at <= ${o.at}
-            and (l.expires_at is null or l.expires_at > ${o.at})) as open_lots`
-      : sql`null as open_lots`,
-    o.lock ? sql`m.xmin::text = (select s.xmin::text from members s where s.id = m.id) as unchanged` : sql`true as unchanged`,
-    ...o.extras.map((extra, i) => sql`${extra} as ${sql.raw(`x${i}`)}`),
-  ];
-  const query = o.count
-    ? sql<Row>`with c as (${withParameters(o.count.text, o.count.values)})
-        select m.*, ${sql.join(columns)}, (select to_json(c) from c) as counted
-        from (select 1) one left join members m on m.id = ${id}`
-    : sql<Row>`select m.*, ${sql.join(columns)}, null as counted from members m where m.id = ${id} ${o.lock ? sql`for update` : sql``}`;
-  const row = (await query.execute(db)).rows[0];
+      ? `(select json_agg(json_build_object('id', l.id, 'remaining', l.remaining, 'expires_at', l.expires_at, 'earned_at', l.earned_at))
+          from point_lots l where l.member_id = m.id and l.remaining > 0 and l.available_at <= ${at}
+            and (l.expires_at is null or l.expires_at > ${at})) as open_lots`
+      : 'null as open_lots',
+    o.lock ? 'm.xmin::text = (select s.xmin::text from members s where s.id = m.id) as unchanged' : 'true as unchanged',
+    ...o.extras.map((extra, i) => `${p.splice(extra)} as x${i}`),
+  ].join(', ');
+  const member = p.add(id);
+  const text = o.count
+    ? `${count}select m.*, ${columns}, (select to_json(c) from c) as counted from (select 1) one left join members m on m.id = ${member}`
+    : `select m.*, ${columns}, null as counted from members m where m.id = ${member}${o.lock ? ' for update' : ''}`;
+  const row = (await db.executeQuery<Row>(CompiledQuery.raw(text, p.values))).rows[0];
   const { row_version, has_due_lots, probed, open_lots, unchanged, counted, ...rest } = row ?? ({} as Row);
   const extras = o.extras.map((_, i) => (rest as Record<string, unknown>)[`x${i}`]);
   for (let i = 0; i < o.extras.length; i++) delete (rest as Record<string, unknown>)[`x${i}`];
-  const member = row && (rest as MemberRow).id ? (rest as MemberRow) : undefined;
+  const found = row && (rest as MemberRow).id ? (rest as MemberRow) : undefined;
   return {
-    member, version: row_version ?? null, hasDueLots: has_due_lots === true, probed: probed === true,
+    member: found, version: row_version ?? null, hasDueLots: has_due_lots === true, probed: probed === true,
     openLots: (open_lots as MemberRead['openLots']) ?? null, extras, unchanged: unchanged === true, counted: (counted as Record<string, unknown>) ?? null,
   };
 }
@@ -113,8 +122,8 @@ export interface Planned {
   members: Map<string, MemberRow>;
   /** Members whose row is only marked changed (updated_at). */
   touched: Map<string, Date>;
-  /** The domain's own rows (orders, idempotency records, tier state…). */
-  rows: RowWrite[];
+  /** The domain's own rows (orders, idempotency records, tier state…); a function gives its row as the statement is assembled. */
+  rows: (RowWrite | (() => RowWrite))[];
 }
 
 export function emptyPlan(): Planned {
@@ -136,56 +145,74 @@ export interface WriteOptions {
   versions?: ReadonlyMap<string, string>;
 }
 
+const ENTRY_COLUMNS = ['id', 'member_id', 'type', 'points', 'qualifying_points', 'shortfall', 'available_at', 'description',
+  'order_id', 'partner_id', 'actor', 'related_id', 'occurred_at', 'created_at'] as const;
+const LOT_COLUMNS = ['id', 'member_id', 'txn_id', 'points', 'remaining', 'available_at', 'expires_at', 'earned_at'] as const;
+const ALLOCATION_COLUMNS = ['member_id', 'txn_id', 'lot_id', 'points', 'kind'] as const;
+
 /**
  * Writes the plan in one statement: each kind of row as one CTE, the member rows last. Returns
  * each new entry's sequence number by id.
  */
-export async function writePlan(db: Db, p: Planned, { last, versions }: WriteOptions): Promise<Map<string, number>> {
-  let qc: QueryCreator<DB> = db;
-  const cte = (name: string, body: (q: QueryCreator<DB>) => Compilable & OperationNodeSource) => {
-    qc = qc.with(name, body as never) as unknown as QueryCreator<DB>;
-  };
-  const raw = (name: string, body: RawBuilder<unknown>) => {
-    // A raw CTE body is not parenthesised by the builder.
-    qc = qc.with(name, () => sql`(${body})` as never) as unknown as QueryCreator<DB>;
-  };
-  const guarded = versions && versions.size > 0;
+export async function writePlan(db: Db, plan: Planned, { last, versions }: WriteOptions): Promise<Map<string, number>> {
+  const p = new Params();
+  const ctes: string[] = [];
+  const guarded = versions !== undefined && versions.size > 0;
   if (guarded) {
-    const pairs = sql.join([...versions].map(([id, version]) => sql`(${id}::uuid, ${version}::text)`));
-    raw('g', sql`select m.id from members m where (m.id, m.xmin::text) in (${pairs}) order by m.id for update`);
-    raw('ok', sql`select ledger_unchanged(count(*) = ${versions.size}::int) as ok from g`);
+    const pairs = [...versions].map(([id, version]) => `(${p.add(id)}::uuid, ${p.add(version)}::text)`).join(', ');
+    ctes.push(`g as (select m.id from members m where (m.id, m.xmin::text) in (${pairs}) order by m.id for update)`);
+    ctes.push(`ok as (select ledger_unchanged(count(*) = ${p.add(versions.size)}::int) as ok from g)`);
   }
-  if (p.entries.length > 0) cte('e', (q) => q.insertInto('points_transactions').values(p.entries).returning(['id', 'seq']));
-  if (p.lots.length > 0) cte('l', (q) => q.insertInto('point_lots').values(p.lots));
-  if (p.allocations.length > 0) cte('a', (q) => q.insertInto('lot_allocations').values(p.allocations));
-  if (p.draws.size > 0) {
-    const draws = sql.join([...p.draws].map(([lotId, d]) => sql`(${lotId}::uuid, ${d.memberId}::uuid, ${d.points}::int)`));
-    raw('u', sql`update point_lots set remaining = point_lots.remaining - d.points
+  if (plan.entries.length > 0) ctes.push(`e as (${insert(p, 'points_transactions', ENTRY_COLUMNS, plan.entries)} returning id, seq)`);
+  if (plan.lots.length > 0) ctes.push(`l as (${insert(p, 'point_lots', LOT_COLUMNS, plan.lots)})`);
+  if (plan.allocations.length > 0) ctes.push(`a as (${insert(p, 'lot_allocations', ALLOCATION_COLUMNS, plan.allocations)})`);
+  if (plan.draws.size > 0) {
+    const draws = [...plan.draws].map(([lotId, d]) => `(${p.add(lotId)}::uuid, ${p.add(d.memberId)}::uuid, ${p.add(d.points)}::int)`).join(', ');
+    ctes.push(`u as (update point_lots set remaining = point_lots.remaining - d.points
       from (values ${draws}) as d(id, member_id, points)
-      where point_lots.id = d.id and point_lots.member_id = d.member_id`);
+      where point_lots.id = d.id and point_lots.member_id = d.member_id)`);
   }
-  p.rows.forEach((write, i) => cte(`r${i}`, write));
+  plan.rows.forEach((write, i) => ctes.push(`r${i} as (${rowWrite(p, typeof write === 'function' ? write() : write)})`));
   // The member rows are written after the guard has passed (they read `ok`): the guard's lock
   // must not meet a row this statement already changed.
-  const after = guarded ? sql`from ok where ok.ok and` : sql`where`;
+  const after = guarded ? 'from ok where ok.ok and' : 'where';
   let n = 0;
-  for (const member of p.members.values()) {
+  for (const member of plan.members.values()) {
     const { id, debt, lifetime_earned, lifetime_redeemed, expired, last_activity_at, updated_at } = member;
-    raw(`w${n++}`, sql`update members set debt = ${debt}::int, lifetime_earned = ${lifetime_earned}::int,
-      lifetime_redeemed = ${lifetime_redeemed}::int, expired = ${expired}::int, last_activity_at = ${last_activity_at}::timestamptz,
-      updated_at = ${updated_at}::timestamptz ${after} members.id = ${id}`);
+    ctes.push(`w${n++} as (update members set debt = ${p.add(debt)}::int, lifetime_earned = ${p.add(lifetime_earned)}::int,
+      lifetime_redeemed = ${p.add(lifetime_redeemed)}::int, expired = ${p.add(expired)}::int,
+      last_activity_at = ${p.add(last_activity_at)}::timestamptz, updated_at = ${p.add(updated_at)}::timestamptz
+      ${after} members.id = ${p.add(id)}::uuid)`);
   }
-  for (const [id, at] of p.touched) {
+  for (const [id, at] of plan.touched) {
     // A row written with its aggregates is marked already (one statement may write a row once).
-    if (!p.members.has(id)) raw(`w${n++}`, sql`update members set updated_at = ${at}::timestamptz ${after} members.id = ${id}`);
+    if (!plan.members.has(id)) ctes.push(`w${n++} as (update members set updated_at = ${p.add(at)}::timestamptz ${after} members.id = ${p.add(id)}::uuid)`);
   }
-  const query = qc.selectNoFrom([
-    (guarded ? sql<boolean>`(select ok from ok)` : sql<boolean>`true`).as('ok'),
-    (p.entries.length > 0 ? sql<unknown>`(select json_agg(json_build_array(e.id, e.seq)) from e)` : sql<unknown>`null`).as('seqs'),
-  ]);
-  const rows = last ? await executeLast(db, query) : await query.execute();
-  const seqs = (rows[0]?.seqs ?? []) as [string, number][];
-  return new Map(seqs.map(([id, seq]) => [id, Number(seq)]));
+  const ok = guarded ? '(select ok from ok)' : 'true';
+  const seqs = plan.entries.length > 0 ? '(select json_agg(json_build_array(e.id, e.seq)) from e)' : 'null';
+  const statement = CompiledQuery.raw(`with ${ctes.join(',\n')}\nselect ${ok} as ok, ${seqs} as seqs`, p.values);
+  const rows = last ? await executeLast(db, statement) : (await db.executeQuery<{ seqs: unknown }>(statement)).rows;
+  const written = ((rows[0] as { seqs?: unknown } | undefined)?.seqs ?? []) as [string, number][];
+  return new Map(written.map(([id, seq]) => [id, Number(seq)]));
+}
+
+/** An insert of `rows` into `table`; a column a row leaves undefined takes its default. */
+function insert(p: Params, table: string, columns: readonly string[], rows: readonly object[]): string {
+  const tuples = rows.map((row) => {
+    const values = row as Record<string, unknown>;
+    return `(${columns.map((c) => (values[c] === undefined ? 'default' : p.add(values[c]))).join(', ')})`;
+  });
+  return `insert into ${ident(table)} (${columns.map(ident).join(', ')}) values ${tuples.join(', ')}`;
+}
+
+function rowWrite(p: Params, write: RowWrite): string {
+  if ('insert' in write) {
+    const columns = [...new Set(write.rows.flatMap((row) => Object.keys(row)))];
+    return insert(p, write.insert, columns, write.rows);
+  }
+  const set = Object.entries(write.set).filter(([, v]) => v !== undefined).map(([c, v]) => `${ident(c)} = ${p.add(v)}`);
+  const where = Object.entries(write.where).map(([c, v]) => `${ident(c)} = ${p.add(v)}`);
+  return `update ${ident(write.update)} set ${set.join(', ')} where ${where.join(' and ')}`;
 }
 
 /**

@@ -27,9 +27,10 @@
  * of them.
  */
 import { randomUUID } from 'node:crypto';
-import type { Insertable, RawBuilder } from 'kysely';
+import type { Insertable } from 'kysely';
 import type { Ahead, Embedded } from '../db/ahead';
 import type { Db } from '../db/database';
+import type { SqlText } from '../db/sql-text';
 import type { PointLotTable, PointsTransactionTable } from '../db/schema';
 import { RetryTransaction, inTransaction, isRetryable } from '../db/transaction';
 import { AppError, InvalidStateError, LOCK_NOT_AVAILABLE, MEMBER_CHANGED, NotFoundError, pgErrorCode } from '../errors';
@@ -76,7 +77,7 @@ export interface ExtraRead {
   /** Tells apart reads of one name for different arguments (a window and instant). */
   key: string;
   /** An expression over the member row `m`. */
-  sql: RawBuilder<unknown>;
+  sql: SqlText;
 }
 
 /**
@@ -95,7 +96,7 @@ export interface StatusRules {
 /** How a request already done is recognised and answered again (an idempotency key, an order id). */
 export interface Replay<R> {
   /** Asked in the member read: has this request been done? A stale "no" is caught by a unique key and retried. */
-  done: RawBuilder<boolean>;
+  done: SqlText;
   /** The outcome as first given, read now; undefined when not done. May refuse (IDEMPOTENCY_CONFLICT). */
   read(db: Db, members: ReadonlyMap<string, MemberRow>): Promise<R | undefined>;
   /** Plans the record that marks the request done, given its outcome. */
@@ -422,8 +423,11 @@ export class UnitOfWork {
     return this.activity.get(memberId) ?? [];
   }
 
-  /** Plans a row of the operation's own domain (an order, a record, a tier state), written with the ledger's rows. */
-  write(row: RowWrite): void {
+  /**
+   * Plans a row of the operation's own domain (an order, a record, a tier state), written with
+   * the ledger's rows; given as a function, it is taken as the unit's statement is assembled.
+   */
+  write(row: RowWrite | (() => RowWrite)): void {
     this.open();
     this.plan.rows.push(row);
   }

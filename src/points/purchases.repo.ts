@@ -1,5 +1,6 @@
-import { sql, type Insertable, type RawBuilder, type Selectable } from 'kysely';
+import type { Insertable, Selectable } from 'kysely';
 import type { Db } from '../db/database';
+import type { SqlText } from '../db/sql-text';
 import type { OrderTable, RefundTable } from '../db/schema';
 import type { RowWrite } from '../ledger/unit-of-work';
 
@@ -7,13 +8,13 @@ export type OrderRow = Selectable<OrderTable>;
 export type RefundRow = Selectable<RefundTable>;
 
 /** "Is this order recorded?", as the unit of work's member read asks it. */
-export function orderRecorded(orderId: string): RawBuilder<boolean> {
-  return sql<boolean>`exists (select 1 from orders o where o.order_id = ${orderId})`;
+export function orderRecorded(orderId: string): SqlText {
+  return { text: 'exists (select 1 from orders o where o.order_id = $1)', values: [orderId] };
 }
 
 /** "Is this refund recorded?", likewise. */
-export function refundRecorded(refundId: string): RawBuilder<boolean> {
-  return sql<boolean>`exists (select 1 from refunds r where r.refund_id = ${refundId})`;
+export function refundRecorded(refundId: string): SqlText {
+  return { text: 'exists (select 1 from refunds r where r.refund_id = $1)', values: [refundId] };
 }
 
 export async function findOrder(db: Db, orderId: string): Promise<OrderRow | undefined> {
@@ -34,14 +35,14 @@ export async function lotOfTransaction(db: Db, txnId: string) {
 }
 
 export function insertOrder(row: Insertable<OrderTable>): RowWrite {
-  return (qc) => qc.insertInto('orders').values(row);
+  return { insert: 'orders', rows: [row] };
 }
 
 export function insertRefund(row: Insertable<RefundTable>): RowWrite {
-  return (qc) => qc.insertInto('refunds').values(row);
+  return { insert: 'refunds', rows: [row] };
 }
 
 /** What a refund changes on its order. */
 export function refundOrder(orderId: string, patch: { refunded_amount: string; points_reversed: number; qualifying_reversed: number }): RowWrite {
-  return (qc) => qc.updateTable('orders').set(patch).where('order_id', '=', orderId);
+  return { update: 'orders', set: patch, where: { order_id: orderId } };
 }

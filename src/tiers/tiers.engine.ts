@@ -263,12 +263,12 @@ export async function persist(work: UnitOfWork, program: ProgramView, ev: Evolvi
   if (!ev.planned) {
     ev.planned = true;
     // Built when the unit writes, so it carries the state as the unit left it.
-    work.write((qc) => {
+    work.write(() => {
       ev.planned = false;
       const from = ev.readVersion;
       ev.readVersion = from === null ? 1 : from + 1;
       ev.state.version = ev.readVersion;
-      return repo.saveState(ev.state, from)(qc);
+      return repo.saveState(ev.state, from);
     });
   }
   const policy = { mode: program.expiry_mode, months: program.expiry_months, roundToQuarterEnd: program.round_to_quarter_end };

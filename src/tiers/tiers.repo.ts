@@ -1,4 +1,5 @@
-import { sql, type Insertable, type RawBuilder, type Selectable } from 'kysely';
+import { CompiledQuery, sql, type Insertable, type RawBuilder, type Selectable } from 'kysely';
+import type { SqlText } from '../db/sql-text';
 import type { Db } from '../db/database';
 import type { MemberTierTable, StreakPeriod, TierHistoryTable } from '../db/schema';
 import type { Activity, RowWrite } from '../ledger/unit-of-work';
@@ -9,48 +10,46 @@ import type { Metrics, Window } from './tiers.rules';
 export type MemberTierRow = Selectable<MemberTierTable>;
 export type TierHistoryRow = Selectable<TierHistoryTable>;
 
-/** A window's bounds as values, or as columns of the statement (the one-statement purchase reads each purchase's own). */
-export type WindowIn = Window | { from: RawBuilder<unknown>; to: RawBuilder<unknown> };
-
 /**
- * Qualifying points, spend and purchases in `w` of the member `memberId` (a value, or a column
- * such as members.id), as known at `knownAt` (a value or a column; entries written later are
- * ignored). A refund counts against the window of the purchase it refunds. One row: qp, spend
- * (text), purchases.
+ * Qualifying points, spend and purchases in a window of the member `member` (an SQL expression:
+ * a placeholder or a column such as m.id), the window being [$from, $to) and only entries known
+ * at $knownAt counted (the placeholders' names as given). A refund counts against the window of
+ * the purchase it refunds. One row: qp, spend (text), purchases.
+ *
+ * The qualifying points come in two parts, so the cost follows the window, not the member's
+ * whole history: entries other than refunds by their own date (a range of
+ * points_transactions_member_occurred_idx), and the member's refunds
+ * (points_transactions_refund_idx) by the date of the purchase each refunds.
  */
-export function metricsQuery(memberId: string | RawBuilder<unknown>, w: WindowIn, knownAt: Date | RawBuilder<unknown>): RawBuilder<MetricsRow> {
-  return sql<MetricsRow>`
+function metricsText(member: string, from: string, to: string, knownAt: string): string {
+  return `
     select p.qp, o.spend, o.purchases
-    from (${qualifyingPointsQuery(memberId, w, knownAt)}) p
+    from (
+      select coalesce(sum(x.qualifying_points), 0)::int as qp from (
+        select t.qualifying_points from points_transactions t
+        where t.member_id = ${member} and t.type <> 'REFUND' and not t.cancelled and t.created_at <= ${knownAt}
+          and t.occurred_at >= ${from} and t.occurred_at < ${to}
+        union all
+        select t.qualifying_points from points_transactions t
+        left join points_transactions p on p.id = t.related_id
+        where t.member_id = ${member} and t.type = 'REFUND' and not t.cancelled and t.created_at <= ${knownAt}
+          and coalesce(p.occurred_at, t.occurred_at) >= ${from} and coalesce(p.occurred_at, t.occurred_at) < ${to}
+      ) x
+    ) p
     cross join (
       select coalesce(sum(o.amount - coalesce(r.refunded, 0)), 0)::text as spend,
         (count(*) filter (where o.amount > coalesce(r.refunded, 0)))::int as purchases
       from orders o
       left join lateral (select sum(amount) as refunded from refunds
         where refunds.order_id = o.order_id and refunds.created_at <= ${knownAt}) r on true
-      where o.member_id = ${memberId} and o.created_at <= ${knownAt} and o.occurred_at >= ${w.from} and o.occurred_at < ${w.to}
+      where o.member_id = ${member} and o.created_at <= ${knownAt} and o.occurred_at >= ${from} and o.occurred_at < ${to}
     ) o`;
 }
 
-/**
- * metricsQuery's qualifying points alone: one row, qp. The member's orders are not read.
- *
- * Two parts, so the cost follows the window, not the member's whole history: entries other than
- * refunds by their own date (a range of points_transactions_member_occurred_idx), and the
- * member's refunds (points_transactions_refund_idx) by the date of the purchase each refunds.
- */
-export function qualifyingPointsQuery(memberId: string | RawBuilder<unknown>, w: WindowIn, knownAt: Date | RawBuilder<unknown>): RawBuilder<{ qp: number }> {
-  return sql<{ qp: number }>`
-    select coalesce(sum(x.qualifying_points), 0)::int as qp from (
-      select t.qualifying_points from points_transactions t
-      where t.member_id = ${memberId} and t.type <> 'REFUND' and not t.cancelled and t.created_at <= ${knownAt}
-        and t.occurred_at >= ${w.from} and t.occurred_at < ${w.to}
-      union all
-      select t.qualifying_points from points_transactions t
-      left join points_transactions p on p.id = t.related_id
-      where t.member_id = ${memberId} and t.type = 'REFUND' and not t.cancelled and t.created_at <= ${knownAt}
-        and coalesce(p.occurred_at, t.occurred_at) >= ${w.from} and coalesce(p.occurred_at, t.occurred_at) < ${w.to}
-    ) x`;
+/** The member's figures in window `w` as known at `knownAt` (metricsText). */
+async function storedMetrics(db: Db, memberId: string, w: Window, knownAt: Date): Promise<MetricsRow | undefined> {
+  const query = CompiledQuery.raw(metricsText('$1::uuid', '$2::timestamptz', '$3::timestamptz', '$4::timestamptz'), [memberId, w.from, w.to, knownAt]);
+  return (await db.executeQuery<MetricsRow>(query)).rows[0];
 }
 
 export interface MetricsRow { qp: number; spend: string; purchases: number }
@@ -77,7 +76,7 @@ export const metricsKey = (w: Window, knownAt: Date) => `metrics/${w.from.getTim
  */
 export async function metrics(reads: TierReads, memberId: string, w: Window, knownAt: Date): Promise<Metrics> {
   const known = reads.known?.<MetricsRow | null>(memberId, metricsKey(w, knownAt));
-  const stored = metricsOfRow(known ?? (await metricsQuery(memberId, w, knownAt).execute(reads.db)).rows[0]);
+  const stored = metricsOfRow(known ?? (await storedMetrics(reads.db, memberId, w, knownAt)));
   for (const e of reads.unwritten?.(memberId) ?? []) {
     const part = partIn(e, w, knownAt);
     stored.points += part.points;
@@ -136,17 +135,19 @@ export async function findState(db: Db, memberId: string): Promise<MemberTierRow
 }
 
 /** The read the member read takes for the engine: the stored state as JSON, null when none. */
-export const tierStateRead = sql`(select row_to_json(t) from member_tiers t where t.member_id = m.id)`;
+export const tierStateRead: SqlText = { text: '(select row_to_json(t) from member_tiers t where t.member_id = m.id)', values: [] };
 
 /**
  * The member read's metrics for window `w` at `knownAt`, unless the stored tier is one of
  * `unlessTierIn` with no grace running (null then: nothing above it to check).
  */
-export function metricsRead(w: Window, knownAt: Date, unlessTierIn: readonly string[]): RawBuilder<unknown> {
-  const skip = unlessTierIn.length > 0
-    ? sql`exists (select 1 from member_tiers t where t.member_id = m.id and t.grace_until is null and t.tier_code = any(${[...unlessTierIn]}::text[]))`
-    : sql`false`;
-  return sql`case when not ${skip} then (select row_to_json(x) from (${metricsQuery(sql.ref('m.id'), w, knownAt)}) x) end`;
+export function metricsRead(w: Window, knownAt: Date, unlessTierIn: readonly string[]): SqlText {
+  const metrics = metricsText('m.id', '$1::timestamptz', '$2::timestamptz', '$3::timestamptz');
+  return {
+    text: `case when not exists (select 1 from member_tiers t where t.member_id = m.id and t.grace_until is null and t.tier_code = any($4::text[]))
+      then (select row_to_json(x) from (${metrics}) x) end`,
+    values: [w.from, w.to, knownAt, [...unlessTierIn]],
+  };
 }
 
 /**
@@ -155,13 +156,13 @@ export function metricsRead(w: Window, knownAt: Date, unlessTierIn: readonly str
  */
 export function saveState(state: MemberTierRow, from: number | null): RowWrite {
   const { member_id, version: _v, ...fields } = state;
-  return (qc) => from === null
-    ? qc.insertInto('member_tiers').values({ ...fields, member_id, version: 1 })
-    : qc.updateTable('member_tiers').set({ ...fields, version: from + 1 }).where('member_id', '=', member_id).where('version', '=', from);
+  return from === null
+    ? { insert: 'member_tiers', rows: [{ ...fields, member_id, version: 1 }] }
+    : { update: 'member_tiers', set: { ...fields, version: from + 1 }, where: { member_id, version: from } };
 }
 
 export function saveHistory(rows: Insertable<TierHistoryTable>[]): RowWrite {
-  return (qc) => qc.insertInto('tier_history').values(rows);
+  return { insert: 'tier_history', rows };
 }
 
 export async function history(db: Db, memberId: string, limit: number): Promise<TierHistoryRow[]> {
@@ -219,7 +220,7 @@ export async function awardedMilestones(db: Db, memberId: string): Promise<Set<n
 }
 
 export function recordMilestone(memberId: string, threshold: number, txnId: string, now: Date): RowWrite {
-  return (qc) => qc.insertInto('member_milestones').values({ member_id: memberId, lifetime_qualifying_points: threshold, txn_id: txnId, awarded_at: now });
+  return { insert: 'member_milestones', rows: [{ member_id: memberId, lifetime_qualifying_points: threshold, txn_id: txnId, awarded_at: now }] };
 }
 
 export async function awardedStreaks(db: Db, memberId: string): Promise<Set<number>> {
@@ -228,5 +229,5 @@ export async function awardedStreaks(db: Db, memberId: string): Promise<Set<numb
 }
 
 export function recordStreak(memberId: string, periodStart: Date, length: number, txnId: string, now: Date): RowWrite {
-  return (qc) => qc.insertInto('member_streak_awards').values({ member_id: memberId, period_start: periodStart, streak_length: length, txn_id: txnId, awarded_at: now });
+  return { insert: 'member_streak_awards', rows: [{ member_id: memberId, period_start: periodStart, streak_length: length, txn_id: txnId, awarded_at: now }] };
 }

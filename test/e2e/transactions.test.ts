@@ -70,7 +70,7 @@ describe('a transaction\'s last statement (executeLast)', () => {
     const rows = await t.database.db.transaction().execute(async (tx) => {
       const first = (await txid.execute(tx)).rows[0]?.id;
       await sql`insert into tx_probe values (${200}, ${'earlier'})`.execute(tx);
-      const last = await executeLast(tx, insert(201, 'last', tx));
+      const last = await executeLast<{ txid: string }>(tx, insert(201, 'last', tx).compile());
       return { first, last: last[0]?.txid };
     });
     expect(rows.last).toBe(rows.first);
@@ -80,12 +80,12 @@ describe('a transaction\'s last statement (executeLast)', () => {
   test('a failing last statement rolls the whole transaction back and its error reaches the caller', async () => {
     await expect(t.database.db.transaction().execute(async (tx) => {
       await sql`insert into tx_probe values (${210}, ${'earlier'})`.execute(tx);
-      await executeLast(tx, insert(200, 'duplicate', tx));
+      await executeLast<{ txid: string }>(tx, insert(200, 'duplicate', tx).compile());
     })).rejects.toMatchObject({ code: '23505' });
     expect(await notes()).not.toContain(210);
     // The connections are usable afterwards.
     await Promise.all(Array.from({ length: 12 }, (_, i) => t.database.db.transaction().execute(async (tx) => {
-      await executeLast(tx, insert(300 + i, 'after', tx));
+      await executeLast<{ txid: string }>(tx, insert(300 + i, 'after', tx).compile());
     })));
     expect((await notes()).filter((id) => id >= 300)).toHaveLength(12);
   });

@@ -101,7 +101,7 @@ describe('an operation that fails after planning writes leaves nothing behind', 
       const attempt = runUnit(env(), { members: [member], status: tierStatusRules }, async (work) => {
         ways.push(work.mode);
         await credit(work, work.member(member), { type: 'ADJUST', points: 75, description: 'planned', actor: 'test' });
-        work.write((qc) => qc.updateTable('members').set({ name: 'written' }).where('id', '=', member));
+        work.write({ update: 'members', set: { name: 'written' }, where: { id: member } });
         throw failure();
       });
       await expect(attempt).rejects.toThrow(failure().message);
@@ -137,7 +137,7 @@ test('nothing of an operation can run on the unit after its last statement', asy
   });
   const work = kept as UnitOfWork;
   expect(() => work.db).toThrow('nothing may run after it');
-  expect(() => work.write((qc) => qc.updateTable('members').set({ name: 'late' }).where('id', '=', member))).toThrow('nothing may run after it');
+  expect(() => work.write({ update: 'members', set: { name: 'late' }, where: { id: member } })).toThrow('nothing may run after it');
   await expect(credit(work, work.member(member), { type: 'ADJUST', points: 5, description: 'late', actor: 'test' })).rejects.toThrow('nothing may run after it');
   expect(await balance(t, member)).toMatchObject({ available: 10 });
 });
