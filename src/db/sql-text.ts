@@ -25,8 +25,25 @@ export class Params {
   splice(piece: SqlText): string {
     const offset = this.values.length;
     this.values.push(...piece.values);
-    return offset === 0 ? piece.text : piece.text.replace(/\$(\d+)/g, (_match, n: string) => `$${Number(n) + offset}`);
+    return offset === 0 ? piece.text : renumbered(piece.text, offset);
   }
+}
+
+// Pieces are a few fixed texts met at a few offsets: each renumbering is worked out once.
+const RENUMBERED = new Map<string, Map<number, string>>();
+
+function renumbered(text: string, offset: number): string {
+  let byOffset = RENUMBERED.get(text);
+  if (!byOffset) {
+    byOffset = new Map();
+    if (RENUMBERED.size < 1000) RENUMBERED.set(text, byOffset);
+  }
+  let result = byOffset.get(offset);
+  if (result === undefined) {
+    result = text.replace(/\$(\d+)/g, (_match, n: string) => `$${Number(n) + offset}`);
+    if (byOffset.size < 100) byOffset.set(offset, result);
+  }
+  return result;
 }
 
 /** A quoted identifier. */

@@ -48,9 +48,10 @@ function metricsText(member: string, from: string, to: string, knownAt: string):
 
 /** The member's figures in window `w` as known at `knownAt` (metricsText). */
 async function storedMetrics(db: Db, memberId: string, w: Window, knownAt: Date): Promise<MetricsRow | undefined> {
-  const query = CompiledQuery.raw(metricsText('$1::uuid', '$2::timestamptz', '$3::timestamptz', '$4::timestamptz'), [memberId, w.from, w.to, knownAt]);
-  return (await db.executeQuery<MetricsRow>(query)).rows[0];
+  return (await db.executeQuery<MetricsRow>(CompiledQuery.raw(METRICS, [memberId, w.from, w.to, knownAt]))).rows[0];
 }
+
+const METRICS = metricsText('$1::uuid', '$2::timestamptz', '$3::timestamptz', '$4::timestamptz');
 
 export interface MetricsRow { qp: number; spend: string; purchases: number }
 
@@ -142,13 +143,11 @@ export const tierStateRead: SqlText = { text: '(select row_to_json(t) from membe
  * `unlessTierIn` with no grace running (null then: nothing above it to check).
  */
 export function metricsRead(w: Window, knownAt: Date, unlessTierIn: readonly string[]): SqlText {
-  const metrics = metricsText('m.id', '$1::timestamptz', '$2::timestamptz', '$3::timestamptz');
-  return {
-    text: `case when not exists (select 1 from member_tiers t where t.member_id = m.id and t.grace_until is null and t.tier_code = any($4::text[]))
-      then (select row_to_json(x) from (${metrics}) x) end`,
-    values: [w.from, w.to, knownAt, [...unlessTierIn]],
-  };
+  return { text: METRICS_READ, values: [w.from, w.to, knownAt, [...unlessTierIn]] };
 }
+
+const METRICS_READ = `case when not exists (select 1 from member_tiers t where t.member_id = m.id and t.grace_until is null and t.tier_code = any($4::text[]))
+  then (select row_to_json(x) from (${metricsText('m.id', '$1::timestamptz', '$2::timestamptz', '$3::timestamptz')}) x) end`;
 
 /**
  * The state's write: an insert where none was stored (`from` null), else an update of the
