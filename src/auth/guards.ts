@@ -45,7 +45,8 @@ export interface GuardOptions {
   /**
    * The resolver carries the request's rate-limit count on its first statement (db/ahead.ts)
    * instead of waiting for its verdict first. Only for resolvers whose every write goes
-   * through inTransaction with `ahead: ctx.rateCount`, so none runs before the verdict.
+   * through a unit of work (ledger/unit-of-work.ts runUnit), which carries the count itself, so
+   * none runs before the verdict.
    */
   carriesRateCount?: boolean;
 }

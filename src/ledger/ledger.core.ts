@@ -11,7 +11,7 @@ import type { ProgramView } from '../program/program.types';
 import { ACTIVITY_TYPES, EARNING_TYPES, allocate, consumptionOrder, lotExpiry, type ExpiryPolicy, type OpenLot } from './ledger.rules';
 import type { TransactionRow } from './ledger.types';
 import type { UnitOfWork } from './unit-of-work';
-import { setOpenLotsExpiry } from './unit-of-work.repo';
+import { dueLots, setOpenLotsExpiry } from './unit-of-work.repo';
 
 export interface Posting {
   /** The entry's id when the caller must know it beforehand (an idempotency record, an order). */
@@ -161,4 +161,36 @@ function trimForDebt<L extends OpenLot>(lots: L[], debt: number): L[] {
     if (lot.remaining - keep > 0) result.unshift({ ...lot, remaining: lot.remaining - keep });
   }
   return result;
+}
+
+/**
+ * Writes EXPIRE entries for every lot whose expiry has passed, one entry per expiry instant,
+ * each lot exactly once (a unique index on its EXPIRE allocation backs this up). Every unit
+ * does this for its members before its operation decides.
+ */
+export async function settleExpiry(work: UnitOfWork, member: MemberRow): Promise<number> {
+  if (!work.mayHaveDueLots(member.id)) return 0;
+  if (await work.status.expiryFrozen(work, member)) return 0;
+  const due = await dueLots(work.db, member.id, work.now);
+  if (due.length === 0) return 0;
+  const byInstant = new Map<number, typeof due>();
+  for (const lot of due) {
+    const at = (lot.expires_at as Date).getTime();
+    byInstant.set(at, [...(byInstant.get(at) ?? []), lot]);
+  }
+  const total = due.reduce((sum, lot) => sum + lot.remaining, 0);
+  work.settled.set(member.id, (work.settled.get(member.id) ?? 0) + total);
+  member.expired += total;
+  member.updated_at = work.now;
+  work.changed(member);
+  for (const [at, lots] of byInstant) {
+    const points = lots.reduce((sum, lot) => sum + lot.remaining, 0);
+    const id = randomUUID();
+    work.entry({
+      id, member_id: member.id, type: 'EXPIRE', points: -points, available_at: new Date(at),
+      description: 'Points expired', actor: 'system', occurred_at: new Date(at), created_at: work.now,
+    });
+    for (const lot of lots) work.draw(member.id, id, { lotId: lot.id, points: lot.remaining }, 'EXPIRE');
+  }
+  return total;
 }

