@@ -21,7 +21,7 @@ export interface Config {
    * burst of requests a new backend and every statement prepared again.
    */
   dbPoolIdleMs: number;
-  /** Connections shared by the one-statement writes (db/pipelined-pool.ts); 0 gives each a pool connection. */
+  /** Connections shared by the optimistic units of work (db/pipelined-pool.ts); 0 gives their statements pool connections. */
   dbPipelinedConnections: number;
   /** Most of those statements that arrive together and commit in one transaction (db/pipelined-pool.ts); 1 commits each alone. */
   dbCommitGroup: number;

@@ -40,12 +40,6 @@ export class IdempotencyConflictError extends AppError {
     super('IDEMPOTENCY_CONFLICT', `Key "${key}" was already used for a different request`);
   }
 }
-export class LimitExceededError extends AppError {
-  constructor(message: string) { super('LIMIT_EXCEEDED', message); }
-}
-export class OutOfStockError extends AppError {
-  constructor(message: string) { super('OUT_OF_STOCK', message); }
-}
 export class InvalidStateError extends AppError {
   constructor(message: string) { super('INVALID_STATE', message); }
 }

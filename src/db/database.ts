@@ -81,7 +81,6 @@ export async function openDatabase(target: DatabaseTarget, options: OpenOptions 
     const shared = options.pipelinedConnections ?? 0;
     const pipelined = shared > 0 ? new PipelinedPool(connection, shared, names, options.commitGroup ?? 1) : null;
     const statements = pipelined ? new Kysely<DB>({ dialect: new PostgresDialect({ pool: pipelined }) }) : db;
-    if (pipelined) TURNS.set(statements, () => pipelined.followTurn());
     database = {
       db, statements, kind: 'postgres', ping: () => ping(db),
       close: async () => {
@@ -99,17 +98,6 @@ export async function openDatabase(target: DatabaseTarget, options: OpenOptions 
   }
   if (options.migrate !== false) await migrate(database.db);
   return database;
-}
-
-const TURNS = new WeakMap<Db, () => void>();
-
-/**
- * Statements that callbacks already queued for the end of this turn of the event loop
- * (setImmediate) will send on `db` leave at the end of this turn too, not a turn later, where
- * `db` gathers the turn's statements (db/pipelined-pool.ts followTurn); elsewhere nothing waits.
- */
-export function followTurn(db: Db): void {
-  TURNS.get(db)?.();
 }
 
 async function ping(db: Db): Promise<boolean> {

@@ -31,7 +31,7 @@ const PLANNER = ['-c plan_cache_mode=force_generic_plan', '-c enable_hashjoin=of
 
 /**
  * A few connections that concurrent requests share, for statements that stand alone (the
- * one-statement purchases and redemptions). None waits for another's answer before it leaves:
+ * units of work's snapshot reads and writes, ledger/unit-of-work.ts). None waits for another's answer before it leaves:
  * the statements that arrive in one turn of the event loop leave in one write, on the
  * connection with the fewest unanswered, and the server reads them in one go. A pool
  * connection per statement costs each of them a write on the API's side and a wake-up of a
@@ -51,9 +51,9 @@ const PLANNER = ['-c plan_cache_mode=force_generic_plan', '-c enable_hashjoin=of
  *   group the same way. Two groups, or a group and a transaction, each holding a row the
  *   other wants are then untangled at once instead of at the server's deadlock check;
  * - a statement alone waits for a row lock no longer than LOCK_TIMEOUT either, then fails with
- *   lock_not_available (55P03), and its caller takes a path of its own: the one-statement
- *   writes fall back to the general path, whose transaction waits on a pool connection for as
- *   long as it must (db/transaction.ts withEmbeddedCount). Everything sent after a statement on
+ *   lock_not_available (55P03), and its caller takes a path of its own: an optimistic unit of
+ *   work falls back to the locked way, whose transaction waits on a pool connection for as
+ *   long as it must. Everything sent after a statement on
  *   its connection is answered after it, so a row lock held by a long transaction would
  *   otherwise hold up every request whose statement shares the connection;
  * - a connection lost before the commit was answered leaves the group's fate unknown, so its
@@ -96,16 +96,6 @@ export class PipelinedPool implements PostgresPool {
 
   async connect(): Promise<PostgresPoolClient> {
     return this.handle;
-  }
-
-  /**
-   * Statements that callbacks already queued for the end of this turn (setImmediate) will send
-   * leave at the end of this turn too, after those callbacks, instead of a turn later: a caller
-   * that gathers its own statements over the turn (ledger/purchase.batch.ts) calls this when it
-   * queues its callback. A turn with nothing more to send costs nothing.
-   */
-  followTurn(): void {
-    setImmediate(() => this.leave());
   }
 
   async end(): Promise<void> {
@@ -208,11 +198,8 @@ export class PipelinedPool implements PostgresPool {
     slot.connecting ??= (async () => {
       // The lock timeout and the planner's settings are startup parameters of the connection,
       // beside any the config sets (a search_path). Generic plans: the statements here are
-      // prepared once and run with new values ever after, and the server would otherwise plan
-      // those that take their rows from arrays (ledger/purchase.repo.ts) afresh on every
-      // execution, its generic plan costed for 100 rows where a custom one knows there are a few.
-      // For the same reason the generic plan would join those rows by hashing or sorting them;
-      // a statement here touches a few rows of each table by index, so it joins by nested loops.
+      // prepared once and run with new values ever after. A statement here touches a few rows of
+      // each table by index, so it joins by nested loops, never by hashing or sorting.
       const options = [this.config.options, `-c lock_timeout=${LOCK_TIMEOUT}`, ...PLANNER].filter(Boolean).join(' ');
       const client = new Client({ ...this.config, options, pipeline: true } as ClientConfig);
       // A lost connection fails what it carried; the next statement opens a new one.

@@ -11,7 +11,7 @@ const isSlot = (value: unknown): value is Slot => typeof value === 'object' && v
 
 /**
  * A statement that is built and compiled once per shape instead of on every call. A hot
- * write's statement (purchase.repo, redeem.repo) is a tree of some forty fragments and as many
+ * read's statement (a statement page) is a tree of some forty fragments and as many
  * values; building and compiling it took tens of microseconds of every request's API time, to
  * produce the same text each time.
  *

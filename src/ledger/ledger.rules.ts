@@ -1,6 +1,6 @@
 /**
  * Pure ledger rules: point maths, expiry dates, lot allocation, request fingerprints.
- * No I/O here; ledger.service.ts applies them inside a transaction.
+ * No I/O here; ledger.core.ts applies them in a unit of work.
  */
 import { createHash } from 'node:crypto';
 import type { TransactionType } from '../db/schema';

@@ -81,8 +81,7 @@ export function thresholdsOf(tier: TierView): TierThresholds {
 }
 
 /**
- * Whether `m` meets the tier's thresholds: any one of those set (ANY) or every one (ALL). Its
- * SQL twin, for the one-statement purchase, is tiers.repo tierMetSql; a test holds them equal.
+ * Whether `m` meets the tier's thresholds: any one of those set (ANY) or every one (ALL).
  */
 export function meetsTier(tier: TierView, m: Metrics): boolean {
   const t = thresholdsOf(tier);

@@ -8,7 +8,6 @@
 import { sql } from 'kysely';
 import { type TestApp, startTestApp } from '../support/harness';
 import { inTransaction } from '../../src/db/transaction';
-import { followTurn } from '../../src/db/database';
 import { DEFAULT_PROGRAM, PURCHASE, enroll, expectLedgerTrue, key, ok, updateProgram, waitUntilBlockedBy } from './ledger-fixtures';
 
 let t: TestApp;
@@ -16,6 +15,13 @@ beforeAll(async () => { t = await startTestApp({ DB_PIPELINED_CONNECTIONS: '2', 
 afterAll(async () => { await t.close(); });
 
 const onServer = Boolean(process.env.TEST_DATABASE_URL);
+/** The shared connections exist on a server only: on PGlite these tests are skipped, and reported so. */
+const serverTest = onServer ? test : test.skip;
+const pgliteTest = onServer ? test.skip : test;
+
+pgliteTest('on PGlite, statements that stand alone run on its one connection', () => {
+  expect(t.database.statements).toBe(t.database.db);
+});
 
 const backend = async (db = t.database.statements) => (await sql<{ pid: number; txid: string }>`select pg_backend_pid() as pid, txid_current()::text as txid`.execute(db)).rows[0];
 
@@ -25,13 +31,9 @@ const probe = async (table: string, ids: number[]) => {
 };
 const rowsOf = async (table: string) => (await sql<{ id: number; n: number }>`select id, n from ${sql.table(table)} order by id`.execute(t.database.db)).rows;
 
-test('statements that stand alone run on shared connections on a server, and on the one connection on PGlite', async () => {
+serverTest('statements that stand alone run on shared connections on a server', async () => {
   expect(t.config.dbPipelinedConnections).toBe(2);
   expect(t.config.dbCommitGroup).toBe(4);
-  if (!onServer) {
-    expect(t.database.statements).toBe(t.database.db);
-    return;
-  }
   expect(t.database.statements).not.toBe(t.database.db);
   // Six at once, in groups of at most four: a group of four on one connection, the other two on
   // the other. None waits for a checkout.
@@ -55,8 +57,7 @@ test('statements that stand alone run on shared connections on a server, and on 
   expect(await planner(t.database.db)).toEqual({ mode: 'auto', hash: 'on', merge: 'on' });
 });
 
-test('with DB_COMMIT_GROUP=1 each statement is its own transaction, though several leave in one write', async () => {
-  if (!onServer) return expect(t.database.statements).toBe(t.database.db);
+serverTest('with DB_COMMIT_GROUP=1 each statement is its own transaction, though several leave in one write', async () => {
   const alone = await startTestApp({ DB_PIPELINED_CONNECTIONS: '2', DB_COMMIT_GROUP: '1' });
   try {
     const rows = await Promise.all(Array.from({ length: 5 }, () => backend(alone.database.statements)));
@@ -65,28 +66,6 @@ test('with DB_COMMIT_GROUP=1 each statement is its own transaction, though sever
   } finally {
     await alone.close();
   }
-});
-
-test('followTurn: a statement sent from a callback queued for the end of the turn leaves in that turn, not with the next turn\'s', async () => {
-  const sent = (during: (db: typeof t.database.statements) => void) => new Promise<[string, string]>((resolve, reject) => {
-    setImmediate(() => {
-      // Queued before the first statement reaches the pool: it sends the next turn's statement.
-      let next: Promise<{ txid: string } | undefined> | undefined;
-      setImmediate(() => { next = backend(); });
-      const first = backend();
-      setImmediate(() => {
-        Promise.all([first, next]).then(([a, b]) => resolve([a?.txid ?? '', b?.txid ?? '']), reject);
-      });
-    });
-    during(t.database.statements);
-  });
-  if (!onServer) return expect(() => followTurn(t.database.statements)).not.toThrow();
-  // Told, the pool sends the first statement at the end of its own turn: it commits alone.
-  const [told, toldNext] = await sent(followTurn);
-  expect(told).not.toBe(toldNext);
-  // Untold, it waits a turn and leaves with the next turn's statement, in one transaction.
-  const [untold, untoldNext] = await sent(() => undefined);
-  expect(untold).toBe(untoldNext);
 });
 
 test('a statement of a group is answered only once the group has committed', async () => {
@@ -158,7 +137,7 @@ test('a group that waits long for a row lock gives up, and its statements run al
   }
 });
 
-test('on one shared connection, a purchase whose member another transaction holds gives way to the general path, and the purchases behind it are answered meanwhile', async () => {
+test('on one shared connection, a purchase whose member another transaction holds gives way to the locked way, and the purchases behind it are answered meanwhile', async () => {
   const app = await startTestApp({ DB_PIPELINED_CONNECTIONS: '1' });
   try {
     await updateProgram(app, DEFAULT_PROGRAM);
@@ -207,8 +186,7 @@ test('two groups that lock the same rows in opposite orders both complete, every
   expect(await rowsOf('pipelined_crossed')).toEqual([{ id: 1, n: 2 }, { id: 2, n: 2 }]);
 });
 
-test('a group whose connection is lost before its commit is answered fails, and none of its statements runs again', async () => {
-  if (!onServer) return expect(t.database.statements).toBe(t.database.db);
+serverTest('a group whose connection is lost before its commit is answered fails, and none of its statements runs again', async () => {
   await probe('pipelined_lost', []);
   const group = Promise.allSettled([
     sql`insert into pipelined_lost (id) values (${1}::int)`.execute(t.database.statements),
@@ -228,14 +206,12 @@ test('a group whose connection is lost before its commit is answered fails, and 
   expect(await rowsOf('pipelined_lost')).toEqual([]);
 });
 
-test('a transaction cannot be opened on a shared connection', async () => {
-  if (!onServer) return expect(t.database.statements).toBe(t.database.db);
+serverTest('a transaction cannot be opened on a shared connection', async () => {
   await expect(t.database.statements.transaction().execute(async () => 1)).rejects.toThrow(/not transactions/);
   expect((await backend())?.pid).toEqual(expect.any(Number));
 });
 
-test('a shared connection the server drops is opened again for the next statement', async () => {
-  if (!onServer) return expect(t.database.statements).toBe(t.database.db);
+serverTest('a shared connection the server drops is opened again for the next statement', async () => {
   const before = await backend();
   await sql`select pg_terminate_backend(${before?.pid}::int)`.execute(t.database.db);
   // The statement that meets the dropped connection may fail; the next one runs on a new one.
@@ -248,8 +224,7 @@ test('a shared connection the server drops is opened again for the next statemen
   expect(after?.pid).not.toBe(before?.pid);
 });
 
-test('an idle pool connection stays open for DB_POOL_IDLE_MS, and is closed after it', async () => {
-  if (!onServer) return expect(t.database.statements).toBe(t.database.db);
+serverTest('an idle pool connection stays open for DB_POOL_IDLE_MS, and is closed after it', async () => {
   expect(t.config.dbPoolIdleMs).toBe(300_000);
   const brief = await startTestApp({ DB_POOL_IDLE_MS: '100' });
   try {
