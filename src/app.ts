@@ -19,6 +19,7 @@ import { assertGuarded, loadTypeDefs } from './graphql/schema';
 import { buildResolvers } from './resolvers';
 import { explorerPage } from './graphql/explorer';
 import { createRateLimiter } from './graphql/rate-limit';
+import { refuseUnstorableText } from './graphql/text-input';
 import { actorKey } from './auth/guards';
 import { requestId, requestLog, requestLogger } from './request-log';
 
@@ -85,6 +86,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       // No type or field carries a cache hint, so every answer is uncacheable: the header is set
       // once per response below, instead of Apollo's plugin computing a policy for every field.
       ApolloServerPluginCacheControlDisabled(),
+      refuseUnstorableText(),
       rateVerdict(formatError),
     ],
     validationRules: [...protection.validationRules],

@@ -28,7 +28,8 @@ export function createErrorFormatter(logger: Logger) {
     }
     const code = formatted.extensions?.code as string | undefined;
     if (code && CONTRACT_CODES.has(code as ErrorCode)) {
-      return { ...base, extensions: { code } };
+      const field = formatted.extensions?.field;
+      return { ...base, extensions: typeof field === 'string' ? { code, field } : { code } };
     }
     // Limits arrive as parse or validation failures, so they are told apart before those.
     if (code && CLIENT_CODES.has(code)) {

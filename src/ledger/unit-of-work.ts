@@ -22,9 +22,9 @@
  * waiting for, or an operation that must write before it can decide (atOnce). The locked way
  * then decides, and its answer stands.
  *
- * Every change to a member's lots, entries, orders or tier state also writes the member's row
- * in the same statement: that is what lets a row version (or an unchanged lock) vouch for all
- * of them.
+ * A unit that writes anything also writes its members' rows, in the same statement: so every
+ * change to a member's lots, entries, orders or tier state changes the member's row version,
+ * which is what lets a row version (or an unchanged lock) vouch for all of them.
  */
 import type { Insertable } from 'kysely';
 import type { Ahead, Embedded } from '../db/ahead';
@@ -145,7 +145,8 @@ type Operation<R> = (work: UnitOfWork) => Promise<R>;
  * writes leaves nothing behind, and nothing runs after the unit's last statement.
  */
 export async function runUnit<R>(env: UnitEnv, spec: UnitSpec<R>, operation: Operation<R>): Promise<R> {
-  const ids = [...new Set(spec.members)];
+  // Ids are uuids, which the database reads in either case: one member is one id here too.
+  const ids = [...new Set(spec.members.map((id) => id.toLowerCase()))];
   if (!ids.every(isUuid)) throw new NotFoundError('Member');
   const program = await getProgram(env.db);
   if (env.statements && env.config?.oneStatementWrites) {
@@ -323,7 +324,7 @@ export class UnitOfWork {
 
   /** A member of the unit (read or locked at its start). */
   member(id: string): MemberRow {
-    const member = this.members.get(id);
+    const member = this.members.get(id.toLowerCase());
     if (!member) throw new Error(`member ${id} is not part of this unit of work`);
     return member;
   }
@@ -364,15 +365,6 @@ export class UnitOfWork {
   }
 
   /**
-   * Marks the member's row changed (updated_at) for a change that writes nothing else of it (a
-   * tier state, an order that earns nothing): see the top of this file.
-   */
-  touch(memberId: string): void {
-    this.open();
-    this.plan.touched.set(memberId, this.now);
-  }
-
-  /**
    * Runs a write that cannot wait for the unit's statement (it changes rows the statement may
    * also change), after writing what is planned so far. Only a locked unit can: an optimistic
    * one gives way to the locked way.
@@ -390,7 +382,7 @@ export class UnitOfWork {
   async written(): Promise<void> {
     if (this.mode === 'optimistic') throw new NeedsLock();
     if (repo.isEmpty(this.plan)) return;
-    const plan = this.plan;
+    const plan = this.marked(this.plan);
     this.plan = repo.emptyPlan();
     this.activity.clear();
     this.newLots.clear();
@@ -506,13 +498,23 @@ export class UnitOfWork {
       const net = planned.reduce((sum, a) => sum + a.points, 0);
       await this.status.afterActivity(this, this.member(memberId), net < 0 ? -1 : 1);
     }
-    const plan = this.plan;
     this.finished = true;
-    if (repo.isEmpty(plan)) return;
+    if (repo.isEmpty(this.plan)) return;
+    const plan = this.marked(this.plan);
     const seqs = this.mode === 'optimistic'
       ? await repo.writePlan(statements ?? this.database, plan, { last: false, versions: this.versions })
       : await repo.writePlan(this.database, plan, { last: true });
     this.patch(seqs);
+  }
+
+  /**
+   * The plan with every member of the unit marked changed: whatever a unit writes (an order, a
+   * tier state, an entry) writes its members' rows too, which is what lets a row version, or a
+   * lock that finds the row unchanged, vouch for everything of theirs (see the top of this file).
+   */
+  private marked(plan: repo.Planned): repo.Planned {
+    for (const id of this.members.keys()) if (!plan.members.has(id)) plan.touched.set(id, this.now);
+    return plan;
   }
 
   private patch(seqs: Map<string, number>): void {

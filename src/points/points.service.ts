@@ -106,7 +106,8 @@ export interface TransferInput { fromMemberId: string; toMemberId: string; point
 export async function transferPoints(ctx: Ctx, input: TransferInput): Promise<{ from: TransactionRow; to: TransactionRow }> {
   const actor = requireMemberAccess(ctx, input.fromMemberId);
   const points = checkPoints(input.points);
-  if (input.fromMemberId === input.toMemberId) throw new BadInputError('A member cannot transfer to itself', 'toMemberId');
+  // Ids are compared as the database compares uuids: in either case.
+  if (input.fromMemberId.toLowerCase() === input.toMemberId.toLowerCase()) throw new BadInputError('A member cannot transfer to itself', 'toMemberId');
   if (!isUuid(input.toMemberId)) throw new NotFoundError('Member');
   const hash = requestHash({ operation: 'transferPoints', ...input, idempotencyKey: undefined, points });
   const idempotency: IdempotencyRequest = { scope: actorKey(actor), key: input.idempotencyKey, operation: 'transferPoints', hash, memberId: input.fromMemberId };

@@ -97,9 +97,6 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
         type: 'PURCHASE', points: total, qualifyingPoints: base, description: `Purchase ${orderId}`,
         orderId, partnerId, actor: actorKey(actor), occurredAt,
       }, { availableAt: availableAt.getTime() > at.getTime() ? availableAt : at, purchase: { spendCents: Number(cents) } });
-    } else {
-      // An order that earns nothing still changes the member's tier metrics.
-      work.touch(member.id);
     }
     work.write(repo.insertOrder({
       order_id: orderId, member_id: member.id, partner_id: partnerId, amount, currency: input.currency,
@@ -168,9 +165,6 @@ export async function refundPurchase(ctx: Ctx, input: RefundInput): Promise<Refu
         type: 'REFUND', points, qualifyingPoints: qualifying, description: `Refund ${refundId} of ${orderId}`,
         orderId, partnerId: current.partner_id, actor: actorKey(actor), relatedId: current.txn_id,
       }, { mode: 'CLAWBACK', allowNegative: work.program.allow_negative_balance, preferLots: pendingLot });
-    } else {
-      // Nothing to claw back, but the member's tier metrics change.
-      work.touch(member.id);
     }
     work.write(repo.refundOrder(orderId, {
       refunded_amount: fromUnits(toUnits(current.refunded_amount, 2) + toUnits(amount, 2), 2),

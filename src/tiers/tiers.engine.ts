@@ -258,7 +258,6 @@ export async function persist(work: UnitOfWork, program: ProgramView, ev: Evolvi
   if (!ev.changed) return false;
   const now = work.now;
   ev.state.updated_at = now;
-  work.touch(ev.state.member_id);
   if (ev.history.length > 0) work.write(repo.saveHistory(ev.history.map((h) => ({ ...h, created_at: now }))));
   if (!ev.planned) {
     ev.planned = true;

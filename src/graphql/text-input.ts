@@ -1,0 +1,53 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import { GraphQLError, Kind, visit, type ArgumentNode, type DocumentNode, type ObjectFieldNode } from 'graphql';
+
+/**
+ * Refuses text the database cannot store before anything runs: PostgreSQL's text holds no NUL
+ * character, and a NUL in any argument would otherwise fail deep in a statement. The answer is
+ * BAD_USER_INPUT (HTTP 400) naming the field, as for any other malformed argument.
+ */
+export function refuseUnstorableText(): ApolloServerPlugin {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ request, document }) {
+          const field = nulInValue(request.variables ?? {}, '') ?? nulInDocument(document);
+          if (field !== null) {
+            throw new GraphQLError(`${field || 'An argument'} must not contain the NUL character (U+0000)`, {
+              extensions: { code: 'BAD_USER_INPUT', field, http: { status: 400 } },
+            });
+          }
+        },
+      };
+    },
+  };
+}
+
+/** The path of the first string holding a NUL in `value` (a variable's value), or null. */
+export function nulInValue(value: unknown, path: string): string | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) {
+      const found = nulInValue(item, `${path}[${i}]`);
+      if (found !== null) return found;
+    }
+    return null;
+  }
+  if (value && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      const found = nulInValue(item, path ? `${path}.${key}` : key);
+      if (found !== null) return found;
+    }
+  }
+  return null;
+}
+
+/** The name of the first argument or input field written in the document with a NUL in its string, or null. */
+function nulInDocument(document: DocumentNode): string | null {
+  let found: string | null = null;
+  const check = (node: ArgumentNode | ObjectFieldNode) => {
+    if (found === null && node.value.kind === Kind.STRING && node.value.value.includes('\u0000')) found = node.name.value;
+  };
+  visit(document, { Argument: check, ObjectField: check });
+  return found;
+}

@@ -1,0 +1,76 @@
+/**
+ * Inputs a probe of the running service found mishandled: text the database cannot store,
+ * member ids in upper case, and instants that do not exist. Each is a typed error that writes
+ * nothing, never an internal one.
+ */
+import { type TestApp, startTestApp } from '../support/harness';
+import { DEFAULT_PROGRAM, EARN, PURCHASE, TRANSFER, balance, earn, enroll, key, ok, rowCounts, updateProgram } from './ledger-fixtures';
+
+let t: TestApp;
+beforeAll(async () => { t = await startTestApp(); });
+afterAll(async () => { await t.close(); });
+beforeEach(async () => { await updateProgram(t, DEFAULT_PROGRAM); });
+
+describe('a NUL character in any text argument', () => {
+  test('in a variable: HTTP 400, BAD_USER_INPUT naming the field, nothing written', async () => {
+    const member = await enroll(t, 'nul');
+    const before = await rowCounts(t);
+    const res = await t.gql(PURCHASE, { input: { memberId: member, orderId: 'order\u0000x', amount: '10.00', currency: 'USD' } });
+    expect(res.status).toBe(400);
+    expect(res.errors?.[0]?.extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'input.orderId' });
+    expect(await rowCounts(t)).toEqual(before);
+  });
+
+  test('deep in a list of a variable, and written into the document itself', async () => {
+    const member = await enroll(t, 'nul');
+    const items = [{ sku: 'ok', quantity: 1, unitPrice: '1.00' }, { sku: 'bad\u0000', quantity: 1, unitPrice: '1.00' }];
+    const inList = await t.gql(PURCHASE, { input: { memberId: member, orderId: key('order'), amount: '2.00', currency: 'USD', items } });
+    expect(inList.errors?.[0]?.extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'input.items[1].sku' });
+    const inline = await t.gql(`mutation { earnPoints(input: { memberId: "${member}", points: 5, reason: "bad\\u0000", idempotencyKey: "${key()}" }) { id } }`);
+    expect(inline.status).toBe(400);
+    expect(inline.errors?.[0]?.extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'reason' });
+    expect(await balance(t, member)).toMatchObject({ available: 0 });
+  });
+});
+
+describe('member ids are uuids in either case', () => {
+  test('a transfer to oneself written in upper case is refused, and lifetime earnings do not grow', async () => {
+    const member = await enroll(t, 'self');
+    await earn(t, member, 100);
+    const res = await t.gql(TRANSFER, { input: { fromMemberId: member, toMemberId: member.toUpperCase(), points: 40, idempotencyKey: key() } });
+    expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'toMemberId' });
+    expect(await balance(t, member)).toMatchObject({ available: 100, lifetimeEarned: 100 });
+  });
+
+  test('an upper-cased id reaches the same member', async () => {
+    const member = await enroll(t, 'upper');
+    ok(await t.gql(EARN, { input: { memberId: member.toUpperCase(), points: 30, reason: 'upper', idempotencyKey: key() } }));
+    expect(await balance(t, member)).toMatchObject({ available: 30 });
+  });
+});
+
+describe('DateTime is strict', () => {
+  const purchaseAt = async (member: string, occurredAt: string) =>
+    t.gql(PURCHASE, { input: { memberId: member, orderId: key('order'), amount: '5.00', currency: 'USD', occurredAt } });
+
+  test.each([
+    ['a day the month does not have', '2026-02-30T00:00:00Z'],
+    ['hour 24', '2026-03-01T24:00:00Z'],
+    ['minute 60', '2026-03-01T10:60:00Z'],
+    ['year 0000', '0000-01-01T00:00:00Z'],
+    ['year 9999', '9999-12-31T00:00:00Z'],
+    ['an offset past ±14:00', '2026-03-01T00:00:00+15:00'],
+  ])('%s (%s) is BAD_USER_INPUT and writes nothing', async (_name, instant) => {
+    const member = await enroll(t, 'instant');
+    const before = await rowCounts(t);
+    const res = await purchaseAt(member, instant);
+    expect(res.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(await rowCounts(t)).toEqual(before);
+  });
+
+  test('a real instant with an offset and fractions is accepted', async () => {
+    const member = await enroll(t, 'instant');
+    const res = await purchaseAt(member, '2024-02-29T23:59:59.999+14:00');
+    expect(ok(res).recordPurchase).toMatchObject({ pointsEarned: 5 });
+  });
+});
