@@ -1,6 +1,7 @@
 import pino from 'pino';
 import { ConfigError, loadConfig } from './config';
 import { openDatabase, openOptions } from './db/database';
+import { DataDirInUseError } from './db/data-dir-lock';
 import { createApp } from './app';
 import { startJobs } from './jobs/scheduler';
 
@@ -32,7 +33,13 @@ async function main(): Promise<void> {
   const { httpServer, stop } = await createApp({ config, database, logger });
   const jobs = startJobs({ config, database, logger });
 
-  await new Promise<void>((resolve) => httpServer.listen(config.port, config.host, resolve));
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(config.port, config.host, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
   logger.info({ url: `http://${config.host}:${config.port}/graphql` }, 'Milepost listening');
 
   let stopping = false;
@@ -63,6 +70,17 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`Milepost failed to start: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.stderr.write(`Milepost failed to start: ${startupFailure(error)}\n`);
   process.exit(1);
 });
+
+/** One line for the failures an operator can act on; the stack for anything else. */
+function startupFailure(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (code === 'EADDRINUSE' || code === 'EACCES') {
+    const { address, port } = error as { address?: string; port?: number };
+    return `${address ?? ''}:${port ?? ''} ${code === 'EADDRINUSE' ? 'is already in use' : 'may not be listened on'}: set PORT (or HOST) to another`;
+  }
+  if (error instanceof DataDirInUseError) return error.message;
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+}

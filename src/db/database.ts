@@ -9,6 +9,7 @@ import { PGlitePool } from './pglite-pool';
 import { PipelinedPool } from './pipelined-pool';
 import { PreparingPool, StatementNames } from './prepared-pool';
 import { migrate } from './migrate';
+import { claimDataDir } from './data-dir-lock';
 
 export type Db = Kysely<DB>;
 
@@ -90,11 +91,21 @@ export async function openDatabase(target: DatabaseTarget, options: OpenOptions 
     };
   } else {
     if (target.dataDir) mkdirSync(target.dataDir, { recursive: true });
+    const release = target.dataDir ? claimDataDir(target.dataDir) : () => undefined;
     // pg_trgm: indexed substring search over members (migration 009), as on a server.
     const pg = new PGlite({ ...(target.dataDir ? { dataDir: target.dataDir } : {}), parsers: pgliteParsers, extensions: { pg_trgm } });
-    await pg.waitReady;
+    await pg.waitReady.catch((error: unknown) => {
+      release();
+      throw error;
+    });
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PGlitePool(pg) }) });
-    database = { db, statements: db, kind: 'pglite', ping: () => ping(db), close: () => db.destroy() };
+    database = {
+      db, statements: db, kind: 'pglite', ping: () => ping(db),
+      close: async () => {
+        await db.destroy();
+        release();
+      },
+    };
   }
   if (options.migrate !== false) await migrate(database.db);
   return database;
