@@ -19,7 +19,7 @@ import { assertGuarded, loadTypeDefs } from './graphql/schema';
 import { buildResolvers } from './resolvers';
 import { explorerPage } from './graphql/explorer';
 import { createRateLimiter } from './graphql/rate-limit';
-import { refuseUnstorableText } from './graphql/text-input';
+import { requestChecks } from './graphql/request-checks';
 import { actorKey } from './auth/guards';
 import { requestId, requestLog, requestLogger } from './request-log';
 
@@ -50,7 +50,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const httpServer = http.createServer(app);
   // Counts ride ahead of other statements only on a pipelining PostgreSQL pool (db/ahead.ts).
   const limiter = createRateLimiter(database.db, config.rateLimitPerMinute, { carry: database.kind === 'postgres' });
-  const formatError = createErrorFormatter(logger);
+  const formatError = createErrorFormatter(logger, { hideSuggestions: config.production });
 
   const typeDefs = loadTypeDefs();
   const resolvers = buildResolvers();
@@ -86,7 +86,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       // No type or field carries a cache hint, so every answer is uncacheable: the header is set
       // once per response below, instead of Apollo's plugin computing a policy for every field.
       ApolloServerPluginCacheControlDisabled(),
-      refuseUnstorableText(),
+      requestChecks(),
       rateVerdict(formatError),
     ],
     validationRules: [...protection.validationRules],

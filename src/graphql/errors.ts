@@ -19,10 +19,13 @@ const CONTRACT_CODES = new Set<ErrorCode>([
  * client errors become BAD_USER_INPUT (query limits LIMIT_EXCEEDED); anything else is masked
  * as INTERNAL_SERVER_ERROR with an errorId that is also logged.
  */
-export function createErrorFormatter(logger: Logger) {
+export function createErrorFormatter(logger: Logger, { hideSuggestions = false }: { hideSuggestions?: boolean } = {}) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
-    const base = { message: formatted.message, locations: formatted.locations, path: formatted.path };
+    // graphql-js names the schema's fields and enum values it guesses were meant: in
+    // production the schema is the caller's to read from the docs, not from error messages.
+    const message = hideSuggestions ? formatted.message.replace(SUGGESTION, '') : formatted.message;
+    const base = { message, locations: formatted.locations, path: formatted.path };
     if (original instanceof AppError) {
       return { ...base, message: original.message, extensions: { code: original.code, ...original.details } };
     }
@@ -35,6 +38,9 @@ export function createErrorFormatter(logger: Logger) {
     if (code && CLIENT_CODES.has(code)) {
       return { ...base, extensions: { code: isQueryLimit(formatted) ? 'LIMIT_EXCEEDED' : 'BAD_USER_INPUT' } };
     }
+    // Apollo refuses some requests with only an HTTP status (an automatic persisted query whose
+    // hash does not match its text, say): a 4xx is the caller's to fix.
+    if (isClientStatus(original)) return { ...base, extensions: { code: 'BAD_USER_INPUT' } };
     const errorId = randomUUID();
     logger.error({ err: original, errorId, path: formatted.path }, 'unexpected error');
     return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR', errorId } };
@@ -44,6 +50,13 @@ export function createErrorFormatter(logger: Logger) {
 // graphql-armor reports its depth, alias, cost and directive limits as validation errors, and
 // graphql-js its token limit as a parse error; none carries a code of its own, only its message.
 const QUERY_LIMIT = /^Syntax Error: (?:(?:Query depth|Aliases|Query Cost|Directives|Token) limit of \d+ exceeded|Document contains more th(?:at|an) \d+ tokens)/;
+
+const SUGGESTION = / ?Did you mean(.+?)\?$/;
+
+function isClientStatus(error: unknown): boolean {
+  const status = (error as { extensions?: { http?: { status?: unknown } } } | null)?.extensions?.http?.status;
+  return typeof status === 'number' && status >= 400 && status < 500;
+}
 
 function isQueryLimit(formatted: GraphQLFormattedError): boolean {
   return QUERY_LIMIT.test(formatted.message);

@@ -74,3 +74,29 @@ describe('DateTime is strict', () => {
     expect(ok(res).recordPurchase).toMatchObject({ pointsEarned: 5 });
   });
 });
+
+describe('client errors in production', () => {
+  let prod: TestApp;
+  beforeAll(async () => { prod = await startTestApp({ NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(40), TEST_CLOCK_ENABLED: 'false' }); });
+  afterAll(async () => { await prod.close(); });
+
+  test('a wrong enum value is BAD_USER_INPUT without naming the values that exist', async () => {
+    const res = await prod.gql('query($s: MemberStatus) { members(status: $s) { totalCount } }', { s: 'SUSPENDE' });
+    expect(res.status).toBe(400);
+    expect(res.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(res.errors?.[0]?.message).not.toMatch(/SUSPENDED|Did you mean/);
+  });
+
+  test('a subscription is BAD_USER_INPUT (HTTP 400), not an internal error', async () => {
+    const res = await prod.gql('subscription { now }');
+    expect(res.status).toBe(400);
+    expect(res.errors?.[0]?.extensions).toEqual({ code: 'BAD_USER_INPUT' });
+  });
+
+  test('a persisted query whose hash does not match its text is BAD_USER_INPUT (HTTP 400)', async () => {
+    const res = await prod.request().post('/graphql').set('content-type', 'application/json').set('authorization', `Bearer ${prod.admin}`)
+      .send({ query: '{ now }', extensions: { persistedQuery: { version: 1, sha256Hash: 'a'.repeat(64) } } });
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.[0]?.extensions).toEqual({ code: 'BAD_USER_INPUT' });
+  });
+});

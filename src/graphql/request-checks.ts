@@ -2,15 +2,21 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError, Kind, visit, type ArgumentNode, type DocumentNode, type ObjectFieldNode } from 'graphql';
 
 /**
- * Refuses text the database cannot store before anything runs: PostgreSQL's text holds no NUL
+ * Refuses, before anything runs, requests the service cannot serve: subscriptions (there are
+ * none to subscribe to), and text the database cannot store: PostgreSQL's text holds no NUL
  * character, and a NUL in any argument would otherwise fail deep in a statement. The answer is
  * BAD_USER_INPUT (HTTP 400) naming the field, as for any other malformed argument.
  */
-export function refuseUnstorableText(): ApolloServerPlugin {
+export function requestChecks(): ApolloServerPlugin {
   return {
     async requestDidStart() {
       return {
-        async didResolveOperation({ request, document }) {
+        async didResolveOperation({ request, document, operation }) {
+          if (operation?.operation === 'subscription') {
+            throw new GraphQLError('Subscriptions are not supported: send a query or a mutation', {
+              extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } },
+            });
+          }
           const field = nulInValue(request.variables ?? {}, '') ?? nulInDocument(document);
           if (field !== null) {
             throw new GraphQLError(`${field || 'An argument'} must not contain the NUL character (U+0000)`, {
