@@ -1,9 +1,12 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import { GraphQLError, Kind, visit, type ArgumentNode, type DocumentNode, type ObjectFieldNode } from 'graphql';
+import { GraphQLError, Kind, visit, type ArgumentNode, type DocumentNode, type ObjectFieldNode, type SelectionNode } from 'graphql';
 
 /**
  * Refuses, before anything runs, requests the service cannot serve: subscriptions (there are
- * none to subscribe to), and text the database cannot store: PostgreSQL's text holds no NUL
+ * none to subscribe to); a document with more than one mutation field, since mutations run one
+ * after another and a later one failing turns the whole answer into `data: null`, hiding that
+ * an earlier one committed (it would also let one request write many times under a rate limit
+ * that counts requests); and text the database cannot store: PostgreSQL's text holds no NUL
  * character, and a NUL in any argument would otherwise fail deep in a statement. The answer is
  * BAD_USER_INPUT (HTTP 400) naming the field, as for any other malformed argument.
  */
@@ -17,6 +20,11 @@ export function requestChecks(): ApolloServerPlugin {
               extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } },
             });
           }
+          if (operation?.operation === 'mutation' && !oneField(operation.selectionSet.selections)) {
+            throw new GraphQLError('A request holds one mutation field: send each mutation as a request of its own', {
+              extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } },
+            });
+          }
           const field = nulInValue(request.variables ?? {}, '') ?? nulInDocument(document);
           if (field !== null) {
             throw new GraphQLError(`${field || 'An argument'} must not contain the NUL character (U+0000)`, {
@@ -27,6 +35,12 @@ export function requestChecks(): ApolloServerPlugin {
       };
     },
   };
+}
+
+/** Whether a mutation's root selects exactly one field (__typename aside); fragments there count as more. */
+function oneField(selections: readonly SelectionNode[]): boolean {
+  const fields = selections.filter((s) => !(s.kind === Kind.FIELD && s.name.value === '__typename'));
+  return fields.length === 1 && fields[0]?.kind === Kind.FIELD;
 }
 
 /** The path of the first string holding a NUL in `value` (a variable's value), or null. */

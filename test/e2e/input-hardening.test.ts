@@ -100,3 +100,17 @@ describe('client errors in production', () => {
     expect(res.body.errors?.[0]?.extensions).toEqual({ code: 'BAD_USER_INPUT' });
   });
 });
+
+describe('one mutation per request', () => {
+  test('two mutation fields in one document are refused before either runs', async () => {
+    const member = await enroll(t, 'two');
+    const input = (n: number) => `{ memberId: "${member}", points: ${n}, reason: "two", idempotencyKey: "${key()}" }`;
+    const res = await t.gql(`mutation { a: earnPoints(input: ${input(10)}) { id } b: earnPoints(input: ${input(20)}) { id } }`);
+    expect(res.status).toBe(400);
+    expect(res.errors?.[0]?.extensions).toEqual({ code: 'BAD_USER_INPUT' });
+    expect(await balance(t, member)).toMatchObject({ available: 0 });
+    // One field (with __typename beside it) is a mutation as usual.
+    ok(await t.gql(`mutation { __typename earnPoints(input: ${input(5)}) { id } }`));
+    expect(await balance(t, member)).toMatchObject({ available: 5 });
+  });
+});
