@@ -81,13 +81,14 @@ export async function credit(work: UnitOfWork, member: MemberRow, posting: Posti
     });
     if (lot.pay > 0) work.draw(member.id, entry.id, { lotId: lot.id, points: lot.pay }, 'DEBT');
   }
-  if (activity && policy.mode === 'INACTIVITY') await moveInactivityClock(work, member);
+  // Noted with the entry, before anything writes the plan early: what is written is no longer unwritten.
   if (posting.qualifyingPoints) {
     work.noteActivity(member.id, {
       points: posting.qualifyingPoints, spendCents: options.purchase?.spendCents ?? 0, purchase: options.purchase !== undefined,
       occurredAt, createdAt: now, countable: true,
     });
   }
+  if (activity && policy.mode === 'INACTIVITY') await moveInactivityClock(work, member);
   return entry;
 }
 
@@ -135,11 +136,11 @@ export async function debit(work: UnitOfWork, member: MemberRow, posting: Postin
     actor: posting.actor, related_id: posting.relatedId ?? null, occurred_at: occurredAt, created_at: now,
   });
   for (const a of allocations) work.draw(member.id, entry.id, a, 'DEBIT');
-  if (activity && expiryPolicy(work.program).mode === 'INACTIVITY') await moveInactivityClock(work, member);
   if (posting.qualifyingPoints) {
     // A refund counts against the window of the purchase it refunds: the status engine reads it written.
     work.noteActivity(member.id, { points: -posting.qualifyingPoints, spendCents: 0, purchase: false, occurredAt, createdAt: now, countable: false });
   }
+  if (activity && expiryPolicy(work.program).mode === 'INACTIVITY') await moveInactivityClock(work, member);
   return entry;
 }
 

@@ -86,7 +86,8 @@ export async function readMember(db: Db, id: string, o: MemberReadOptions): Prom
   const found = row && (rest as MemberRow).id ? (rest as MemberRow) : undefined;
   return {
     member: found, version: row_version ?? null, hasDueLots: has_due_lots === true, probed: probed === true,
-    openLots: (open_lots as MemberRead['openLots']) ?? null, extras, unchanged: unchanged === true, counted: (counted as Record<string, unknown>) ?? null,
+    // Asked for and none open is an empty list, not "not read".
+    openLots: o.lots ? ((open_lots as MemberRead['openLots']) ?? []) : null, extras, unchanged: unchanged === true, counted: (counted as Record<string, unknown>) ?? null,
   };
 }
 
@@ -152,7 +153,8 @@ const ALLOCATION_COLUMNS = ['member_id', 'txn_id', 'lot_id', 'points', 'kind'] a
 
 /**
  * Writes the plan in one statement: each kind of row as one CTE, the member rows last. Returns
- * each new entry's sequence number by id.
+ * each new entry's sequence number by id. The CTEs need not run in the order written here: rows
+ * whose order matters (entries, tier history) go in one insert each.
  */
 export async function writePlan(db: Db, plan: Planned, { last, versions }: WriteOptions): Promise<Map<string, number>> {
   const p = new Params();

@@ -83,7 +83,7 @@ export interface ExtraRead {
 
 /**
  * What the programme's status rules (tiers) do when points move. The ledger knows no tiers: the
- * domain above it supplies these (tiers/tiers.status.ts).
+ * domain above it supplies these (tiers/tiers.service.ts tierStatusRules).
  */
 export interface StatusRules {
   /** Reads the member read should take for the unit's instant. */
@@ -149,6 +149,9 @@ export async function runUnit<R>(env: UnitEnv, spec: UnitSpec<R>, operation: Ope
   const ids = [...new Set(spec.members.map((id) => id.toLowerCase()))];
   if (!ids.every(isUuid)) throw new NotFoundError('Member');
   const program = await getProgram(env.db);
+  // The request's instant is read before either way holds a connection: a clock kept in the
+  // database (the test clock) would otherwise wait behind the locked way's own transaction.
+  await env.now();
   if (env.statements && env.config?.oneStatementWrites) {
     const done = await optimistic(env, env.statements, program, ids, spec, operation);
     if (done) return done.outcome;
@@ -173,7 +176,10 @@ async function locked<R>(env: UnitEnv, program: ProgramView, ids: string[], spec
       return await decide(env, work, spec, operation);
     } catch (error) {
       // A refusal after a stale probe: the duplicate's outcome, if there is one, is the answer.
-      if (error instanceof AppError && spec.replay && (await spec.replay.read(tx, work.members)) !== undefined) throw new ReplayOnRetry();
+      // (Once the attempt has written, what the replay would find may be its own records.)
+      if (error instanceof AppError && spec.replay && !work.hasWritten && (await spec.replay.read(tx, work.members)) !== undefined) {
+        throw new ReplayOnRetry();
+      }
       throw error;
     }
   }, { ahead: env.rateCount ?? null });
@@ -287,6 +293,10 @@ export class UnitOfWork {
   private readonly nothingDue = new Set<string>();
   private readonly extras = new Map<string, Map<string, unknown>>();
   private readonly activity = new Map<string, Activity[]>();
+  /** The net qualifying points each member's activity moved in this unit, written or not: the status engine judges each once. */
+  private readonly moved = new Map<string, number>();
+  /** Whether this attempt has written part of its plan already (UnitOfWork.written). */
+  private wroteEarly = false;
   private readonly entriesById = new Map<string, TransactionRow>();
   private readonly newLots = new Map<string, Insertable<PointLotTable>>();
   private readonly domainState = new Map<object, unknown>();
@@ -335,6 +345,12 @@ export class UnitOfWork {
     if (read && read.at === this.now.getTime()) return read.lots.filter((lot) => lot.remaining > 0);
     const rows = await repo.spendableLots(this.db, memberId, this.now);
     const lots = rows.map((r) => ({ id: r.id, remaining: r.remaining - (this.plan.draws.get(r.id)?.points ?? 0), expiresAt: r.expires_at, earnedAt: r.earned_at }));
+    // Lots this unit planned and has not written are spendable too, where they are due.
+    for (const lot of this.newLots.values()) {
+      if (lot.member_id === memberId && (lot.available_at as Date).getTime() <= this.now.getTime()) {
+        lots.push({ id: lot.id as string, remaining: lot.remaining as number, expiresAt: (lot.expires_at as Date | null) ?? null, earnedAt: lot.earned_at as Date });
+      }
+    }
     this.lotsRead.set(memberId, { at: this.now.getTime(), lots });
     return lots.filter((lot) => lot.remaining > 0);
   }
@@ -370,6 +386,8 @@ export class UnitOfWork {
    * one gives way to the locked way.
    */
   async atOnce(write: (db: Db) => Promise<void>): Promise<void> {
+    // The write changes the members' lots: their rows are marked with it.
+    for (const id of this.members.keys()) if (!this.plan.members.has(id)) this.plan.touched.set(id, this.now);
     await this.written();
     await write(this.db);
     this.forgetReads();
@@ -383,6 +401,7 @@ export class UnitOfWork {
     if (this.mode === 'optimistic') throw new NeedsLock();
     if (repo.isEmpty(this.plan)) return;
     const plan = this.marked(this.plan);
+    this.wroteEarly = true;
     this.plan = repo.emptyPlan();
     this.activity.clear();
     this.newLots.clear();
@@ -441,11 +460,17 @@ export class UnitOfWork {
   /** Qualifying activity planned for the member, for the status engine. */
   noteActivity(memberId: string, activity: Activity): void {
     this.activity.set(memberId, [...this.unwritten(memberId), activity]);
+    this.moved.set(memberId, (this.moved.get(memberId) ?? 0) + activity.points);
   }
 
   /** The points this unit expired for the member before its operation ran. */
   expiredBySettling(memberId: string): number {
     return this.settled.get(memberId) ?? 0;
+  }
+
+  /** Whether this attempt has written part of its plan (its own records are then visible to it). */
+  get hasWritten(): boolean {
+    return this.wroteEarly;
   }
 
   /** Whether a lot of the member may be past its expiry at the unit's instant. */
@@ -493,9 +518,7 @@ export class UnitOfWork {
 
   /** @internal Lets the status engine react to the activity planned, then writes the plan as the unit's last statement. */
   async finish(statements?: Db): Promise<void> {
-    for (const [memberId, planned] of [...this.activity]) {
-      if (planned.length === 0) continue;
-      const net = planned.reduce((sum, a) => sum + a.points, 0);
+    for (const [memberId, net] of [...this.moved]) {
       await this.status.afterActivity(this, this.member(memberId), net < 0 ? -1 : 1);
     }
     this.finished = true;

@@ -25,6 +25,9 @@ export interface Evolving {
   readVersion: number | null;
   /** Whether the unit of work's plan holds the write of this state (persist). */
   planned?: boolean;
+  /** History rows persisted and not yet written, oldest first, and whether the plan holds their write. */
+  unwrittenHistory?: Insertable<TierHistoryTable>[];
+  historyPlanned?: boolean;
   history: Insertable<TierHistoryTable>[];
   /** Instants at which expiry stopped being frozen. */
   freezeLostAt: Date[];
@@ -76,7 +79,7 @@ export async function load(reads: TierReads, member: MemberRow, program: Program
   return ev;
 }
 
-/** The key of the stored state in the member read (tiers.status.ts). */
+/** The key of the stored state in the member read (tiers.service.ts tierStatusRules). */
 export const TIER_STATE_KEY = 'tier_state';
 
 function isUnit(reads: TierReads): reads is UnitOfWork {
@@ -258,7 +261,20 @@ export async function persist(work: UnitOfWork, program: ProgramView, ev: Evolvi
   if (!ev.changed) return false;
   const now = work.now;
   ev.state.updated_at = now;
-  if (ev.history.length > 0) work.write(repo.saveHistory(ev.history.map((h) => ({ ...h, created_at: now }))));
+  if (ev.history.length > 0) {
+    ev.unwrittenHistory = [...(ev.unwrittenHistory ?? []), ...ev.history.map((h) => ({ ...h, created_at: now }))];
+    if (!ev.historyPlanned) {
+      ev.historyPlanned = true;
+      // One insert for all of the unit's history rows, in the order they happened: two inserts
+      // in one statement need not run in the order they are written (nor take their seq so).
+      work.write(() => {
+        const rows = ev.unwrittenHistory ?? [];
+        ev.unwrittenHistory = [];
+        ev.historyPlanned = false;
+        return repo.saveHistory(rows);
+      });
+    }
+  }
   if (!ev.planned) {
     ev.planned = true;
     // Built when the unit writes, so it carries the state as the unit left it.

@@ -68,7 +68,7 @@ export interface TierReads {
   known?<T>(memberId: string, key: string): T | undefined;
 }
 
-/** The key under which the member read takes the metrics of window `w` at `knownAt` (tiers.status.ts). */
+/** The key under which the member read takes the metrics of window `w` at `knownAt` (tiers.service.ts tierStatusRules). */
 export const metricsKey = (w: Window, knownAt: Date) => `metrics/${w.from.getTime()}/${w.to.getTime()}/${knownAt.getTime()}`;
 
 /**
@@ -151,7 +151,9 @@ const METRICS_READ = `case when not exists (select 1 from member_tiers t where t
 
 /**
  * The state's write: an insert where none was stored (`from` null), else an update of the
- * version read. The unit of work holds the member, so nothing else writes it meanwhile.
+ * version read. The unit of work holds the member (its lock, or a row-version check that every
+ * tier-state write passes, since each also writes the member's row), so nothing else writes the
+ * state meanwhile and the version matches.
  */
 export function saveState(state: MemberTierRow, from: number | null): RowWrite {
   const { member_id, version: _v, ...fields } = state;

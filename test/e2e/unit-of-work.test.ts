@@ -14,9 +14,10 @@ import { findTransaction } from '../../src/ledger/ledger.repo';
 import type { TransactionRow } from '../../src/ledger/ledger.types';
 import { runUnit, type UnitEnv, type UnitOfWork } from '../../src/ledger/unit-of-work';
 import { emptyPlan, writePlan } from '../../src/ledger/unit-of-work.repo';
+import * as engine from '../../src/tiers/tiers.engine';
 import { tierStatusRules } from '../../src/tiers/tiers.service';
 import { type TestApp, startTestApp } from '../support/harness';
-import { DEFAULT_PROGRAM, balance, enroll, expectLedgerTrue, ledgerRows, rowCounts, updateProgram } from './ledger-fixtures';
+import { DEFAULT_PROGRAM, EARN, balance, enroll, expectLedgerTrue, ledgerRows, rowCounts, updateProgram } from './ledger-fixtures';
 
 let t: TestApp;
 beforeAll(async () => { t = await startTestApp(); });
@@ -174,4 +175,52 @@ test('the write of an optimistic unit checks the row version it decided on, and 
   });
   await expect(writePlan(t.database.statements, plan, { last: false, versions: new Map([[member, '1']]) })).rejects.toMatchObject({ code: MEMBER_CHANGED });
   expect(await rowCounts(t)).toEqual(before);
+});
+
+test('an operation that credits and then spends in one unit draws on the lot it just planned', async () => {
+  const member = await enroll(t, 'uow-own-lot');
+  const spent = await runUnit(env(), { members: [member], status: tierStatusRules, lots: true }, async (work) => {
+    await credit(work, work.member(member), { type: 'ADJUST', points: 50, description: 'in', actor: 'test' });
+    return debit(work, work.member(member), { type: 'REDEEM', points: 30, description: 'out', actor: 'test' }, { mode: 'STRICT' });
+  });
+  expect(spent.points).toBe(-30);
+  expect(await balance(t, member)).toMatchObject({ available: 20 });
+  await expectLedgerTrue(t, [member]);
+});
+
+describe('the status engine inside a unit', () => {
+  const SET_TIERS = `mutation($tiers: [TierInput!]!) { setTiers(tiers: $tiers) { code } }`;
+  const TIER = `query($id: ID!) { member(id: $id) { tier { current { code } qualifyingPoints } tierHistory(first: 10) { reason } } }`;
+  beforeAll(async () => {
+    expect((await t.gql(SET_TIERS, { tiers: [
+      { code: 'MEMBER', name: 'Member', rank: 0, qualifyingPointsRequired: 0, earnMultiplier: 1 },
+      { code: 'SILVER', name: 'Silver', rank: 1, qualifyingPointsRequired: 500, earnMultiplier: 1.25 },
+    ] })).errors).toBeUndefined();
+  });
+  afterAll(async () => {
+    await t.gql(SET_TIERS, { tiers: [{ code: 'MEMBER', name: 'Member', rank: 0, qualifyingPointsRequired: 0, earnMultiplier: 1 }] });
+  });
+
+  test('under inactivity expiry, a credit written early (to move every lot\'s expiry) counts its qualifying points once', async () => {
+    await updateProgram(t, { ...DEFAULT_PROGRAM, expiry: { mode: 'INACTIVITY', months: 12 } });
+    const member = await enroll(t, 'uow-inactivity');
+    const earned = await t.gql(EARN, { input: { memberId: member, points: 300, reason: 'qualifying', idempotencyKey: randomUUID() } });
+    expect(earned.errors).toBeUndefined();
+    const { member: read } = (await t.gql(TIER, { id: member })).data as { member: { tier: { current: { code: string }; qualifyingPoints: number } } };
+    expect(read.tier).toEqual({ current: { code: 'MEMBER' }, qualifyingPoints: 300 });
+  });
+
+  test('tier history planned twice in one unit is stored in the order it happened', async () => {
+    const member = await enroll(t, 'uow-history');
+    await runUnit(env(), { members: [member], status: tierStatusRules, active: false, settle: false }, async (work) => {
+      const ev = await engine.load(work, work.member(member), work.program);
+      engine.change(work.program, ev, work.now, 'ASSIGNED', { assigned_code: 'SILVER', assigned_since: work.now, assigned_until: new Date(work.now.getTime() + 86_400_000) });
+      await engine.persist(work, work.program, ev);
+      engine.change(work.program, ev, work.now, 'ASSIGNMENT_ENDED', { assigned_code: null, assigned_since: null, assigned_until: null });
+      await engine.persist(work, work.program, ev);
+    });
+    const { member: read } = (await t.gql(TIER, { id: member })).data as { member: { tierHistory: { reason: string }[] } };
+    // Newest first.
+    expect(read.tierHistory.map((h) => h.reason)).toEqual(['ASSIGNMENT_ENDED', 'ASSIGNED']);
+  });
 });
