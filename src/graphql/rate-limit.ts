@@ -58,7 +58,7 @@ export function createRateLimiter(db: Db, perMinute: number, { carry }: RateLimi
   return {
     count(key) {
       const storeKey = limiter.getKey(key);
-      const count = new Count(db, carry, perMinute);
+      const count = new Count(db, carry);
       const queue = waiting.get(storeKey);
       if (queue) queue.push(count);
       else waiting.set(storeKey, [count]);
@@ -87,7 +87,7 @@ class Count implements Ahead {
   private gone = false;
   private onHand: (() => void) | null = null;
 
-  constructor(private readonly db: Db, private readonly carry: boolean, private readonly perMinute: number) {}
+  constructor(private readonly db: Db, private readonly carry: boolean) {}
 
   hand(statement: Statement): void {
     this.statement = statement;

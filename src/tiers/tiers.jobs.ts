@@ -12,7 +12,6 @@ import { maintainMember } from './tiers.service';
  * exactly once. Returns how many members changed.
  */
 export async function runTierMaintenance(db: Db, now: Date, logger?: Logger, batchSize = 200): Promise<number> {
-  const program = await getProgram(db);
   const seen = new Set<string>();
   let changed = 0;
   for (let round = 0; round < 50; round++) {
