@@ -8,7 +8,7 @@ import type { TransactionType } from '../db/schema';
 import { InsufficientPointsError } from '../errors';
 import type { MemberRow } from '../db/rows';
 import type { ProgramView } from '../program/program.types';
-import { ACTIVITY_TYPES, EARNING_TYPES, allocate, consumptionOrder, lotExpiry, type ExpiryPolicy, type OpenLot } from './ledger.rules';
+import { ACTIVITY_TYPES, EARNING_TYPES, allocate, checkLifetime, consumptionOrder, lotExpiry, type ExpiryPolicy, type OpenLot } from './ledger.rules';
 import type { TransactionRow } from './ledger.types';
 import type { UnitOfWork } from './unit-of-work';
 import { dueLots, setOpenLotsExpiry } from './unit-of-work.repo';
@@ -53,6 +53,7 @@ export async function credit(work: UnitOfWork, member: MemberRow, posting: Posti
   // Under the inactivity policy a non-activity credit (adjustment, reversal) joins the clock the
   // member's last activity set; it does not reset it.
   const lastActivity = activity ? now : (member.last_activity_at ?? now);
+  if (EARNING_TYPES.includes(posting.type) || posting.type === 'ADJUST') checkLifetime(member.lifetime_earned, posting.points, posting.type === 'PURCHASE' ? 'amount' : 'points');
   const planned = options.lots ?? [{ points: posting.points, expiresAt: lotExpiry(policy, occurredAt, lastActivity) }];
   // Debt is paid only from points spendable now: a pending lot must not lift `available` early.
   let owed = availableAt.getTime() <= now.getTime() ? member.debt : 0;

@@ -10,6 +10,19 @@ import { mulDivFloor, mulDivRound, toUnits } from '../money';
 /** The most points one transaction may move. */
 export const MAX_POINTS_PER_TRANSACTION = 10_000_000;
 
+/**
+ * The most points a member may earn over its life: the member's totals are 32-bit integers
+ * (2,147,483,647), and this leaves room below that for what a total may briefly hold.
+ */
+export const MAX_LIFETIME_POINTS = 2_000_000_000;
+
+/** BAD_USER_INPUT unless `points` more keep the member's lifetime earnings within MAX_LIFETIME_POINTS. */
+export function checkLifetime(lifetimeEarned: number, points: number, field = 'points'): void {
+  if (lifetimeEarned + points > MAX_LIFETIME_POINTS) {
+    throw new BadInputError(`this would take the member's lifetime points past ${MAX_LIFETIME_POINTS}`, field);
+  }
+}
+
 export function checkPoints(points: number, field = 'points', { allowNegative = false } = {}): number {
   if (!Number.isInteger(points)) throw new BadInputError(`${field} must be a whole number`, field);
   if (points === 0 || (!allowNegative && points < 0)) {

@@ -3,7 +3,7 @@ import type { Ctx } from '../context';
 import { BadInputError, ForbiddenError, IdempotencyConflictError, InvalidStateError, NotFoundError } from '../errors';
 import { credit, debit } from '../ledger/ledger.core';
 import * as ledger from '../ledger/ledger.repo';
-import { clawbackFor, requestHash } from '../ledger/ledger.rules';
+import { MAX_POINTS_PER_TRANSACTION, clawbackFor, requestHash } from '../ledger/ledger.rules';
 import type { EarnComponent, PurchaseResultView, RefundResultView, TransactionRow } from '../ledger/ledger.types';
 import { runUnit, type Replay } from '../ledger/unit-of-work';
 import type { MemberRow } from '../db/rows';
@@ -90,6 +90,9 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
     const member = work.member(input.memberId);
     const at = work.now;
     const { base, total, breakdown } = earning(work.program, cents, await currentTier(work, member, work.program, at));
+    if (total > MAX_POINTS_PER_TRANSACTION) {
+      throw new BadInputError(`this purchase would earn ${total} points, more than one transaction may move (${MAX_POINTS_PER_TRANSACTION})`, 'amount');
+    }
     let txn: TransactionRow | null = null;
     if (total > 0) {
       const availableAt = new Date(occurredAt.getTime() + work.program.pending_days * 86_400_000);

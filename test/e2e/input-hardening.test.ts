@@ -3,6 +3,7 @@
  * member ids in upper case, and instants that do not exist. Each is a typed error that writes
  * nothing, never an internal one.
  */
+import { sql } from 'kysely';
 import { type TestApp, startTestApp } from '../support/harness';
 import { DEFAULT_PROGRAM, EARN, PURCHASE, TRANSFER, balance, earn, enroll, key, ok, rowCounts, updateProgram } from './ledger-fixtures';
 
@@ -112,5 +113,30 @@ describe('one mutation per request', () => {
     // One field (with __typename beside it) is a mutation as usual.
     ok(await t.gql(`mutation { __typename earnPoints(input: ${input(5)}) { id } }`));
     expect(await balance(t, member)).toMatchObject({ available: 5 });
+  });
+});
+
+describe('points stay within what a member\'s totals can hold', () => {
+  test('a purchase that would earn more than one transaction may move is BAD_USER_INPUT on amount, and writes nothing', async () => {
+    await updateProgram(t, { ...DEFAULT_PROGRAM, earnRate: '1000' });
+    const member = await enroll(t, 'huge');
+    const before = await rowCounts(t);
+    const res = await t.gql(PURCHASE, { input: { memberId: member, orderId: key('order'), amount: '100000.00', currency: 'USD' } });
+    expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'amount' });
+    expect(await rowCounts(t)).toEqual(before);
+  });
+
+  test('a credit that would take lifetime points past 2,000,000,000 is BAD_USER_INPUT, never a 500', async () => {
+    const member = await enroll(t, 'lifetime');
+    await earn(t, member, 100);
+    // A member with a long history: its stored lifetime total near the cap.
+    await sql`update members set lifetime_earned = 1999999950 where id = ${member}`.execute(t.database.db);
+    try {
+      const res = await t.gql(EARN, { input: { memberId: member, points: 100, reason: 'over', idempotencyKey: key() } });
+      expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'points' });
+      expect(await balance(t, member)).toMatchObject({ available: 100 });
+    } finally {
+      await sql`update members set lifetime_earned = 100 where id = ${member}`.execute(t.database.db);
+    }
   });
 });

@@ -1,5 +1,5 @@
 import {
-  MAX_POINTS_PER_TRANSACTION, addMonths, allocate, checkPoints, clawbackFor, lotExpiry, pointsForAmount, quarterEnd, requestHash,
+  MAX_LIFETIME_POINTS, MAX_POINTS_PER_TRANSACTION, addMonths, allocate, checkLifetime, checkPoints, clawbackFor, lotExpiry, pointsForAmount, quarterEnd, requestHash,
   transactionStatus, type ExpiryPolicy, type OpenLot,
 } from '../../src/ledger/ledger.rules';
 
@@ -187,5 +187,18 @@ describe('transactionStatus', () => {
     ['a debit', 'AVAILABLE', { cancelled: false, points: -10, available_at: at('2025-07-01T00:00:00.000Z') }],
   ])('%s is %s', (_name, expected, row) => {
     expect(transactionStatus(row, now)).toBe(expected);
+  });
+});
+
+describe('checkLifetime', () => {
+  test.each<[number, number, boolean]>([
+    [0, 10_000_000, true],
+    [1_990_000_000, 10_000_000, true],
+    [1_990_000_001, 10_000_000, false],
+    [MAX_LIFETIME_POINTS, 1, false],
+  ])('%i earned so far, %i more: allowed %s', (earned, points, allowed) => {
+    const check = () => checkLifetime(earned, points);
+    if (allowed) expect(check).not.toThrow();
+    else expect(check).toThrow(expect.objectContaining({ code: 'BAD_USER_INPUT' }));
   });
 });
