@@ -46,7 +46,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const clock = deps.clock ?? (config.testClockEnabled ? testClock(database.db) : systemClock);
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', true);
+  app.set('trust proxy', config.trustProxy);
   const httpServer = http.createServer(app);
   // Counts ride ahead of other statements only on a pipelining PostgreSQL pool (db/ahead.ts).
   const limiter = createRateLimiter(database.db, config.rateLimitPerMinute, { carry: database.kind === 'postgres' });
@@ -119,7 +119,18 @@ export async function createApp(deps: AppDeps): Promise<App> {
     },
     expressMiddleware(apollo, {
       context: async ({ req }): Promise<Ctx> => {
-        const actor = authenticate(config, req.headers.authorization);
+        let actor: Actor | null;
+        try {
+          actor = authenticate(config, req.headers.authorization);
+        } catch (error) {
+          // A failed authentication counts against the caller's address, so guessing tokens is
+          // limited like anything else; past the limit the answer is 429, not 401.
+          await limiter?.count(`ip:${req.ip}`).settled().catch((refused: unknown) => {
+            if (refused instanceof RateLimitedError) throw rateLimitedResponse(refused);
+            throw refused;
+          });
+          throw error;
+        }
         // Counted now, sent with the request's first statement or before its answer (rateVerdict).
         const rateCount = limiter ? limiter.count(actor ? actorKey(actor) : `ip:${req.ip}`) : null;
         let instant: Promise<{ at: Date; frozen: boolean }> | undefined;
@@ -159,6 +170,14 @@ export async function createApp(deps: AppDeps): Promise<App> {
   };
 }
 
+/** A refused count as an error Apollo answers with HTTP 429 and Retry-After. */
+function rateLimitedResponse(error: RateLimitedError): GraphQLError {
+  const headers = new Map(error.retryAfterSeconds === undefined ? [] : [['retry-after', String(error.retryAfterSeconds)]]);
+  return new GraphQLError(error.message, {
+    extensions: { code: 'RATE_LIMITED', ...error.details, http: { status: 429, headers } },
+  });
+}
+
 function authenticate(config: Config, header: string | undefined): Actor | null {
   if (header === undefined || header === '') return null;
   const match = /^Bearer\s+(\S+)$/i.exec(header);
@@ -184,6 +203,9 @@ function rateVerdict(formatError: ReturnType<typeof createErrorFormatter>): Apol
         await contextValue.rateCount?.settled();
       } catch (error) {
         response.http.status = error instanceof RateLimitedError ? 429 : 500;
+        if (error instanceof RateLimitedError && error.retryAfterSeconds !== undefined) {
+          response.http.headers.set('retry-after', String(error.retryAfterSeconds));
+        }
         response.body = { kind: 'single', singleResult: { errors: [formatError(new GraphQLError(String((error as Error).message)), error)] } };
       }
     },

@@ -41,6 +41,12 @@ export interface Config {
   idempotencyRetentionDays: number;
   /** Requests a minute per caller (token subject, or IP when anonymous); 0 disables limiting. */
   rateLimitPerMinute: number;
+  /**
+   * Which proxies' X-Forwarded-For to believe for the caller's address (Express 'trust proxy'):
+   * false (the default) believes none, a number that many hops, a list the proxies' addresses or
+   * CIDR ranges. Believed from anyone, the header would give every request a bucket of its own.
+   */
+  trustProxy: boolean | number | string[];
   /** Interval of the in-process maintenance sweep (expiry, tier evaluation); 0 disables it. */
   jobIntervalMs: number;
   /**
@@ -63,6 +69,18 @@ function int(env: Env, name: string, fallback: number, min = 0): number {
     throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
   }
   return value;
+}
+
+/** TRUST_PROXY: unset or false, a hop count, or a comma-separated list of addresses and CIDR ranges. */
+function trustProxy(env: Env): boolean | number | string[] {
+  const raw = env.TRUST_PROXY?.trim();
+  if (!raw || raw === 'false') return false;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const list = raw.split(',').map((part) => part.trim()).filter(Boolean);
+  if (list.some((part) => !/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(part) && !['loopback', 'linklocal', 'uniquelocal'].includes(part))) {
+    throw new ConfigError(`TRUST_PROXY must be false, a hop count, or addresses and CIDR ranges separated by commas, got "${raw}"`);
+  }
+  return list;
 }
 
 function bool(env: Env, name: string, fallback: boolean): boolean {
@@ -127,6 +145,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     idempotencyRetentionDays: int(env, 'IDEMPOTENCY_RETENTION_DAYS', 30, 1),
     rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 1200),
+    trustProxy: trustProxy(env),
     jobIntervalMs: int(env, 'JOB_INTERVAL_MS', production ? 60_000 : 0),
     oneStatementWrites: bool(env, 'LEDGER_ONE_STATEMENT', true),
   };

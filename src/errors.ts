@@ -44,7 +44,10 @@ export class InvalidStateError extends AppError {
   constructor(message: string) { super('INVALID_STATE', message); }
 }
 export class RateLimitedError extends AppError {
-  constructor(message = 'Too many requests') { super('RATE_LIMITED', message); }
+  /** `retryAfterSeconds`: when the caller may try again (the response's Retry-After). */
+  constructor(message = 'Too many requests', readonly retryAfterSeconds?: number) {
+    super('RATE_LIMITED', message, retryAfterSeconds === undefined ? {} : { retryAfterSeconds });
+  }
 }
 
 /** PostgreSQL SQLSTATE for a unique violation: checked by code, never by message. */

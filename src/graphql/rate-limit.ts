@@ -64,7 +64,8 @@ export function createRateLimiter(db: Db, perMinute: number, { carry }: RateLimi
       else waiting.set(storeKey, [count]);
       count.verdict = limiter.consume(key).then(() => undefined, (error: unknown) => {
         if (error instanceof RateLimiterRes) {
-          throw new RateLimitedError(`Rate limit of ${perMinute} requests a minute exceeded; retry in ${Math.ceil(error.msBeforeNext / 1000)} s`);
+          const seconds = Math.max(1, Math.ceil(error.msBeforeNext / 1000));
+          throw new RateLimitedError(`Rate limit of ${perMinute} requests a minute exceeded; retry in ${seconds} s`, seconds);
         }
         throw error;
       });

@@ -108,3 +108,54 @@ describe('rate limiting: what counts and what a refused request leaves behind', 
     expect(await counted(partnerId)).toBe(LIMIT + refused.length);
   });
 });
+
+describe('who the limit counts', () => {
+  let b: TestApp;
+  beforeAll(async () => { b = await startTestApp({ RATE_LIMIT_PER_MINUTE: '3' }); });
+  afterAll(async () => { await b.close(); });
+
+  const anonymous = (forwardedFor: string) => b.request().post('/graphql').set('content-type', 'application/json')
+    .set('x-forwarded-for', forwardedFor).send({ query: NOW });
+
+  test('without TRUST_PROXY, a caller rotating X-Forwarded-For still shares one bucket, and a 429 says when to retry', async () => {
+    const answers = [];
+    for (let i = 0; i < 5; i++) answers.push(await anonymous(`198.51.100.${i}`));
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 429, 429]);
+    const refused = answers[3]!;
+    expect(refused.body.errors[0].extensions.code).toBe('RATE_LIMITED');
+    const retryAfter = Number(refused.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(refused.body.errors[0].extensions.retryAfterSeconds).toBe(retryAfter);
+  });
+
+  test('requests with a bad token count against their address: guessing past the limit is 429, not 401', async () => {
+    // An app of its own: this address's bucket elsewhere in the file is spent.
+    const guarded = await startTestApp({ RATE_LIMIT_PER_MINUTE: '3' });
+    try {
+      const guess = (token: string) => guarded.request().post('/graphql').set('content-type', 'application/json')
+        .set('authorization', `Bearer ${token}`).send({ query: NOW });
+      const answers = [];
+      for (let i = 0; i < 5; i++) answers.push(await guess(`not-a-token-${i}`));
+      expect(answers.map((r) => r.status)).toEqual([401, 401, 401, 429, 429]);
+      expect(answers[4]!.body.errors[0].extensions.code).toBe('RATE_LIMITED');
+      expect(Number(answers[4]!.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    } finally {
+      await guarded.close();
+    }
+  });
+
+  test('with TRUST_PROXY=1, the address the one proxy forwards is the caller', async () => {
+    const proxied = await startTestApp({ RATE_LIMIT_PER_MINUTE: '3', TRUST_PROXY: '1' });
+    try {
+      const send = (forwardedFor: string) => proxied.request().post('/graphql').set('content-type', 'application/json')
+        .set('x-forwarded-for', forwardedFor).send({ query: NOW });
+      const statuses = [];
+      for (let i = 0; i < 4; i++) statuses.push((await send('203.0.113.7')).status);
+      expect(statuses).toEqual([200, 200, 200, 429]);
+      expect((await send('203.0.113.8')).status).toBe(200);
+    } finally {
+      await proxied.close();
+    }
+  });
+});
