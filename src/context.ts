@@ -49,7 +49,7 @@ export interface Ctx {
  * write it waited for; taken as is, it would act before that write (count its points as still
  * pending, miss its qualifying points). With this, a member's entries never go back in time.
  */
-export async function writeInstant(ctx: Ctx, lastChange: Date): Promise<Date> {
+export async function writeInstant(ctx: Pick<Ctx, 'now' | 'notBefore'>, lastChange: Date): Promise<Date> {
   if (ctx.notBefore) return ctx.notBefore(lastChange);
   const now = await ctx.now();
   return now.getTime() < lastChange.getTime() ? lastChange : now;

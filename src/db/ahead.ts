@@ -1,4 +1,4 @@
-import { CompiledQuery, sql, type RawBuilder } from 'kysely';
+import { CompiledQuery } from 'kysely';
 import type { Db } from './database';
 
 /**
@@ -33,12 +33,6 @@ export interface Embedded {
   answer(row: Record<string, unknown>): void;
   /** The carrying statement failed, so the owed statement was rolled back with it: it is owed again. */
   owedAgain(): void;
-}
-
-/** A statement text with numbered placeholders ($1, $2, …) as a fragment with its parameters inline. */
-export function withParameters(text: string, values: readonly unknown[]): RawBuilder<unknown> {
-  const parts = text.split(/\$(\d+)/);
-  return sql.join(parts.map((part, i) => (i % 2 === 0 ? sql.raw(part) : sql.val(values[Number(part) - 1]))), sql.raw(''));
 }
 
 /** Who waits for an owed statement: its answer goes to `answer` (or `fail`), and `verdict` gates the connection. */

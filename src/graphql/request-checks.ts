@@ -25,7 +25,11 @@ export function requestChecks(): ApolloServerPlugin {
               extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } },
             });
           }
-          const field = nulInValue(request.variables ?? {}, '') ?? nulInDocument(document);
+          // The document is walked only where its text can hold a NUL: as such, or as an escape
+          // (\u0000, \u{0}).
+          const source = request.query;
+          const inDocument = source === undefined || source.includes('\u0000') || source.includes('\\u');
+          const field = nulInValue(request.variables ?? {}, '') ?? (inDocument ? nulInDocument(document) : null);
           if (field !== null) {
             throw new GraphQLError(`${field || 'An argument'} must not contain the NUL character (U+0000)`, {
               extensions: { code: 'BAD_USER_INPUT', field, http: { status: 400 } },

@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import type { Db } from '../db/database';
-import { purgeExpiredKeys } from '../ledger/idempotency';
-import { membersWithDueLots } from '../ledger/ledger.repo';
+import { membersWithDueLots, purgeExpiredKeys } from '../ledger/ledger.repo';
 import { runUnit } from '../ledger/unit-of-work';
 import { tierStatusRules } from '../tiers/tiers.service';
 

@@ -54,8 +54,3 @@ async function recorded<T>(db: Db, request: IdempotencyRequest): Promise<{ resul
   }
   return { result: existing.result as T };
 }
-
-/** Deletes records past their retention; returns how many. */
-export async function purgeExpiredKeys(db: Db, now: Date): Promise<number> {
-  return repo.purgeIdempotency(db, now);
-}

@@ -49,7 +49,7 @@ export async function membersWithDueLots(db: Db, now: Date, after: string | null
 }
 
 /** Deletes idempotency records past their retention; returns how many. */
-export async function purgeIdempotency(db: Db, now: Date): Promise<number> {
+export async function purgeExpiredKeys(db: Db, now: Date): Promise<number> {
   const result = await db.deleteFrom('idempotency_keys').where('expires_at', '<=', now).executeTakeFirst();
   return Number(result.numDeletedRows);
 }

@@ -61,7 +61,7 @@ export interface MemberRead {
  */
 export async function readMember(db: Db, id: string, o: MemberReadOptions): Promise<MemberRead> {
   const p = new Params();
-  const count = o.count ? `with c as (${p.splice({ text: o.count.text, values: o.count.values })}) ` : '';
+  const count = o.count ? `with c as (${p.splice(o.count)}) ` : '';
   const at = p.add(o.at);
   const columns = [
     'm.xmin::text as row_version',

@@ -124,11 +124,7 @@ export class UnitOfWork {
     const rows = await repo.spendableLots(this.db, memberId, this.now);
     const lots = rows.map((r) => ({ id: r.id, remaining: r.remaining - (this.plan.draws.get(r.id)?.points ?? 0), expiresAt: r.expires_at, earnedAt: r.earned_at }));
     // Lots this unit planned and has not written are spendable too, where they are due.
-    for (const lot of this.newLots.values()) {
-      if (lot.member_id === memberId && (lot.available_at as Date).getTime() <= this.now.getTime()) {
-        lots.push({ id: lot.id as string, remaining: lot.remaining as number, expiresAt: (lot.expires_at as Date | null) ?? null, earnedAt: lot.earned_at as Date });
-      }
-    }
+    for (const lot of this.newLots.values()) if (lot.member_id === memberId && this.spendableNow(lot)) lots.push(openLotOf(lot));
     this.lotsRead.set(memberId, { at: this.now.getTime(), lots });
     return lots.filter((lot) => lot.remaining > 0);
   }
@@ -165,7 +161,7 @@ export class UnitOfWork {
    */
   async atOnce(write: (db: Db) => Promise<void>): Promise<void> {
     // The write changes the members' lots: their rows are marked with it.
-    for (const id of this.members.keys()) if (!this.plan.members.has(id)) this.plan.touched.set(id, this.now);
+    this.marked(this.plan);
     await this.written();
     await write(this.db);
     this.forgetReads();
@@ -207,9 +203,11 @@ export class UnitOfWork {
     this.plan.lots.push(lot);
     this.newLots.set(lot.id, lot);
     const read = this.lotsRead.get(lot.member_id);
-    if (read && (lot.available_at as Date).getTime() <= this.now.getTime() && lot.remaining > 0) {
-      read.lots.push({ id: lot.id, remaining: lot.remaining, expiresAt: (lot.expires_at as Date | null) ?? null, earnedAt: lot.earned_at as Date });
-    }
+    if (read && this.spendableNow(lot)) read.lots.push(openLotOf(lot));
+  }
+
+  private spendableNow(lot: Insertable<PointLotTable>): boolean {
+    return (lot.available_at as Date).getTime() <= this.now.getTime() && (lot.remaining as number) > 0;
   }
 
   /** Plans a draw of `points` from a lot by entry `txnId`, and takes them off the lot. */
@@ -286,7 +284,7 @@ export class UnitOfWork {
   }
 
   /** @internal Sets the unit's instant; what was read at another instant no longer stands in for a read. */
-  async start(at: Date): Promise<void> {
+  start(at: Date): void {
     this.instant = at;
     if (at.getTime() !== this.readAt) {
       this.nothingDue.clear();
@@ -331,4 +329,9 @@ export class UnitOfWork {
     this.lotsRead.clear();
     this.nothingDue.clear();
   }
+}
+
+/** A lot this unit planned, as a debit draws on it. */
+function openLotOf(lot: Insertable<PointLotTable>): OpenLot {
+  return { id: lot.id, remaining: lot.remaining as number, expiresAt: (lot.expires_at as Date | null) ?? null, earnedAt: lot.earned_at as Date };
 }

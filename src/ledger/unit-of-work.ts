@@ -26,6 +26,7 @@
  * change to a member's lots, entries, orders or tier state changes the member's row version,
  * which is what lets a row version (or an unchanged lock) vouch for all of them.
  */
+import { writeInstant } from '../context';
 import type { Ahead, Embedded } from '../db/ahead';
 import type { Db } from '../db/database';
 import type { SqlText } from '../db/sql-text';
@@ -79,7 +80,6 @@ export interface UnitSpec<R> {
   /** Settle the members' due expiry before the operation (default true; tier upkeep that moves no points leaves it to the sweep). */
   settle?: boolean;
 }
-
 
 /**
  * Thrown inside a locked unit whose refusal may only mean its replay probe was stale: a
@@ -144,7 +144,7 @@ async function replayed<R>(env: UnitEnv, db: Db, work: UnitOfWork, replay: Repla
   const outcome = await replay.read(db, work.members);
   // A retry that arrived before the write it replays answers as of that write, as the first
   // request did (its points are not shown pending for longer than they are).
-  await writeInstant(env, new Date(Math.max(...[...work.members.values()].map((m) => m.updated_at.getTime()))));
+  await writeInstant(env, lastChange(work));
   if (outcome === undefined) throw new Error('a request found done has no stored outcome');
   return outcome;
 }
@@ -214,8 +214,7 @@ function readOptions(
 /** New work on the members read: its instant, expiry settled, the operation, its record, its writes. */
 async function decide<R>(env: UnitEnv, work: UnitOfWork, spec: UnitSpec<R>, operation: Operation<R>, statements?: Db): Promise<R> {
   if (spec.active !== false) for (const member of work.members.values()) requireActive(member);
-  const lastChange = Math.max(...[...work.members.values()].map((m) => m.updated_at.getTime()));
-  await work.start(await writeInstant(env, new Date(lastChange)));
+  work.start(await writeInstant(env, lastChange(work)));
   if (spec.settle !== false) for (const member of work.members.values()) await settleExpiry(work, member);
   const outcome = await operation(work);
   spec.replay?.record(work, outcome);
@@ -223,14 +222,13 @@ async function decide<R>(env: UnitEnv, work: UnitOfWork, spec: UnitSpec<R>, oper
   return outcome;
 }
 
-async function writeInstant(env: UnitEnv, lastChange: Date): Promise<Date> {
-  if (env.notBefore) return env.notBefore(lastChange);
-  const now = await env.now();
-  return now.getTime() < lastChange.getTime() ? lastChange : now;
+/** The members' last change: a unit writes at that instant or after it (context.ts writeInstant). */
+function lastChange(work: UnitOfWork): Date {
+  return new Date(Math.max(...[...work.members.values()].map((m) => m.updated_at.getTime())));
 }
 
 /** INVALID_STATE unless the member may move points. */
-export function requireActive(member: MemberRow): MemberRow {
+function requireActive(member: MemberRow): MemberRow {
   if (member.status !== 'ACTIVE') throw new InvalidStateError(`Member is ${member.status.toLowerCase()}: points cannot move`);
   return member;
 }

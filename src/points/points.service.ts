@@ -11,7 +11,7 @@ import type { TransactionRow } from '../ledger/ledger.types';
 import { runUnit, type UnitOfWork, type UnitSpec } from '../ledger/unit-of-work';
 import { tierStatusRules } from '../tiers/tiers.service';
 
-export function checkText(value: string | null | undefined, field: string, { required = false, max = 500 } = {}): string | null {
+function checkText(value: string | null | undefined, field: string, { required = false, max = 500 } = {}): string | null {
   const trimmed = value?.trim() ?? '';
   if (required && trimmed === '') throw new BadInputError(`${field} is required`, field);
   if (trimmed.length > max) throw new BadInputError(`${field} must be at most ${max} characters`, field);
@@ -108,7 +108,6 @@ export async function transferPoints(ctx: Ctx, input: TransferInput): Promise<{ 
   const points = checkPoints(input.points);
   // Ids are compared as the database compares uuids: in either case.
   if (input.fromMemberId.toLowerCase() === input.toMemberId.toLowerCase()) throw new BadInputError('A member cannot transfer to itself', 'toMemberId');
-  if (!isUuid(input.toMemberId)) throw new NotFoundError('Member');
   const hash = requestHash({ operation: 'transferPoints', ...input, idempotencyKey: undefined, points });
   const idempotency: IdempotencyRequest = { scope: actorKey(actor), key: input.idempotencyKey, operation: 'transferPoints', hash, memberId: input.fromMemberId };
   checkKey(idempotency);

@@ -1,5 +1,7 @@
 import { actorKey, requireActor } from '../auth/guards';
 import type { Ctx } from '../context';
+import type { Db } from '../db/database';
+import type { SqlText } from '../db/sql-text';
 import { BadInputError, ForbiddenError, IdempotencyConflictError, InvalidStateError, NotFoundError } from '../errors';
 import { credit, debit } from '../ledger/ledger.core';
 import * as ledger from '../ledger/ledger.repo';
@@ -41,27 +43,38 @@ function checkItems(items: PurchaseItem[] | null | undefined) {
   });
 }
 
+/** A row that records a request as done (an order, a refund): the request's fingerprint, its member, its entry. */
+interface RecordRow { request_hash: string; member_id: string; txn_id: string | null }
+
 /**
- * A purchase is done once its order is recorded: a retry of the same request answers with the
- * order's figures; the same orderId with another request is IDEMPOTENCY_CONFLICT.
+ * A request recorded by a row of its own, which the operation writes (an order id, a refund
+ * id): a retry of the same request answers from the row, the same id with another request is
+ * IDEMPOTENCY_CONFLICT.
  */
-function byOrder(orderId: string, hash: string): Replay<PurchaseResultView> {
+function byRecordRow<Row extends RecordRow, R>(
+  id: string, hash: string, done: SqlText, find: (db: Db, id: string) => Promise<Row | undefined>,
+  outcome: (row: Row, member: MemberRow, transaction: TransactionRow | null) => R,
+): Replay<R> {
   return {
-    done: repo.orderRecorded(orderId),
+    done,
     async read(db, members) {
-      const order = await repo.findOrder(db, orderId);
-      if (!order) return undefined;
-      if (order.request_hash !== hash) throw new IdempotencyConflictError(orderId);
-      const member = members.get(order.member_id);
-      if (!member) throw new Error(`order ${orderId} belongs to a member outside the unit`);
-      return {
-        transaction: order.txn_id ? ((await ledger.findTransaction(db, order.txn_id)) ?? null) : null,
-        pointsEarned: order.points_earned, qualifyingPointsEarned: order.qualifying_points, breakdown: order.breakdown as EarnComponent[], member,
-      };
+      const row = await find(db, id);
+      if (!row) return undefined;
+      if (row.request_hash !== hash) throw new IdempotencyConflictError(id);
+      const member = members.get(row.member_id);
+      if (!member) throw new Error(`${id} belongs to a member outside the unit`);
+      return outcome(row, member, row.txn_id ? ((await ledger.findTransaction(db, row.txn_id)) ?? null) : null);
     },
-    // The order row is the record: the purchase writes it.
+    // The row is the record: the operation writes it.
     record: () => undefined,
   };
+}
+
+/** A purchase is done once its order is recorded. */
+function byOrder(orderId: string, hash: string): Replay<PurchaseResultView> {
+  return byRecordRow(orderId, hash, repo.orderRecorded(orderId), repo.findOrder, (order, member, transaction) => ({
+    transaction, pointsEarned: order.points_earned, qualifyingPointsEarned: order.qualifying_points, breakdown: order.breakdown as EarnComponent[], member,
+  }));
 }
 
 /**
@@ -112,19 +125,11 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
 
 export interface RefundInput { orderId: string; refundId: string; amount: string }
 
-/** A refund is done once its row is recorded; the same refundId with another request is IDEMPOTENCY_CONFLICT. */
+/** A refund is done once its row is recorded. */
 function byRefund(refundId: string, hash: string): Replay<RefundResultView> {
-  return {
-    done: repo.refundRecorded(refundId),
-    async read(db, members) {
-      const refund = await repo.findRefund(db, refundId);
-      if (!refund) return undefined;
-      if (refund.request_hash !== hash) throw new IdempotencyConflictError(refundId);
-      const member = members.get(refund.member_id) as MemberRow;
-      return { transaction: refund.txn_id ? ((await ledger.findTransaction(db, refund.txn_id)) ?? null) : null, pointsReversed: refund.points_reversed, member };
-    },
-    record: () => undefined,
-  };
+  return byRecordRow(refundId, hash, repo.refundRecorded(refundId), repo.findRefund, (refund, member, transaction) => ({
+    transaction, pointsReversed: refund.points_reversed, member,
+  }));
 }
 
 /**

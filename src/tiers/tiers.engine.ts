@@ -8,6 +8,7 @@
 import type { Insertable } from 'kysely';
 import type { TierChangeReason, TierHistoryTable } from '../db/schema';
 import { addMonths, lotExpiry } from '../ledger/ledger.rules';
+import { expiryPolicy } from '../ledger/ledger.core';
 import type { UnitOfWork } from '../ledger/unit-of-work';
 import { pushOverdueLots } from '../ledger/unit-of-work.repo';
 import type { MemberRow } from '../db/rows';
@@ -286,7 +287,7 @@ export async function persist(work: UnitOfWork, program: ProgramView, ev: Evolvi
       return repo.saveState(ev.state, from);
     });
   }
-  const policy = { mode: program.expiry_mode, months: program.expiry_months, roundToQuarterEnd: program.round_to_quarter_end };
+  const policy = expiryPolicy(program);
   for (const at of ev.freezeLostAt) {
     // Lots that fell due while frozen restart the clock from the moment the freeze ended.
     const renewed = lotExpiry(policy, at, at);
