@@ -25,7 +25,10 @@ export class ForbiddenError extends AppError {
   constructor(message = 'Not allowed') { super('FORBIDDEN', message); }
 }
 export class BadInputError extends AppError {
-  constructor(message: string, field?: string) { super('BAD_USER_INPUT', message, field ? { field } : {}); }
+  /** `at`: where in the field's text the problem is (a rule condition's line and column). */
+  constructor(message: string, field?: string, at?: { line: number; column: number }) {
+    super('BAD_USER_INPUT', message, { ...(field ? { field } : {}), ...(at ? { line: at.line, column: at.column } : {}) });
+  }
 }
 export class NotFoundError extends AppError {
   constructor(what: string) { super('NOT_FOUND', `${what} not found`); }

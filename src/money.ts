@@ -44,3 +44,8 @@ export function mulDivFloor(a: bigint, b: bigint, c: bigint): bigint {
 export function mulDivRound(a: bigint, b: bigint, c: bigint): bigint {
   return (a * b * 2n + c) / (2n * c);
 }
+
+/** A decimal string without trailing fractional zeros: "2.5000" → "2.5", "2.0000" → "2". */
+export function plainDecimal(value: string): string {
+  return value.includes('.') ? value.replace(/\.?0+$/, '') : value;
+}

@@ -1,13 +1,14 @@
 import type { Resolvers } from './graphql/generated';
 import { guarded } from './auth/guards';
 import { setTestClock } from './clock/clock';
-import { DateTime, Decimal } from './graphql/scalars';
+import { DateTime, Decimal, JSONScalar } from './graphql/scalars';
 import { mergeResolvers } from './graphql/schema';
 import { membersResolvers } from './members/members.resolvers';
 import { pointsResolvers } from './points/points.resolvers';
 import { programResolvers } from './program/program.resolvers';
 import { tiersResolvers } from './tiers/tiers.resolvers';
 import { jobsResolvers } from './jobs/jobs.resolvers';
+import { rulesResolvers } from './rules/rules.resolvers';
 
 const clockResolvers: Resolvers = {
   Query: {
@@ -20,5 +21,7 @@ const clockResolvers: Resolvers = {
 
 /** Every domain's resolvers in one map. */
 export function buildResolvers(): Resolvers {
-  return mergeResolvers({ DateTime, Decimal }, clockResolvers, membersResolvers, programResolvers, pointsResolvers, tiersResolvers, jobsResolvers);
+  return mergeResolvers(
+    { DateTime, Decimal, JSON: JSONScalar }, clockResolvers, membersResolvers, programResolvers, pointsResolvers, tiersResolvers, jobsResolvers, rulesResolvers,
+  );
 }

@@ -28,6 +28,8 @@ export interface ProgramTable {
   streak_period: Generated<StreakPeriod>;
   streak_length: number | null;
   streak_bonus_points: Generated<number>;
+  /** IANA time zone: calendar periods, localDay and localDate of the earning rules. */
+  timezone: Generated<string>;
 }
 
 export type QualificationWindow = 'ROLLING_12_MONTHS' | 'CALENDAR_YEAR' | 'ANNIVERSARY_YEAR';
@@ -137,6 +139,7 @@ export interface MemberTable {
   last_activity_at: Timestamp | null;
   created_at: Timestamp;
   updated_at: Timestamp;
+  tags: ColumnType<string[], string[] | undefined, string[]>;
 }
 
 export type TransactionType =
@@ -231,6 +234,65 @@ export interface RateLimitTable {
   expire: number | null;
 }
 
+export type EffectKind = 'FIXED' | 'PER_UNIT' | 'MULTIPLIER';
+export type LimitPeriod = 'DAY' | 'WEEK' | 'MONTH' | 'YEAR' | 'LIFETIME';
+
+export interface EarningRuleTable {
+  id: string;
+  version: number;
+  name: string;
+  trigger: string;
+  condition: string | null;
+  effect_kind: EffectKind;
+  effect_points: number | null;
+  effect_rate: ColumnType<string | null, string | null, string | null>;
+  item_condition: string | null;
+  qualifying: boolean;
+  limit_count: number | null;
+  limit_period: LimitPeriod | null;
+  budget_points: number | null;
+  budget_spent: Generated<number>;
+  priority: number;
+  exclusive: boolean;
+  starts_at: Timestamp | null;
+  ends_at: Timestamp | null;
+  active: boolean;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface EarningRuleVersionTable {
+  rule_id: string;
+  version: number;
+  definition: ColumnType<unknown, string, string>;
+  created_at: Timestamp;
+}
+
+export interface RuleAwardTable {
+  txn_id: string;
+  rule_id: string;
+  rule_version: number;
+  member_id: string;
+  points: number;
+  qualifying_points: number;
+  awarded_at: Timestamp;
+}
+
+export interface MemberEventTable {
+  id: string;
+  member_id: string;
+  scope: string;
+  idempotency_key: string;
+  request_hash: string;
+  type: string;
+  attributes: ColumnType<unknown, string, string>;
+  occurred_at: Timestamp;
+  txn_id: string | null;
+  points_earned: number;
+  breakdown: ColumnType<unknown, string, string>;
+  created_at: Timestamp;
+}
+
 export interface DB {
   program: ProgramTable;
   tiers: TierTable;
@@ -249,4 +311,8 @@ export interface DB {
   refunds: RefundTable;
   idempotency_keys: IdempotencyKeyTable;
   rate_limits: RateLimitTable;
+  earning_rules: EarningRuleTable;
+  earning_rule_versions: EarningRuleVersionTable;
+  rule_awards: RuleAwardTable;
+  member_events: MemberEventTable;
 }

@@ -1,4 +1,4 @@
-import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
+import { GraphQLError, GraphQLScalarType, Kind, valueFromASTUntyped } from 'graphql';
 
 const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-](\d{2}):(\d{2}))$/;
 /** The years an instant may fall in: a loyalty programme has nothing to record outside them. */
@@ -63,4 +63,13 @@ export const Decimal = new GraphQLScalarType<string, string>({
     if (ast.kind !== Kind.STRING) throw invalid('Decimal must be a string such as "129.90", never a number');
     return parseDecimal(ast.value);
   },
+});
+
+/** Any JSON value: an inline literal is read as the JSON it spells. */
+export const JSONScalar = new GraphQLScalarType<unknown, unknown>({
+  name: 'JSON',
+  description: 'Any JSON value.',
+  serialize: (value) => value,
+  parseValue: (value) => value,
+  parseLiteral: (ast, variables) => valueFromASTUntyped(ast, variables),
 });

@@ -1,4 +1,7 @@
 import type { Db } from '../db/database';
+import type { MemberRow } from '../db/rows';
+import type { SqlText } from '../db/sql-text';
+import type { TransactionRow } from './ledger.types';
 import { IdempotencyConflictError, BadInputError } from '../errors';
 import type { Replay, UnitOfWork } from './unit-of-work';
 import * as repo from './ledger.repo';
@@ -53,4 +56,31 @@ async function recorded<T>(db: Db, request: IdempotencyRequest): Promise<{ resul
     throw new IdempotencyConflictError(request.key);
   }
   return { result: existing.result as T };
+}
+
+/** A row that records a request as done (an order, a refund): the request's fingerprint, its member, its entry. */
+interface RecordRow { request_hash: string; member_id: string; txn_id: string | null }
+
+/**
+ * A request recorded by a row of its own, which the operation writes (an order id, a refund
+ * id): a retry of the same request answers from the row, the same id with another request is
+ * IDEMPOTENCY_CONFLICT.
+ */
+export function byRecordRow<Row extends RecordRow, R>(
+  id: string, hash: string, done: SqlText, find: (db: Db, id: string) => Promise<Row | undefined>,
+  outcome: (row: Row, member: MemberRow, transaction: TransactionRow | null) => R,
+): Replay<R> {
+  return {
+    done,
+    async read(db, members) {
+      const row = await find(db, id);
+      if (!row) return undefined;
+      if (row.request_hash !== hash) throw new IdempotencyConflictError(id);
+      const member = members.get(row.member_id);
+      if (!member) throw new Error(`${id} belongs to a member outside the unit`);
+      return outcome(row, member, row.txn_id ? ((await repo.findTransaction(db, row.txn_id)) ?? null) : null);
+    },
+    // The row is the record: the operation writes it.
+    record: () => undefined,
+  };
 }

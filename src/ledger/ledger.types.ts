@@ -22,10 +22,14 @@ export interface BalanceView {
 export type StatementPageView = CountedPage<TransactionRow>;
 
 export interface EarnComponent {
+  /** BASE, TIER_MULTIPLIER or RULE. */
   source: string;
   description: string;
   points: number;
   qualifyingPoints: number;
+  /** The rule and version that gave a RULE component. */
+  ruleId?: string;
+  ruleVersion?: number;
 }
 
 export interface PurchaseResultView {
@@ -40,4 +44,10 @@ export interface RefundResultView {
   transaction: TransactionRow | null;
   pointsReversed: number;
   member: MemberRow;
+}
+
+export interface EventResultView {
+  pointsEarned: number;
+  breakdown: EarnComponent[];
+  transaction: TransactionRow | null;
 }

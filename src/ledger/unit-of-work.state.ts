@@ -168,6 +168,14 @@ export class UnitOfWork {
   }
 
   /**
+   * For work that must lock rows besides the members' (a campaign's budget, say) before it can
+   * decide: an optimistic unit gives way to the locked way, which runs the work in its transaction.
+   */
+  requireLock(): void {
+    if (this.mode === 'optimistic') throw new NeedsLock();
+  }
+
+  /**
    * Writes what is planned so far, for work that must read it back (the status engine after a
    * refund, say). Only a locked unit can; an optimistic one gives way to the locked way.
    */

@@ -25,7 +25,7 @@ export async function findByReferralCode(db: Db, code: string): Promise<MemberRo
 /** A page of the member list; the total is counted only if the query selects totalCount. */
 export type MemberPageView = CountedPage<MemberRow>;
 
-export type NewMember = Omit<MemberRow, 'debt' | 'lifetime_earned' | 'lifetime_redeemed' | 'expired' | 'last_activity_at' | 'status' | 'status_reason'>;
+export type NewMember = Omit<MemberRow, 'debt' | 'lifetime_earned' | 'lifetime_redeemed' | 'expired' | 'last_activity_at' | 'status' | 'status_reason' | 'tags'>;
 
 /** Inserts unless the externalId exists; returns undefined when another enrolment won. */
 export async function insertIfAbsent(db: Db, member: NewMember): Promise<MemberRow | undefined> {
@@ -37,7 +37,7 @@ export async function insertIfAbsent(db: Db, member: NewMember): Promise<MemberR
     .executeTakeFirst();
 }
 
-export type MemberPatch = Partial<Pick<MemberRow, 'email' | 'name' | 'birth_date' | 'phone' | 'locale' | 'status' | 'status_reason'>>;
+export type MemberPatch = Partial<Pick<MemberRow, 'email' | 'name' | 'birth_date' | 'phone' | 'locale' | 'status' | 'status_reason' | 'tags'>>;
 
 export async function update(db: Db, id: string, patch: MemberPatch, now: Date): Promise<MemberRow | undefined> {
   return db

@@ -24,6 +24,7 @@ export const membersResolvers: Resolvers = {
     enrollMember: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => members.enrollMember(ctx, input)),
     updateMember: guarded(['ADMIN', 'PARTNER', 'MEMBER'], (_p, { input }, ctx) => members.updateMember(ctx, input)),
     setMemberStatus: guarded(['ADMIN'], (_p, { input }, ctx) => members.setMemberStatus(ctx, input)),
+    setMemberTags: guarded(['ADMIN', 'PARTNER'], (_p, { memberId, tags }, ctx) => members.setMemberTags(ctx, memberId, tags)),
   },
   MemberConnection: {
     totalCount: (page) => page.countTotal(),
@@ -33,5 +34,6 @@ export const membersResolvers: Resolvers = {
     birthDate: (m) => m.birth_date,
     enrolledAt: (m) => m.enrolled_at,
     referralCode: (m) => m.referral_code,
+    tags: (m) => m.tags ?? [],
   },
 };

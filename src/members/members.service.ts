@@ -7,6 +7,9 @@ import type { MemberStatus } from '../db/schema';
 import { checkPageSize, decodeCursor, encodeCursor } from '../graphql/pagination';
 import { readCarrying } from '../db/ahead';
 import * as repo from './members.repo';
+import { getProgram } from '../program/program.service';
+import { recordServiceEvent } from '../points/events.service';
+import { SIGNUP_EVENT } from '../rules/rules.service';
 import { acceptedPage, memberWithBalance, memberWithPage, type StatementArgs } from '../points/balance.service';
 import type { MemberPageView, MemberRow } from './members.repo';
 import {
@@ -38,7 +41,7 @@ export async function enrollMember(ctx: Ctx, input: EnrollInput): Promise<Member
     locale: checkLocale(input.locale) ?? null,
   };
   const existing = await repo.findByExternalId(ctx.db, externalId);
-  if (existing) return existing;
+  if (existing) return signedUp(ctx, existing);
 
   let referredBy: string | null = null;
   if (input.referralCode) {
@@ -60,7 +63,7 @@ export async function enrollMember(ctx: Ctx, input: EnrollInput): Promise<Member
       });
       if (created) {
         ctx.log().info({ memberId: created.id, actor: ctx.actor && actorKey(ctx.actor) }, 'member enrolled');
-        return created;
+        return signedUp(ctx, created);
       }
       const winner = await repo.findByExternalId(ctx.db, externalId);
       if (winner) return winner;
@@ -70,6 +73,35 @@ export async function enrollMember(ctx: Ctx, input: EnrollInput): Promise<Member
     }
   }
   throw new Error('Could not allocate a unique referral code');
+}
+
+/**
+ * Sends the member's signup event when a signup rule was in force at enrolment: once, whichever
+ * enrolment call (the first, or a retry after a crash) gets there first. Returns the member as
+ * it then stands.
+ */
+async function signedUp(ctx: Ctx, member: MemberRow): Promise<MemberRow> {
+  const program = await getProgram(ctx.db);
+  const due = program.rules.some((rule) => rule.trigger === SIGNUP_EVENT && rule.created_at.getTime() <= member.enrolled_at.getTime());
+  if (!due || member.status !== 'ACTIVE') return member;
+  const { pointsEarned } = await recordServiceEvent(ctx, member.id, SIGNUP_EVENT, `signup:${member.id}`);
+  return pointsEarned > 0 ? ((await repo.findById(ctx.db, member.id)) ?? member) : member;
+}
+
+const MAX_TAGS = 50;
+const TAG = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,49}$/;
+
+/** Replaces the member's tags (at most 50, each 1-50 letters, digits, _ . : or -; duplicates dropped). */
+export async function setMemberTags(ctx: Ctx, memberId: string, tags: readonly string[]): Promise<MemberRow> {
+  if (tags.length > MAX_TAGS) throw new BadInputError(`at most ${MAX_TAGS} tags`, 'tags');
+  const clean = [...new Set(tags.map((tag) => tag.trim()))];
+  clean.forEach((tag, i) => {
+    if (!TAG.test(tag)) throw new BadInputError(`tags[${i}] must be 1-50 letters, digits, _ . : or -, starting with a letter or digit`, 'tags');
+  });
+  await getMember(ctx, memberId);
+  const updated = await repo.update(ctx.db, memberId, { tags: clean }, await ctx.now());
+  if (!updated) throw new NotFoundError('Member');
+  return updated;
 }
 
 /**

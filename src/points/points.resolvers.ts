@@ -4,6 +4,8 @@ import { balanceOf, expiringSoon, statement } from './balance.service';
 import * as points from './points.service';
 import { memberStreak, switchingCost } from './switching-cost';
 import * as purchases from './purchases.service';
+import * as events from './events.service';
+import * as rulesRepo from '../rules/rules.repo';
 import * as repo from '../ledger/ledger.repo';
 import { transactionStatus } from '../ledger/ledger.rules';
 
@@ -16,6 +18,10 @@ export const pointsResolvers: Resolvers = {
     adjustPoints: guarded(['ADMIN'], (_p, { input }, ctx) => points.adjustPoints(ctx, input), CARRIES_RATE_COUNT),
     transferPoints: guarded(['ADMIN', 'MEMBER'], (_p, { input }, ctx) => points.transferPoints(ctx, input), CARRIES_RATE_COUNT),
     reverseRedemption: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => points.reverseRedemption(ctx, input)),
+    recordEvent: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => events.recordEvent(ctx, input), CARRIES_RATE_COUNT),
+  },
+  Query: {
+    quoteEarn: guarded(['ADMIN', 'PARTNER', 'MEMBER'], (_p, { input }, ctx) => purchases.quoteEarn(ctx, input)),
   },
   Member: {
     balance: (member, _a, ctx) => balanceOf(ctx, member),
@@ -39,6 +45,9 @@ export const pointsResolvers: Resolvers = {
     createdAt: (txn) => txn.created_at,
     memberId: (txn) => txn.member_id,
     relatedTransactionId: (txn) => txn.related_id,
+    ruleAwards: async (txn, _a, ctx) =>
+      (await rulesRepo.awardsOfEntry(ctx.db, txn.id))
+        .map((a) => ({ ruleId: a.rule_id, ruleVersion: a.rule_version, points: a.points, qualifyingPoints: a.qualifying_points })),
     allocations: async (txn, _a, ctx) =>
       (await repo.allocationsOf(ctx.db, txn.id))
         .filter((a) => a.kind !== 'DEBT')

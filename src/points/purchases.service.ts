@@ -1,18 +1,19 @@
-import { actorKey, requireActor } from '../auth/guards';
+import { actorKey, requireActor, requireMemberAccess } from '../auth/guards';
 import type { Ctx } from '../context';
-import type { Db } from '../db/database';
-import type { SqlText } from '../db/sql-text';
-import { BadInputError, ForbiddenError, IdempotencyConflictError, InvalidStateError, NotFoundError } from '../errors';
+import { BadInputError, ForbiddenError, InvalidStateError, NotFoundError } from '../errors';
 import { credit, debit } from '../ledger/ledger.core';
-import * as ledger from '../ledger/ledger.repo';
 import { MAX_POINTS_PER_TRANSACTION, clawbackFor, requestHash } from '../ledger/ledger.rules';
 import type { EarnComponent, PurchaseResultView, RefundResultView, TransactionRow } from '../ledger/ledger.types';
 import { runUnit, type Replay } from '../ledger/unit-of-work';
+import { byRecordRow } from '../ledger/idempotency';
 import type { MemberRow } from '../db/rows';
 import { checkDecimal, fromUnits, toUnits } from '../money';
 import { getProgram } from '../program/program.service';
 import { currentTier, tierStatusRules } from '../tiers/tiers.service';
 import { earning } from './earning.rules';
+import { isUuid } from '../db/ids';
+import type { ProgramView, TierView } from '../program/program.types';
+import { planAwards, plainReads, ruleAwards, ruleComponent, unitReads, type Award, type RuleReads } from '../rules/rules.service';
 import * as repo from './purchases.repo';
 
 export interface PurchaseItem { sku: string; category?: string | null; quantity: number; unitPrice: string }
@@ -43,33 +44,6 @@ function checkItems(items: PurchaseItem[] | null | undefined) {
   });
 }
 
-/** A row that records a request as done (an order, a refund): the request's fingerprint, its member, its entry. */
-interface RecordRow { request_hash: string; member_id: string; txn_id: string | null }
-
-/**
- * A request recorded by a row of its own, which the operation writes (an order id, a refund
- * id): a retry of the same request answers from the row, the same id with another request is
- * IDEMPOTENCY_CONFLICT.
- */
-function byRecordRow<Row extends RecordRow, R>(
-  id: string, hash: string, done: SqlText, find: (db: Db, id: string) => Promise<Row | undefined>,
-  outcome: (row: Row, member: MemberRow, transaction: TransactionRow | null) => R,
-): Replay<R> {
-  return {
-    done,
-    async read(db, members) {
-      const row = await find(db, id);
-      if (!row) return undefined;
-      if (row.request_hash !== hash) throw new IdempotencyConflictError(id);
-      const member = members.get(row.member_id);
-      if (!member) throw new Error(`${id} belongs to a member outside the unit`);
-      return outcome(row, member, row.txn_id ? ((await ledger.findTransaction(db, row.txn_id)) ?? null) : null);
-    },
-    // The row is the record: the operation writes it.
-    record: () => undefined,
-  };
-}
-
 /** A purchase is done once its order is recorded. */
 function byOrder(orderId: string, hash: string): Replay<PurchaseResultView> {
   return byRecordRow(orderId, hash, repo.orderRecorded(orderId), repo.findOrder, (order, member, transaction) => ({
@@ -77,14 +51,19 @@ function byOrder(orderId: string, hash: string): Replay<PurchaseResultView> {
   }));
 }
 
-/**
- * Records a purchase and credits its points: floor(amount × earn rate × tier multiplier),
- * pending for the programme's pending days. Idempotent on orderId.
- */
-export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<PurchaseResultView> {
-  const actor = requireActor(ctx);
-  const now = await ctx.now();
-  const program = await getProgram(ctx.db);
+/** A purchase as checked: what earning reads of it. */
+interface Cart {
+  orderId: string;
+  amount: string;
+  cents: bigint;
+  currency: string;
+  channel: string | null;
+  occurredAt: Date | null;
+  items: ReturnType<typeof checkItems>;
+}
+
+/** Checks a purchase as recorded or quoted; BAD_USER_INPUT naming the field otherwise. */
+function checkCart(input: PurchaseInput, program: ProgramView, now: Date): Cart {
   const orderId = checkOrderId(input.orderId, 'orderId');
   const amount = checkDecimal(input.amount, 'amount', { scale: 2, positive: true });
   const cents = toUnits(amount, 2);
@@ -92,35 +71,95 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
   if (input.currency !== program.currency) {
     throw new BadInputError(`currency must be the programme currency ${program.currency}`, 'currency');
   }
-  const occurredAt = input.occurredAt ?? now;
-  if (occurredAt.getTime() > now.getTime()) throw new BadInputError('occurredAt cannot be in the future', 'occurredAt');
-  const channel = input.channel?.trim() || null;
-  const items = checkItems(input.items);
+  const occurredAt = input.occurredAt ?? null;
+  if (occurredAt && occurredAt.getTime() > now.getTime()) throw new BadInputError('occurredAt cannot be in the future', 'occurredAt');
+  return { orderId, amount, cents, currency: input.currency, channel: input.channel?.trim() || null, occurredAt, items: checkItems(input.items) };
+}
+
+interface CartEarning {
+  points: number;
+  qualifying: number;
+  breakdown: EarnComponent[];
+  awards: Award[];
+}
+
+/**
+ * What a cart earns the member at `now`: base points at the earn rate, the tier's multiplier,
+ * then each rule that applies (rules/rules.service.ts). recordPurchase and quoteEarn both ask
+ * this, so a quote is what the purchase then awards at the same instant.
+ */
+async function cartEarning(
+  reads: RuleReads, program: ProgramView, member: MemberRow, tier: TierView, cart: Cart, partnerId: string | null, now: Date,
+): Promise<CartEarning> {
+  const { base, total, breakdown } = earning(program, cart.cents, tier);
+  const awards = await ruleAwards(reads, program, member, async () => tier.code, {
+    kind: 'purchase', cents: cart.cents, currency: cart.currency, channel: cart.channel, orderId: cart.orderId, partnerId, items: cart.items,
+  }, now);
+  const points = total + awards.reduce((sum, a) => sum + a.points, 0);
+  if (points > MAX_POINTS_PER_TRANSACTION) {
+    throw new BadInputError(`this purchase would earn ${points} points, more than one transaction may move (${MAX_POINTS_PER_TRANSACTION})`, 'amount');
+  }
+  return {
+    points,
+    qualifying: base + awards.reduce((sum, a) => sum + a.qualifyingPoints, 0),
+    breakdown: [...breakdown, ...awards.map(ruleComponent)],
+    awards,
+  };
+}
+
+/**
+ * Records a purchase and credits its points: floor(amount × earn rate × tier multiplier) plus
+ * what the active earning rules award, pending for the programme's pending days. Idempotent on
+ * orderId.
+ */
+export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<PurchaseResultView> {
+  const actor = requireActor(ctx);
+  const now = await ctx.now();
+  const cart = checkCart(input, await getProgram(ctx.db), now);
+  const { orderId, amount, channel, items } = cart;
+  const occurredAt = cart.occurredAt ?? now;
   const partnerId = actor.partnerId ?? null;
   const hash = requestHash({ memberId: input.memberId, amount, currency: input.currency, channel, occurredAt: input.occurredAt ?? null, items, partnerId });
 
   return runUnit(ctx, { members: [input.memberId], status: tierStatusRules, qualifying: true, replay: byOrder(orderId, hash) }, async (work) => {
     const member = work.member(input.memberId);
     const at = work.now;
-    const { base, total, breakdown } = earning(work.program, cents, await currentTier(work, member, work.program, at));
-    if (total > MAX_POINTS_PER_TRANSACTION) {
-      throw new BadInputError(`this purchase would earn ${total} points, more than one transaction may move (${MAX_POINTS_PER_TRANSACTION})`, 'amount');
-    }
+    const tier = await currentTier(work, member, work.program, at);
+    const earned = await cartEarning(unitReads(work), work.program, member, tier, cart, partnerId, at);
     let txn: TransactionRow | null = null;
-    if (total > 0) {
+    if (earned.points > 0) {
       const availableAt = new Date(occurredAt.getTime() + work.program.pending_days * 86_400_000);
       txn = await credit(work, member, {
-        type: 'PURCHASE', points: total, qualifyingPoints: base, description: `Purchase ${orderId}`,
+        type: 'PURCHASE', points: earned.points, qualifyingPoints: earned.qualifying, description: `Purchase ${orderId}`,
         orderId, partnerId, actor: actorKey(actor), occurredAt,
-      }, { availableAt: availableAt.getTime() > at.getTime() ? availableAt : at, purchase: { spendCents: Number(cents) } });
+      }, { availableAt: availableAt.getTime() > at.getTime() ? availableAt : at, purchase: { spendCents: Number(cart.cents) } });
+      planAwards(work, member.id, txn.id, earned.awards);
     }
     work.write(repo.insertOrder({
       order_id: orderId, member_id: member.id, partner_id: partnerId, amount, currency: input.currency,
       channel, items: items ? JSON.stringify(items) : null, occurred_at: occurredAt, txn_id: txn?.id ?? null,
-      points_earned: total, qualifying_points: base, breakdown: JSON.stringify(breakdown), request_hash: hash, created_at: at,
+      points_earned: earned.points, qualifying_points: earned.qualifying, breakdown: JSON.stringify(earned.breakdown), request_hash: hash, created_at: at,
     }));
-    return { transaction: txn, pointsEarned: total, qualifyingPointsEarned: base, breakdown, member };
+    return { transaction: txn, pointsEarned: earned.points, qualifyingPointsEarned: earned.qualifying, breakdown: earned.breakdown, member };
   });
+}
+
+export interface EarnQuoteView { points: number; qualifyingPoints: number; breakdown: EarnComponent[] }
+
+/**
+ * What `input` would earn if recorded now: the same computation as recordPurchase, on plain
+ * reads; writes nothing and locks nothing, and does not ask whether orderId was recorded.
+ */
+export async function quoteEarn(ctx: Ctx, input: PurchaseInput): Promise<EarnQuoteView> {
+  const actor = requireMemberAccess(ctx, input.memberId);
+  const now = await ctx.now();
+  const program = await getProgram(ctx.db);
+  const cart = checkCart(input, program, now);
+  const member = isUuid(input.memberId) ? await repo.findMember(ctx.db, input.memberId) : undefined;
+  if (!member) throw new NotFoundError('Member');
+  const tier = await currentTier({ db: ctx.db }, member, program, now);
+  const earned = await cartEarning(plainReads(ctx.db), program, member, tier, cart, actor.partnerId ?? null, now);
+  return { points: earned.points, qualifyingPoints: earned.qualifying, breakdown: earned.breakdown };
 }
 
 export interface RefundInput { orderId: string; refundId: string; amount: string }

@@ -1,6 +1,6 @@
 import type { Db } from '../db/database';
 import type { ProgramTable, TierMilestoneTable, TierTable } from '../db/schema';
-import type { MilestoneView, ProgramRow, TierView } from './program.types';
+import type { EarningRuleRow, MilestoneView, ProgramRow, TierView } from './program.types';
 import type { Updateable, Insertable } from 'kysely';
 
 export async function loadProgram(db: Db): Promise<ProgramRow> {
@@ -29,4 +29,10 @@ export async function replaceMilestones(db: Db, milestones: Insertable<TierMiles
   await db.deleteFrom('tier_milestones').execute();
   if (milestones.length > 0) await db.insertInto('tier_milestones').values(milestones).execute();
   await db.updateTable('milestone_review').set((eb) => ({ version: eb('version', '+', 1), review_after: null })).execute();
+}
+
+/** The active earning rules, in evaluation order. */
+export async function loadActiveRules(db: Db): Promise<EarningRuleRow[]> {
+  return db.selectFrom('earning_rules').selectAll().where('active', '=', true)
+    .orderBy('priority', 'desc').orderBy('created_at', 'asc').orderBy('id', 'asc').execute();
 }

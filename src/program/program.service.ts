@@ -1,3 +1,4 @@
+import { IANAZone } from 'luxon';
 import type { Ctx } from '../context';
 import type { Db } from '../db/database';
 import { BadInputError } from '../errors';
@@ -15,8 +16,8 @@ export function getProgram(db: Db): Promise<ProgramView> {
   const hit = cache.get(db);
   const at = Date.now();
   if (hit && at - hit.at < CACHE_TTL_MS) return hit.value;
-  const value = Promise.all([repo.loadProgram(db), repo.loadTiers(db), repo.loadMilestones(db)])
-    .then(([program, tiers, milestones]) => ({ ...program, tiers, milestones }));
+  const value = Promise.all([repo.loadProgram(db), repo.loadTiers(db), repo.loadMilestones(db), repo.loadActiveRules(db)])
+    .then(([program, tiers, milestones, rules]) => ({ ...program, tiers, milestones, rules }));
   value.catch(() => cache.delete(db));
   cache.set(db, { at, value });
   return value;
@@ -35,6 +36,7 @@ export interface ProgramPatch {
   expiry?: { mode: 'NONE' | 'FIXED' | 'INACTIVITY'; months?: number | null; roundToQuarterEnd?: boolean | null } | null;
   allowNegativeBalance?: boolean | null;
   pointValue?: string | null;
+  timezone?: string | null;
 }
 
 /** Applies the given settings; omitted fields stay. Expiry changes apply to lots earned afterwards. */
@@ -71,6 +73,10 @@ export async function updateProgram(ctx: Ctx, input: ProgramPatch): Promise<Prog
     }
   }
   if (input.allowNegativeBalance != null) patch.allow_negative_balance = input.allowNegativeBalance;
+  if (input.timezone != null) {
+    if (!IANAZone.isValidZone(input.timezone)) throw new BadInputError('timezone must be an IANA time zone name such as Europe/Paris', 'timezone');
+    patch.timezone = input.timezone;
+  }
   patch.updated_at = await ctx.now();
   await repo.updateProgram(ctx.db, patch);
   invalidateProgram(ctx.db);

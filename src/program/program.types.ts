@@ -1,15 +1,18 @@
 import type { Selectable } from 'kysely';
-import type { ProgramTable, TierMilestoneTable, TierTable } from '../db/schema';
+import type { EarningRuleTable, ProgramTable, TierMilestoneTable, TierTable } from '../db/schema';
 
 export type ProgramRow = Selectable<ProgramTable>;
 export type TierView = Selectable<TierTable>;
 export type MilestoneView = Selectable<TierMilestoneTable>;
+export type EarningRuleRow = Selectable<EarningRuleTable>;
 
 /** Programme settings with the tier ladder, lowest rank first. */
 export interface ProgramView extends ProgramRow {
   tiers: TierView[];
   /** Milestone bonuses, lowest threshold first. */
   milestones: MilestoneView[];
+  /** The active earning rules, current versions (src/rules compiles and evaluates them). */
+  rules: EarningRuleRow[];
 }
 
 /** What a member still needs, within the review window, to keep a tier at its review. */

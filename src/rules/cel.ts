@@ -1,0 +1,135 @@
+/**
+ * Rule conditions in CEL (Common Expression Language, cel.dev), through @marcbachmann/cel-js:
+ * the environments a condition is checked against when a rule is saved, and the values a rule is
+ * evaluated on. A condition is parsed and type-checked once per rule version (rules.service.ts).
+ */
+import type * as CelLib from '@marcbachmann/cel-js';
+import { BadInputError } from '../errors';
+
+type Cel = typeof CelLib;
+/** A checked condition: true when the rule applies to the context. */
+export type Condition = (context: RuleContext) => boolean;
+
+// The library ships ES modules only. Node loads them with import(); TypeScript would turn a
+// written import() into require() under CommonJS, so the call is built at run time.
+const importModule = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<Cel>;
+let library: Promise<Cel> | null = null;
+let loaded: Cel | null = null;
+
+/** Loads the CEL library once; everything else here needs it loaded. */
+export async function celReady(): Promise<void> {
+  library ??= importModule('@marcbachmann/cel-js').then((cel) => (loaded = cel));
+  await library;
+}
+
+function cel(): Cel {
+  if (!loaded) throw new Error('the CEL library is not loaded: await celReady() first');
+  return loaded;
+}
+
+// The values a rule sees, as CEL types: classes, so the library checks field access.
+export class ItemValue {
+  constructor(readonly sku: string, readonly category: string, readonly quantity: bigint, readonly unitPrice: number) {}
+}
+export class PurchaseValue {
+  constructor(
+    readonly amount: number, readonly currency: string, readonly channel: string, readonly orderId: string,
+    readonly partnerId: string, readonly items: ItemValue[],
+  ) {}
+}
+export class EventValue {
+  constructor(readonly type: string, readonly attributes: Record<string, unknown>) {}
+}
+export class MemberValue {
+  constructor(
+    readonly id: string, readonly tier: string, readonly tags: string[], readonly enrolledAt: Date,
+    readonly purchaseCount: bigint, readonly birthDate: string,
+  ) {}
+}
+
+/** What a condition is evaluated against (see docs/rules.md). */
+export interface RuleContext {
+  purchase?: PurchaseValue;
+  event?: EventValue;
+  member: MemberValue;
+  now: Date;
+  localDay: bigint;
+  localDate: string;
+  item?: ItemValue;
+}
+
+/** Where a condition is used: a purchase rule's, an event rule's, or an item filter. */
+export type ConditionKind = 'purchase' | 'event' | 'item';
+
+const environments = new Map<ConditionKind, CelLib.Environment>();
+
+function environment(kind: ConditionKind): CelLib.Environment {
+  let env = environments.get(kind);
+  if (!env) {
+    env = new (cel().Environment)({ limits: { maxAstNodes: 2_000, maxDepth: 40, maxListElements: 200, maxMapEntries: 200, maxCallArguments: 16 } })
+      .registerType('Item', { ctor: ItemValue, fields: { sku: 'string', category: 'string', quantity: 'int', unitPrice: 'double' } })
+      .registerType('Purchase', {
+        ctor: PurchaseValue,
+        fields: { amount: 'double', currency: 'string', channel: 'string', orderId: 'string', partnerId: 'string', items: 'list<Item>' },
+      })
+      .registerType('Event', { ctor: EventValue, fields: { type: 'string', attributes: 'map<string, dyn>' } })
+      .registerType('Member', {
+        ctor: MemberValue,
+        fields: { id: 'string', tier: 'string', tags: 'list<string>', enrolledAt: 'google.protobuf.Timestamp', purchaseCount: 'int', birthDate: 'string' },
+      })
+      .registerVariable('member', 'Member')
+      .registerVariable('now', 'google.protobuf.Timestamp')
+      .registerVariable('localDay', 'int')
+      .registerVariable('localDate', 'string');
+    if (kind === 'purchase' || kind === 'item') env.registerVariable('purchase', 'Purchase');
+    if (kind === 'event') env.registerVariable('event', 'Event');
+    if (kind === 'item') env.registerVariable('item', 'Item');
+    environments.set(kind, env);
+  }
+  return env;
+}
+
+/**
+ * Parses and type-checks `source` as a CEL boolean for `kind`; BAD_USER_INPUT naming `field`
+ * and the position (line:column) otherwise. The result evaluates to false, rather than failing,
+ * where the context lacks what it reads (an event attribute that was not sent, say).
+ */
+export function compileCondition(source: string, field: string, kind: ConditionKind): Condition {
+  let program: ReturnType<CelLib.Environment['parse']>;
+  try {
+    program = environment(kind).parse(source);
+  } catch (error) {
+    throw conditionError(source, field, error);
+  }
+  const checked = program.check();
+  if (!checked.valid) throw conditionError(source, field, checked.error);
+  if (checked.type !== 'bool') throw new BadInputError(`${field} must be a boolean expression, not ${checked.type}`, field);
+  return (context) => {
+    try {
+      return program(context as unknown as Record<string, unknown>) === true;
+    } catch {
+      return false;
+    }
+  };
+}
+
+function conditionError(source: string, field: string, error: unknown): BadInputError {
+  const e = error as { message?: string; node?: { pos?: number } } | undefined;
+  const reason = (e?.message ?? 'invalid expression').split('\n')[0];
+  const at = typeof e?.node?.pos === 'number' ? position(source, e.node.pos) : null;
+  const where = at ? ` at ${at.line}:${at.column}` : '';
+  return new BadInputError(`${field} is not a valid CEL condition${where}: ${reason}`, field, at ?? undefined);
+}
+
+function position(source: string, offset: number): { line: number; column: number } {
+  const before = source.slice(0, offset).split('\n');
+  return { line: before.length, column: (before.at(-1)?.length ?? 0) + 1 };
+}
+
+/** A JSON value as CEL reads it: whole numbers as int, other numbers as double. */
+export function celJson(value: unknown): unknown {
+  if (typeof value === 'number') return Number.isInteger(value) ? BigInt(value) : value;
+  if (Array.isArray(value)) return value.map(celJson);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, celJson(v)]));
+  return value;
+}
