@@ -22,7 +22,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runOperation, type OpFigures } from './lib/bench-load';
+import { runOperation, within, type OpFigures } from './lib/bench-load';
 import { DEFAULT_URL, operations, prepareDatabase, sampleMembers, tokens } from './lib/bench-ops';
 import { buildService, startServer } from './lib/bench-server';
 import { cpuMeter, isLocalDatabase } from './lib/cpu-meter';
@@ -67,13 +67,13 @@ async function main(): Promise<number> {
   await prepareDatabase(databaseUrl, members, Number(values.seed));
   const sample = await sampleMembers(databaseUrl, 5000);
   const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-  const all = operations(sample, `${runId}-profile`);
+  const secret = randomBytes(32).toString('hex');
+  const callerTokens = tokens(secret, 2000);
+  const all = operations(sample, `${runId}-profile`, callerTokens[0] as string);
   const wanted = values.op as string[];
   const unknown = wanted.filter((name) => !all.some((op) => op.name === name));
   if (unknown.length) throw new Error(`unknown operation ${unknown.join(', ')}: one of ${all.map((op) => op.name).join(', ')}`);
   const appDir = buildService(values['working-tree'] as boolean);
-  const secret = randomBytes(32).toString('hex');
-  const callerTokens = tokens(secret, 2000);
 
   const profiled: Profiled[] = [];
   for (const name of wanted) {
@@ -84,12 +84,14 @@ async function main(): Promise<number> {
     let figures: OpFigures;
     let measured: { from: number; to: number };
     try {
-      await runOperation(op, { url: server.url, connections, duration: 3, tokens: callerTokens });
-      const from = monotonicMicros();
-      figures = await runOperation(op, {
-        url: server.url, connections, duration, tokens: callerTokens, meter: cpuMeter(server.child.pid ?? null, isLocalDatabase(databaseUrl)),
-      });
-      measured = { from, to: monotonicMicros() };
+      ({ figures, measured } = await within(op, server.url, async () => {
+        await runOperation(op, { url: server.url, connections, duration: 3, tokens: callerTokens });
+        const from = monotonicMicros();
+        const run = await runOperation(op, {
+          url: server.url, connections, duration, tokens: callerTokens, meter: cpuMeter(server.child.pid ?? null, isLocalDatabase(databaseUrl)),
+        });
+        return { figures: run, measured: { from, to: monotonicMicros() } };
+      }));
     } finally {
       file = await server.stop();
     }

@@ -36,7 +36,7 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { buildService, startServer, type RunningServer } from './lib/bench-server';
-import { databaseCeiling, medianOf, runOperation, type OpFigures, type Operation } from './lib/bench-load';
+import { databaseCeiling, medianOf, runOperation, within, type OpFigures, type Operation } from './lib/bench-load';
 import { DEFAULT_URL, operations, prepareDatabase, resultFiles, sampleMembers, serverSettings, tokens, turnOrder, withDatabase, type Sample } from './lib/bench-ops';
 import { runPaced } from './lib/bench-paced';
 import { startStallMeter } from './lib/hiccups';
@@ -53,7 +53,10 @@ const FRESH_UP_TO = 100_000;
 /** API + PostgreSQL CPU microseconds per request, when both were metered. */
 const cpuOf = (fig: OpFigures) => (fig.cpu?.apiUs != null && fig.cpu.dbUs != null ? fig.cpu.apiUs + fig.cpu.dbUs : null);
 
-const ALL = ['now', 'balance', 'recordPurchase', 'redeemPoints', 'statement'];
+const ALL = ['now', 'balance', 'recordPurchase', 'redeemPoints', 'statement', 'quoteEarn', 'recordPurchaseNoRules'];
+
+/** Operations measured on a --compare build too: those an older build serves. */
+const COMPARED = ['now', 'balance', 'recordPurchase', 'redeemPoints', 'statement'];
 
 /** Operations measured again at --scale members. */
 const SCALED = ['now', 'balance', 'statement', 'recordPurchase', 'redeemPoints'];
@@ -153,7 +156,7 @@ async function main(): Promise<number> {
   const measure = async (targets: Target[]) => {
     const states = targets.map((t) => ({
       ...t,
-      ops: operations(t.sample, `${runId}-${t.id}`).filter((op) => t.names.includes(op.name)),
+      ops: operations(t.sample, `${runId}-${t.id}`, callerTokens[0] as string).filter((op) => t.names.includes(op.name)),
       meter: cpuMeter(t.server.child.pid ?? null, localDatabase),
       runs: {} as Record<string, OpFigures[]>,
     }));
@@ -168,9 +171,11 @@ async function main(): Promise<number> {
           process.stdout.write(`    ${op.label}${states.length > 1 ? ` @ ${t.label}` : ''} … `);
           // With several servers, the one measured before may have filled PostgreSQL's shared
           // buffers with another database's pages: a short unmeasured run reads this one's back.
-          if (states.length > 1) await runOperation(op, { url: t.server.url, connections, duration: WARM_SECONDS, tokens: callerTokens });
-          process.stdout.write(`from ${clockTime()} `);
-          const figures = await runOperation(op, { url: t.server.url, connections, duration, tokens: callerTokens, meter: t.meter });
+          const figures = await within(op, t.server.url, async () => {
+            if (states.length > 1) await runOperation(op, { url: t.server.url, connections, duration: WARM_SECONDS, tokens: callerTokens });
+            process.stdout.write(`from ${clockTime()} `);
+            return runOperation(op, { url: t.server.url, connections, duration, tokens: callerTokens, meter: t.meter });
+          });
           (t.runs[name] ??= []).push(figures);
           console.log(`${figures.rps} req/s${machineNote(figures)}`);
         }
@@ -208,7 +213,7 @@ async function main(): Promise<number> {
     }
     if (compareRef && compareDir) {
       compareServer = await startServer({ appDir: compareDir, databaseUrl, port: port + 2, jwtSecret: secret, cpuProfileDir: null, env: { ...serverEnv, ...compareEnv } });
-      targets.push({ id: 'compare', label: compareLabel as string, server: compareServer, sample, names: ALL });
+      targets.push({ id: 'compare', label: compareLabel as string, server: compareServer, sample, names: COMPARED });
     }
     const measured = await measure(targets);
     main = measured.find((m) => m.id === 'main') as (typeof measured)[number];
@@ -233,11 +238,12 @@ async function main(): Promise<number> {
         for (const name of main.ops.map((op) => op.name)) {
           const rate = Math.max(1, Math.floor((main.figures[name] as OpFigures).rps / 2));
           for (const t of turnOrder(pacedTargets, round)) {
-            const op = t.ops.find((o) => o.name === name) as Operation;
+            const op = t.ops.find((o) => o.name === name);
+            if (!op) continue;
             const stallMeter = startStallMeter();
             await stallMeter.ready;
             const from = clockTime();
-            const figures = await runPaced(op, { url: t.server.url, connections, duration, tokens: callerTokens, rate, meter: t.meter });
+            const figures = await within(op, t.server.url, () => runPaced(op, { url: t.server.url, connections, duration, tokens: callerTokens, rate, meter: t.meter }));
             const stalls = await stallMeter.stop();
             (t.runs[name] ??= []).push({ ...figures, ...(stalls ? { machineStalls: stalls } : {}) });
             console.log(`    ${op.label}${pacedTargets.length > 1 ? ` @ ${t.id === 'main' ? 'this build' : compareLabel}` : ''} at ${rate} req/s from ${from}: p50 ${figures.p50} ms, p99 ${figures.p99} ms; machine stalls p99 ${stalls?.p99 ?? '-'} ms, max ${stalls?.max ?? '-'} ms${machineNote(figures)}`);
@@ -274,7 +280,7 @@ async function main(): Promise<number> {
 
   const comparison = before && compareRef ? {
     ref: compareLabel,
-    operations: Object.fromEntries(ALL.map((name) => {
+    operations: Object.fromEntries(COMPARED.map((name) => {
       const was = (before as NonNullable<typeof before>).figures[name] as OpFigures;
       const now = main.figures[name] as OpFigures;
       const pacedBefore = halfRateBefore[name];
@@ -295,6 +301,8 @@ async function main(): Promise<number> {
     recordPurchaseOverD: ratio((f.recordPurchase as OpFigures).rps, d.rps),
     redeemPointsOverC: ratio((f.redeemPoints as OpFigures).rps, C.rps),
     statementOverC: ratio((f.statement as OpFigures).rps, C.rps),
+    recordPurchaseRulesOverNone: ratio((f.recordPurchase as OpFigures).rps, (f.recordPurchaseNoRules as OpFigures).rps),
+    quoteEarnOverBalance: ratio((f.quoteEarn as OpFigures).rps, (f.balance as OpFigures).rps),
   };
   // CPU per request (API + PostgreSQL) relative to C's: the cost ratio behind the req/s ratios,
   // and far steadier than req/s on a shared machine.
@@ -308,6 +316,8 @@ async function main(): Promise<number> {
     { target: 'balance >= 0.90 x C', value: ratios.balanceOverC, met: ratios.balanceOverC >= 0.9 },
     { target: 'recordPurchase >= 0.60 x C', value: ratios.recordPurchaseOverC, met: ratios.recordPurchaseOverC >= 0.6 },
     { target: 'redeemPoints >= 0.60 x C', value: ratios.redeemPointsOverC, met: ratios.redeemPointsOverC >= 0.6 },
+    { target: 'recordPurchase with the seeded rules >= 0.80 x with none', value: ratios.recordPurchaseRulesOverNone, met: ratios.recordPurchaseRulesOverNone >= 0.8 },
+    { target: 'quoteEarn >= 0.80 x balance', value: ratios.quoteEarnOverBalance, met: ratios.quoteEarnOverBalance >= 0.8 },
     ...Object.entries(halfRate).map(([name, h]) => ({ target: `${name} p99 < 50 ms at half max rate`, value: h.p99, met: h.p99 < 50 && h.failures === 0 })),
     ...(scaling ? ['balance', 'statement'].map((name) => {
       const p = (scaling as Record<string, { meanRatio: number }>)[name] as { meanRatio: number };
@@ -357,7 +367,7 @@ async function main(): Promise<number> {
   console.log(`PostgreSQL ${postgres.version}: ${Object.entries(postgres.settings).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   console.log(table([...main.ops.map((op) => [op.label, f[op.name]] as [string, OpFigures]), ['D  database ceiling (pg Pool)', d]]));
   for (const [name, fig] of Object.entries(f)) if (fig.errorSamples.length) console.log(`  ${name} failures: ${fig.errorSamples.join('; ')}`);
-  console.log(`\nratios: (2)/C ${ratios.balanceOverC}  (3)/C ${ratios.recordPurchaseOverC}  (3)/D ${ratios.recordPurchaseOverD}  (4)/C ${ratios.redeemPointsOverC}  (5)/C ${ratios.statementOverC}`);
+  console.log(`\nratios: (2)/C ${ratios.balanceOverC}  (3)/C ${ratios.recordPurchaseOverC}  (3)/D ${ratios.recordPurchaseOverD}  (4)/C ${ratios.redeemPointsOverC}  (5)/C ${ratios.statementOverC}  (3)/(7) ${ratios.recordPurchaseRulesOverNone}  (6)/(2) ${ratios.quoteEarnOverBalance}`);
   if (cpuOf(C) !== null) {
     console.log(`CPU per request (API + PostgreSQL) × C's: ${Object.entries(cpuOverC).map(([n, r]) => `${n} ${r}`).join('  ')}`);
   }

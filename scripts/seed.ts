@@ -11,7 +11,8 @@
  * A programme still on a one-rung ladder gets MEMBER / SILVER / GOLD / PLATINUM (setTiers),
  * launched at --as-of: the history stays earned at ×1, and each member holds the tier its
  * qualifying points in the window up to --as-of earn, as the tier engine would store it.
- * Members that already have a tier state keep it.
+ * Members that already have a tier state keep it. A programme without earning rules gets a few
+ * realistic ones (scripts/lib/seed-rules.ts); purchases carry baskets of 1-3 items.
  */
 import { parseArgs } from 'node:util';
 import { SingleBar, Presets } from 'cli-progress';
@@ -73,6 +74,7 @@ async function main(): Promise<number> {
     const { tiers } = summary;
     console.log(`tiers ${tiers.ladderSet ? 'set on the programme this run' : 'as configured'}, launched at ${asOf.toISOString()}: `
       + `${tiers.stored} states written for ${tiers.checked} members without one in ${tiers.seconds.toFixed(1)} s`);
+    console.log(summary.rulesCreated > 0 ? `earning rules: ${summary.rulesCreated} created (docs/rules.md)` : 'earning rules: as configured');
     const seeded = tiers.distribution.reduce((sum, t) => sum + t.members, 0);
     console.log(`tier distribution of seed ${seed} (${seeded} members):`);
     for (const t of tiers.distribution) {

@@ -95,6 +95,13 @@ export interface Operation {
   label: string;
   /** Builds one request body. */
   body: () => unknown;
+  /** Runs each measured run of the operation against the server at `url` inside a setting of its own (earning rules off, say). */
+  around?: <T>(url: string, run: () => Promise<T>) => Promise<T>;
+}
+
+/** Runs `run` for `op` against `url`, inside the operation's own setting where it has one. */
+export function within<T>(op: Operation, url: string, run: () => Promise<T>): Promise<T> {
+  return op.around ? op.around(url, run) : run();
 }
 
 export interface LoadOptions {

@@ -18,6 +18,11 @@ export const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/milepost_bench';
 const BALANCE = 'query Balance($id: ID!) { member(id: $id) { balance { available } } }';
 const STATEMENT = 'query Statement($id: ID!) { member(id: $id) { transactions(first: 20) { edges { node { id points type } } } } }';
 const PURCHASE = 'mutation Purchase($input: RecordPurchaseInput!) { recordPurchase(input: $input) { pointsEarned } }';
+const QUOTE = 'query Quote($input: RecordPurchaseInput!) { quoteEarn(input: $input) { points } }';
+const ACTIVE_RULES = '{ earningRules(activeOnly: true) { id } }';
+const SET_RULE_ACTIVE = 'mutation Switch($id: ID!, $active: Boolean!) { setEarningRuleActive(id: $id, active: $active) { id } }';
+const CATEGORIES = ['apparel', 'shoes', 'electronics', 'home', 'beauty'];
+const CHANNELS = ['web', 'app', 'store'];
 const REDEEM = 'mutation Redeem($input: RedeemPointsInput!) { redeemPoints(input: $input) { id points } }';
 
 /**
@@ -111,25 +116,56 @@ export async function serverSettings(url: string): Promise<{ version: string; se
   }
 }
 
-export function operations(sample: Sample, runId: string): Operation[] {
+/** A basket of 1-3 lines and the order they make, as a storefront sends it. */
+function cartOf(memberId: string, orderId: string) {
+  const items = Array.from({ length: 1 + Math.floor(Math.random() * 3) }, (_, i) => ({
+    sku: `SKU-${i}-${Math.floor(Math.random() * 500)}`, category: CATEGORIES[Math.floor(Math.random() * CATEGORIES.length)] as string,
+    quantity: 1 + Math.floor(Math.random() * 2), unitPrice: `${1 + Math.floor(Math.random() * 80)}.${String(Math.floor(Math.random() * 100)).padStart(2, '0')}`,
+  }));
+  const cents = items.reduce((sum, item) => sum + item.quantity * Math.round(Number(item.unitPrice) * 100), 0);
+  return {
+    memberId, orderId, amount: `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`, currency: 'USD',
+    channel: CHANNELS[Math.floor(Math.random() * CHANNELS.length)] as string, items,
+  };
+}
+
+async function gql(url: string, token: string, query: string, variables: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+  const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
+  const body = (await res.json()) as { data?: Record<string, unknown>; errors?: unknown };
+  if (body.errors || !body.data) throw new Error(`bench setup request failed: ${JSON.stringify(body.errors)}`);
+  return body.data;
+}
+
+/**
+ * Runs with the programme's active earning rules switched off (and on again after): the same
+ * purchases measured with no rules, against the server measured with them.
+ */
+function withoutRules(admin: string) {
+  let ids: string[] | null = null;
+  const switchAll = async (url: string, active: boolean) => {
+    for (const id of ids ?? []) await gql(url, admin, SET_RULE_ACTIVE, { id, active });
+  };
+  return async <T>(url: string, run: () => Promise<T>): Promise<T> => {
+    ids ??= ((await gql(url, admin, ACTIVE_RULES)).earningRules as { id: string }[]).map((r) => r.id);
+    await switchAll(url, false);
+    try {
+      return await run();
+    } finally {
+      await switchAll(url, true);
+    }
+  };
+}
+
+/** The operations measured; `admin` signs the setting changes some of them run in. */
+export function operations(sample: Sample, runId: string, admin: string): Operation[] {
   const pick = (ids: string[]) => ids[Math.floor(Math.random() * ids.length)] as string;
   let order = 0;
   let key = 0;
+  const purchase = () => ({ query: PURCHASE, variables: { input: cartOf(pick(sample.all), `bench-${runId}-${order++}`) } });
   return [
     { name: 'now', label: '(1) { now }  = C', body: () => ({ query: '{ now }' }) },
     { name: 'balance', label: '(2) member balance', body: () => ({ query: BALANCE, variables: { id: pick(sample.all) } }) },
-    {
-      name: 'recordPurchase', label: '(3) recordPurchase',
-      body: () => ({
-        query: PURCHASE,
-        variables: {
-          input: {
-            memberId: pick(sample.all), orderId: `bench-${runId}-${order++}`,
-            amount: `${5 + Math.floor(Math.random() * 200)}.${String(Math.floor(Math.random() * 100)).padStart(2, '0')}`, currency: 'USD',
-          },
-        },
-      }),
-    },
+    { name: 'recordPurchase', label: '(3) recordPurchase', body: purchase },
     {
       name: 'redeemPoints', label: '(4) redeemPoints',
       body: () => ({
@@ -138,6 +174,8 @@ export function operations(sample: Sample, runId: string): Operation[] {
       }),
     },
     { name: 'statement', label: '(5) transactions(first:20)', body: () => ({ query: STATEMENT, variables: { id: pick(sample.all) } }) },
+    { name: 'quoteEarn', label: '(6) quoteEarn', body: () => ({ query: QUOTE, variables: { input: cartOf(pick(sample.all), `quote-${runId}`) } }) },
+    { name: 'recordPurchaseNoRules', label: '(7) recordPurchase, rules off', body: purchase, around: withoutRules(admin) },
   ];
 }
 

@@ -16,6 +16,7 @@ const REFERRAL_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
 const REFERRAL_SPACE = 32 ** 8;
 const CHANNELS = [['web', 40], ['app', 35], ['store', 20], ['partner', 5]] as const;
 const REDEMPTIONS = [100, 200, 250, 500, 1000] as const;
+const CATEGORIES = [['apparel', 30], ['shoes', 20], ['electronics', 15], ['home', 20], ['beauty', 15]] as const;
 const IDEMPOTENCY_RETENTION_DAYS = 30;
 
 export interface SeedSettings {
@@ -223,20 +224,37 @@ export class SeedBlock {
     return `SO-${this.settings.seed}-${sim.index}-${k}`;
   }
 
+  /**
+   * The basket of purchase k: 1-3 lines whose totals add up to the order. Drawn from a stream of
+   * its own, so the rest of the history is the same with or without baskets.
+   */
+  private basket(sim: Sim, k: number, cents: number) {
+    const rng = new Rng(this.settings.seed, 0x4000_0000 + sim.index * 128 + k);
+    const lines = Math.min(cents, rng.int(1, 3));
+    let left = cents;
+    return Array.from({ length: lines }, (_, i) => {
+      const line = i === lines - 1 ? left : Math.max(1, Math.floor((left * rng.int(30, 70)) / 100));
+      left -= line;
+      const quantity = line % 2 === 0 && rng.chance(0.3) ? 2 : 1;
+      return { sku: `SKU-${rng.int(1, 500)}`, category: rng.weighted(CATEGORIES), quantity, unitPrice: money(line / quantity) };
+    });
+  }
+
   private purchase(sim: Sim, now: Date, k: number, cents: number, channel: string) {
     const { earnRate, earnMultiplier, pointsName, currency } = this.settings;
     const amount = money(cents);
     const orderId = this.orderId(sim, k);
+    const items = this.basket(sim, k, cents);
     const base = pointsForAmount(amount, earnRate);
     const total = pointsForAmount(amount, earnRate, earnMultiplier);
     const breakdown = [{ source: 'BASE', description: `${earnRate} ${pointsName} per ${currency}`, points: base, qualifyingPoints: base }];
     if (total !== base) breakdown.push({ source: 'TIER_MULTIPLIER', description: `×${Number(earnMultiplier)}`, points: total - base, qualifyingPoints: 0 });
     const txn = total > 0 ? this.credit(sim, now, 'PURCHASE', total, base, `Purchase ${orderId}`, { orderId }) : null;
     this.rows.orders.push({
-      order_id: orderId, member_id: sim.id, partner_id: null, amount, currency, channel, items: null, occurred_at: now,
+      order_id: orderId, member_id: sim.id, partner_id: null, amount, currency, channel, items: JSON.stringify(items), occurred_at: now,
       txn_id: txn?.id ?? null, points_earned: total, qualifying_points: base, breakdown: JSON.stringify(breakdown),
       refunded_amount: '0.00', points_reversed: 0, qualifying_reversed: 0,
-      request_hash: requestHash({ memberId: sim.id, amount, currency, channel, occurredAt: now, items: null, partnerId: null }),
+      request_hash: requestHash({ memberId: sim.id, amount, currency, channel, occurredAt: now, items, partnerId: null }),
       created_at: now,
     });
   }

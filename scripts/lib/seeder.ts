@@ -9,6 +9,7 @@ import type { Database } from '../../src/db/database';
 import { BLOCK, SeedBlock, externalIdOf, type SeedSettings } from './seed-model';
 import { ensureLadder, seedTierStates, tierDistribution, type TierSeedSummary } from './seed-tiers';
 import { TABLE_NAMES, writeBlock } from './seed-writer';
+import { ensureRules } from './seed-rules';
 
 export interface SeedOptions extends SeedSettings {
   members: number;
@@ -22,6 +23,8 @@ export interface SeedSummary {
   rows: Record<string, number>;
   totals: Record<string, number>;
   tiers: TierSeedSummary;
+  /** Earning rules created this run (none when the programme had rules). */
+  rulesCreated: number;
 }
 
 const TIER_TABLES = ['member_tiers', 'tier_history'];
@@ -71,6 +74,7 @@ export async function seedMembers(
   } = {},
 ): Promise<SeedSummary> {
   const ladderSet = await ensureLadder(database.db, options.config, options.asOf);
+  const rulesCreated = await ensureRules(database.db, options.config, options.asOf);
   const { ranges, present } = await missingRanges(database, options.seed, options.members);
   const todo = ranges.reduce((sum, r) => sum + (r.to - r.from), 0);
   hooks.onStart?.(todo);
@@ -99,5 +103,5 @@ export async function seedMembers(
     totals[table] = r.rows[0]?.n ?? 0;
   }
   const distribution = await tierDistribution(database.db, options.seed);
-  return { membersBefore: present, membersAdded: todo, rows, totals, tiers: { ladderSet, ...states, distribution } };
+  return { membersBefore: present, membersAdded: todo, rows, totals, tiers: { ladderSet, ...states, distribution }, rulesCreated };
 }

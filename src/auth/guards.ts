@@ -21,7 +21,8 @@ export function requireRole(ctx: Ctx, ...roles: Role[]): Actor {
  */
 export function requireMemberAccess(ctx: Ctx, memberId: string, roles: Role[] = ['ADMIN', 'PARTNER', 'MEMBER']): Actor {
   const actor = requireRole(ctx, ...roles);
-  if (actor.role === 'MEMBER' && actor.memberId !== memberId) {
+  // Member ids are uuids, which match in either case.
+  if (actor.role === 'MEMBER' && actor.memberId?.toLowerCase() !== memberId.toLowerCase()) {
     throw new ForbiddenError('A member may act on its own account only');
   }
   return actor;

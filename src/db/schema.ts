@@ -239,6 +239,7 @@ export type LimitPeriod = 'DAY' | 'WEEK' | 'MONTH' | 'YEAR' | 'LIFETIME';
 
 export interface EarningRuleTable {
   id: string;
+  seq: ColumnType<string, never, never>;
   version: number;
   name: string;
   trigger: string;

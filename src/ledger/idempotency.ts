@@ -15,7 +15,12 @@ export interface IdempotencyRequest {
 }
 
 export function checkKey(request: IdempotencyRequest): void {
-  if (request.key.length < 1 || request.key.length > 200) throw new BadInputError('idempotencyKey must be 1-200 characters', 'idempotencyKey');
+  checkKeyLength(request.key);
+}
+
+/** BAD_USER_INPUT unless the key is 1-200 characters. */
+export function checkKeyLength(key: string): void {
+  if (key.length < 1 || key.length > 200) throw new BadInputError('idempotencyKey must be 1-200 characters', 'idempotencyKey');
 }
 
 /**

@@ -9,7 +9,7 @@ import { readCarrying } from '../db/ahead';
 import * as repo from './members.repo';
 import { getProgram } from '../program/program.service';
 import { recordServiceEvent } from '../points/events.service';
-import { SIGNUP_EVENT } from '../rules/rules.service';
+import { SIGNUP_EVENT } from '../rules/rules.engine';
 import { acceptedPage, memberWithBalance, memberWithPage, type StatementArgs } from '../points/balance.service';
 import type { MemberPageView, MemberRow } from './members.repo';
 import {

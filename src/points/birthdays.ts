@@ -9,7 +9,8 @@ import { DateTime } from 'luxon';
 import type { Db } from '../db/database';
 import { getProgram } from '../program/program.service';
 import { birthdayMembers } from '../rules/rules.repo';
-import { BIRTHDAY_EVENT, hasRules } from '../rules/rules.service';
+import { hasRules } from '../rules/rules.awards';
+import { BIRTHDAY_EVENT } from '../rules/rules.engine';
 import { recordServiceEvent } from './events.service';
 
 /** Records today's birthday events; returns how many it recorded. */
@@ -17,12 +18,12 @@ export async function awardBirthdays(db: Db, now: Date, logger?: Logger, batchSi
   const program = await getProgram(db);
   if (!hasRules(program, BIRTHDAY_EVENT)) return 0;
   const today = DateTime.fromJSDate(now, { zone: program.timezone });
-  const monthDay = today.toFormat('MM-dd');
-  const monthDays = monthDay === '02-28' && !today.isInLeapYear ? [monthDay, '02-29'] : [monthDay];
+  const days: [number, number][] = [[today.month, today.day]];
+  if (today.month === 2 && today.day === 28 && !today.isInLeapYear) days.push([2, 29]);
   const env = { db, now: async () => now };
   let recorded = 0;
   for (let after: string | null = null; ;) {
-    const ids = await birthdayMembers(db, monthDays, today.year, after, batchSize);
+    const ids = await birthdayMembers(db, days, today.year, after, batchSize);
     for (const id of ids) {
       try {
         await recordServiceEvent(env, id, BIRTHDAY_EVENT, `birthday:${id}:${today.year}`);

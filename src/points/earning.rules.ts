@@ -2,7 +2,7 @@
 import type { ProgramView, TierView } from '../program/program.types';
 import { multiplierUnits, pointsForUnits } from '../ledger/ledger.rules';
 import type { EarnComponent } from '../ledger/ledger.types';
-import { toUnits } from '../money';
+import { plainDecimal, toUnits } from '../money';
 
 export interface Earning {
   /** Base points: the qualifying points. */
@@ -31,7 +31,7 @@ function termsOf(program: ProgramView): EarnTerms {
   if (!terms) {
     terms = {
       rate: toUnits(program.earn_rate, 4),
-      base: `${program.earn_rate} ${program.points_name} per ${program.currency}`,
+      base: `${plainDecimal(program.earn_rate)} ${program.points_name} per ${program.currency}`,
       rungs: new Map(program.tiers.map((tier) => [tier, rungTerms(tier)])),
     };
     TERMS.set(program, terms);

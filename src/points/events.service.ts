@@ -8,11 +8,12 @@ import type { Ctx } from '../context';
 import { actorKey, requireActor } from '../auth/guards';
 import { BadInputError } from '../errors';
 import { credit } from '../ledger/ledger.core';
-import { byRecordRow, checkKey } from '../ledger/idempotency';
-import { requestHash } from '../ledger/ledger.rules';
+import { byRecordRow, checkKeyLength } from '../ledger/idempotency';
+import { MAX_POINTS_PER_TRANSACTION, requestHash } from '../ledger/ledger.rules';
 import type { EarnComponent, EventResultView, TransactionRow } from '../ledger/ledger.types';
 import { runUnit, type UnitEnv } from '../ledger/unit-of-work';
-import { PURCHASE_TRIGGER, checkTrigger, planAwards, ruleAwards, ruleComponent, unitReads } from '../rules/rules.service';
+import { planAwards, ruleAwards, ruleComponent, unitReads } from '../rules/rules.awards';
+import { checkEventType } from '../rules/rules.service';
 import { currentTier, tierStatusRules } from '../tiers/tiers.service';
 import * as repo from './events.repo';
 
@@ -48,12 +49,11 @@ function checkAttributes(value: unknown): Record<string, unknown> {
 /** Records an event sent by a caller (ADMIN, PARTNER); idempotent on (caller, idempotencyKey). */
 export async function recordEvent(ctx: Ctx, input: EventInput): Promise<EventResultView> {
   const actor = requireActor(ctx);
-  const type = checkTrigger(input.type, 'type');
-  if (type === PURCHASE_TRIGGER) throw new BadInputError('a purchase is recorded by recordPurchase, not as an event', 'type');
+  const type = checkEventType(input.type);
   const now = await ctx.now();
   if (input.occurredAt && input.occurredAt.getTime() > now.getTime()) throw new BadInputError('occurredAt cannot be in the future', 'occurredAt');
+  checkKeyLength(input.idempotencyKey);
   const scope = actorKey(actor);
-  checkKey({ scope, key: input.idempotencyKey, operation: 'recordEvent', hash: '', memberId: input.memberId });
   return eventUnit(ctx, {
     memberId: input.memberId, type, occurredAt: input.occurredAt ?? null, attributes: checkAttributes(input.attributes),
     scope, key: input.idempotencyKey, actor: scope, partnerId: actor.partnerId ?? null,
@@ -74,7 +74,7 @@ async function eventUnit(env: UnitEnv, request: EventRequest): Promise<EventResu
     const member = work.member(request.memberId);
     const at = work.now;
     const awards = await ruleAwards(unitReads(work), work.program, member, async () => (await currentTier(work, member, work.program, at)).code,
-      { kind: 'event', type: request.type, attributes: request.attributes }, at);
+      { kind: 'event', type: request.type, attributes: request.attributes }, at, MAX_POINTS_PER_TRANSACTION);
     const points = awards.reduce((sum, a) => sum + a.points, 0);
     const breakdown = awards.map(ruleComponent);
     let txn: TransactionRow | null = null;

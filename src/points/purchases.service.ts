@@ -13,7 +13,7 @@ import { currentTier, tierStatusRules } from '../tiers/tiers.service';
 import { earning } from './earning.rules';
 import { isUuid } from '../db/ids';
 import type { ProgramView, TierView } from '../program/program.types';
-import { planAwards, plainReads, ruleAwards, ruleComponent, unitReads, type Award, type RuleReads } from '../rules/rules.service';
+import { planAwards, plainReads, ruleAwards, ruleComponent, unitReads, type Award, type RuleReads } from '../rules/rules.awards';
 import * as repo from './purchases.repo';
 
 export interface PurchaseItem { sku: string; category?: string | null; quantity: number; unitPrice: string }
@@ -23,6 +23,7 @@ export interface PurchaseInput {
 }
 
 const MAX_AMOUNT_UNITS = 10_000_000_000n; // 100,000,000.00 in one order
+const MAX_QUANTITY = 100_000;
 
 function checkOrderId(value: string, field: string): string {
   const trimmed = value.trim();
@@ -34,13 +35,14 @@ function checkItems(items: PurchaseItem[] | null | undefined) {
   if (!items) return null;
   if (items.length > 500) throw new BadInputError('At most 500 items per purchase', 'items');
   return items.map((item, i) => {
-    if (!Number.isInteger(item.quantity) || item.quantity < 1) throw new BadInputError(`items[${i}].quantity must be at least 1`, 'items');
-    return {
-      sku: checkOrderId(item.sku, `items[${i}].sku`),
-      category: item.category?.trim() || null,
-      quantity: item.quantity,
-      unitPrice: checkDecimal(item.unitPrice, `items[${i}].unitPrice`, { min: 0, scale: 2 }),
-    };
+    if (!Number.isInteger(item.quantity) || item.quantity < 1 || item.quantity > MAX_QUANTITY) {
+      throw new BadInputError(`items[${i}].quantity must be 1-${MAX_QUANTITY}`, 'items');
+    }
+    const unitPrice = checkDecimal(item.unitPrice, `items[${i}].unitPrice`, { min: 0, scale: 2 });
+    if (toUnits(unitPrice, 2) > MAX_AMOUNT_UNITS) throw new BadInputError(`items[${i}].unitPrice is larger than one order can be`, 'items');
+    const category = item.category?.trim() || null;
+    if (category !== null && category.length > 100) throw new BadInputError(`items[${i}].category must be at most 100 characters`, 'items');
+    return { sku: checkOrderId(item.sku, `items[${i}].sku`), category, quantity: item.quantity, unitPrice };
   });
 }
 
@@ -92,13 +94,14 @@ async function cartEarning(
   reads: RuleReads, program: ProgramView, member: MemberRow, tier: TierView, cart: Cart, partnerId: string | null, now: Date,
 ): Promise<CartEarning> {
   const { base, total, breakdown } = earning(program, cart.cents, tier);
+  if (total > MAX_POINTS_PER_TRANSACTION) {
+    throw new BadInputError(`this purchase would earn ${total} points, more than one transaction may move (${MAX_POINTS_PER_TRANSACTION})`, 'amount');
+  }
+  // Rule bonuses fill what room the transaction has left; they never make a purchase fail.
   const awards = await ruleAwards(reads, program, member, async () => tier.code, {
     kind: 'purchase', cents: cart.cents, currency: cart.currency, channel: cart.channel, orderId: cart.orderId, partnerId, items: cart.items,
-  }, now);
+  }, now, MAX_POINTS_PER_TRANSACTION - total);
   const points = total + awards.reduce((sum, a) => sum + a.points, 0);
-  if (points > MAX_POINTS_PER_TRANSACTION) {
-    throw new BadInputError(`this purchase would earn ${points} points, more than one transaction may move (${MAX_POINTS_PER_TRANSACTION})`, 'amount');
-  }
   return {
     points,
     qualifying: base + awards.reduce((sum, a) => sum + a.qualifyingPoints, 0),
@@ -119,7 +122,7 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
   const { orderId, amount, channel, items } = cart;
   const occurredAt = cart.occurredAt ?? now;
   const partnerId = actor.partnerId ?? null;
-  const hash = requestHash({ memberId: input.memberId, amount, currency: input.currency, channel, occurredAt: input.occurredAt ?? null, items, partnerId });
+  const hash = requestHash({ memberId: input.memberId.toLowerCase(), amount, currency: input.currency, channel, occurredAt: input.occurredAt ?? null, items, partnerId });
 
   return runUnit(ctx, { members: [input.memberId], status: tierStatusRules, qualifying: true, replay: byOrder(orderId, hash) }, async (work) => {
     const member = work.member(input.memberId);
@@ -157,6 +160,7 @@ export async function quoteEarn(ctx: Ctx, input: PurchaseInput): Promise<EarnQuo
   const cart = checkCart(input, program, now);
   const member = isUuid(input.memberId) ? await repo.findMember(ctx.db, input.memberId) : undefined;
   if (!member) throw new NotFoundError('Member');
+  if (member.status !== 'ACTIVE') throw new InvalidStateError(`Member is ${member.status.toLowerCase()}: points cannot move`);
   const tier = await currentTier({ db: ctx.db }, member, program, now);
   const earned = await cartEarning(plainReads(ctx.db), program, member, tier, cart, actor.partnerId ?? null, now);
   return { points: earned.points, qualifyingPoints: earned.qualifying, breakdown: earned.breakdown };

@@ -31,8 +31,7 @@ export async function replaceMilestones(db: Db, milestones: Insertable<TierMiles
   await db.updateTable('milestone_review').set((eb) => ({ version: eb('version', '+', 1), review_after: null })).execute();
 }
 
-/** The active earning rules, in evaluation order. */
+/** The active earning rules (src/rules puts them in evaluation order). */
 export async function loadActiveRules(db: Db): Promise<EarningRuleRow[]> {
-  return db.selectFrom('earning_rules').selectAll().where('active', '=', true)
-    .orderBy('priority', 'desc').orderBy('created_at', 'asc').orderBy('id', 'asc').execute();
+  return db.selectFrom('earning_rules').selectAll().where('active', '=', true).execute();
 }

@@ -75,7 +75,7 @@ export async function updateProgram(ctx: Ctx, input: ProgramPatch): Promise<Prog
   if (input.allowNegativeBalance != null) patch.allow_negative_balance = input.allowNegativeBalance;
   if (input.timezone != null) {
     if (!IANAZone.isValidZone(input.timezone)) throw new BadInputError('timezone must be an IANA time zone name such as Europe/Paris', 'timezone');
-    patch.timezone = input.timezone;
+    patch.timezone = new Intl.DateTimeFormat('en-US', { timeZone: input.timezone }).resolvedOptions().timeZone;
   }
   patch.updated_at = await ctx.now();
   await repo.updateProgram(ctx.db, patch);

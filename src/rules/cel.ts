@@ -66,7 +66,7 @@ const environments = new Map<ConditionKind, CelLib.Environment>();
 function environment(kind: ConditionKind): CelLib.Environment {
   let env = environments.get(kind);
   if (!env) {
-    env = new (cel().Environment)({ limits: { maxAstNodes: 2_000, maxDepth: 40, maxListElements: 200, maxMapEntries: 200, maxCallArguments: 16 } })
+    env = new (cel().Environment)({ limits: { maxAstNodes: 500, maxDepth: 32, maxListElements: 100, maxMapEntries: 100, maxCallArguments: 8 } })
       .registerType('Item', { ctor: ItemValue, fields: { sku: 'string', category: 'string', quantity: 'int', unitPrice: 'double' } })
       .registerType('Purchase', {
         ctor: PurchaseValue,
@@ -101,6 +101,7 @@ export function compileCondition(source: string, field: string, kind: ConditionK
   } catch (error) {
     throw conditionError(source, field, error);
   }
+  checkCost(program.ast as AstNode, source, field);
   const checked = program.check();
   if (!checked.valid) throw conditionError(source, field, checked.error);
   if (checked.type !== 'bool') throw new BadInputError(`${field} must be a boolean expression, not ${checked.type}`, field);
@@ -111,6 +112,47 @@ export function compileCondition(source: string, field: string, kind: ConditionK
       return false;
     }
   };
+}
+
+/** A node of the library's syntax tree: an operator, its arguments, its offset in the source. */
+interface AstNode { op: string; args: unknown; pos?: number }
+
+const COMPREHENSIONS = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
+/** Comprehensions inside comprehensions: two levels (each item against the member's tags, say) and no more. */
+const MAX_COMPREHENSION_DEPTH = 2;
+
+/**
+ * Refuses what would let one condition hold up the service, which evaluates it synchronously on
+ * every purchase: `matches` (a JavaScript regular expression, unlike CEL's RE2, can take
+ * exponential time on a crafted string), `cel.bind` (which can double a value at every level),
+ * and comprehensions nested deeper than MAX_COMPREHENSION_DEPTH. With the environment's limits
+ * on size, literal lists and depth, a condition's cost is then bounded by the purchase's items.
+ */
+function checkCost(root: AstNode, source: string, field: string): void {
+  const refuse = (node: AstNode, reason: string): never => {
+    const at = position(source, node.pos ?? 0);
+    throw new BadInputError(`${field} is not allowed at ${at.line}:${at.column}: ${reason}`, field, at);
+  };
+  const walk = (node: AstNode, depth: number): void => {
+    const args = Array.isArray(node.args) ? (node.args as unknown[]) : [];
+    if (node.op === 'rcall' || node.op === 'call') {
+      const name = args[0];
+      if (name === 'matches') refuse(node, 'matches() is not offered (use contains, startsWith or endsWith)');
+      if (name === 'bind') refuse(node, 'cel.bind() is not offered');
+      if (node.op === 'rcall' && typeof name === 'string' && COMPREHENSIONS.has(name)) {
+        if (depth + 1 > MAX_COMPREHENSION_DEPTH) refuse(node, `comprehensions nest at most ${MAX_COMPREHENSION_DEPTH} deep`);
+        visit(args[1], depth);
+        visit(args[2], depth + 1);
+        return;
+      }
+    }
+    for (const arg of args) visit(arg, depth);
+  };
+  const visit = (value: unknown, depth: number): void => {
+    if (Array.isArray(value)) for (const v of value) visit(v, depth);
+    else if (value && typeof value === 'object' && 'op' in value) walk(value as AstNode, depth);
+  };
+  walk(root, 0);
 }
 
 function conditionError(source: string, field: string, error: unknown): BadInputError {

@@ -8,6 +8,17 @@ import { DateTime } from 'luxon';
 import type { EffectKind, LimitPeriod } from '../db/schema';
 import type { Condition, ItemValue, RuleContext } from './cel';
 
+export const PURCHASE_TRIGGER = 'PURCHASE';
+/** The event types the service sends itself: callers may not. */
+export const SIGNUP_EVENT = 'signup';
+export const BIRTHDAY_EVENT = 'birthday';
+export const SERVICE_EVENTS: readonly string[] = [SIGNUP_EVENT, BIRTHDAY_EVENT];
+
+/** Whether a rule's conditions read member.purchaseCount (a count the other rules need not pay for). */
+export function readsPurchaseCount(...conditions: (string | null | undefined)[]): boolean {
+  return conditions.some((c) => c != null && /\bpurchaseCount\b/.test(c));
+}
+
 export interface RuleDefinition {
   id: string;
   version: number;
@@ -29,7 +40,8 @@ export interface RuleDefinition {
   exclusive: boolean;
   startsAt: Date | null;
   endsAt: Date | null;
-  createdAt: Date;
+  /** Creation order (the rule's seq). */
+  created: bigint;
 }
 
 /** What the rules are evaluated on. */
@@ -67,14 +79,14 @@ export interface RuleAward {
   qualifyingPoints: number;
 }
 
-export type SkipReason = 'LIMIT' | 'BUDGET' | 'EXCLUDED';
+export type SkipReason = 'LIMIT' | 'BUDGET' | 'EXCLUDED' | 'ROOM';
 
 const TEN_THOUSAND = 10_000n;
 const CENTS_BY_RATE = 100n * TEN_THOUSAND;
 
-/** The evaluation order: priority, highest first; ties oldest first (then by id, so the order is total). */
+/** The evaluation order: priority, highest first; ties oldest first. */
 export function evaluationOrder(a: RuleDefinition, b: RuleDefinition): number {
-  return b.priority - a.priority || a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  return b.priority - a.priority || (a.created < b.created ? -1 : a.created > b.created ? 1 : 0);
 }
 
 /** floor(cents / 100 × rate), the rate in ten-thousandths. */
@@ -88,13 +100,20 @@ export function multiplierPoints(cents: bigint, earnRate: bigint, rate: bigint):
   return Number((base * (rate - TEN_THOUSAND)) / TEN_THOUSAND);
 }
 
-/** The value a PER_UNIT or MULTIPLIER effect counts: the order, or only the items its filter matches. */
+/**
+ * The value a PER_UNIT or MULTIPLIER effect counts: the order, or only the items its filter
+ * matches, never more than the order (lines are the caller's to state; the amount is what was paid).
+ */
 function valueCents(rule: RuleDefinition, facts: EarnFacts): bigint {
   const filter = rule.effect.itemCondition;
   if (!filter) return facts.amountCents;
   let cents = 0n;
-  for (const item of facts.items) if (filter({ ...facts.context, item: item.value })) cents += item.cents;
-  return cents;
+  const context = { ...facts.context };
+  for (const item of facts.items) {
+    context.item = item.value;
+    if (filter(context)) cents += item.cents;
+  }
+  return cents < facts.amountCents ? cents : facts.amountCents;
 }
 
 /** What the rule's effect gives for these facts, before limits and budget. */
@@ -126,16 +145,21 @@ export function candidates(rules: readonly RuleDefinition[], facts: EarnFacts): 
 }
 
 /**
- * The awards, in evaluation order. A rule at its member limit is skipped; a rule whose budget
- * has less left than it would give awards what is left (never more), and is skipped when
- * nothing is; once an exclusive rule awards, every rule after it is skipped.
+ * The awards, in evaluation order (found must be in it). A rule at its member limit is skipped;
+ * a rule whose budget has less left than it would give awards what is left (never more), and is
+ * skipped when nothing is; once an exclusive rule awards, every rule of lower priority is
+ * skipped. Together the awards stay within `room` points (what one transaction may still move):
+ * the rule that would pass it awards what fits, and the rules after it nothing.
  */
-export function settle(found: readonly Candidate[], standing: (ruleId: string) => Standing): { awards: RuleAward[]; skipped: { ruleId: string; reason: SkipReason }[] } {
+export function settle(
+  found: readonly Candidate[], standing: (ruleId: string) => Standing, room = Number.POSITIVE_INFINITY,
+): { awards: RuleAward[]; skipped: { ruleId: string; reason: SkipReason }[] } {
   const awards: RuleAward[] = [];
   const skipped: { ruleId: string; reason: SkipReason }[] = [];
-  let excluded = false;
+  let excludedBelow: number | null = null;
+  let left = room;
   for (const { rule, points } of found) {
-    if (excluded) {
+    if (excludedBelow !== null && rule.priority < excludedBelow) {
       skipped.push({ ruleId: rule.id, reason: 'EXCLUDED' });
       continue;
     }
@@ -144,13 +168,14 @@ export function settle(found: readonly Candidate[], standing: (ruleId: string) =
       skipped.push({ ruleId: rule.id, reason: 'LIMIT' });
       continue;
     }
-    const given = budgetLeft === null ? points : Math.min(points, budgetLeft);
+    const given = Math.min(points, budgetLeft ?? points, left);
     if (given <= 0) {
-      skipped.push({ ruleId: rule.id, reason: 'BUDGET' });
+      skipped.push({ ruleId: rule.id, reason: left <= 0 ? 'ROOM' : 'BUDGET' });
       continue;
     }
+    left -= given;
     awards.push({ ruleId: rule.id, ruleVersion: rule.version, name: rule.name, points: given, qualifyingPoints: rule.effect.qualifying ? given : 0 });
-    if (rule.exclusive) excluded = true;
+    if (rule.exclusive) excludedBelow ??= rule.priority;
   }
   return { awards, skipped };
 }
@@ -164,9 +189,21 @@ export function periodStart(period: LimitPeriod, now: Date, zone: string): Date 
 
 /** The calendar of `now` in `zone`: day of week (0 = Sunday … 6 = Saturday) and "YYYY-MM-DD". */
 export function localCalendar(now: Date, zone: string): { localDay: bigint; localDate: string } {
-  const local = DateTime.fromJSDate(now, { zone });
-  return { localDay: BigInt(local.weekday % 7), localDate: local.toISODate() ?? '' };
+  // Every offset in use is a whole number of quarter hours, so a date changes only on a
+  // quarter-hour boundary: one answer serves a whole quarter hour.
+  const key = `${zone} ${Math.floor(now.getTime() / QUARTER_HOUR)}`;
+  let day = calendars.get(key);
+  if (!day) {
+    const local = DateTime.fromJSDate(now, { zone });
+    day = { localDay: BigInt(local.weekday % 7), localDate: local.toISODate() ?? '' };
+    if (calendars.size >= 100_000) calendars.clear();
+    calendars.set(key, day);
+  }
+  return day;
 }
+
+const QUARTER_HOUR = 15 * 60_000;
+const calendars = new Map<string, { localDay: bigint; localDate: string }>();
 
 /** Whether `zone` is an IANA time zone name this runtime knows. */
 export function isTimeZone(zone: string): boolean {

@@ -1,5 +1,6 @@
 import type { Insertable, Updateable } from 'kysely';
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
+import { inTransaction } from '../db/transaction';
 import type { Db } from '../db/database';
 import type { EarningRuleTable, RuleAwardTable } from '../db/schema';
 import type { RowWrite } from '../ledger/unit-of-work';
@@ -8,7 +9,7 @@ import type { EarningRuleRow } from '../program/program.types';
 export async function listRules(db: Db, activeOnly: boolean): Promise<EarningRuleRow[]> {
   let query = db.selectFrom('earning_rules').selectAll();
   if (activeOnly) query = query.where('active', '=', true);
-  return query.orderBy('priority', 'desc').orderBy('created_at', 'asc').orderBy('id', 'asc').execute();
+  return query.orderBy('priority', 'desc').orderBy('seq', 'asc').execute();
 }
 
 export async function findRule(db: Db, id: string, lock = false): Promise<EarningRuleRow | undefined> {
@@ -46,13 +47,16 @@ export async function awardCounts(db: Db, memberId: string, asks: readonly { rul
   return new Map(rows.map((r) => [r.rule_id, Number(r.n)]));
 }
 
-/** What each rule has spent of its budget (lock: under the rules' row locks, taken in id order, for the rest of the transaction). */
-export async function budgetsSpent(db: Db, ruleIds: readonly string[], lock: boolean): Promise<Map<string, number>> {
+/** A rule's budget as it stands, with the terms it stands under. */
+export interface BudgetState { spent: number; budget: number | null; active: boolean; version: number }
+
+/** The rules' budgets (lock: under the rules' row locks, taken in id order, for the rest of the transaction). */
+export async function budgetStates(db: Db, ruleIds: readonly string[], lock: boolean): Promise<Map<string, BudgetState>> {
   if (ruleIds.length === 0) return new Map();
-  const query = db.selectFrom('earning_rules').select(['id', 'budget_spent'])
+  const query = db.selectFrom('earning_rules').select(['id', 'budget_spent', 'budget_points', 'active', 'version'])
     .where('id', 'in', [...ruleIds].sort()).orderBy('id');
   const rows = await (lock ? query.forUpdate() : query).execute();
-  return new Map(rows.map((r) => [r.id, r.budget_spent]));
+  return new Map(rows.map((r) => [r.id, { spent: r.budget_spent, budget: r.budget_points, active: r.active, version: r.version }]));
 }
 
 /** Raises a rule's spent budget to `spent` (read under the row's lock). */
@@ -80,13 +84,14 @@ export async function ruleVersion(db: Db, ruleId: string, version: number) {
 }
 
 /**
- * Active members whose birthday is `monthDays` ("MM-DD") and whose `year` birthday event is not
- * recorded yet (its key is `birthday:<member id>:<year>`), by id after `after`.
+ * Active members born on one of `days` ([month, day]) whose `year` birthday event is not recorded
+ * yet (its key is `birthday:<member id>:<year>`), by id after `after`.
  */
-export async function birthdayMembers(db: Db, monthDays: readonly string[], year: number, after: string | null, limit: number): Promise<string[]> {
+export async function birthdayMembers(db: Db, days: readonly [number, number][], year: number, after: string | null, limit: number): Promise<string[]> {
+  const born = sql.join(days.map(([month, day]) => sql`(${month}::numeric, ${day}::numeric)`));
   let query = db.selectFrom('members as m').select('m.id')
     .where('m.status', '=', 'ACTIVE')
-    .where(sql<string>`to_char(m.birth_date, 'MM-DD')`, 'in', [...monthDays])
+    .where(sql<boolean>`(extract(month from m.birth_date), extract(day from m.birth_date)) in (${born})`)
     .where(({ not, exists, selectFrom }) => not(exists(selectFrom('member_events as e').select('e.id')
       .where('e.scope', '=', 'system')
       .where('e.idempotency_key', '=', sql<string>`'birthday:' || m.id || ':' || ${String(year)}`))));
@@ -94,29 +99,69 @@ export async function birthdayMembers(db: Db, monthDays: readonly string[], year
   return (await query.orderBy('m.id').limit(limit).execute()).map((r) => r.id);
 }
 
-/** What a dry run reads of a member with each purchase or event. */
-export interface ReplayedMember { member_id: string; tags: string[]; enrolled_at: Date; birth_date: string | null; tier_code: string | null }
+/** What a dry run reads of a member with each purchase or event (instants as epoch milliseconds: cheaper to read by the million). */
+export interface ReplayedMember { member_id: string; tags: string[] | null; enrolled_ms: number; birth_date: string | null; tier_code: string | null }
 export type ReplayedOrder = ReplayedMember & {
-  order_id: string; partner_id: string | null; amount: string; currency: string; channel: string | null; items: unknown; occurred_at: Date;
+  order_id: string; partner_id: string | null; amount: string; currency: string; channel: string | null; items: unknown; occurred_ms: number;
 };
-export type ReplayedEvent = ReplayedMember & { id: string; type: string; attributes: unknown; occurred_at: Date };
+export type ReplayedEvent = ReplayedMember & { id: string; type: string; attributes: unknown; occurred_ms: number };
 
-/** The orders recorded in [from, to), in time order, a page at a time after `after` (occurred_at, order_id). */
-export async function ordersIn(db: Db, from: Date, to: Date, after: { at: Date; id: string } | null, limit: number): Promise<ReplayedOrder[]> {
-  let query = db.selectFrom('orders as o').innerJoin('members as m', 'm.id', 'o.member_id').leftJoin('member_tiers as t', 't.member_id', 'o.member_id')
-    .select(['o.order_id', 'o.member_id', 'o.partner_id', 'o.amount', 'o.currency', 'o.channel', 'o.items', 'o.occurred_at', 'm.tags', 'm.enrolled_at', 'm.birth_date', 't.tier_code'])
-    .where('o.occurred_at', '>=', from).where('o.occurred_at', '<', to);
-  if (after) query = query.where((eb) => eb(eb.refTuple('o.occurred_at', 'o.order_id'), '>', eb.tuple(after.at, after.id)));
-  return query.orderBy('o.occurred_at').orderBy('o.order_id').limit(limit).execute() as Promise<ReplayedOrder[]>;
+/** What a dry run can leave unread when its rule does not look at it. */
+export interface ReplayReads { items: boolean; tags: boolean }
+
+/**
+ * Hands `each` the orders recorded in [from, to), in time order, a page at a time, from one
+ * ordered scan (a cursor in a read-only transaction: one sort, rather than an index walk that
+ * visits the orders' pages in time order, which is not the order they were written in).
+ */
+export async function replayOrders(
+  db: Db, from: Date, to: Date, reads: ReplayReads, pageSize: number, each: (page: ReplayedOrder[]) => void,
+): Promise<void> {
+  const query = db.selectFrom('orders as o').innerJoin('members as m', 'm.id', 'o.member_id').leftJoin('member_tiers as t', 't.member_id', 'o.member_id')
+    .select(['o.order_id', 'o.member_id', 'o.partner_id', 'o.amount', 'o.currency', 'o.channel', 't.tier_code'])
+    .select(reads.items ? sql<unknown>`o.items`.as('items') : sql<unknown>`null`.as('items'))
+    .select([sql<number>`(extract(epoch from o.occurred_at) * 1000)::float8`.as('occurred_ms'), ...memberReads(reads)])
+    .where('o.occurred_at', '>=', from).where('o.occurred_at', '<', to)
+    .orderBy('o.occurred_at').orderBy(sql`o.order_id collate "C"`);
+  await replay(db, query, pageSize, each);
 }
 
 /** The events of `type` recorded in [from, to), likewise. */
-export async function eventsIn(db: Db, type: string, from: Date, to: Date, after: { at: Date; id: string } | null, limit: number): Promise<ReplayedEvent[]> {
-  let query = db.selectFrom('member_events as e').innerJoin('members as m', 'm.id', 'e.member_id').leftJoin('member_tiers as t', 't.member_id', 'e.member_id')
-    .select(['e.id', 'e.member_id', 'e.type', 'e.attributes', 'e.occurred_at', 'm.tags', 'm.enrolled_at', 'm.birth_date', 't.tier_code'])
-    .where('e.type', '=', type).where('e.occurred_at', '>=', from).where('e.occurred_at', '<', to);
-  if (after) query = query.where((eb) => eb(eb.refTuple('e.occurred_at', 'e.id'), '>', eb.tuple(after.at, after.id)));
-  return query.orderBy('e.occurred_at').orderBy('e.id').limit(limit).execute() as Promise<ReplayedEvent[]>;
+export async function replayEvents(
+  db: Db, type: string, from: Date, to: Date, reads: ReplayReads, pageSize: number, each: (page: ReplayedEvent[]) => void,
+): Promise<void> {
+  const query = db.selectFrom('member_events as e').innerJoin('members as m', 'm.id', 'e.member_id').leftJoin('member_tiers as t', 't.member_id', 'e.member_id')
+    .select(['e.id', 'e.member_id', 'e.type', 'e.attributes', 't.tier_code'])
+    .select([sql<number>`(extract(epoch from e.occurred_at) * 1000)::float8`.as('occurred_ms'), ...memberReads(reads)])
+    .where('e.type', '=', type).where('e.occurred_at', '>=', from).where('e.occurred_at', '<', to)
+    .orderBy('e.occurred_at').orderBy('e.id');
+  await replay(db, query, pageSize, each);
+}
+
+function memberReads(reads: ReplayReads) {
+  return [
+    reads.tags ? sql<string[] | null>`m.tags`.as('tags') : sql<string[] | null>`null`.as('tags'),
+    sql<number>`(extract(epoch from m.enrolled_at) * 1000)::float8`.as('enrolled_ms'),
+    sql<string | null>`m.birth_date::text`.as('birth_date'),
+  ];
+}
+
+async function replay<Row>(db: Db, query: { compile(): CompiledQuery }, pageSize: number, each: (page: Row[]) => void): Promise<void> {
+  const { sql: text, parameters } = query.compile();
+  await inTransaction(db, async (tx) => {
+    // A cursor otherwise plans for its first rows (an index walk); the whole range is wanted.
+    await sql`set local cursor_tuple_fraction = 1`.execute(tx);
+    await sql`set local work_mem = '64MB'`.execute(tx);
+    await tx.executeQuery(CompiledQuery.raw(`declare replay no scroll cursor for ${text}`, [...parameters]));
+    const fetch = () => tx.executeQuery<Row>(CompiledQuery.raw(`fetch ${pageSize} from replay`));
+    // The next page is asked for before this one is handed over: the database reads while the caller works.
+    for (let next = fetch(); ;) {
+      const { rows } = await next;
+      if (rows.length === pageSize) next = fetch();
+      each(rows);
+      if (rows.length < pageSize) return;
+    }
+  }, { attempts: 1 }); // `each` has counted what it was handed: never run twice
 }
 
 /** Each member's orders before `at`. */

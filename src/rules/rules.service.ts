@@ -1,31 +1,22 @@
 /**
- * Earning rules: managing them (ADMIN), compiling each version once, and evaluating the active
- * ones for a purchase or an event (rules.engine.ts decides; this file reads what it needs).
+ * Managing earning rules (ADMIN): each saved rule checked (its conditions parsed and
+ * type-checked as CEL), versioned, switched on and off. Evaluating them is rules.awards.ts.
  */
 import { randomUUID } from 'node:crypto';
 import type { Ctx } from '../context';
 import type { Db } from '../db/database';
 import { isUuid } from '../db/ids';
-import type { MemberRow } from '../db/rows';
 import type { EffectKind, LimitPeriod } from '../db/schema';
 import { BadInputError, NotFoundError } from '../errors';
 import { inTransaction } from '../db/transaction';
 import { MAX_POINTS_PER_TRANSACTION } from '../ledger/ledger.rules';
-import type { EarnComponent } from '../ledger/ledger.types';
-import type { UnitOfWork } from '../ledger/unit-of-work';
-import { checkDecimal, fromUnits, toUnits } from '../money';
+import { checkDecimal, toUnits } from '../money';
 import { invalidateProgram } from '../program/program.service';
-import type { EarningRuleRow, ProgramView } from '../program/program.types';
-import { EventValue, ItemValue, MemberValue, PurchaseValue, celJson, celReady, compileCondition, type RuleContext } from './cel';
-import {
-  candidates, evaluationOrder, localCalendar, periodStart, settle, type EarnFacts, type RuleAward, type RuleDefinition, type Standing,
-} from './rules.engine';
+import type { EarningRuleRow } from '../program/program.types';
+import { celReady, compileCondition } from './cel';
+import { compileRule } from './rules.awards';
+import { PURCHASE_TRIGGER, SERVICE_EVENTS, type RuleDefinition } from './rules.engine';
 import * as repo from './rules.repo';
-
-export const PURCHASE_TRIGGER = 'PURCHASE';
-/** The event types the service itself sends. */
-export const SIGNUP_EVENT = 'signup';
-export const BIRTHDAY_EVENT = 'birthday';
 
 export interface EarningRuleInput {
   name: string;
@@ -41,9 +32,9 @@ export interface EarningRuleInput {
   active?: boolean | null;
 }
 
-/** A checked rule: the columns it is stored as, and the compiled form. */
+/** A checked rule: the columns it is stored as. */
 interface CheckedRule {
-  columns: Omit<EarningRuleRow, 'id' | 'version' | 'budget_spent' | 'created_at' | 'updated_at'>;
+  columns: Omit<EarningRuleRow, 'id' | 'seq' | 'version' | 'budget_spent' | 'created_at' | 'updated_at'>;
 }
 
 const MAX_RATE = { PER_UNIT: 10_000, MULTIPLIER: 100 } as const;
@@ -118,21 +109,29 @@ async function checkRule(input: EarningRuleInput): Promise<CheckedRule> {
   };
 }
 
-/** A rule's definition as its version record keeps it. */
+/** A rule's terms as its version record keeps them (whether it is switched on is not a term). */
 function definitionOf(columns: CheckedRule['columns']) {
   return {
     name: columns.name, trigger: columns.trigger, condition: columns.condition,
     effect: { kind: columns.effect_kind, points: columns.effect_points, rate: columns.effect_rate, itemCondition: columns.item_condition, qualifying: columns.qualifying },
     limit: columns.limit_count === null ? null : { count: columns.limit_count, period: columns.limit_period },
     budgetPoints: columns.budget_points, priority: columns.priority, exclusive: columns.exclusive,
-    startsAt: columns.starts_at, endsAt: columns.ends_at, active: columns.active,
+    startsAt: columns.starts_at, endsAt: columns.ends_at,
   };
 }
 
 /** A draft rule, checked and compiled as if saved (for a simulation); it has no id and is never stored. */
 export async function draftRule(input: EarningRuleInput, now: Date): Promise<RuleDefinition> {
   const { columns } = await checkRule(input);
-  return compileRule({ id: `draft-${randomUUID()}`, version: 0, ...columns, budget_spent: 0, created_at: now, updated_at: now }, false);
+  return compileRule({ id: `draft-${randomUUID()}`, seq: '0', version: 0, ...columns, budget_spent: 0, created_at: now, updated_at: now }, false);
+}
+
+/** An event type a caller may send: not PURCHASE, nor one the service sends itself (signup, birthday). */
+export function checkEventType(value: string): string {
+  const type = checkTrigger(value, 'type');
+  if (type === PURCHASE_TRIGGER) throw new BadInputError('a purchase is recorded by recordPurchase, not as an event', 'type');
+  if (SERVICE_EVENTS.includes(type)) throw new BadInputError(`${type} events are sent by the service itself`, 'type');
+  return type;
 }
 
 export async function createRule(ctx: Ctx, input: EarningRuleInput): Promise<EarningRuleRow> {
@@ -180,175 +179,3 @@ export function listRules(ctx: Ctx, activeOnly: boolean): Promise<EarningRuleRow
   return repo.listRules(ctx.db, activeOnly);
 }
 
-// Compiling: once per rule version, whichever request or instance first needs it.
-
-const compiledVersions = new Map<string, RuleDefinition>();
-
-/** The rule as the engine evaluates it; its conditions compiled once per version. */
-export function compileRule(row: EarningRuleRow, keep = true): RuleDefinition {
-  const key = `${row.id}:${row.version}`;
-  let rule = keep ? compiledVersions.get(key) : undefined;
-  if (!rule) {
-    const onPurchase = row.trigger === PURCHASE_TRIGGER;
-    rule = {
-      id: row.id, version: row.version, name: row.name, trigger: row.trigger,
-      condition: row.condition ? compileCondition(row.condition, 'condition', onPurchase ? 'purchase' : 'event') : null,
-      effect: {
-        kind: row.effect_kind, points: row.effect_points, rate: row.effect_rate === null ? null : toUnits(row.effect_rate, 4),
-        itemCondition: row.item_condition ? compileCondition(row.item_condition, 'effect.itemCondition', 'item') : null,
-        qualifying: row.qualifying,
-      },
-      limit: row.limit_count !== null && row.limit_period !== null ? { count: row.limit_count, period: row.limit_period } : null,
-      budgetPoints: row.budget_points, priority: row.priority, exclusive: row.exclusive,
-      startsAt: row.starts_at, endsAt: row.ends_at, createdAt: row.created_at,
-    };
-    if (keep) compiledVersions.set(key, rule);
-  }
-  return rule;
-}
-
-/** A programme's active rules for one trigger, compiled, in evaluation order. */
-interface RuleSet {
-  rules: RuleDefinition[];
-  /** Whether any of them reads member.purchaseCount (a count the others need not pay for). */
-  readsPurchaseCount: boolean;
-}
-
-const ruleSets = new WeakMap<ProgramView, Map<string, RuleSet>>();
-
-async function ruleSet(program: ProgramView, trigger: string): Promise<RuleSet> {
-  let byTrigger = ruleSets.get(program);
-  if (!byTrigger) {
-    await celReady();
-    byTrigger = new Map();
-    for (const row of program.rules) {
-      const set = byTrigger.get(row.trigger) ?? { rules: [], readsPurchaseCount: false };
-      set.rules.push(compileRule(row));
-      set.readsPurchaseCount ||= /\bpurchaseCount\b/.test(`${row.condition ?? ''} ${row.item_condition ?? ''}`);
-      byTrigger.set(row.trigger, set);
-    }
-    for (const set of byTrigger.values()) set.rules.sort(evaluationOrder);
-    ruleSets.set(program, byTrigger);
-  }
-  return byTrigger.get(trigger) ?? { rules: [], readsPurchaseCount: false };
-}
-
-/** Whether the programme has active rules for `trigger`. */
-export function hasRules(program: ProgramView, trigger: string): boolean {
-  return program.rules.some((rule) => rule.trigger === trigger);
-}
-
-// Evaluating.
-
-/** What the rules read besides the facts: a unit's view (budgets under lock), or a plain one (quotes). */
-export interface RuleReads {
-  db: Db;
-  /** Each budget's points spent so far; in a unit, under the rules' row locks. */
-  budgetsSpent(ruleIds: readonly string[]): Promise<Map<string, number>>;
-}
-
-/** The reads of a unit of work: a budget is read under its row's lock, so the locked way takes over an optimistic unit. */
-export function unitReads(work: UnitOfWork): RuleReads {
-  return {
-    db: work.db,
-    budgetsSpent: async (ids) => {
-      work.requireLock();
-      return repo.budgetsSpent(work.db, ids, true);
-    },
-  };
-}
-
-/** Plain reads, for a quote: they write nothing and lock nothing. */
-export function plainReads(db: Db): RuleReads {
-  return { db, budgetsSpent: (ids) => repo.budgetsSpent(db, ids, false) };
-}
-
-export interface PurchaseAct {
-  kind: 'purchase';
-  cents: bigint;
-  currency: string;
-  channel: string | null;
-  orderId: string;
-  partnerId: string | null;
-  items: readonly { sku: string; category: string | null; quantity: number; unitPrice: string }[] | null;
-}
-export interface EventAct { kind: 'event'; type: string; attributes: Record<string, unknown> }
-
-/** A rule's award, with what its budget had spent before it (null: no budget). */
-export interface Award extends RuleAward { budgetSpentBefore: number | null }
-
-/**
- * What the active rules award for `act` by `member` (tier `tierCode`) at `now`, in evaluation
- * order. Reads only what the candidate rules need: the purchase count when a rule reads it, the
- * member's awards for limited rules, the budgets of budgeted ones.
- */
-export async function ruleAwards(
-  reads: RuleReads, program: ProgramView, member: MemberRow, tierCode: () => Promise<string>, act: PurchaseAct | EventAct, now: Date,
-): Promise<Award[]> {
-  const trigger = act.kind === 'purchase' ? PURCHASE_TRIGGER : act.type;
-  const set = await ruleSet(program, trigger);
-  if (set.rules.length === 0) return [];
-  const count = set.readsPurchaseCount ? await repo.purchaseCount(reads.db, member.id) : 0;
-  const facts = factsOf(program, member, await tierCode(), act, now, count);
-  const found = candidates(set.rules, facts);
-  if (found.length === 0) return [];
-  const limited = found.filter((c) => c.rule.limit);
-  const counts = await repo.awardCounts(reads.db, member.id, limited.map((c) => ({
-    ruleId: c.rule.id, since: periodStart(c.rule.limit!.period, now, program.timezone),
-  })));
-  const budgeted = found.filter((c) => c.rule.budgetPoints !== null).map((c) => c.rule.id);
-  const spent = budgeted.length > 0 ? await reads.budgetsSpent(budgeted) : new Map<string, number>();
-  const budgets = new Map(found.map((c) => [c.rule.id, c.rule.budgetPoints]));
-  const standing = (ruleId: string): Standing => {
-    const budget = budgets.get(ruleId) ?? null;
-    return { awards: counts.get(ruleId) ?? 0, budgetLeft: budget === null ? null : Math.max(0, budget - (spent.get(ruleId) ?? budget)) };
-  };
-  return settle(found, standing).awards.map((award) => ({
-    ...award, budgetSpentBefore: budgets.get(award.ruleId) == null ? null : (spent.get(award.ruleId) ?? 0),
-  }));
-}
-
-/** What the rules read of a member. */
-export type RuleMember = Pick<MemberRow, 'id' | 'tags' | 'enrolled_at' | 'birth_date'>;
-
-/** The facts a rule set is evaluated on (the context of docs/rules.md). */
-export function factsOf(program: ProgramView, member: RuleMember, tierCode: string, act: PurchaseAct | EventAct, now: Date, purchaseCount: number): EarnFacts {
-  const { localDay, localDate } = localCalendar(now, program.timezone);
-  const memberValue = new MemberValue(
-    member.id, tierCode, member.tags ?? [], member.enrolled_at, BigInt(purchaseCount), member.birth_date ? String(member.birth_date).slice(0, 10) : '',
-  );
-  const context: RuleContext = { member: memberValue, now, localDay, localDate };
-  const earnRate = toUnits(program.earn_rate, 4);
-  if (act.kind === 'event') {
-    context.event = new EventValue(act.type, celJson(act.attributes) as Record<string, unknown>);
-    return { trigger: act.type, context, amountCents: 0n, items: [], earnRate, now };
-  }
-  const items = (act.items ?? []).map((item) => {
-    const unitCents = toUnits(item.unitPrice, 2);
-    return {
-      value: new ItemValue(item.sku, item.category ?? '', BigInt(item.quantity), Number(fromUnits(unitCents, 2))),
-      cents: unitCents * BigInt(item.quantity),
-    };
-  });
-  context.purchase = new PurchaseValue(
-    Number(fromUnits(act.cents, 2)), act.currency, act.channel ?? '', act.orderId, act.partnerId ?? '', items.map((i) => i.value),
-  );
-  return { trigger: PURCHASE_TRIGGER, context, amountCents: act.cents, items, earnRate, now };
-}
-
-/** The breakdown line of a rule's award. */
-export function ruleComponent(award: RuleAward): EarnComponent {
-  return { source: 'RULE', description: award.name, points: award.points, qualifyingPoints: award.qualifyingPoints, ruleId: award.ruleId, ruleVersion: award.ruleVersion };
-}
-
-/** Plans the awards' records (what limits count and what the entry was given by) and the budgets they spend. */
-export function planAwards(work: UnitOfWork, memberId: string, txnId: string, awards: readonly Award[]): void {
-  if (awards.length === 0) return;
-  for (const award of awards) {
-    if (award.budgetSpentBefore !== null) work.write(repo.spendBudget(award.ruleId, award.budgetSpentBefore + award.points));
-  }
-  work.write(repo.recordAwards(awards.map((award) => ({
-    txn_id: txnId, rule_id: award.ruleId, rule_version: award.ruleVersion, member_id: memberId,
-    points: award.points, qualifying_points: award.qualifyingPoints, awarded_at: work.now,
-  }))));
-}

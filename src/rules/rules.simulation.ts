@@ -5,12 +5,14 @@
  */
 import type { Ctx } from '../context';
 import { BadInputError } from '../errors';
+import { MAX_POINTS_PER_TRANSACTION } from '../ledger/ledger.rules';
 import { fromUnits, mulDivRound, toUnits } from '../money';
 import { getProgram } from '../program/program.service';
 import type { ProgramView } from '../program/program.types';
-import { candidates, periodStart, settle, type RuleDefinition } from './rules.engine';
+import { PURCHASE_TRIGGER, candidates, periodStart, readsPurchaseCount, settle, type RuleDefinition } from './rules.engine';
 import * as repo from './rules.repo';
-import { PURCHASE_TRIGGER, draftRule, factsOf, type EarningRuleInput } from './rules.service';
+import { factsOf } from './rules.awards';
+import { draftRule, type EarningRuleInput } from './rules.service';
 
 export interface SimulationView {
   evaluated: number;
@@ -22,38 +24,35 @@ export interface SimulationView {
 }
 
 const PAGE = 20_000;
+/** Three years: a dry run reads every purchase of its range within one request. */
+const MAX_RANGE_DAYS = 1_096;
 
 export async function simulateRule(ctx: Ctx, input: EarningRuleInput, from: Date, to: Date): Promise<SimulationView> {
   if (to.getTime() <= from.getTime()) throw new BadInputError('to must be after from', 'to');
+  if (to.getTime() - from.getTime() > MAX_RANGE_DAYS * 86_400_000) throw new BadInputError(`a dry run covers at most ${MAX_RANGE_DAYS} days`, 'to');
   const program = await getProgram(ctx.db);
   const rule = await draftRule(input, await ctx.now());
   const tally = new Tally(rule, program);
+  const conditions = `${input.condition ?? ''} ${input.effect.itemCondition ?? ''}`;
+  const reads = { items: Boolean(input.effect.itemCondition?.trim()) || /\bitems\b/.test(conditions), tags: /\btags\b/.test(conditions) };
   if (rule.trigger === PURCHASE_TRIGGER) {
-    const counts = /\bpurchaseCount\b/.test(`${input.condition ?? ''} ${input.effect.itemCondition ?? ''}`) ? await repo.purchaseCountsBefore(ctx.db, from) : null;
-    for (let after: { at: Date; id: string } | null = null; ;) {
-      const page = await repo.ordersIn(ctx.db, from, to, after, PAGE);
+    const counts = readsPurchaseCount(input.condition, input.effect.itemCondition) ? await repo.purchaseCountsBefore(ctx.db, from) : null;
+    await repo.replayOrders(ctx.db, from, to, reads, PAGE, (page) => {
       for (const order of page) {
         const count = counts?.get(order.member_id) ?? 0;
         counts?.set(order.member_id, count + 1);
-        tally.replay(order, order.occurred_at, {
+        tally.replay(order, new Date(order.occurred_ms), {
           kind: 'purchase', cents: toUnits(order.amount, 2), currency: order.currency, channel: order.channel, orderId: order.order_id,
           partnerId: order.partner_id, items: (order.items as { sku: string; category: string | null; quantity: number; unitPrice: string }[] | null) ?? null,
         }, count);
       }
-      if (page.length < PAGE) break;
-      const last = page[page.length - 1]!;
-      after = { at: last.occurred_at, id: last.order_id };
-    }
+    });
   } else {
-    for (let after: { at: Date; id: string } | null = null; ;) {
-      const page = await repo.eventsIn(ctx.db, rule.trigger, from, to, after, PAGE);
+    await repo.replayEvents(ctx.db, rule.trigger, from, to, reads, PAGE, (page) => {
       for (const event of page) {
-        tally.replay(event, event.occurred_at, { kind: 'event', type: event.type, attributes: (event.attributes as Record<string, unknown>) ?? {} }, 0);
+        tally.replay(event, new Date(event.occurred_ms), { kind: 'event', type: event.type, attributes: (event.attributes as Record<string, unknown>) ?? {} }, 0);
       }
-      if (page.length < PAGE) break;
-      const last = page[page.length - 1]!;
-      after = { at: last.occurred_at, id: last.id };
-    }
+    });
   }
   return tally.result();
 }
@@ -71,7 +70,7 @@ class Tally {
   replay(who: repo.ReplayedMember, at: Date, act: Parameters<typeof factsOf>[3], purchaseCount: number): void {
     this.evaluated++;
     const tier = who.tier_code ?? this.program.tiers[0]?.code ?? '';
-    const member = { id: who.member_id, tags: who.tags ?? [], enrolled_at: who.enrolled_at, birth_date: who.birth_date };
+    const member = { id: who.member_id, tags: who.tags ?? [], enrolled_at: new Date(who.enrolled_ms), birth_date: who.birth_date };
     const found = candidates([this.rule], factsOf(this.program, member, tier, act, at, purchaseCount));
     if (found.length === 0) return;
     const mine = this.byMember.get(who.member_id) ?? { points: 0, matched: 0, period: Number.NaN, inPeriod: 0 };
@@ -81,7 +80,8 @@ class Tally {
       mine.inPeriod = 0;
     }
     const budget = this.rule.budgetPoints;
-    const [award] = settle(found, () => ({ awards: mine.inPeriod, budgetLeft: budget === null ? null : budget - this.spent })).awards;
+    const standing = () => ({ awards: mine.inPeriod, budgetLeft: budget === null ? null : budget - this.spent });
+    const [award] = settle(found, standing, MAX_POINTS_PER_TRANSACTION).awards;
     if (!award) return;
     mine.points += award.points;
     mine.matched++;

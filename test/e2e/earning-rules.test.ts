@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { openDatabase, openOptions } from '../../src/db/database';
 import { awardBirthdays } from '../../src/points/birthdays';
+import { getProgram } from '../../src/program/program.service';
 import { type TestApp, startTestApp } from '../support/harness';
 import { DEFAULT_PROGRAM, balance, enroll, errorCode, expectLedgerTrue, ok, rowCounts, setClock, updateProgram } from './ledger-fixtures';
 
@@ -108,7 +109,7 @@ test('a weekend 2× category rule doubles the base points of matching items only
   await expectLedgerTrue(t, [member]);
 });
 
-test('an exclusive rule that applies blocks the rules after it; when it does not apply they run', async () => {
+test('an exclusive rule that applies blocks the rules of lower priority; when it does not apply they run', async () => {
   const vip = await createRule({
     name: 'VIP 500', trigger: 'PURCHASE', condition: '"vip" in member.tags', priority: 10, exclusive: true,
     effect: { kind: 'FIXED', points: 500, qualifying: true },
@@ -342,4 +343,50 @@ test('simulateEarningRule replays recorded purchases through a draft rule and wr
   expect(await rowCounts(t)).toEqual(before);
   expect(errorCode(await t.gql(SIMULATE, { input: SHOES_WEEKEND, from: '2026-09-30T00:00:00Z', to: '2026-09-01T00:00:00Z' }))).toBe('BAD_USER_INPUT');
   expect(errorCode(await t.gql(SIMULATE, { input: { ...SHOES_WEEKEND, condition: 'nope' }, from: '2026-09-01T00:00:00Z', to: '2026-09-30T00:00:00Z' }))).toBe('BAD_USER_INPUT');
+});
+
+test('conditions that could hold up the service are refused; callers may not send signup or birthday events', async () => {
+  const refused = async (condition: string) => {
+    const res = await t.gql(CREATE, { input: { name: 'Costly', trigger: 'PURCHASE', condition, effect: { kind: 'FIXED', points: 5 } } });
+    expect(errorCode(res)).toBe('BAD_USER_INPUT');
+    return res.errors![0]!;
+  };
+  expect((await refused('purchase.orderId.matches("^(a+)+$")')).message).toMatch(/matches/);
+  expect((await refused('cel.bind(a, member.tags, a + a).size() > 0')).message).toMatch(/bind/);
+  expect(await refused('purchase.items.exists(i, member.tags.exists(t, [1, 2].all(x, x > 0)))')).toMatchObject({ extensions: { field: 'condition', line: 1, column: 48 } });
+  expect(ok(await t.gql(CREATE, { input: { name: 'Two deep', trigger: 'PURCHASE', condition: 'purchase.items.exists(i, member.tags.exists(t, t == i.category))', effect: { kind: 'FIXED', points: 5 } } })).createEarningRule.version).toBe(1);
+
+  const member = await enroll(t, 'rules-service-events');
+  for (const type of ['signup', 'birthday', 'purchase']) {
+    expect(errorCode(await t.gql(EVENT, { input: { memberId: member, type, idempotencyKey: `k-${type}` } }))).toBe('BAD_USER_INPUT');
+  }
+});
+
+test('rule bonuses never make a purchase fail, nor earn on more than the order: they fill the room left in the transaction', async () => {
+  await createRule({ name: 'Huge', trigger: 'PURCHASE', effect: { kind: 'FIXED', points: 10_000_000 } });
+  await createRule({ name: 'Shoes 5 per unit', trigger: 'PURCHASE', priority: 1, effect: { kind: 'PER_UNIT', rate: '5', itemCondition: 'item.category == "shoes"' } });
+  const member = await enroll(t, 'rules-room');
+  // The lines claim 1,000 × 1,000.00 of shoes on a 10.00 order: the items count up to the order only.
+  const lines = [{ sku: 'S', category: 'shoes', quantity: 1000, unitPrice: '1000.00' }];
+  const bought = await quotedPurchase(cart(member, '10.00', { items: lines }));
+  expect(bought.breakdown.map((c: { description: string; points: number }) => [c.description, c.points])).toEqual([
+    [expect.any(String), 10], ['Shoes 5 per unit', 50], ['Huge', 10_000_000 - 60],
+  ]);
+  expect(bought.pointsEarned).toBe(10_000_000);
+  await expectLedgerTrue(t, [member]);
+});
+
+test('a budget changed by another instance since this one read the programme is decided on the locked row, never overshot', async () => {
+  const rule = await createRule({ name: 'Budgeted 30', trigger: 'PURCHASE', budgetPoints: 1000, effect: { kind: 'FIXED', points: 30 } });
+  const member = await enroll(t, 'rules-stale-budget');
+  expect((await purchase(cart(member, '1.00'))).pointsEarned).toBe(31);
+  // This instance holds the programme as read a moment ago; another lowers the budget to 40 (version 2).
+  await getProgram(t.database.db);
+  await sql`update earning_rules set budget_points = 40, version = version + 1 where id = ${rule.id}`.execute(t.database.db);
+  const next = await purchase(cart(member, '1.00'));
+  // Under the stale programme the rule is skipped (its terms changed); once re-read, 10 are left.
+  expect([1, 11]).toContain(next.pointsEarned);
+  const { rows } = await sql<{ spent: number }>`select budget_spent as spent from earning_rules where id = ${rule.id}`.execute(t.database.db);
+  expect(rows[0]!.spent).toBeLessThanOrEqual(40);
+  await expectLedgerTrue(t, [member]);
 });

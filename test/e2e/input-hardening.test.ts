@@ -34,6 +34,34 @@ describe('a NUL character in any text argument', () => {
   });
 });
 
+describe('text JSON cannot hold, and variables nested absurdly deep', () => {
+  const EVENT = 'mutation($input: RecordEventInput!) { recordEvent(input: $input) { pointsEarned } }';
+
+  test.each([
+    ['a NUL in a key of a JSON argument', { 'a\u0000': 1 }, 'input.attributes.a\u0000'],
+    ['a NUL in a nested key', { a: { 'b\u0000': 1 } }, 'input.attributes.a.b\u0000'],
+    ['half a surrogate pair in a value', { a: '\ud800' }, 'input.attributes.a'],
+  ])('%s: HTTP 400, BAD_USER_INPUT naming the field, nothing written', async (_name, attributes, field) => {
+    const member = await enroll(t, 'json-text');
+    const before = await rowCounts(t);
+    const res = await t.gql(EVENT, { input: { memberId: member, type: 'review', idempotencyKey: key(), attributes } });
+    expect(res.status).toBe(400);
+    expect(res.errors?.[0]?.extensions).toEqual({ code: 'BAD_USER_INPUT', field });
+    expect(await rowCounts(t)).toEqual(before);
+  });
+
+  test.each([40, 5000])('variables nested %p deep are BAD_USER_INPUT (HTTP 400), not a stack overflow', async (depth) => {
+    let deep: unknown = 1;
+    for (let i = 0; i < depth; i++) deep = [deep];
+    const member = await enroll(t, 'deep');
+    const res = await t.gql('mutation($x: JSON) { recordEvent(input: { memberId: "' + member + '", type: "review", idempotencyKey: "' + key() + '", attributes: $x }) { pointsEarned } }', { x: { a: deep } });
+    expect(res.status).toBe(400);
+    expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
+    // The variable, its key a, then 30 list levels: 32 in all.
+    if (depth === 40) expect(res.errors?.[0]?.message).toBe(`x.a${'[0]'.repeat(30)} nests deeper than 32 levels`);
+  });
+});
+
 describe('member ids are uuids in either case', () => {
   test('a transfer to oneself written in upper case is refused, and lifetime earnings do not grow', async () => {
     const member = await enroll(t, 'self');

@@ -5,9 +5,9 @@
  */
 import { celReady } from '../../src/rules/cel';
 import {
-  candidates, localCalendar, multiplierPoints, periodStart, perUnitPoints, settle, type Candidate, type RuleDefinition, type Standing,
+  candidates, evaluationOrder, localCalendar, multiplierPoints, periodStart, perUnitPoints, settle, type Candidate, type RuleDefinition, type Standing,
 } from '../../src/rules/rules.engine';
-import { compileRule, factsOf, type EventAct, type PurchaseAct } from '../../src/rules/rules.service';
+import { compileRule, factsOf, type EventAct, type PurchaseAct } from '../../src/rules/rules.awards';
 import type { EarningRuleRow, ProgramView } from '../../src/program/program.types';
 import type { MemberRow } from '../../src/db/rows';
 
@@ -21,7 +21,7 @@ let seq = 0;
 function rule(over: Partial<EarningRuleRow>): RuleDefinition {
   seq++;
   return compileRule({
-    id: `r-${seq}`, version: 1, name: `rule ${seq}`, trigger: 'PURCHASE', condition: null, effect_kind: 'FIXED', effect_points: 10, effect_rate: null,
+    id: `r-${seq}`, seq: String(seq), version: 1, name: `rule ${seq}`, trigger: 'PURCHASE', condition: null, effect_kind: 'FIXED', effect_points: 10, effect_rate: null,
     item_condition: null, qualifying: false, limit_count: null, limit_period: null, budget_points: null, budget_spent: 0, priority: 0,
     exclusive: false, starts_at: null, ends_at: null, active: true, created_at: new Date(Date.UTC(2026, 0, 1, 0, 0, seq)), updated_at: NOW,
     ...over,
@@ -130,14 +130,15 @@ describe('stacking: order, exclusive, limits, budgets', () => {
     const old = rule({ name: 'old' });
     const young = rule({ name: 'young' });
     const high = rule({ name: 'high', priority: 5 });
-    const sorted = [young, high, old].sort((a, b) => b.priority - a.priority || a.createdAt.getTime() - b.createdAt.getTime());
+    const sorted = [young, high, old].sort(evaluationOrder);
     expect(outcome(candidates(sorted, facts()))).toEqual([['high', 10], ['old', 10], ['young', 10]]);
   });
 
   test.each([
-    ['an exclusive rule that applies skips every rule after it', [{ exclusive: true }, {}, {}], () => free, [['a', 10]]],
+    ['an exclusive rule that applies skips the rules of lower priority', [{ exclusive: true, priority: 1 }, {}, {}], () => free, [['a', 10]]],
+    ['an exclusive rule does not skip a rule of its own priority', [{ exclusive: true }, {}, { priority: -1 }], () => free, [['a', 10], ['b', 10]]],
     ['an exclusive rule at its limit does not apply: the next ones run', [{ exclusive: true, limit_count: 1, limit_period: 'DAY' }, {}], (id: string) => (id === 'a' ? { awards: 1, budgetLeft: null } : free), [['b', 10]]],
-    ['an exclusive rule later in the order skips only what follows', [{}, { exclusive: true }, {}], () => free, [['a', 10], ['b', 10]]],
+    ['an exclusive rule later in the order skips only what ranks below it', [{ priority: 2 }, { exclusive: true, priority: 1 }, {}], () => free, [['a', 10], ['b', 10]]],
     ['a rule at its limit is skipped', [{ limit_count: 3, limit_period: 'MONTH' }, {}], (id: string) => (id === 'a' ? { awards: 3, budgetLeft: null } : free), [['b', 10]]],
     ['under its limit it awards', [{ limit_count: 3, limit_period: 'MONTH' }], () => ({ awards: 2, budgetLeft: null }), [['a', 10]]],
     ['a budget with less left than the award gives what is left', [{ budget_points: 100 }], () => ({ awards: 0, budgetLeft: 4 }), [['a', 4]]],
@@ -146,6 +147,15 @@ describe('stacking: order, exclusive, limits, budgets', () => {
     const rules = overs.map((over, i) => rule({ ...over, name: 'abc'[i] } as Partial<EarningRuleRow>));
     const ids = new Map(rules.map((r, i) => [r.id, 'abc'[i] as string]));
     expect(outcome(candidates(rules, facts()), (id) => standing(ids.get(id) as string))).toEqual(expected);
+  });
+
+  test.each([
+    ['all fit', 30, [['a', 10], ['b', 10], ['c', 10]]],
+    ['the rule that would pass the room gives what fits, the rest nothing', 15, [['a', 10], ['b', 5]]],
+    ['no room: nothing', 0, []],
+  ] as const)('room in the transaction: %s', (_name, room, expected) => {
+    const rules = [rule({ name: 'a' }), rule({ name: 'b' }), rule({ name: 'c' })];
+    expect(settle(candidates(rules, facts()), () => free, room).awards.map((a) => [a.name, a.points])).toEqual(expected);
   });
 
   test('qualifying rules give qualifying points; others do not', () => {

@@ -8,6 +8,8 @@ create index orders_time_idx on orders (occurred_at, order_id);
 
 create table earning_rules (
   id uuid primary key,
+  -- Creation order: ties of priority run oldest first, even when two rules share an instant.
+  seq bigserial not null unique,
   version int not null check (version >= 1),
   name text not null,
   trigger text not null,
@@ -31,7 +33,7 @@ create table earning_rules (
   updated_at timestamptz not null,
   check (budget_points is null or budget_spent <= budget_points)
 );
-create index earning_rules_order_idx on earning_rules (priority desc, created_at, id);
+create index earning_rules_order_idx on earning_rules (priority desc, seq);
 
 create table earning_rule_versions (
   rule_id uuid not null references earning_rules (id),
@@ -72,5 +74,8 @@ create table member_events (
   created_at timestamptz not null,
   unique (scope, idempotency_key)
 );
+-- The birthday job's daily question: who was born on this month and day?
+create index members_birthday_idx on members ((extract(month from birth_date)), (extract(day from birth_date)))
+  where birth_date is not null;
 create index member_events_time_idx on member_events (occurred_at);
 create index member_events_member_idx on member_events (member_id, type, occurred_at);
