@@ -2,7 +2,9 @@
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
-  transform: { "^.+\\.ts$": ["ts-jest", {}] },
+  // module node16 leaves import() as it is written: the CEL library (ES modules only) is then
+  // loaded by jest's own module loader, in the test file's environment.
+  transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: { module: "node16", moduleResolution: "node16" } }] },
   testTimeout: 60000,
   maxWorkers: 2,
 };

@@ -10,15 +10,16 @@ type Cel = typeof CelLib;
 /** A checked condition: true when the rule applies to the context. */
 export type Condition = (context: RuleContext) => boolean;
 
-// The library ships ES modules only. Node loads them with import(); TypeScript would turn a
-// written import() into require() under CommonJS, so the call is built at run time.
-const importModule = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<Cel>;
 let library: Promise<Cel> | null = null;
 let loaded: Cel | null = null;
 
-/** Loads the CEL library once; everything else here needs it loaded. */
+/**
+ * Loads the CEL library once; everything else here needs it loaded. The library ships ES modules
+ * only: the service's CommonJS build loads it with require() (Node ≥ 20.19), the tests' with
+ * import() (jest.config.js keeps it one).
+ */
 export async function celReady(): Promise<void> {
-  library ??= importModule('@marcbachmann/cel-js').then((cel) => (loaded = cel));
+  library ??= import('@marcbachmann/cel-js').then((cel) => (loaded = cel));
   await library;
 }
 
