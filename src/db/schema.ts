@@ -163,6 +163,8 @@ export interface PointsTransactionTable {
   related_id: string | null;
   occurred_at: Timestamp;
   created_at: Timestamp;
+  /** The rule versions that gave the entry its points (RuleAwardRecord[]), or null. */
+  rule_awards: ColumnType<unknown, string | null | undefined, string | null>;
 }
 
 export interface PointLotTable {

@@ -9,7 +9,7 @@ import { InsufficientPointsError } from '../errors';
 import type { MemberRow } from '../db/rows';
 import type { ProgramView } from '../program/program.types';
 import { ACTIVITY_TYPES, EARNING_TYPES, allocate, checkLifetime, consumptionOrder, lotExpiry, type ExpiryPolicy, type OpenLot } from './ledger.rules';
-import type { TransactionRow } from './ledger.types';
+import type { RuleAwardRecord, TransactionRow } from './ledger.types';
 import type { UnitOfWork } from './unit-of-work';
 import { dueLots, setOpenLotsExpiry } from './unit-of-work.repo';
 
@@ -26,6 +26,8 @@ export interface Posting {
   actor: string;
   relatedId?: string | null;
   occurredAt?: Date;
+  /** The earning rules that gave a credit its points, recorded with the entry. */
+  ruleAwards?: readonly RuleAwardRecord[];
 }
 
 export function expiryPolicy(program: ProgramView): ExpiryPolicy {
@@ -74,6 +76,7 @@ export async function credit(work: UnitOfWork, member: MemberRow, posting: Posti
     qualifying_points: posting.qualifyingPoints ?? 0, shortfall: 0, available_at: availableAt,
     description: posting.description ?? null, order_id: posting.orderId ?? null, partner_id: posting.partnerId ?? null,
     actor: posting.actor, related_id: posting.relatedId ?? null, occurred_at: occurredAt, created_at: now,
+    ...(posting.ruleAwards?.length ? { rule_awards: JSON.stringify(posting.ruleAwards) } : {}),
   });
   for (const lot of lots) {
     work.lot({

@@ -46,6 +46,14 @@ export interface RefundResultView {
   member: MemberRow;
 }
 
+/** An earning rule's part in a ledger entry, kept with the entry: editing the rule later changes nothing of it. */
+export interface RuleAwardRecord {
+  ruleId: string;
+  ruleVersion: number;
+  points: number;
+  qualifyingPoints: number;
+}
+
 export interface EventResultView {
   pointsEarned: number;
   breakdown: EarnComponent[];

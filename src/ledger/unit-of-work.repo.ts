@@ -147,7 +147,7 @@ export interface WriteOptions {
 }
 
 const ENTRY_COLUMNS = ['id', 'member_id', 'type', 'points', 'qualifying_points', 'shortfall', 'available_at', 'description',
-  'order_id', 'partner_id', 'actor', 'related_id', 'occurred_at', 'created_at'] as const;
+  'order_id', 'partner_id', 'actor', 'related_id', 'occurred_at', 'created_at', 'rule_awards'] as const;
 const LOT_COLUMNS = ['id', 'member_id', 'txn_id', 'points', 'remaining', 'available_at', 'expires_at', 'earned_at'] as const;
 const ALLOCATION_COLUMNS = ['member_id', 'txn_id', 'lot_id', 'points', 'kind'] as const;
 

@@ -196,6 +196,45 @@ async function optimisticTurn<R>(
   }
 }
 
+/**
+ * Runs `operation` on the members as a unit of work would read them (one snapshot statement
+ * carrying the status engine's reads and the request's rate-limit count, at the instant a unit
+ * would write at) and writes nothing: a quote. Whatever the operation plans is dropped; work that
+ * must lock or write first (work.requireLock, work.written) is refused with NeedsLock.
+ */
+export async function readOnlyUnit<R>(
+  env: UnitEnv, spec: Pick<UnitSpec<R>, 'members' | 'status' | 'qualifying' | 'active'>, operation: Operation<R>,
+): Promise<R> {
+  const ids = [...new Set(spec.members.map((id) => id.toLowerCase()))];
+  if (!ids.every(isUuid)) throw new NotFoundError('Member');
+  const program = await getProgram(env.db);
+  const now = await env.now();
+  const work = new UnitOfWork(env.db, program, spec.status, 'optimistic', spec.qualifying === true);
+  const ahead = env.rateCount ?? null;
+  let count = ahead?.embed() ?? null;
+  if (ahead && !count) await ahead.settled();
+  for (const id of ids) {
+    let read: repo.MemberRead;
+    try {
+      read = await repo.readMember(env.statements ?? env.db, id, readOptions(work, {}, now, { lock: false, probe: false, count }));
+    } catch (error) {
+      count?.owedAgain();
+      await ahead?.settled().catch(() => undefined);
+      throw error;
+    }
+    if (count) {
+      count.answer(read.counted ?? {});
+      count = null;
+      await ahead?.settled();
+    }
+    if (!read.member) throw new NotFoundError('Member');
+    work.adopt(read, now);
+  }
+  if (spec.active !== false) for (const member of work.members.values()) requireActive(member);
+  work.start(await writeInstant(env, lastChange(work)));
+  return operation(work);
+}
+
 /** Failures after which the locked way decides: nothing was written, and a transaction may not meet them. */
 function fallsBack(error: unknown): boolean {
   const code = pgErrorCode(error);
@@ -203,7 +242,7 @@ function fallsBack(error: unknown): boolean {
 }
 
 function readOptions(
-  work: UnitOfWork, spec: UnitSpec<unknown>, now: Date, o: { lock: boolean; probe: boolean; count?: Embedded | null },
+  work: UnitOfWork, spec: Pick<UnitSpec<unknown>, 'lots' | 'replay'>, now: Date, o: { lock: boolean; probe: boolean; count?: Embedded | null },
 ): repo.MemberReadOptions {
   return {
     lock: o.lock, at: now, lots: spec.lots === true, probe: o.probe ? spec.replay?.done : undefined,

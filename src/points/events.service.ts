@@ -12,7 +12,7 @@ import { byRecordRow, checkKeyLength } from '../ledger/idempotency';
 import { MAX_POINTS_PER_TRANSACTION, requestHash } from '../ledger/ledger.rules';
 import type { EarnComponent, EventResultView, TransactionRow } from '../ledger/ledger.types';
 import { runUnit, type UnitEnv } from '../ledger/unit-of-work';
-import { planAwards, ruleAwards, ruleComponent, unitReads } from '../rules/rules.awards';
+import { awardRecords, planAwards, ruleAwards, ruleComponent, unitReads } from '../rules/rules.awards';
 import { checkEventType } from '../rules/rules.service';
 import { currentTier, tierStatusRules } from '../tiers/tiers.service';
 import * as repo from './events.repo';
@@ -82,7 +82,7 @@ async function eventUnit(env: UnitEnv, request: EventRequest): Promise<EventResu
       txn = await credit(work, member, {
         type: 'EARN', points, qualifyingPoints: awards.reduce((sum, a) => sum + a.qualifyingPoints, 0),
         description: `${request.type}: ${awards.map((a) => a.name).join(', ')}`,
-        partnerId: request.partnerId, actor: request.actor, occurredAt: request.occurredAt ?? at,
+        partnerId: request.partnerId, actor: request.actor, occurredAt: request.occurredAt ?? at, ruleAwards: awardRecords(awards),
       });
       planAwards(work, member.id, txn.id, awards);
     }

@@ -5,9 +5,9 @@ import * as points from './points.service';
 import { memberStreak, switchingCost } from './switching-cost';
 import * as purchases from './purchases.service';
 import * as events from './events.service';
-import * as rulesRepo from '../rules/rules.repo';
 import * as repo from '../ledger/ledger.repo';
 import { transactionStatus } from '../ledger/ledger.rules';
+import type { RuleAwardRecord } from '../ledger/ledger.types';
 
 export const pointsResolvers: Resolvers = {
   Mutation: {
@@ -21,7 +21,7 @@ export const pointsResolvers: Resolvers = {
     recordEvent: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => events.recordEvent(ctx, input), CARRIES_RATE_COUNT),
   },
   Query: {
-    quoteEarn: guarded(['ADMIN', 'PARTNER', 'MEMBER'], (_p, { input }, ctx) => purchases.quoteEarn(ctx, input)),
+    quoteEarn: guarded(['ADMIN', 'PARTNER', 'MEMBER'], (_p, { input }, ctx) => purchases.quoteEarn(ctx, input), CARRIES_RATE_COUNT),
   },
   Member: {
     balance: (member, _a, ctx) => balanceOf(ctx, member),
@@ -45,9 +45,8 @@ export const pointsResolvers: Resolvers = {
     createdAt: (txn) => txn.created_at,
     memberId: (txn) => txn.member_id,
     relatedTransactionId: (txn) => txn.related_id,
-    ruleAwards: async (txn, _a, ctx) =>
-      (await rulesRepo.awardsOfEntry(ctx.db, txn.id))
-        .map((a) => ({ ruleId: a.rule_id, ruleVersion: a.rule_version, points: a.points, qualifyingPoints: a.qualifying_points })),
+    // As read, the column is parsed JSON; on an entry just planned it is the JSON text written.
+    ruleAwards: (txn) => (typeof txn.rule_awards === 'string' ? JSON.parse(txn.rule_awards) : (txn.rule_awards ?? [])) as RuleAwardRecord[],
     allocations: async (txn, _a, ctx) =>
       (await repo.allocationsOf(ctx.db, txn.id))
         .filter((a) => a.kind !== 'DEBT')

@@ -1,6 +1,5 @@
 import type { Insertable, Selectable } from 'kysely';
 import type { Db } from '../db/database';
-import type { MemberRow } from '../db/rows';
 import type { SqlText } from '../db/sql-text';
 import type { OrderTable, RefundTable } from '../db/schema';
 import type { RowWrite } from '../ledger/unit-of-work';
@@ -16,10 +15,6 @@ export function orderRecorded(orderId: string): SqlText {
 /** "Is this refund recorded?", likewise. */
 export function refundRecorded(refundId: string): SqlText {
   return { text: 'exists (select 1 from refunds r where r.refund_id = $1)', values: [refundId] };
-}
-
-export async function findMember(db: Db, id: string): Promise<MemberRow | undefined> {
-  return db.selectFrom('members').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
 export async function findOrder(db: Db, orderId: string): Promise<OrderRow | undefined> {

@@ -4,16 +4,15 @@ import { BadInputError, ForbiddenError, InvalidStateError, NotFoundError } from 
 import { credit, debit } from '../ledger/ledger.core';
 import { MAX_POINTS_PER_TRANSACTION, clawbackFor, requestHash } from '../ledger/ledger.rules';
 import type { EarnComponent, PurchaseResultView, RefundResultView, TransactionRow } from '../ledger/ledger.types';
-import { runUnit, type Replay } from '../ledger/unit-of-work';
+import { readOnlyUnit, runUnit, type Replay } from '../ledger/unit-of-work';
 import { byRecordRow } from '../ledger/idempotency';
 import type { MemberRow } from '../db/rows';
 import { checkDecimal, fromUnits, toUnits } from '../money';
 import { getProgram } from '../program/program.service';
 import { currentTier, tierStatusRules } from '../tiers/tiers.service';
 import { earning } from './earning.rules';
-import { isUuid } from '../db/ids';
 import type { ProgramView, TierView } from '../program/program.types';
-import { planAwards, plainReads, ruleAwards, ruleComponent, unitReads, type Award, type RuleReads } from '../rules/rules.awards';
+import { awardRecords, planAwards, plainReads, ruleAwards, ruleComponent, unitReads, type Award, type RuleReads } from '../rules/rules.awards';
 import * as repo from './purchases.repo';
 
 export interface PurchaseItem { sku: string; category?: string | null; quantity: number; unitPrice: string }
@@ -134,7 +133,7 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
       const availableAt = new Date(occurredAt.getTime() + work.program.pending_days * 86_400_000);
       txn = await credit(work, member, {
         type: 'PURCHASE', points: earned.points, qualifyingPoints: earned.qualifying, description: `Purchase ${orderId}`,
-        orderId, partnerId, actor: actorKey(actor), occurredAt,
+        orderId, partnerId, actor: actorKey(actor), occurredAt, ruleAwards: awardRecords(earned.awards),
       }, { availableAt: availableAt.getTime() > at.getTime() ? availableAt : at, purchase: { spendCents: Number(cart.cents) } });
       planAwards(work, member.id, txn.id, earned.awards);
     }
@@ -150,20 +149,19 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
 export interface EarnQuoteView { points: number; qualifyingPoints: number; breakdown: EarnComponent[] }
 
 /**
- * What `input` would earn if recorded now: the same computation as recordPurchase, on plain
- * reads; writes nothing and locks nothing, and does not ask whether orderId was recorded.
+ * What `input` would earn if recorded now: the same computation as recordPurchase, on the
+ * member as a unit of work reads it and plain reads of the rules' figures; writes nothing and
+ * locks nothing, and does not ask whether orderId was recorded.
  */
 export async function quoteEarn(ctx: Ctx, input: PurchaseInput): Promise<EarnQuoteView> {
   const actor = requireMemberAccess(ctx, input.memberId);
-  const now = await ctx.now();
-  const program = await getProgram(ctx.db);
-  const cart = checkCart(input, program, now);
-  const member = isUuid(input.memberId) ? await repo.findMember(ctx.db, input.memberId) : undefined;
-  if (!member) throw new NotFoundError('Member');
-  if (member.status !== 'ACTIVE') throw new InvalidStateError(`Member is ${member.status.toLowerCase()}: points cannot move`);
-  const tier = await currentTier({ db: ctx.db }, member, program, now);
-  const earned = await cartEarning(plainReads(ctx.db), program, member, tier, cart, actor.partnerId ?? null, now);
-  return { points: earned.points, qualifyingPoints: earned.qualifying, breakdown: earned.breakdown };
+  const cart = checkCart(input, await getProgram(ctx.db), await ctx.now());
+  return readOnlyUnit(ctx, { members: [input.memberId], status: tierStatusRules, qualifying: true }, async (work) => {
+    const member = work.member(input.memberId);
+    const tier = await currentTier(work, member, work.program, work.now);
+    const earned = await cartEarning(plainReads(work.db), work.program, member, tier, cart, actor.partnerId ?? null, work.now);
+    return { points: earned.points, qualifyingPoints: earned.qualifying, breakdown: earned.breakdown };
+  });
 }
 
 export interface RefundInput { orderId: string; refundId: string; amount: string }

@@ -6,7 +6,7 @@
  */
 import type { Db } from '../db/database';
 import type { MemberRow } from '../db/rows';
-import type { EarnComponent } from '../ledger/ledger.types';
+import type { EarnComponent, RuleAwardRecord } from '../ledger/ledger.types';
 import type { UnitOfWork } from '../ledger/unit-of-work';
 import { toUnits } from '../money';
 import type { EarningRuleRow, ProgramView } from '../program/program.types';
@@ -115,8 +115,8 @@ export interface PurchaseAct {
 }
 export interface EventAct { kind: 'event'; type: string; attributes: Record<string, unknown> }
 
-/** A rule's award, with what its budget had spent before it (null: no budget). */
-export interface Award extends RuleAward { budgetSpentBefore: number | null }
+/** A rule's award, with what its budget had spent before it (null: no budget), and whether a member limit counts it. */
+export interface Award extends RuleAward { budgetSpentBefore: number | null; limited: boolean }
 
 /**
  * What the active rules award for `act` by `member` (tier `tierCode`) at `now`, in evaluation
@@ -156,7 +156,9 @@ export async function ruleAwards(
     const { awards } = settle(found, standing, room);
     const toLock = awards.filter((a) => budgets.has(a.ruleId) && !locked.has(a.ruleId)).map((a) => a.ruleId);
     if (toLock.length === 0 || !reads.lockBudgets) {
-      return awards.map((award) => ({ ...award, budgetSpentBefore: budgets.get(award.ruleId)?.spent ?? null }));
+      return awards.map((award) => ({
+        ...award, budgetSpentBefore: budgets.get(award.ruleId)?.spent ?? null, limited: (rules.get(award.ruleId) as RuleDefinition).limit !== null,
+      }));
     }
     // Decided again under the locks: a budget found spent may let a rule after it in, whose own
     // budget is then locked in turn (a lock taken out of id order is a deadlock the transaction
@@ -199,13 +201,19 @@ export function ruleComponent(award: RuleAward): EarnComponent {
   return { source: 'RULE', description: award.name, points: award.points, qualifyingPoints: award.qualifyingPoints, ruleId: award.ruleId, ruleVersion: award.ruleVersion };
 }
 
-/** Plans the awards' records (what limits count and what the entry was given by) and the budgets they spend. */
+/** The awards as the ledger entry records them. */
+export function awardRecords(awards: readonly Award[]): RuleAwardRecord[] {
+  return awards.map((a) => ({ ruleId: a.ruleId, ruleVersion: a.ruleVersion, points: a.points, qualifyingPoints: a.qualifyingPoints }));
+}
+
+/** Plans what the awards spend of their budgets, and the records their member limits count. */
 export function planAwards(work: UnitOfWork, memberId: string, txnId: string, awards: readonly Award[]): void {
-  if (awards.length === 0) return;
   for (const award of awards) {
     if (award.budgetSpentBefore !== null) work.write(repo.spendBudget(award.ruleId, award.budgetSpentBefore + award.points));
   }
-  work.write(repo.recordAwards(awards.map((award) => ({
+  const limited = awards.filter((award) => award.limited);
+  if (limited.length === 0) return;
+  work.write(repo.recordAwards(limited.map((award) => ({
     txn_id: txnId, rule_id: award.ruleId, rule_version: award.ruleVersion, member_id: memberId,
     points: award.points, qualifying_points: award.qualifyingPoints, awarded_at: work.now,
   }))));

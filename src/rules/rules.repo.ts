@@ -74,11 +74,6 @@ export async function purchaseCount(db: Db, memberId: string): Promise<number> {
   return Number(row?.n ?? 0);
 }
 
-/** The rule versions that gave an entry its points. */
-export async function awardsOfEntry(db: Db, txnId: string) {
-  return db.selectFrom('rule_awards').select(['rule_id', 'rule_version', 'points', 'qualifying_points']).where('txn_id', '=', txnId).orderBy('rule_id').execute();
-}
-
 export async function ruleVersion(db: Db, ruleId: string, version: number) {
   return db.selectFrom('earning_rule_versions').selectAll().where('rule_id', '=', ruleId).where('version', '=', version).executeTakeFirst();
 }

@@ -179,7 +179,9 @@ test('a 1,000-point budget under 100 concurrent qualifying purchases awards exac
   expect(ruleAwards.sort((a: number, b: number) => a - b)).toEqual([10, ...Array(33).fill(30)]);
   const listed = ok(await t.gql(LIST, {})).earningRules.find((r: { id: string }) => r.id === rule.id);
   expect(listed).toMatchObject({ budgetPoints: 1000, budgetSpent: 1000 });
-  const { rows } = await sql<{ n: number }>`select coalesce(sum(points), 0)::int as n from rule_awards where rule_id = ${rule.id}`.execute(t.database.db);
+  const { rows } = await sql<{ n: number }>`
+    select coalesce(sum((a->>'points')::int), 0)::int as n from points_transactions, jsonb_array_elements(rule_awards) a
+    where a->>'ruleId' = ${rule.id}`.execute(t.database.db);
   expect(rows[0]!.n).toBe(1000);
   expect(await quote(cart(members[0]!, '1.00'))).toMatchObject({ points: 1 });
   await expectLedgerTrue(t, members);

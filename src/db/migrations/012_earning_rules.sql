@@ -43,8 +43,10 @@ create table earning_rule_versions (
   primary key (rule_id, version)
 );
 
--- One row per rule that gave points to a ledger entry: per-member limits count these, and an
--- entry's rule versions are read from them.
+-- The rule versions that gave a ledger entry its points, with the entry (null: none).
+alter table points_transactions add column rule_awards jsonb;
+
+-- One row per award of a rule with a per-member limit: what the limit counts.
 create table rule_awards (
   txn_id uuid not null,
   rule_id uuid not null references earning_rules (id),
