@@ -271,16 +271,6 @@ export interface EarningRuleVersionTable {
   created_at: Timestamp;
 }
 
-export interface RuleAwardTable {
-  txn_id: string;
-  rule_id: string;
-  rule_version: number;
-  member_id: string;
-  points: number;
-  qualifying_points: number;
-  awarded_at: Timestamp;
-}
-
 export interface MemberEventTable {
   id: string;
   member_id: string;
@@ -316,6 +306,5 @@ export interface DB {
   rate_limits: RateLimitTable;
   earning_rules: EarningRuleTable;
   earning_rule_versions: EarningRuleVersionTable;
-  rule_awards: RuleAwardTable;
   member_events: MemberEventTable;
 }

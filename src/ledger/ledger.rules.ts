@@ -16,6 +16,14 @@ export const MAX_POINTS_PER_TRANSACTION = 10_000_000;
  */
 export const MAX_LIFETIME_POINTS = 2_000_000_000;
 
+/**
+ * What one credit to a member with `lifetimeEarned` may still carry: at most a transaction's
+ * worth, and no more than keeps the lifetime total within MAX_LIFETIME_POINTS.
+ */
+export function creditRoom(lifetimeEarned: number): number {
+  return Math.max(0, Math.min(MAX_POINTS_PER_TRANSACTION, MAX_LIFETIME_POINTS - lifetimeEarned));
+}
+
 /** BAD_USER_INPUT unless `points` more keep the member's lifetime earnings within MAX_LIFETIME_POINTS. */
 export function checkLifetime(lifetimeEarned: number, points: number, field = 'points'): void {
   if (lifetimeEarned + points > MAX_LIFETIME_POINTS) {

@@ -166,27 +166,11 @@ async function optimisticTurn<R>(
 ): Promise<{ outcome: R } | undefined> {
   const work = new UnitOfWork(env.db, program, spec.status, 'optimistic', spec.qualifying === true);
   const now = await env.now();
-  const ahead = env.rateCount ?? null;
-  let count = ahead?.embed() ?? null;
-  if (ahead && !count) await ahead.settled();
-  for (const [i, id] of ids.entries()) {
-    let read: repo.MemberRead;
-    try {
-      read = await repo.readMember(statements, id, readOptions(work, spec, now, { lock: false, probe: i === 0, count }));
-    } catch (error) {
-      count?.owedAgain();
-      if (fallsBack(error)) return undefined;
-      await ahead?.settled().catch(() => undefined);
-      throw error;
-    }
-    if (count) {
-      count.answer(read.counted ?? {});
-      count = null;
-      // A refused request ends here, its count written.
-      await ahead?.settled();
-    }
-    if (!read.member || (i === 0 && read.probed)) return undefined;
-    work.adopt(read, now);
+  try {
+    if ((await readSnapshot(env, statements, work, ids, spec, now, true)) !== 'adopted') return undefined;
+  } catch (error) {
+    if (fallsBack(error)) return undefined;
+    throw error;
   }
   try {
     return { outcome: await decide(env, work, spec, operation, statements) };
@@ -197,10 +181,46 @@ async function optimisticTurn<R>(
 }
 
 /**
+ * Reads the members as a snapshot into `work`, the request's rate-limit count riding in the first
+ * read; with `probe`, the first read also asks whether the request was done. Answers 'adopted',
+ * or where it stopped: a member missing, or the request found done. A read that fails leaves the
+ * count owed: to the locked way where that may meet the failure again (fallsBack), otherwise paid
+ * before the failure is thrown.
+ */
+async function readSnapshot(
+  env: UnitEnv, statements: Db, work: UnitOfWork, ids: string[], spec: Pick<UnitSpec<unknown>, 'lots' | 'replay'>, now: Date, probe: boolean,
+): Promise<'adopted' | 'missing' | 'done'> {
+  const ahead = env.rateCount ?? null;
+  let count = ahead?.embed() ?? null;
+  if (ahead && !count) await ahead.settled();
+  for (const [i, id] of ids.entries()) {
+    let read: repo.MemberRead;
+    try {
+      read = await repo.readMember(statements, id, readOptions(work, spec, now, { lock: false, probe: probe && i === 0, count }));
+    } catch (error) {
+      count?.owedAgain();
+      if (!fallsBack(error)) await ahead?.settled().catch(() => undefined);
+      throw error;
+    }
+    if (count) {
+      count.answer(read.counted ?? {});
+      count = null;
+      // A refused request ends here, its count written.
+      await ahead?.settled();
+    }
+    if (!read.member) return 'missing';
+    if (probe && i === 0 && read.probed) return 'done';
+    work.adopt(read, now);
+  }
+  return 'adopted';
+}
+
+/**
  * Runs `operation` on the members as a unit of work would read them (one snapshot statement
  * carrying the status engine's reads and the request's rate-limit count, at the instant a unit
- * would write at) and writes nothing: a quote. Whatever the operation plans is dropped; work that
- * must lock or write first (work.requireLock, work.written) is refused with NeedsLock.
+ * would write at) and writes nothing: a quote. Whatever the operation plans is dropped; it must
+ * not ask to lock or to write first (work.requireLock, work.written), which an optimistic unit
+ * cannot.
  */
 export async function readOnlyUnit<R>(
   env: UnitEnv, spec: Pick<UnitSpec<R>, 'members' | 'status' | 'qualifying' | 'active'>, operation: Operation<R>,
@@ -210,26 +230,7 @@ export async function readOnlyUnit<R>(
   const program = await getProgram(env.db);
   const now = await env.now();
   const work = new UnitOfWork(env.db, program, spec.status, 'optimistic', spec.qualifying === true);
-  const ahead = env.rateCount ?? null;
-  let count = ahead?.embed() ?? null;
-  if (ahead && !count) await ahead.settled();
-  for (const id of ids) {
-    let read: repo.MemberRead;
-    try {
-      read = await repo.readMember(env.statements ?? env.db, id, readOptions(work, {}, now, { lock: false, probe: false, count }));
-    } catch (error) {
-      count?.owedAgain();
-      await ahead?.settled().catch(() => undefined);
-      throw error;
-    }
-    if (count) {
-      count.answer(read.counted ?? {});
-      count = null;
-      await ahead?.settled();
-    }
-    if (!read.member) throw new NotFoundError('Member');
-    work.adopt(read, now);
-  }
+  if ((await readSnapshot(env, env.statements ?? env.db, work, ids, {}, now, false)) !== 'adopted') throw new NotFoundError('Member');
   if (spec.active !== false) for (const member of work.members.values()) requireActive(member);
   work.start(await writeInstant(env, lastChange(work)));
   return operation(work);

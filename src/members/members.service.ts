@@ -9,6 +9,7 @@ import { readCarrying } from '../db/ahead';
 import * as repo from './members.repo';
 import { getProgram } from '../program/program.service';
 import { recordServiceEvent } from '../points/events.service';
+import { hasRules } from '../rules/rules.awards';
 import { SIGNUP_EVENT } from '../rules/rules.engine';
 import { acceptedPage, memberWithBalance, memberWithPage, type StatementArgs } from '../points/balance.service';
 import type { MemberPageView, MemberRow } from './members.repo';
@@ -41,7 +42,7 @@ export async function enrollMember(ctx: Ctx, input: EnrollInput): Promise<Member
     locale: checkLocale(input.locale) ?? null,
   };
   const existing = await repo.findByExternalId(ctx.db, externalId);
-  if (existing) return signedUp(ctx, existing);
+  if (existing) return existing;
 
   let referredBy: string | null = null;
   if (input.referralCode) {
@@ -76,14 +77,13 @@ export async function enrollMember(ctx: Ctx, input: EnrollInput): Promise<Member
 }
 
 /**
- * Sends the member's signup event when a signup rule was in force at enrolment: once, whichever
- * enrolment call (the first, or a retry after a crash) gets there first. Returns the member as
- * it then stands.
+ * Sends the new member's signup event, which the active signup rules reward. Sent by the
+ * enrolment that created the member, once (a retried enrolment finds the member and sends
+ * nothing): a process that dies between the two loses the event. Returns the member as it then
+ * stands.
  */
 async function signedUp(ctx: Ctx, member: MemberRow): Promise<MemberRow> {
-  const program = await getProgram(ctx.db);
-  const due = program.rules.some((rule) => rule.trigger === SIGNUP_EVENT && rule.created_at.getTime() <= member.enrolled_at.getTime());
-  if (!due || member.status !== 'ACTIVE') return member;
+  if (!hasRules(await getProgram(ctx.db), SIGNUP_EVENT)) return member;
   const { pointsEarned } = await recordServiceEvent(ctx, member.id, SIGNUP_EVENT, `signup:${member.id}`);
   return pointsEarned > 0 ? ((await repo.findById(ctx.db, member.id)) ?? member) : member;
 }

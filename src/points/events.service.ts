@@ -9,10 +9,10 @@ import { actorKey, requireActor } from '../auth/guards';
 import { BadInputError } from '../errors';
 import { credit } from '../ledger/ledger.core';
 import { byRecordRow, checkKeyLength } from '../ledger/idempotency';
-import { MAX_POINTS_PER_TRANSACTION, requestHash } from '../ledger/ledger.rules';
+import { creditRoom, requestHash } from '../ledger/ledger.rules';
 import type { EarnComponent, EventResultView, TransactionRow } from '../ledger/ledger.types';
 import { runUnit, type UnitEnv } from '../ledger/unit-of-work';
-import { awardRecords, planAwards, ruleAwards, ruleComponent, unitReads } from '../rules/rules.awards';
+import { awardRecords, planBudgets, ruleAwards, ruleComponent, unitReads } from '../rules/rules.awards';
 import { checkEventType } from '../rules/rules.service';
 import { currentTier, tierStatusRules } from '../tiers/tiers.service';
 import * as repo from './events.repo';
@@ -74,7 +74,7 @@ async function eventUnit(env: UnitEnv, request: EventRequest): Promise<EventResu
     const member = work.member(request.memberId);
     const at = work.now;
     const awards = await ruleAwards(unitReads(work), work.program, member, async () => (await currentTier(work, member, work.program, at)).code,
-      { kind: 'event', type: request.type, attributes: request.attributes }, at, MAX_POINTS_PER_TRANSACTION);
+      { kind: 'event', type: request.type, attributes: request.attributes }, at, creditRoom(member.lifetime_earned));
     const points = awards.reduce((sum, a) => sum + a.points, 0);
     const breakdown = awards.map(ruleComponent);
     let txn: TransactionRow | null = null;
@@ -84,7 +84,7 @@ async function eventUnit(env: UnitEnv, request: EventRequest): Promise<EventResu
         description: `${request.type}: ${awards.map((a) => a.name).join(', ')}`,
         partnerId: request.partnerId, actor: request.actor, occurredAt: request.occurredAt ?? at, ruleAwards: awardRecords(awards),
       });
-      planAwards(work, member.id, txn.id, awards);
+      planBudgets(work, awards);
     }
     work.write(repo.insertEvent({
       id: randomUUID(), member_id: member.id, scope: request.scope, idempotency_key: request.key, request_hash: hash, type: request.type,

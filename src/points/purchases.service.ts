@@ -2,7 +2,7 @@ import { actorKey, requireActor, requireMemberAccess } from '../auth/guards';
 import type { Ctx } from '../context';
 import { BadInputError, ForbiddenError, InvalidStateError, NotFoundError } from '../errors';
 import { credit, debit } from '../ledger/ledger.core';
-import { MAX_POINTS_PER_TRANSACTION, clawbackFor, requestHash } from '../ledger/ledger.rules';
+import { MAX_POINTS_PER_TRANSACTION, clawbackFor, creditRoom, requestHash } from '../ledger/ledger.rules';
 import type { EarnComponent, PurchaseResultView, RefundResultView, TransactionRow } from '../ledger/ledger.types';
 import { readOnlyUnit, runUnit, type Replay } from '../ledger/unit-of-work';
 import { byRecordRow } from '../ledger/idempotency';
@@ -12,7 +12,7 @@ import { getProgram } from '../program/program.service';
 import { currentTier, tierStatusRules } from '../tiers/tiers.service';
 import { earning } from './earning.rules';
 import type { ProgramView, TierView } from '../program/program.types';
-import { awardRecords, planAwards, plainReads, ruleAwards, ruleComponent, unitReads, type Award, type RuleReads } from '../rules/rules.awards';
+import { awardRecords, planBudgets, plainReads, ruleAwards, ruleComponent, unitReads, type Award, type RuleReads } from '../rules/rules.awards';
 import * as repo from './purchases.repo';
 
 export interface PurchaseItem { sku: string; category?: string | null; quantity: number; unitPrice: string }
@@ -86,7 +86,7 @@ interface CartEarning {
 
 /**
  * What a cart earns the member at `now`: base points at the earn rate, the tier's multiplier,
- * then each rule that applies (rules/rules.service.ts). recordPurchase and quoteEarn both ask
+ * then each rule that applies (rules/rules.awards.ts). recordPurchase and quoteEarn both ask
  * this, so a quote is what the purchase then awards at the same instant.
  */
 async function cartEarning(
@@ -96,10 +96,11 @@ async function cartEarning(
   if (total > MAX_POINTS_PER_TRANSACTION) {
     throw new BadInputError(`this purchase would earn ${total} points, more than one transaction may move (${MAX_POINTS_PER_TRANSACTION})`, 'amount');
   }
-  // Rule bonuses fill what room the transaction has left; they never make a purchase fail.
+  // Rule bonuses fill what room the credit has left (in the transaction and in the member's
+  // lifetime total); they never make a purchase fail.
   const awards = await ruleAwards(reads, program, member, async () => tier.code, {
     kind: 'purchase', cents: cart.cents, currency: cart.currency, channel: cart.channel, orderId: cart.orderId, partnerId, items: cart.items,
-  }, now, MAX_POINTS_PER_TRANSACTION - total);
+  }, now, Math.max(0, creditRoom(member.lifetime_earned) - total));
   const points = total + awards.reduce((sum, a) => sum + a.points, 0);
   return {
     points,
@@ -135,7 +136,7 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
         type: 'PURCHASE', points: earned.points, qualifyingPoints: earned.qualifying, description: `Purchase ${orderId}`,
         orderId, partnerId, actor: actorKey(actor), occurredAt, ruleAwards: awardRecords(earned.awards),
       }, { availableAt: availableAt.getTime() > at.getTime() ? availableAt : at, purchase: { spendCents: Number(cart.cents) } });
-      planAwards(work, member.id, txn.id, earned.awards);
+      planBudgets(work, earned.awards);
     }
     work.write(repo.insertOrder({
       order_id: orderId, member_id: member.id, partner_id: partnerId, amount, currency: input.currency,

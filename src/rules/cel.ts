@@ -119,15 +119,26 @@ export function compileCondition(source: string, field: string, kind: ConditionK
 interface AstNode { op: string; args: unknown; pos?: number }
 
 const COMPREHENSIONS = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
+/**
+ * The functions and methods a condition may call: comparisons of text, sizes, conversions and
+ * the parts of a timestamp. Anything that makes lists out of text (split, join) or matches
+ * patterns is left out (see checkCost).
+ */
+const OFFERED = new Set([
+  ...COMPREHENSIONS, 'has', 'size', 'contains', 'startsWith', 'endsWith', 'lowerAscii', 'upperAscii', 'trim', 'indexOf', 'lastIndexOf',
+  'substring', 'int', 'uint', 'double', 'string', 'bool', 'dyn', 'type', 'timestamp', 'duration',
+  'getFullYear', 'getMonth', 'getDayOfMonth', 'getDate', 'getDayOfWeek', 'getDayOfYear', 'getHours', 'getMinutes', 'getSeconds', 'getMilliseconds',
+]);
 /** Comprehensions inside comprehensions: two levels (each item against the member's tags, say) and no more. */
 const MAX_COMPREHENSION_DEPTH = 2;
 
 /**
  * Refuses what would let one condition hold up the service, which evaluates it synchronously on
- * every purchase: `matches` (a JavaScript regular expression, unlike CEL's RE2, can take
- * exponential time on a crafted string), `cel.bind` (which can double a value at every level),
- * and comprehensions nested deeper than MAX_COMPREHENSION_DEPTH. With the environment's limits
- * on size, literal lists and depth, a condition's cost is then bounded by the purchase's items.
+ * every purchase: any function not OFFERED — `matches` (a JavaScript regular expression, unlike
+ * CEL's RE2, can take exponential time on a crafted string), `cel.bind` (which can double a value
+ * at every level), `split` (a list as long as a text, to loop over) — and comprehensions nested
+ * deeper than MAX_COMPREHENSION_DEPTH. With the environment's limits on size, literal lists and
+ * depth, a condition's cost then grows with the purchase's items (at most 500) squared at worst.
  */
 function checkCost(root: AstNode, source: string, field: string): void {
   const refuse = (node: AstNode, reason: string): never => {
@@ -139,7 +150,7 @@ function checkCost(root: AstNode, source: string, field: string): void {
     if (node.op === 'rcall' || node.op === 'call') {
       const name = args[0];
       if (name === 'matches') refuse(node, 'matches() is not offered (use contains, startsWith or endsWith)');
-      if (name === 'bind') refuse(node, 'cel.bind() is not offered');
+      if (typeof name !== 'string' || !OFFERED.has(name)) refuse(node, `${String(name)}() is not offered in conditions`);
       if (node.op === 'rcall' && typeof name === 'string' && COMPREHENSIONS.has(name)) {
         if (depth + 1 > MAX_COMPREHENSION_DEPTH) refuse(node, `comprehensions nest at most ${MAX_COMPREHENSION_DEPTH} deep`);
         visit(args[1], depth);

@@ -57,8 +57,10 @@ async function ruleSet(program: ProgramView, trigger: string): Promise<RuleSet> 
     await celReady();
     byTrigger = new Map();
     for (const row of program.rules) {
+      const rule = compiled(row);
+      if (!rule) continue;
       const set = byTrigger.get(row.trigger) ?? { rules: [], readsPurchaseCount: false };
-      set.rules.push(compileRule(row));
+      set.rules.push(rule);
       set.readsPurchaseCount ||= readsPurchaseCount(row.condition, row.item_condition);
       byTrigger.set(row.trigger, set);
     }
@@ -66,6 +68,26 @@ async function ruleSet(program: ProgramView, trigger: string): Promise<RuleSet> 
     ruleSets.set(program, byTrigger);
   }
   return byTrigger.get(trigger) ?? { rules: [], readsPurchaseCount: false };
+}
+
+const refused = new Set<string>();
+
+/**
+ * The stored rule compiled, or null when its conditions no longer pass (saved under an older
+ * check, say): that rule is left out, with a warning once per version, rather than every
+ * purchase failing on it.
+ */
+function compiled(row: EarningRuleRow): RuleDefinition | null {
+  try {
+    return compileRule(row);
+  } catch (error) {
+    const key = `${row.id}:${row.version}`;
+    if (!refused.has(key)) {
+      refused.add(key);
+      process.emitWarning(`earning rule ${key} is left out: ${error instanceof Error ? error.message : String(error)}`, 'EarningRuleWarning');
+    }
+    return null;
+  }
 }
 
 /** Whether the programme has active rules for `trigger`. */
@@ -115,8 +137,8 @@ export interface PurchaseAct {
 }
 export interface EventAct { kind: 'event'; type: string; attributes: Record<string, unknown> }
 
-/** A rule's award, with what its budget had spent before it (null: no budget), and whether a member limit counts it. */
-export interface Award extends RuleAward { budgetSpentBefore: number | null; limited: boolean }
+/** A rule's award, with what its budget had spent before it (null: no budget). */
+export interface Award extends RuleAward { budgetSpentBefore: number | null }
 
 /**
  * What the active rules award for `act` by `member` (tier `tierCode`) at `now`, in evaluation
@@ -156,9 +178,7 @@ export async function ruleAwards(
     const { awards } = settle(found, standing, room);
     const toLock = awards.filter((a) => budgets.has(a.ruleId) && !locked.has(a.ruleId)).map((a) => a.ruleId);
     if (toLock.length === 0 || !reads.lockBudgets) {
-      return awards.map((award) => ({
-        ...award, budgetSpentBefore: budgets.get(award.ruleId)?.spent ?? null, limited: (rules.get(award.ruleId) as RuleDefinition).limit !== null,
-      }));
+      return awards.map((award) => ({ ...award, budgetSpentBefore: budgets.get(award.ruleId)?.spent ?? null }));
     }
     // Decided again under the locks: a budget found spent may let a rule after it in, whose own
     // budget is then locked in turn (a lock taken out of id order is a deadlock the transaction
@@ -206,15 +226,9 @@ export function awardRecords(awards: readonly Award[]): RuleAwardRecord[] {
   return awards.map((a) => ({ ruleId: a.ruleId, ruleVersion: a.ruleVersion, points: a.points, qualifyingPoints: a.qualifyingPoints }));
 }
 
-/** Plans what the awards spend of their budgets, and the records their member limits count. */
-export function planAwards(work: UnitOfWork, memberId: string, txnId: string, awards: readonly Award[]): void {
+/** Plans what the awards spend of their budgets (a limit counts the entry's own record of them). */
+export function planBudgets(work: UnitOfWork, awards: readonly Award[]): void {
   for (const award of awards) {
     if (award.budgetSpentBefore !== null) work.write(repo.spendBudget(award.ruleId, award.budgetSpentBefore + award.points));
   }
-  const limited = awards.filter((award) => award.limited);
-  if (limited.length === 0) return;
-  work.write(repo.recordAwards(limited.map((award) => ({
-    txn_id: txnId, rule_id: award.ruleId, rule_version: award.ruleVersion, member_id: memberId,
-    points: award.points, qualifying_points: award.qualifyingPoints, awarded_at: work.now,
-  }))));
 }

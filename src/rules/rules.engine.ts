@@ -79,8 +79,6 @@ export interface RuleAward {
   qualifyingPoints: number;
 }
 
-export type SkipReason = 'LIMIT' | 'BUDGET' | 'EXCLUDED' | 'ROOM';
-
 const TEN_THOUSAND = 10_000n;
 const CENTS_BY_RATE = 100n * TEN_THOUSAND;
 
@@ -151,33 +149,21 @@ export function candidates(rules: readonly RuleDefinition[], facts: EarnFacts): 
  * skipped. Together the awards stay within `room` points (what one transaction may still move):
  * the rule that would pass it awards what fits, and the rules after it nothing.
  */
-export function settle(
-  found: readonly Candidate[], standing: (ruleId: string) => Standing, room = Number.POSITIVE_INFINITY,
-): { awards: RuleAward[]; skipped: { ruleId: string; reason: SkipReason }[] } {
+export function settle(found: readonly Candidate[], standing: (ruleId: string) => Standing, room = Number.POSITIVE_INFINITY): { awards: RuleAward[] } {
   const awards: RuleAward[] = [];
-  const skipped: { ruleId: string; reason: SkipReason }[] = [];
   let excludedBelow: number | null = null;
   let left = room;
   for (const { rule, points } of found) {
-    if (excludedBelow !== null && rule.priority < excludedBelow) {
-      skipped.push({ ruleId: rule.id, reason: 'EXCLUDED' });
-      continue;
-    }
+    if (excludedBelow !== null && rule.priority < excludedBelow) continue;
     const { awards: made, budgetLeft } = standing(rule.id);
-    if (rule.limit && made >= rule.limit.count) {
-      skipped.push({ ruleId: rule.id, reason: 'LIMIT' });
-      continue;
-    }
+    if (rule.limit && made >= rule.limit.count) continue;
     const given = Math.min(points, budgetLeft ?? points, left);
-    if (given <= 0) {
-      skipped.push({ ruleId: rule.id, reason: left <= 0 ? 'ROOM' : 'BUDGET' });
-      continue;
-    }
+    if (given <= 0) continue;
     left -= given;
     awards.push({ ruleId: rule.id, ruleVersion: rule.version, name: rule.name, points: given, qualifyingPoints: rule.effect.qualifying ? given : 0 });
     if (rule.exclusive) excludedBelow ??= rule.priority;
   }
-  return { awards, skipped };
+  return { awards };
 }
 
 /** Where the rule's current limit period began at `now` in `zone` (weeks start on Monday); null for LIFETIME. */
@@ -204,8 +190,3 @@ export function localCalendar(now: Date, zone: string): { localDay: bigint; loca
 
 const QUARTER_HOUR = 15 * 60_000;
 const calendars = new Map<string, { localDay: bigint; localDate: string }>();
-
-/** Whether `zone` is an IANA time zone name this runtime knows. */
-export function isTimeZone(zone: string): boolean {
-  return DateTime.now().setZone(zone).isValid;
-}

@@ -2,7 +2,7 @@ import type { Insertable, Updateable } from 'kysely';
 import { CompiledQuery, sql } from 'kysely';
 import { inTransaction } from '../db/transaction';
 import type { Db } from '../db/database';
-import type { EarningRuleTable, RuleAwardTable } from '../db/schema';
+import type { EarningRuleTable } from '../db/schema';
 import type { RowWrite } from '../ledger/unit-of-work';
 import type { EarningRuleRow } from '../program/program.types';
 
@@ -33,18 +33,17 @@ async function recordVersion(db: Db, ruleId: string, version: number, definition
   await db.insertInto('earning_rule_versions').values({ rule_id: ruleId, version, definition: JSON.stringify(definition), created_at: at }).execute();
 }
 
-/** The awards each rule made the member since its limit period began (null: ever). */
+/**
+ * The awards each rule made the member since its limit period began (null: ever): the member's
+ * ledger entries that name the rule (their rule_awards), as the unit of work wrote them.
+ */
 export async function awardCounts(db: Db, memberId: string, asks: readonly { ruleId: string; since: Date | null }[]): Promise<Map<string, number>> {
   if (asks.length === 0) return new Map();
-  const rows = await db.selectFrom('rule_awards')
-    .select(['rule_id', (eb) => eb.fn.countAll<string>().as('n')])
-    .where('member_id', '=', memberId)
-    .where((eb) => eb.or(asks.map((a) => (a.since
-      ? eb.and([eb('rule_id', '=', a.ruleId), eb('awarded_at', '>=', a.since)])
-      : eb('rule_id', '=', a.ruleId)))))
-    .groupBy('rule_id')
-    .execute();
-  return new Map(rows.map((r) => [r.rule_id, Number(r.n)]));
+  const counts = asks.map((a) => sql<number>`(select count(*)::int from points_transactions t
+    where t.member_id = ${memberId} and t.rule_awards @> ${JSON.stringify([{ ruleId: a.ruleId }])}::jsonb
+      and t.created_at >= ${a.since ?? new Date(0)})`);
+  const { rows } = await sql<{ counts: number[] }>`select array[${sql.join(counts)}] as counts`.execute(db);
+  return new Map(asks.map((a, i) => [a.ruleId, rows[0]?.counts[i] ?? 0]));
 }
 
 /** A rule's budget as it stands, with the terms it stands under. */
@@ -64,18 +63,10 @@ export function spendBudget(ruleId: string, spent: number): RowWrite {
   return { update: 'earning_rules', set: { budget_spent: spent }, where: { id: ruleId } };
 }
 
-export function recordAwards(rows: Insertable<RuleAwardTable>[]): RowWrite {
-  return { insert: 'rule_awards', rows };
-}
-
 /** How many orders the member has recorded. */
 export async function purchaseCount(db: Db, memberId: string): Promise<number> {
   const row = await db.selectFrom('orders').select((eb) => eb.fn.countAll<string>().as('n')).where('member_id', '=', memberId).executeTakeFirst();
   return Number(row?.n ?? 0);
-}
-
-export async function ruleVersion(db: Db, ruleId: string, version: number) {
-  return db.selectFrom('earning_rule_versions').selectAll().where('rule_id', '=', ruleId).where('version', '=', version).executeTakeFirst();
 }
 
 /**
@@ -101,8 +92,8 @@ export type ReplayedOrder = ReplayedMember & {
 };
 export type ReplayedEvent = ReplayedMember & { id: string; type: string; attributes: unknown; occurred_ms: number };
 
-/** What a dry run can leave unread when its rule does not look at it. */
-export interface ReplayReads { items: boolean; tags: boolean }
+/** What a dry run can leave unread when its rule does not look at it: the items, the member's tags, the member at all. */
+export interface ReplayReads { items: boolean; tags: boolean; member: boolean }
 
 /**
  * Hands `each` the orders recorded in [from, to), in time order, a page at a time, from one
@@ -112,12 +103,15 @@ export interface ReplayReads { items: boolean; tags: boolean }
 export async function replayOrders(
   db: Db, from: Date, to: Date, reads: ReplayReads, pageSize: number, each: (page: ReplayedOrder[]) => void,
 ): Promise<void> {
-  const query = db.selectFrom('orders as o').innerJoin('members as m', 'm.id', 'o.member_id').leftJoin('member_tiers as t', 't.member_id', 'o.member_id')
-    .select(['o.order_id', 'o.member_id', 'o.partner_id', 'o.amount', 'o.currency', 'o.channel', 't.tier_code'])
+  const orders = db.selectFrom('orders as o')
+    .select(['o.order_id', 'o.member_id', 'o.partner_id', 'o.amount', 'o.currency', 'o.channel'])
     .select(reads.items ? sql<unknown>`o.items`.as('items') : sql<unknown>`null`.as('items'))
-    .select([sql<number>`(extract(epoch from o.occurred_at) * 1000)::float8`.as('occurred_ms'), ...memberReads(reads)])
+    .select(sql<number>`(extract(epoch from o.occurred_at) * 1000)::float8`.as('occurred_ms'))
     .where('o.occurred_at', '>=', from).where('o.occurred_at', '<', to)
     .orderBy('o.occurred_at').orderBy(sql`o.order_id collate "C"`);
+  const query = reads.member
+    ? orders.innerJoin('members as m', 'm.id', 'o.member_id').leftJoin('member_tiers as t', 't.member_id', 'o.member_id').select(memberReads(reads))
+    : orders.select(noMember);
   await replay(db, query, pageSize, each);
 }
 
@@ -126,20 +120,28 @@ export async function replayEvents(
   db: Db, type: string, from: Date, to: Date, reads: ReplayReads, pageSize: number, each: (page: ReplayedEvent[]) => void,
 ): Promise<void> {
   const query = db.selectFrom('member_events as e').innerJoin('members as m', 'm.id', 'e.member_id').leftJoin('member_tiers as t', 't.member_id', 'e.member_id')
-    .select(['e.id', 'e.member_id', 'e.type', 'e.attributes', 't.tier_code'])
+    .select(['e.id', 'e.member_id', 'e.type', 'e.attributes'])
     .select([sql<number>`(extract(epoch from e.occurred_at) * 1000)::float8`.as('occurred_ms'), ...memberReads(reads)])
     .where('e.type', '=', type).where('e.occurred_at', '>=', from).where('e.occurred_at', '<', to)
     .orderBy('e.occurred_at').orderBy('e.id');
   await replay(db, query, pageSize, each);
 }
 
+/** The member's columns of a replayed row (m: members, t: member_tiers). */
 function memberReads(reads: ReplayReads) {
   return [
     reads.tags ? sql<string[] | null>`m.tags`.as('tags') : sql<string[] | null>`null`.as('tags'),
     sql<number>`(extract(epoch from m.enrolled_at) * 1000)::float8`.as('enrolled_ms'),
     sql<string | null>`m.birth_date::text`.as('birth_date'),
+    sql<string | null>`t.tier_code`.as('tier_code'),
   ];
 }
+
+/** The same columns, empty, for a rule that reads nothing of the member. */
+const noMember = [
+  sql<string[] | null>`null`.as('tags'), sql<number>`0::float8`.as('enrolled_ms'),
+  sql<string | null>`null`.as('birth_date'), sql<string | null>`null`.as('tier_code'),
+];
 
 async function replay<Row>(db: Db, query: { compile(): CompiledQuery }, pageSize: number, each: (page: Row[]) => void): Promise<void> {
   const { sql: text, parameters } = query.compile();

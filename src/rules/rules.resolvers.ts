@@ -15,7 +15,6 @@ export const rulesResolvers: Resolvers = {
     setEarningRuleActive: guarded(['ADMIN'], (_p, { id, active }, ctx) => rules.setRuleActive(ctx, id, active)),
   },
   EarningRule: {
-    condition: (r) => r.condition,
     effect: (r) => ({ kind: r.effect_kind, points: r.effect_points, rate: r.effect_rate === null ? null : plainDecimal(r.effect_rate), itemCondition: r.item_condition, qualifying: r.qualifying }),
     limit: (r) => (r.limit_count !== null && r.limit_period !== null ? { count: r.limit_count, period: r.limit_period } : null),
     budgetPoints: (r) => r.budget_points,

@@ -34,7 +34,11 @@ export async function simulateRule(ctx: Ctx, input: EarningRuleInput, from: Date
   const rule = await draftRule(input, await ctx.now());
   const tally = new Tally(rule, program);
   const conditions = `${input.condition ?? ''} ${input.effect.itemCondition ?? ''}`;
-  const reads = { items: Boolean(input.effect.itemCondition?.trim()) || /\bitems\b/.test(conditions), tags: /\btags\b/.test(conditions) };
+  const reads = {
+    items: Boolean(input.effect.itemCondition?.trim()) || /\bitems\b/.test(conditions),
+    tags: /\btags\b/.test(conditions),
+    member: /\bmember\b/.test(conditions),
+  };
   if (rule.trigger === PURCHASE_TRIGGER) {
     const counts = readsPurchaseCount(input.condition, input.effect.itemCondition) ? await repo.purchaseCountsBefore(ctx.db, from) : null;
     await repo.replayOrders(ctx.db, from, to, reads, PAGE, (page) => {
@@ -48,6 +52,9 @@ export async function simulateRule(ctx: Ctx, input: EarningRuleInput, from: Date
       }
     });
   } else {
+    if (readsPurchaseCount(input.condition)) {
+      throw new BadInputError('a dry run of an event rule does not replay member.purchaseCount', 'input.condition');
+    }
     await repo.replayEvents(ctx.db, rule.trigger, from, to, reads, PAGE, (page) => {
       for (const event of page) {
         tally.replay(event, new Date(event.occurred_ms), { kind: 'event', type: event.type, attributes: (event.attributes as Record<string, unknown>) ?? {} }, 0);

@@ -131,14 +131,15 @@ test('an exclusive rule that applies blocks the rules of lower priority; when it
 test('rules of equal priority run oldest first; a partner condition applies to that partner only', async () => {
   const older = await createRule({ name: 'Older', trigger: 'PURCHASE', effect: { kind: 'FIXED', points: 7 } });
   const partnerRule = await createRule({ name: 'Hotel partner 2 per unit', trigger: 'PURCHASE', condition: 'purchase.partnerId == "hotel-1"', effect: { kind: 'PER_UNIT', rate: '2' } });
+  const newest = await createRule({ name: 'Newest', trigger: 'PURCHASE', condition: 'purchase.partnerId == "hotel-1"', effect: { kind: 'FIXED', points: 1 } });
   const member = await enroll(t, 'rules-partner');
   const hotel = t.token({ role: 'PARTNER', sub: 'hotel', partnerId: 'hotel-1' });
   const shop = t.token({ role: 'PARTNER', sub: 'shop', partnerId: 'shop-1' });
 
   const atHotel = await purchase(cart(member, '10.00'), hotel);
-  expect(atHotel.breakdown.map((c: { ruleId: string | null }) => c.ruleId)).toEqual([null, older.id, partnerRule.id]);
-  expect(atHotel.pointsEarned).toBe(10 + 7 + 20);
-  expect(await quote(cart(member, '10.00'), hotel)).toMatchObject({ points: 37 });
+  expect(atHotel.breakdown.map((c: { ruleId: string | null }) => c.ruleId)).toEqual([null, older.id, partnerRule.id, newest.id]);
+  expect(atHotel.pointsEarned).toBe(10 + 7 + 20 + 1);
+  expect(await quote(cart(member, '10.00'), hotel)).toMatchObject({ points: 38 });
   expect((await purchase(cart(member, '10.00'), shop)).pointsEarned).toBe(17);
 });
 
@@ -167,6 +168,16 @@ test('a review rule capped at 3 a month gives exactly 3 awards for 5 reviews pos
   expect(ok(await post('review-april')).recordEvent.pointsEarned).toBe(50);
   expect(await balance(t, member)).toMatchObject({ available: 200 });
   await expectLedgerTrue(t, [member]);
+});
+
+test('a limit added to a rule by a new version counts the awards its earlier versions made', async () => {
+  const rule = await createRule({ name: 'Welcome 500', trigger: 'PURCHASE', effect: { kind: 'FIXED', points: 500 } });
+  const member = await enroll(t, 'rules-limit-later');
+  expect((await purchase(cart(member, '1.00'))).pointsEarned).toBe(501);
+  ok(await t.gql(UPDATE, { id: rule.id, input: { name: 'Welcome 500', trigger: 'PURCHASE', limit: { count: 1, period: 'LIFETIME' }, effect: { kind: 'FIXED', points: 500 } } }));
+  expect((await quotedPurchase(cart(member, '1.00'))).pointsEarned).toBe(1);
+  const newcomer = await enroll(t, 'rules-limit-later-new');
+  expect((await quotedPurchase(cart(newcomer, '1.00'))).pointsEarned).toBe(501);
 });
 
 test('a 1,000-point budget under 100 concurrent qualifying purchases awards exactly 1,000', async () => {
@@ -228,6 +239,10 @@ test('quoteEarn writes nothing, quotes a recorded orderId as new, and a MEMBER m
   expect(errorCode(await t.gql(QUOTE, { input: cart(other, '5.00') }, self))).toBe('FORBIDDEN');
   expect(errorCode(await t.gql(QUOTE, { input: cart(randomUUID(), '5.00') }))).toBe('NOT_FOUND');
   expect(errorCode(await t.gql(QUOTE, { input: cart(member, '5.00', { currency: 'EUR' }) }))).toBe('BAD_USER_INPUT');
+  // A member who may not earn gets no quote, as the purchase would get no points.
+  ok(await t.gql(`mutation($input: SetMemberStatusInput!) { setMemberStatus(input: $input) { id } }`, { input: { id: other, status: 'SUSPENDED' } }));
+  expect(errorCode(await t.gql(QUOTE, { input: cart(other, '5.00') }))).toBe('INVALID_STATE');
+  expect(errorCode(await t.gql(PURCHASE, { input: cart(other, '5.00') }))).toBe('INVALID_STATE');
 });
 
 test('a rule that does not parse or type-check is BAD_USER_INPUT naming the field and position, and nothing is saved', async () => {
@@ -355,6 +370,7 @@ test('conditions that could hold up the service are refused; callers may not sen
   };
   expect((await refused('purchase.orderId.matches("^(a+)+$")')).message).toMatch(/matches/);
   expect((await refused('cel.bind(a, member.tags, a + a).size() > 0')).message).toMatch(/bind/);
+  expect((await refused('purchase.items.map(i, i.sku).join().split("").exists(a, a == "#")')).message).toMatch(/split|join/);
   expect(await refused('purchase.items.exists(i, member.tags.exists(t, [1, 2].all(x, x > 0)))')).toMatchObject({ extensions: { field: 'condition', line: 1, column: 48 } });
   expect(ok(await t.gql(CREATE, { input: { name: 'Two deep', trigger: 'PURCHASE', condition: 'purchase.items.exists(i, member.tags.exists(t, t == i.category))', effect: { kind: 'FIXED', points: 5 } } })).createEarningRule.version).toBe(1);
 
@@ -378,7 +394,7 @@ test('rule bonuses never make a purchase fail, nor earn on more than the order: 
   await expectLedgerTrue(t, [member]);
 });
 
-test('a budget changed by another instance since this one read the programme is decided on the locked row, never overshot', async () => {
+test('a budget lowered by another instance while this one holds the programme it read answers no error and is never overshot', async () => {
   const rule = await createRule({ name: 'Budgeted 30', trigger: 'PURCHASE', budgetPoints: 1000, effect: { kind: 'FIXED', points: 30 } });
   const member = await enroll(t, 'rules-stale-budget');
   expect((await purchase(cart(member, '1.00'))).pointsEarned).toBe(31);

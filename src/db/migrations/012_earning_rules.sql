@@ -43,21 +43,9 @@ create table earning_rule_versions (
   primary key (rule_id, version)
 );
 
--- The rule versions that gave a ledger entry its points, with the entry (null: none).
+-- The rule versions that gave a ledger entry its points, with the entry (null: none). A rule's
+-- per-member limit counts the member's entries that name it.
 alter table points_transactions add column rule_awards jsonb;
-
--- One row per award of a rule with a per-member limit: what the limit counts.
-create table rule_awards (
-  txn_id uuid not null,
-  rule_id uuid not null references earning_rules (id),
-  rule_version int not null,
-  member_id uuid not null references members (id),
-  points int not null,
-  qualifying_points int not null,
-  awarded_at timestamptz not null,
-  primary key (txn_id, rule_id)
-);
-create index rule_awards_member_idx on rule_awards (member_id, rule_id, awarded_at);
 
 -- Engagement events recorded by recordEvent (and by the service: signup, birthday). The row is
 -- the event's idempotency record, kept for good: a signup or a year's birthday is rewarded once.
