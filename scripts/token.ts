@@ -1,6 +1,6 @@
 /**
  * Prints a signed development token:
- *   npm run token -- --role ADMIN|PARTNER|MEMBER [--member-id ID] [--partner-id ID] [--sub S] [--ttl SECONDS]
+ *   npm run token -- --role ADMIN|PARTNER|MEMBER [--member-id ID] [--partner-id ID] [--personal-data] [--sub S] [--ttl SECONDS]
  * Signs with JWT_SECRET (HS256) from the same configuration the server reads.
  */
 import { parseArgs } from 'node:util';
@@ -12,6 +12,7 @@ const USAGE = `Usage: npm run token -- --role ADMIN|PARTNER|MEMBER [options]
   --role ROLE          ADMIN, PARTNER or MEMBER (required)
   --member-id ID       the member a MEMBER token acts for (required with --role MEMBER)
   --partner-id ID      the partner a PARTNER token acts for (required with --role PARTNER)
+  --personal-data      PARTNER only: may read and change members' name, email, phone and birth date
   --sub SUBJECT        the token subject (default: the member/partner id, or dev-admin)
   --ttl SECONDS        lifetime in seconds (default 3600)
   --help               show this help
@@ -33,6 +34,7 @@ export function parseTokenArgs(argv: string[]): SignOptions | 'help' {
         role: { type: 'string' },
         'member-id': { type: 'string' },
         'partner-id': { type: 'string' },
+        'personal-data': { type: 'boolean' },
         sub: { type: 'string' },
         ttl: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -51,13 +53,15 @@ export function parseTokenArgs(argv: string[]): SignOptions | 'help' {
   if (role === 'PARTNER' && !partnerId) throw new UsageError('--role PARTNER needs --partner-id');
   if (memberId && role !== 'MEMBER') throw new UsageError('--member-id applies to --role MEMBER only');
   if (partnerId && role !== 'PARTNER') throw new UsageError('--partner-id applies to --role PARTNER only');
+  const personalData = values['personal-data'] === true;
+  if (personalData && role !== 'PARTNER') throw new UsageError('--personal-data applies to --role PARTNER only');
   let ttlSeconds = 3600;
   if (values.ttl !== undefined) {
     ttlSeconds = Number(values.ttl);
     if (!/^\d+$/.test(values.ttl) || ttlSeconds < 1) throw new UsageError(`--ttl must be a whole number of seconds >= 1, got "${values.ttl}"`);
   }
   if (values.sub !== undefined && values.sub.trim() === '') throw new UsageError('--sub must not be empty');
-  return { role: role as Role, memberId, partnerId, sub: values.sub, ttlSeconds };
+  return { role: role as Role, memberId, partnerId, ...(personalData ? { personalData } : {}), sub: values.sub, ttlSeconds };
 }
 
 function main(): void {

@@ -11,6 +11,8 @@ export interface Actor {
   sub: string;
   partnerId?: string;
   memberId?: string;
+  /** A PARTNER allowed members' personal data (claim personalData: true). */
+  personalData?: boolean;
 }
 
 /**

@@ -70,3 +70,12 @@ export function guarded<F extends (...args: never[]) => unknown>(policy: Policy,
 export function policyOf(resolver: unknown): Policy | undefined {
   return typeof resolver === 'function' ? (resolver as unknown as Record<symbol, Policy>)[POLICY] : undefined;
 }
+
+/**
+ * Whether the caller sees members' personal data (name, email, phone, birth date): an ADMIN, a
+ * MEMBER (who reads only itself), or a PARTNER whose token carries personalData. Other partners
+ * see the loyalty account (ids, balance, tier, their own transactions) and nulls there.
+ */
+export function seesPersonalData(ctx: Ctx): boolean {
+  return ctx.actor !== null && (ctx.actor.role !== 'PARTNER' || ctx.actor.personalData === true);
+}

@@ -34,6 +34,7 @@ export function verifyToken(config: Config['jwt'], token: string): Actor {
   if (role === 'PARTNER') {
     if (typeof claims.partnerId !== 'string' || !claims.partnerId) throw new UnauthenticatedError('PARTNER token needs partnerId');
     actor.partnerId = claims.partnerId;
+    if (claims.personalData === true) actor.personalData = true;
   }
   if (role === 'MEMBER') {
     if (typeof claims.memberId !== 'string' || !claims.memberId) throw new UnauthenticatedError('MEMBER token needs memberId');
@@ -60,6 +61,8 @@ export interface SignOptions {
   sub?: string;
   memberId?: string;
   partnerId?: string;
+  /** PARTNER: may read and change members' personal data. */
+  personalData?: boolean;
   ttlSeconds?: number;
 }
 
@@ -69,6 +72,7 @@ export function signToken(config: Config['jwt'], options: SignOptions): string {
   const payload: Record<string, unknown> = { role: options.role };
   if (options.memberId) payload.memberId = options.memberId;
   if (options.partnerId) payload.partnerId = options.partnerId;
+  if (options.personalData) payload.personalData = true;
   return jwt.sign(payload, config.secret, {
     algorithm: 'HS256',
     subject: options.sub ?? options.memberId ?? options.partnerId ?? 'dev-admin',

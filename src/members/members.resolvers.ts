@@ -4,6 +4,7 @@ import type { GraphQLResolveInfo } from 'graphql';
 import { selectedArguments, selectsField } from '../graphql/selection';
 import type { StatementArgs } from '../points/balance.service';
 import * as members from './members.service';
+import { seesPersonalData } from '../auth/guards';
 
 /** What a member's read fetches in its own statement: the balance, or else the statement page, where selected. */
 function readAhead(info: GraphQLResolveInfo): { withBalance: boolean; page?: StatementArgs } {
@@ -31,7 +32,10 @@ export const membersResolvers: Resolvers = {
   },
   Member: {
     externalId: (m) => m.external_id,
-    birthDate: (m) => m.birth_date,
+    name: (m, _a, ctx) => (seesPersonalData(ctx) ? m.name : null),
+    email: (m, _a, ctx) => (seesPersonalData(ctx) ? m.email : null),
+    phone: (m, _a, ctx) => (seesPersonalData(ctx) ? m.phone : null),
+    birthDate: (m, _a, ctx) => (seesPersonalData(ctx) ? m.birth_date : null),
     enrolledAt: (m) => m.enrolled_at,
     referralCode: (m) => m.referral_code,
     tags: (m) => m.tags ?? [],

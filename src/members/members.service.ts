@@ -1,8 +1,8 @@
 import { isUuid } from '../db/ids';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Ctx } from '../context';
-import { actorKey, requireMemberAccess } from '../auth/guards';
-import { BadInputError, NotFoundError, UNIQUE_VIOLATION, pgErrorCode } from '../errors';
+import { actorKey, requireMemberAccess, seesPersonalData } from '../auth/guards';
+import { BadInputError, ForbiddenError, NotFoundError, UNIQUE_VIOLATION, pgErrorCode } from '../errors';
 import type { MemberStatus } from '../db/schema';
 import { checkPageSize, decodeCursor, encodeCursor } from '../graphql/pagination';
 import { readCarrying } from '../db/ahead';
@@ -142,9 +142,10 @@ export interface UpdateInput {
   locale?: string | null;
 }
 
-/** Changes profile fields; omitted fields stay, null clears. A MEMBER may change only itself. */
+/** Changes profile fields; omitted fields stay, null clears. A MEMBER may change only itself, a PARTNER only with personalData. */
 export async function updateMember(ctx: Ctx, input: UpdateInput): Promise<MemberRow> {
   requireMemberAccess(ctx, input.id);
+  if (!seesPersonalData(ctx)) throw new ForbiddenError('A partner changes members\' personal data only with a personalData token');
   const now = await ctx.now();
   const patch: repo.MemberPatch = {};
   if (input.email !== undefined) patch.email = checkEmail(input.email) ?? null;

@@ -145,6 +145,12 @@ describe('one mutation per request', () => {
 });
 
 describe('points stay within what a member\'s totals can hold', () => {
+  test.each(['1000.0001', '99999999.9999'])('an earn rate of %s is BAD_USER_INPUT on earnRate, and the rate stays', async (earnRate) => {
+    const res = await t.gql(`mutation($input: UpdateProgramInput!) { updateProgram(input: $input) { earnRate } }`, { input: { earnRate } });
+    expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'earnRate' });
+    expect(Number(ok(await t.gql('{ program { earnRate } }')).program.earnRate)).toBe(1);
+  });
+
   test('a purchase that would earn more than one transaction may move is BAD_USER_INPUT on amount, and writes nothing', async () => {
     await updateProgram(t, { ...DEFAULT_PROGRAM, earnRate: '1000' });
     const member = await enroll(t, 'huge');

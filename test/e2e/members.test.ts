@@ -103,6 +103,23 @@ describe('reading members', () => {
   });
 });
 
+describe('personal data and partners', () => {
+  test('a PARTNER sees a member\'s name, email, phone and birth date, and changes them, only with a personalData token', async () => {
+    const created = await enroll({ externalId: `pii-${Date.now()}`, email: 'ada@example.com', name: 'Ada', birthDate: '1990-07-04', phone: '+33612345678' });
+    const partner = t.token({ role: 'PARTNER', sub: 'shop', partnerId: 'shop' });
+    const crm = t.token({ role: 'PARTNER', sub: 'crm', partnerId: 'crm', personalData: true });
+    const plain = await t.gql(MEMBER, { id: created.id }, partner);
+    expect(plain.data!.member).toMatchObject({ id: created.id, externalId: created.externalId, email: null, name: null, birthDate: null, phone: null, status: 'ACTIVE' });
+    expect((await t.gql(MEMBER, { id: created.id }, crm)).data!.member).toMatchObject({ email: 'ada@example.com', name: 'Ada', birthDate: '1990-07-04', phone: '+33612345678' });
+    expect((await t.gql(MEMBER, { id: created.id })).data!.member).toMatchObject({ email: 'ada@example.com', name: 'Ada' });
+    const refused = await t.gql(UPDATE, { input: { id: created.id, email: 'mallory@example.com' } }, partner);
+    expect(codes(refused)).toEqual(['FORBIDDEN']);
+    expect((await t.gql(UPDATE, { input: { id: created.id, name: 'Ada L.' } }, crm)).data!.updateMember).toMatchObject({ name: 'Ada L.', email: 'ada@example.com' });
+    const self = t.token({ role: 'MEMBER', sub: 'ada', memberId: created.id });
+    expect((await t.gql(`{ me { email name } }`, {}, self)).data!.me).toEqual({ email: 'ada@example.com', name: 'Ada L.' });
+  });
+});
+
 describe('updateMember', () => {
   test('omitted fields stay as they are and null clears a field', async () => {
     const member = await enroll({ externalId: 'mem-update-1', email: 'grace@example.com', name: 'Grace', birthDate: '1906-12-09' });
