@@ -140,6 +140,7 @@ export interface MemberTable {
   created_at: Timestamp;
   updated_at: Timestamp;
   tags: ColumnType<string[], string[] | undefined, string[]>;
+  erased_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
 export type TransactionType =

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database';
+import { inTransaction } from '../db/transaction';
 import { ShapedStatement } from '../db/shaped';
 import type { CountedPage } from '../graphql/pagination';
 import type { MemberStatus } from '../db/schema';
@@ -25,7 +26,7 @@ export async function findByReferralCode(db: Db, code: string): Promise<MemberRo
 /** A page of the member list; the total is counted only if the query selects totalCount. */
 export type MemberPageView = CountedPage<MemberRow>;
 
-export type NewMember = Omit<MemberRow, 'debt' | 'lifetime_earned' | 'lifetime_redeemed' | 'expired' | 'last_activity_at' | 'status' | 'status_reason' | 'tags'>;
+export type NewMember = Omit<MemberRow, 'debt' | 'lifetime_earned' | 'lifetime_redeemed' | 'expired' | 'last_activity_at' | 'status' | 'status_reason' | 'tags' | 'erased_at'>;
 
 /** Inserts unless the externalId exists; returns undefined when another enrolment won. */
 export async function insertIfAbsent(db: Db, member: NewMember): Promise<MemberRow | undefined> {
@@ -73,4 +74,33 @@ export async function list(db: Db, filter: ListFilter, limit: number, after?: { 
   const rows = await page.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
   const total = async () => (await matching.clearSelect().select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow()).n;
   return { rows, total };
+}
+
+/** Everything held about a member, table by table (exportMemberData). */
+export async function memberData(db: Db, id: string) {
+  const [transactions, orders, refunds, events, tier, tierHistory] = await Promise.all([
+    db.selectFrom('points_transactions').selectAll().where('member_id', '=', id).orderBy('seq').execute(),
+    db.selectFrom('orders').selectAll().where('member_id', '=', id).orderBy('occurred_at').execute(),
+    db.selectFrom('refunds').selectAll().where('member_id', '=', id).orderBy('created_at').execute(),
+    db.selectFrom('member_events').selectAll().where('member_id', '=', id).orderBy('occurred_at').execute(),
+    db.selectFrom('member_tiers').selectAll().where('member_id', '=', id).executeTakeFirst(),
+    db.selectFrom('tier_history').selectAll().where('member_id', '=', id).orderBy('seq').execute(),
+  ]);
+  return { transactions, orders, refunds, events, tier: tier ?? null, tierHistory };
+}
+
+/**
+ * Erases the member's personal data for good, in one transaction: profile fields cleared, the
+ * external id replaced, tags and event attributes emptied, the account closed. The ledger's
+ * amounts stay, so balances, liability and verify-ledger still add up.
+ */
+export async function erase(db: Db, id: string, reason: string, now: Date): Promise<MemberRow | undefined> {
+  return inTransaction(db, async (tx) => {
+    const erased = await tx.updateTable('members').set({
+      email: null, name: null, birth_date: null, phone: null, locale: null, tags: [],
+      external_id: `erased:${id}`, status: 'CLOSED', status_reason: reason, erased_at: now, updated_at: now,
+    }).where('id', '=', id).returningAll().executeTakeFirst();
+    await tx.updateTable('member_events').set({ attributes: '{}' }).where('member_id', '=', id).execute();
+    return erased;
+  });
 }

@@ -20,12 +20,14 @@ export const membersResolvers: Resolvers = {
     member: guarded(['ADMIN', 'PARTNER'], async (_p, args, ctx, info) =>
       (await members.findMember(ctx, args, readAhead(info))) ?? null, CARRIES_RATE_COUNT),
     members: guarded(['ADMIN'], (_p, args, ctx) => members.listMembers(ctx, args)),
+    exportMemberData: guarded(['ADMIN', 'MEMBER'], (_p, { memberId }, ctx) => members.exportMemberData(ctx, memberId)),
   },
   Mutation: {
     enrollMember: guarded(['ADMIN', 'PARTNER'], (_p, { input }, ctx) => members.enrollMember(ctx, input)),
     updateMember: guarded(['ADMIN', 'PARTNER', 'MEMBER'], (_p, { input }, ctx) => members.updateMember(ctx, input)),
     setMemberStatus: guarded(['ADMIN'], (_p, { input }, ctx) => members.setMemberStatus(ctx, input)),
     setMemberTags: guarded(['ADMIN', 'PARTNER'], (_p, { memberId, tags }, ctx) => members.setMemberTags(ctx, memberId, tags)),
+    eraseMember: guarded(['ADMIN'], (_p, { memberId, reason }, ctx) => members.eraseMember(ctx, memberId, reason)),
   },
   MemberConnection: {
     totalCount: (page) => page.countTotal(),
@@ -39,5 +41,6 @@ export const membersResolvers: Resolvers = {
     enrolledAt: (m) => m.enrolled_at,
     referralCode: (m) => m.referral_code,
     tags: (m) => m.tags ?? [],
+    erasedAt: (m) => m.erased_at ?? null,
   },
 };

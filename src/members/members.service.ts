@@ -171,6 +171,30 @@ export async function setMemberStatus(ctx: Ctx, input: { id: string; status: Mem
   return updated;
 }
 
+/** Everything held about a member, as one JSON document (ADMIN, or the MEMBER itself): a privacy request's export. */
+export async function exportMemberData(ctx: Ctx, memberId: string): Promise<Record<string, unknown>> {
+  requireMemberAccess(ctx, memberId, ['ADMIN', 'MEMBER']);
+  const member = await getMember(ctx, memberId);
+  return { exportedAt: await ctx.now(), member, ...(await repo.memberData(ctx.db, member.id)) };
+}
+
+/**
+ * Erases a member's personal data for good (ADMIN): name, email, phone, birth date, locale,
+ * tags and event attributes cleared, the external id replaced by `erased:<id>`, the account
+ * closed with `reason`. Points and ledger entries stay as amounts, so the books still add up.
+ * Idempotent: erasing again answers the erased member and changes nothing.
+ */
+export async function eraseMember(ctx: Ctx, memberId: string, reason: string): Promise<MemberRow> {
+  const text = reason.trim();
+  if (text.length < 1 || text.length > 500) throw new BadInputError('reason must be 1-500 characters', 'reason');
+  const member = await getMember(ctx, memberId);
+  if (member.erased_at) return member;
+  const erased = await repo.erase(ctx.db, member.id, text, await ctx.now());
+  if (!erased) throw new NotFoundError('Member');
+  ctx.log().info({ memberId: member.id }, 'member erased');
+  return erased;
+}
+
 /** Members newest first, with cursor pagination. */
 export async function listMembers(ctx: Ctx, args: { first?: number | null; after?: string | null; search?: string | null; status?: MemberStatus | null }): Promise<MemberPageView> {
   const limit = checkPageSize(args.first);
