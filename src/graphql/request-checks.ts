@@ -61,7 +61,7 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 const MAX_VARIABLE_DEPTH = 32;
 
 /** The first unstorable text in `value` (a variable's value: its strings and its object keys), with its path; or null. */
-export function unstorable(value: unknown, path: string, depth: number): { field: string; problem: string } | null {
+function unstorable(value: unknown, path: string, depth: number): { field: string; problem: string } | null {
   if (typeof value === 'string') {
     const problem = textProblem(value);
     return problem ? { field: path, problem } : null;

@@ -180,7 +180,7 @@ export class UnitOfWork {
    * refund, say). Only a locked unit can; an optimistic one gives way to the locked way.
    */
   async written(): Promise<void> {
-    if (this.mode === 'optimistic') throw new NeedsLock();
+    this.requireLock();
     if (repo.isEmpty(this.plan)) return;
     const plan = this.marked(this.plan);
     this.wroteEarly = true;

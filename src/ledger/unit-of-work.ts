@@ -100,9 +100,7 @@ type Operation<R> = (work: UnitOfWork) => Promise<R>;
  * writes leaves nothing behind, and nothing runs after the unit's last statement.
  */
 export async function runUnit<R>(env: UnitEnv, spec: UnitSpec<R>, operation: Operation<R>): Promise<R> {
-  // Ids are uuids, which the database reads in either case: one member is one id here too.
-  const ids = [...new Set(spec.members.map((id) => id.toLowerCase()))];
-  if (!ids.every(isUuid)) throw new NotFoundError('Member');
+  const ids = memberIds(spec.members);
   const program = await getProgram(env.db);
   // The request's instant is read before either way holds a connection: a clock kept in the
   // database (the test clock) would otherwise wait behind the locked way's own transaction.
@@ -225,8 +223,7 @@ async function readSnapshot(
 export async function readOnlyUnit<R>(
   env: UnitEnv, spec: Pick<UnitSpec<R>, 'members' | 'status' | 'qualifying' | 'active'>, operation: Operation<R>,
 ): Promise<R> {
-  const ids = [...new Set(spec.members.map((id) => id.toLowerCase()))];
-  if (!ids.every(isUuid)) throw new NotFoundError('Member');
+  const ids = memberIds(spec.members);
   const program = await getProgram(env.db);
   const now = await env.now();
   const work = new UnitOfWork(env.db, program, spec.status, 'optimistic', spec.qualifying === true);
@@ -234,6 +231,13 @@ export async function readOnlyUnit<R>(
   if (spec.active !== false) for (const member of work.members.values()) requireActive(member);
   work.start(await writeInstant(env, lastChange(work)));
   return operation(work);
+}
+
+/** The unit's member ids, once each: uuids, which the database reads in either case; NOT_FOUND for anything else. */
+function memberIds(members: readonly string[]): string[] {
+  const ids = [...new Set(members.map((id) => id.toLowerCase()))];
+  if (!ids.every(isUuid)) throw new NotFoundError('Member');
+  return ids;
 }
 
 /** Failures after which the locked way decides: nothing was written, and a transaction may not meet them. */

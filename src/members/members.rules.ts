@@ -59,3 +59,16 @@ export function referralCodeFrom(random: Uint8Array): string {
   for (let i = 0; i < 8; i++) code += REFERRAL_ALPHABET[(random[i] ?? 0) % REFERRAL_ALPHABET.length];
   return code;
 }
+
+const MAX_TAGS = 50;
+const TAG = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,49}$/;
+
+/** A member's tags: at most 50, each 1-50 letters, digits, _ . : or -, trimmed; duplicates dropped. */
+export function checkTags(tags: readonly string[]): string[] {
+  if (tags.length > MAX_TAGS) throw new BadInputError(`at most ${MAX_TAGS} tags`, 'tags');
+  const clean = [...new Set(tags.map((tag) => tag.trim()))];
+  clean.forEach((tag, i) => {
+    if (!TAG.test(tag)) throw new BadInputError(`tags[${i}] must be 1-50 letters, digits, _ . : or -, starting with a letter or digit`, 'tags');
+  });
+  return clean;
+}

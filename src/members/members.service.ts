@@ -14,7 +14,7 @@ import { SIGNUP_EVENT } from '../rules/rules.engine';
 import { acceptedPage, memberWithBalance, memberWithPage, type StatementArgs } from '../points/balance.service';
 import type { MemberPageView, MemberRow } from './members.repo';
 import {
-  checkBirthDate, checkEmail, checkExternalId, checkLocale, checkName, checkPhone, referralCodeFrom,
+  checkBirthDate, checkEmail, checkExternalId, checkLocale, checkName, checkPhone, checkTags, referralCodeFrom,
 } from './members.rules';
 
 export interface EnrollInput {
@@ -88,16 +88,9 @@ async function signedUp(ctx: Ctx, member: MemberRow): Promise<MemberRow> {
   return pointsEarned > 0 ? ((await repo.findById(ctx.db, member.id)) ?? member) : member;
 }
 
-const MAX_TAGS = 50;
-const TAG = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,49}$/;
-
-/** Replaces the member's tags (at most 50, each 1-50 letters, digits, _ . : or -; duplicates dropped). */
+/** Replaces the member's tags (members.rules.ts checkTags). */
 export async function setMemberTags(ctx: Ctx, memberId: string, tags: readonly string[]): Promise<MemberRow> {
-  if (tags.length > MAX_TAGS) throw new BadInputError(`at most ${MAX_TAGS} tags`, 'tags');
-  const clean = [...new Set(tags.map((tag) => tag.trim()))];
-  clean.forEach((tag, i) => {
-    if (!TAG.test(tag)) throw new BadInputError(`tags[${i}] must be 1-50 letters, digits, _ . : or -, starting with a letter or digit`, 'tags');
-  });
+  const clean = checkTags(tags);
   await getMember(ctx, memberId);
   const updated = await repo.update(ctx.db, memberId, { tags: clean }, await ctx.now());
   if (!updated) throw new NotFoundError('Member');

@@ -1,4 +1,3 @@
-import { IANAZone } from 'luxon';
 import type { Ctx } from '../context';
 import type { Db } from '../db/database';
 import { BadInputError } from '../errors';
@@ -81,14 +80,20 @@ export async function updateProgram(ctx: Ctx, input: ProgramPatch): Promise<Prog
     }
   }
   if (input.allowNegativeBalance != null) patch.allow_negative_balance = input.allowNegativeBalance;
-  if (input.timezone != null) {
-    if (!IANAZone.isValidZone(input.timezone)) throw new BadInputError('timezone must be an IANA time zone name such as Europe/Paris', 'timezone');
-    patch.timezone = new Intl.DateTimeFormat('en-US', { timeZone: input.timezone }).resolvedOptions().timeZone;
-  }
+  if (input.timezone != null) patch.timezone = canonicalZone(input.timezone);
   patch.updated_at = await ctx.now();
   await repo.updateProgram(ctx.db, patch);
   invalidateProgram(ctx.db);
   return getProgram(ctx.db);
+}
+
+/** An IANA time zone name as the runtime spells it ("europe/paris" → "Europe/Paris"); BAD_USER_INPUT when it knows none such. */
+function canonicalZone(name: string): string {
+  try {
+    return new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
+  } catch {
+    throw new BadInputError('timezone must be an IANA time zone name such as Europe/Paris', 'timezone');
+  }
 }
 
 export interface TierInput {
