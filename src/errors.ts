@@ -43,6 +43,9 @@ export class IdempotencyConflictError extends AppError {
     super('IDEMPOTENCY_CONFLICT', `Key "${key}" was already used for a different request`);
   }
 }
+export class OutOfStockError extends AppError {
+  constructor(message = 'Out of stock') { super('OUT_OF_STOCK', message); }
+}
 export class InvalidStateError extends AppError {
   constructor(message: string) { super('INVALID_STATE', message); }
 }
@@ -61,6 +64,8 @@ export const DEADLOCK_DETECTED = '40P01';
 export const LOCK_NOT_AVAILABLE = '55P03';
 /** A unit of work's members changed after it read them (migration 011, ledger/unit-of-work.ts). */
 export const MEMBER_CHANGED = 'MP409';
+/** A count the unit of work raises would pass its cap (migration 014, ledger/unit-of-work.repo.ts CountWrite). */
+export const COUNT_EXCEEDED = 'MP410';
 
 export function pgErrorCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;

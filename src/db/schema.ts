@@ -287,6 +287,46 @@ export interface MemberEventTable {
   created_at: Timestamp;
 }
 
+export type RewardType = 'VOUCHER' | 'DISCOUNT' | 'FREE_PRODUCT' | 'PARTNER';
+export type RedemptionStatus = 'ISSUED' | 'USED' | 'CANCELLED' | 'EXPIRED';
+
+export interface RewardTable {
+  id: string;
+  code: string;
+  name: string;
+  description: string | null;
+  points_cost: number;
+  type: RewardType;
+  stock: number | null;
+  issued: Generated<number>;
+  per_member_limit: number | null;
+  min_tier_rank: number | null;
+  valid_from: Timestamp | null;
+  valid_until: Timestamp | null;
+  active: boolean;
+  partner_id: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface RedemptionTable {
+  id: string;
+  reward_id: string;
+  member_id: string;
+  points_spent: number;
+  voucher_code: string;
+  status: RedemptionStatus;
+  partner_id: string | null;
+  txn_id: string;
+  reversal_txn_id: string | null;
+  valid_until: Timestamp | null;
+  created_at: Timestamp;
+  used_at: Timestamp | null;
+  cancelled_at: Timestamp | null;
+  cancel_reason: string | null;
+  expired_at: Timestamp | null;
+}
+
 export interface DB {
   program: ProgramTable;
   tiers: TierTable;
@@ -308,4 +348,6 @@ export interface DB {
   earning_rules: EarningRuleTable;
   earning_rule_versions: EarningRuleVersionTable;
   member_events: MemberEventTable;
+  rewards: RewardTable;
+  redemptions: RedemptionTable;
 }

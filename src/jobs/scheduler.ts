@@ -6,26 +6,30 @@ import { purgeIdempotency, sweepExpiry } from './expiry';
 import { runTierMaintenance } from '../tiers/tiers.jobs';
 import { purgeRateLimits } from './jobs.repo';
 import { awardBirthdays } from '../points/birthdays';
+import { expireVouchers } from '../rewards/rewards.service';
 
 export interface MaintenanceReport {
   pointsExpired: number;
   keysPurged: number;
   tierChanges: number;
   birthdayEvents: number;
+  vouchersExpired: number;
 }
 
 /**
  * One maintenance pass: tier reviews first (a downgrade can end an expiry freeze), then the
- * expiry sweep and purges, then today's birthday events. Safe to run on every instance at once.
+ * expiry sweep and purges, then today's birthday events and the vouchers past their end. Safe to run on every instance at once.
  */
 export async function runMaintenance(db: Db, now: Date, logger?: Logger): Promise<MaintenanceReport> {
   const tierChanges = await runTierMaintenance(db, now, logger);
   const pointsExpired = await sweepExpiry(db, now, logger);
   const keysPurged = await purgeIdempotency(db, now, logger);
   const birthdayEvents = await awardBirthdays(db, now, logger);
+  const vouchersExpired = await expireVouchers(db, now);
+  if (vouchersExpired > 0) logger?.info({ vouchersExpired }, 'vouchers past their end expired');
   // Rate-limit windows run on wall time (they meter real requests), not the service clock.
   await purgeRateLimits(db, Date.now() - 3_600_000);
-  return { pointsExpired, keysPurged, tierChanges, birthdayEvents };
+  return { pointsExpired, keysPurged, tierChanges, birthdayEvents, vouchersExpired };
 }
 
 /**

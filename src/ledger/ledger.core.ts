@@ -5,12 +5,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { TransactionType } from '../db/schema';
-import { InsufficientPointsError } from '../errors';
+import { InsufficientPointsError, InvalidStateError } from '../errors';
 import type { MemberRow } from '../db/rows';
 import type { ProgramView } from '../program/program.types';
 import { ACTIVITY_TYPES, EARNING_TYPES, allocate, checkLifetime, consumptionOrder, lotExpiry, type ExpiryPolicy, type OpenLot } from './ledger.rules';
 import type { RuleAwardRecord, TransactionRow } from './ledger.types';
 import type { UnitOfWork } from './unit-of-work';
+import { allocationsOf, reversalOf } from './ledger.repo';
 import { dueLots, setOpenLotsExpiry } from './unit-of-work.repo';
 
 export interface Posting {
@@ -173,6 +174,33 @@ function trimForDebt<L extends OpenLot>(lots: L[], debt: number): L[] {
  * each lot exactly once (a unique index on its EXPIRE allocation backs this up). Every unit
  * does this for its members before its operation decides.
  */
+/**
+ * Gives back what a redemption drew, once: each lot it drew from comes back as a new lot with
+ * that lot's original expiry (under INACTIVITY, the member's shared one), or a fresh policy
+ * expiry where that has passed. The REVERSAL entry names the redemption and keeps its partner.
+ */
+export async function returnRedemption(
+  work: UnitOfWork, member: MemberRow, original: TransactionRow, posting: { description: string; actor: string },
+): Promise<TransactionRow> {
+  const now = work.now;
+  if (member.status === 'CLOSED') throw new InvalidStateError('Member is closed: points cannot move');
+  if (await reversalOf(work.db, member.id, original.id)) throw new InvalidStateError('This redemption was already reversed');
+  const policy = expiryPolicy(work.program);
+  // Under INACTIVITY every open lot shares one expiry (last activity + months), while a lot
+  // drawn empty kept the expiry it had then: the returned points join the member's clock.
+  const shared = lotExpiry(policy, now, member.last_activity_at ?? now);
+  const passed = (date: Date | null) => date !== null && date.getTime() <= now.getTime();
+  const lots = (await allocationsOf(work.db, original.id)).map((draw) => {
+    const kept = policy.mode === 'INACTIVITY' ? shared : draw.expires_at;
+    return { points: draw.points, expiresAt: passed(kept) ? lotExpiry(policy, now, now) : kept };
+  });
+  if (lots.length === 0) throw new InvalidStateError('This redemption drew no points');
+  return credit(work, member, {
+    type: 'REVERSAL', points: -original.points, description: posting.description,
+    actor: posting.actor, relatedId: original.id, partnerId: original.partner_id,
+  }, { lots });
+}
+
 export async function settleExpiry(work: UnitOfWork, member: MemberRow): Promise<number> {
   if (!work.mayHaveDueLots(member.id)) return 0;
   if (await work.status.expiryFrozen(work, member)) return 0;

@@ -10,6 +10,7 @@ import type { MemberRow } from '../db/rows';
 import type { DB, LotAllocationTable, PointLotTable, PointsTransactionTable } from '../db/schema';
 import { Params, ident, type SqlText } from '../db/sql-text';
 import { executeLast } from '../db/transaction';
+import { COUNT_EXCEEDED, OutOfStockError, pgErrorCode } from '../errors';
 
 /**
  * A row the unit writes for a domain (an order, an idempotency record, a tier state): an insert
@@ -18,7 +19,22 @@ import { executeLast } from '../db/transaction';
  */
 export type RowWrite =
   | { [T in keyof DB]: { insert: T; rows: readonly Insertable<DB[T]>[] } }[keyof DB]
-  | { [T in keyof DB]: { update: T; set: Updateable<DB[T]>; where: { [C in keyof DB[T]]?: unknown } } }[keyof DB];
+  | { [T in keyof DB]: { update: T; set: Updateable<DB[T]>; where: { [C in keyof DB[T]]?: unknown } } }[keyof DB]
+  | { [T in keyof DB]: CountWrite<T> }[keyof DB];
+
+/**
+ * Adds `by` to a count column of the row matching `where`, only while the count stays within the
+ * row's `cap` column (null: no cap). When no row is left to change, the whole statement fails
+ * with SQLSTATE MP410 (migration 014) and the unit answers OUT_OF_STOCK: a limited quantity
+ * (a reward's stock) is taken with the points, under any concurrency, or not at all.
+ */
+export interface CountWrite<T extends keyof DB> {
+  count: T;
+  column: keyof DB[T] & string;
+  by: number;
+  cap?: keyof DB[T] & string;
+  where: { [C in keyof DB[T]]?: unknown };
+}
 
 export interface MemberReadOptions {
   /** Lock the row for the rest of the transaction (the locked unit); otherwise read a snapshot. */
@@ -174,7 +190,12 @@ export async function writePlan(db: Db, plan: Planned, { last, versions }: Write
       from (values ${draws}) as d(id, member_id, points)
       where point_lots.id = d.id and point_lots.member_id = d.member_id)`);
   }
-  plan.rows.forEach((write, i) => ctes.push(`r${i} as (${rowWrite(p, typeof write === 'function' ? write() : write)})`));
+  const counted: string[] = [];
+  plan.rows.forEach((row, i) => {
+    const write = typeof row === 'function' ? row() : row;
+    ctes.push(`r${i} as (${rowWrite(p, write)})`);
+    if ('count' in write) counted.push(`(select count_kept(count(*) > 0) from r${i})`);
+  });
   // The member rows are written after the guard has passed (they read `ok`): the guard's lock
   // must not meet a row this statement already changed.
   const after = guarded ? 'from ok where ok.ok and' : 'where';
@@ -192,8 +213,16 @@ export async function writePlan(db: Db, plan: Planned, { last, versions }: Write
   }
   const ok = guarded ? '(select ok from ok)' : 'true';
   const seqs = plan.entries.length > 0 ? '(select json_agg(json_build_array(e.id, e.seq)) from e)' : 'null';
-  const statement = CompiledQuery.raw(`with ${ctes.join(',\n')}\nselect ${ok} as ok, ${seqs} as seqs`, p.values);
-  const rows = last ? await executeLast(db, statement) : (await db.executeQuery<{ seqs: unknown }>(statement)).rows;
+  // A count's check is asked in the final select, which is what makes it run.
+  const kept = counted.length > 0 ? counted.join(' and ') : 'true';
+  const statement = CompiledQuery.raw(`with ${ctes.join(',\n')}\nselect ${ok} as ok, ${kept} as kept, ${seqs} as seqs`, p.values);
+  let rows: unknown[];
+  try {
+    rows = last ? await executeLast(db, statement) : (await db.executeQuery<{ seqs: unknown }>(statement)).rows;
+  } catch (error) {
+    if (pgErrorCode(error) === COUNT_EXCEEDED) throw new OutOfStockError();
+    throw error;
+  }
   const written = ((rows[0] as { seqs?: unknown } | undefined)?.seqs ?? []) as [string, number][];
   return new Map(written.map(([id, seq]) => [id, Number(seq)]));
 }
@@ -208,6 +237,13 @@ function insert(p: Params, table: string, columns: readonly string[], rows: read
 }
 
 function rowWrite(p: Params, write: RowWrite): string {
+  if ('count' in write) {
+    const column = ident(write.column);
+    const by = `${p.add(write.by)}::int`;
+    const where = Object.entries(write.where).map(([c, v]) => `${ident(c)} = ${p.add(v)}`);
+    const within = write.cap && write.by > 0 ? ` and (${ident(write.cap)} is null or ${column} + ${by} <= ${ident(write.cap)})` : '';
+    return `update ${ident(write.count)} set ${column} = ${column} + ${by} where ${where.join(' and ')}${within} returning 1`;
+  }
   if ('insert' in write) {
     const columns = [...new Set(write.rows.flatMap((row) => Object.keys(row)))];
     return insert(p, write.insert, columns, write.rows);

@@ -257,6 +257,11 @@ export class UnitOfWork {
     return this.wroteEarly;
   }
 
+  /** Whether the unit has sent its last statement (which may have failed: a count past its cap). */
+  get closed(): boolean {
+    return this.finished;
+  }
+
   /** Whether a lot of the member may be past its expiry at the unit's instant. */
   mayHaveDueLots(memberId: string): boolean {
     return !this.nothingDue.has(memberId);

@@ -129,8 +129,9 @@ async function locked<R>(env: UnitEnv, program: ProgramView, ids: string[], spec
       return await decide(env, work, spec, operation);
     } catch (error) {
       // A refusal after a stale probe: the duplicate's outcome, if there is one, is the answer.
-      // (Once the attempt has written, what the replay would find may be its own records.)
-      if (error instanceof AppError && spec.replay && !work.hasWritten && (await spec.replay.read(tx, work.members)) !== undefined) {
+      // (Once the attempt has written, what the replay would find may be its own records; a
+      // refusal by the last statement itself, a count past its cap, leaves nothing to read on.)
+      if (error instanceof AppError && spec.replay && !work.hasWritten && !work.closed && (await spec.replay.read(tx, work.members)) !== undefined) {
         throw new ReplayOnRetry();
       }
       throw error;

@@ -3,13 +3,14 @@ import type { Ctx } from '../context';
 import { actorKey, requireActor, requireMemberAccess } from '../auth/guards';
 import { BadInputError, ForbiddenError, InvalidStateError, NotFoundError } from '../errors';
 import { isUuid } from '../db/ids';
-import { credit, debit, expiryPolicy } from '../ledger/ledger.core';
+import { credit, debit, returnRedemption } from '../ledger/ledger.core';
 import { byKey, checkKey, type IdempotencyRequest } from '../ledger/idempotency';
 import * as ledger from '../ledger/ledger.repo';
-import { checkPoints, lotExpiry, requestHash } from '../ledger/ledger.rules';
+import { checkPoints, requestHash } from '../ledger/ledger.rules';
 import type { TransactionRow } from '../ledger/ledger.types';
 import { runUnit, type UnitOfWork, type UnitSpec } from '../ledger/unit-of-work';
 import { tierStatusRules } from '../tiers/tiers.service';
+import { paidForVoucher } from './points.repo';
 
 function checkText(value: string | null | undefined, field: string, { required = false, max = 500 } = {}): string | null {
   const trimmed = value?.trim() ?? '';
@@ -148,26 +149,9 @@ export async function reverseRedemption(ctx: Ctx, input: ReverseInput): Promise<
   const original = isUuid(input.transactionId) ? await ledger.findTransaction(ctx.db, input.transactionId) : undefined;
   if (!original || original.type !== 'REDEEM') throw new NotFoundError('Redemption');
   if (actor.role === 'PARTNER' && original.partner_id !== actor.partnerId) throw new ForbiddenError('A partner may reverse only its own redemptions');
+  if (await paidForVoucher(ctx.db, original.id)) throw new InvalidStateError('This redemption paid for a voucher: cancelling the voucher (cancelRedemption) gives its points back');
   const reason = checkText(input.reason, 'reason');
   const idempotency = idempotencyOf(ctx, original.member_id, input.idempotencyKey, 'reverseRedemption', { transactionId: original.id, reason });
-  return memberOperation(ctx, idempotency, { active: false }, async (work) => {
-    const member = work.member(original.member_id);
-    const now = work.now;
-    if (member.status === 'CLOSED') throw new InvalidStateError('Member is closed: points cannot move');
-    if (await ledger.reversalOf(work.db, member.id, original.id)) throw new InvalidStateError('This redemption was already reversed');
-    const policy = expiryPolicy(work.program);
-    // Under INACTIVITY every open lot shares one expiry (last activity + months), while a lot
-    // drawn empty kept the expiry it had then: the returned points join the member's clock.
-    const shared = lotExpiry(policy, now, member.last_activity_at ?? now);
-    const passed = (date: Date | null) => date !== null && date.getTime() <= now.getTime();
-    const lots = (await ledger.allocationsOf(work.db, original.id)).map((draw) => {
-      const kept = policy.mode === 'INACTIVITY' ? shared : draw.expires_at;
-      return { points: draw.points, expiresAt: passed(kept) ? lotExpiry(policy, now, now) : kept };
-    });
-    if (lots.length === 0) throw new InvalidStateError('This redemption drew no points');
-    return credit(work, member, {
-      type: 'REVERSAL', points: -original.points, description: reason ?? 'Redemption reversed',
-      actor: actorKey(actor), relatedId: original.id, partnerId: original.partner_id,
-    }, { lots });
-  });
+  return memberOperation(ctx, idempotency, { active: false }, (work) =>
+    returnRedemption(work, work.member(original.member_id), original, { description: reason ?? 'Redemption reversed', actor: actorKey(actor) }));
 }

@@ -1,0 +1,157 @@
+/** The SQL of the rewards catalogue and its vouchers. */
+import type { Insertable, Selectable } from 'kysely';
+import type { Db } from '../db/database';
+import type { RedemptionStatus, RedemptionTable, RewardTable } from '../db/schema';
+import type { CountedPage } from '../graphql/pagination';
+import type { RowWrite } from '../ledger/unit-of-work';
+import type { RewardTerms } from './rewards.rules';
+
+export type RewardRow = Selectable<RewardTable>;
+export type RedemptionRow = Selectable<RedemptionTable>;
+export type RewardPageView = CountedPage<RewardRow>;
+export type RedemptionPageView = CountedPage<RedemptionRow>;
+
+export async function insertReward(db: Db, row: RewardTerms & { id: string; created_at: Date; updated_at: Date }): Promise<RewardRow> {
+  return db.insertInto('rewards').values(row).returningAll().executeTakeFirstOrThrow();
+}
+
+/**
+ * Replaces a reward's terms; undefined when there is no such reward. Vouchers are counted against
+ * stock only while the reward has one: a reward given a stock after being unlimited starts from
+ * its vouchers not cancelled so far.
+ */
+export async function updateReward(db: Db, id: string, terms: RewardTerms, at: Date): Promise<RewardRow | undefined> {
+  return db.updateTable('rewards')
+    .set((eb) => ({
+      ...terms, updated_at: at,
+      issued: terms.stock === null ? eb.ref('issued') : eb.case().when('stock', 'is', null)
+        .then(eb.selectFrom('redemptions').select((c) => c.fn.countAll<number>().as('n')).whereRef('reward_id', '=', 'rewards.id').where('status', '<>', 'CANCELLED'))
+        .else(eb.ref('issued')).end(),
+    }))
+    .where('id', '=', id).returningAll().executeTakeFirst();
+}
+
+export async function findReward(db: Db, id: string): Promise<RewardRow | undefined> {
+  return db.selectFrom('rewards').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function findRewards(db: Db, ids: readonly string[]): Promise<RewardRow[]> {
+  if (ids.length === 0) return [];
+  return db.selectFrom('rewards').selectAll().where('id', 'in', ids).execute();
+}
+
+export interface RewardFilter {
+  /** Only rewards on offer at this instant (active, within their window). */
+  onOfferAt?: Date;
+  /** Only rewards for `memberId` can redeem now, with `available` points at tier rank `tierRank` (null: none). */
+  redeemableBy?: { memberId: string; available: number; tierRank: number | null };
+}
+
+/**
+ * A page of the catalogue, cheapest first (then by id), after `after` (a cost and an id), limit
+ * + 1 rows; the total is counted only when asked.
+ */
+export function listRewards(db: Db, filter: RewardFilter, limit: number, after: [number, string] | undefined) {
+  let query = db.selectFrom('rewards as r');
+  if (filter.onOfferAt) {
+    const at = filter.onOfferAt;
+    query = query.where('r.active', '=', true)
+      .where((eb) => eb.or([eb('r.valid_from', 'is', null), eb('r.valid_from', '<=', at)]))
+      .where((eb) => eb.or([eb('r.valid_until', 'is', null), eb('r.valid_until', '>', at)]));
+  }
+  if (filter.redeemableBy) {
+    const { memberId, available, tierRank } = filter.redeemableBy;
+    query = query.where('r.points_cost', '<=', available)
+      .where((eb) => eb.or([eb('r.stock', 'is', null), eb('r.issued', '<', eb.ref('r.stock'))]))
+      .where((eb) => (tierRank === null ? eb('r.min_tier_rank', 'is', null) : eb.or([eb('r.min_tier_rank', 'is', null), eb('r.min_tier_rank', '<=', tierRank)])))
+      .where((eb) => eb.or([
+        eb('r.per_member_limit', 'is', null),
+        eb('r.per_member_limit', '>', eb.selectFrom('redemptions as h').select((c) => c.fn.countAll<number>().as('n'))
+          .where('h.member_id', '=', memberId).whereRef('h.reward_id', '=', 'r.id').where('h.status', '<>', 'CANCELLED')),
+      ]));
+  }
+  return {
+    page: () => {
+      let page = query.selectAll('r');
+      if (after) {
+        const [cost, id] = after;
+        page = page.where((eb) => eb.or([eb('r.points_cost', '>', cost), eb.and([eb('r.points_cost', '=', cost), eb('r.id', '>', id)])]));
+      }
+      return page.orderBy('r.points_cost').orderBy('r.id').limit(limit + 1).execute();
+    },
+    count: async () => Number((await query.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n),
+  };
+}
+
+/** The member's vouchers of the reward that are not cancelled: what its per-member limit counts. */
+export async function heldBy(db: Db, memberId: string, rewardId: string): Promise<number> {
+  const row = await db.selectFrom('redemptions').select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('member_id', '=', memberId).where('reward_id', '=', rewardId).where('status', '<>', 'CANCELLED')
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export async function findRedemption(db: Db, id: string): Promise<RedemptionRow | undefined> {
+  return db.selectFrom('redemptions').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function findRedemptionByCode(db: Db, voucherCode: string): Promise<RedemptionRow | undefined> {
+  return db.selectFrom('redemptions').selectAll().where('voucher_code', '=', voucherCode).executeTakeFirst();
+}
+
+
+/** A page of a member's vouchers, newest first, after `after` (a creation instant and an id), limit + 1 rows. */
+export function listRedemptions(db: Db, memberId: string, status: RedemptionStatus | null, limit: number, after: [Date, string] | undefined) {
+  let query = db.selectFrom('redemptions').where('member_id', '=', memberId);
+  if (status) query = query.where('status', '=', status);
+  return {
+    page: () => {
+      let page = query.selectAll();
+      if (after) {
+        const [at, id] = after;
+        page = page.where((eb) => eb.or([eb('created_at', '<', at), eb.and([eb('created_at', '=', at), eb('id', '<', id)])]));
+      }
+      return page.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+    },
+    count: async () => Number((await query.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n),
+  };
+}
+
+/** Marks an issued voucher used; undefined when it is not ISSUED (any more). */
+export async function markUsed(db: Db, id: string, at: Date): Promise<RedemptionRow | undefined> {
+  return db.updateTable('redemptions').set({ status: 'USED', used_at: at })
+    .where('id', '=', id).where('status', '=', 'ISSUED').returningAll().executeTakeFirst();
+}
+
+/**
+ * Marks up to `batch` issued vouchers whose end has passed at `now` EXPIRED and answers how many.
+ * Vouchers another instance is expiring at the same time are skipped, not waited for.
+ */
+export async function expireDue(db: Db, now: Date, batch: number): Promise<number> {
+  const result = await db.updateTable('redemptions').set({ status: 'EXPIRED', expired_at: now })
+    .where('id', 'in', (eb) => eb.selectFrom('redemptions').select('id')
+      .where('status', '=', 'ISSUED').where('valid_until', 'is not', null).where('valid_until', '<=', now)
+      .limit(batch).forUpdate().skipLocked())
+    .where('status', '=', 'ISSUED')
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+// What a unit of work writes for a voucher (ledger/unit-of-work.ts).
+
+export function insertRedemption(row: Insertable<RedemptionTable>): RowWrite {
+  return { insert: 'redemptions', rows: [row] };
+}
+
+/** Takes one unit of the reward's stock; the unit's statement fails with OUT_OF_STOCK when none is left. */
+export function takeStock(rewardId: string): RowWrite {
+  return { count: 'rewards', column: 'issued', by: 1, cap: 'stock', where: { id: rewardId } };
+}
+
+export function giveBackStock(rewardId: string): RowWrite {
+  return { count: 'rewards', column: 'issued', by: -1, where: { id: rewardId } };
+}
+
+export function cancelled(id: string, o: { at: Date; reason: string | null; reversalTxnId: string }): RowWrite {
+  return { update: 'redemptions', set: { status: 'CANCELLED', cancelled_at: o.at, cancel_reason: o.reason, reversal_txn_id: o.reversalTxnId }, where: { id, status: 'ISSUED' } };
+}

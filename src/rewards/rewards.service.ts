@@ -1,0 +1,244 @@
+/**
+ * The rewards catalogue and its vouchers. A voucher is issued by a unit of work that debits the
+ * points (lots, idempotency, the member's lock or version), takes a unit of the reward's stock in
+ * the same statement (ledger/unit-of-work.repo.ts CountWrite) and writes the redemption, so
+ * stock is never oversold and a member's limit holds whatever the concurrency. Cancelling gives
+ * the points and the stock back in one unit, once.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Ctx } from '../context';
+import { actorKey, requireActor, requireMemberAccess } from '../auth/guards';
+import type { Db } from '../db/database';
+import { isUuid } from '../db/ids';
+import type { RedemptionStatus } from '../db/schema';
+import { BadInputError, ForbiddenError, InvalidStateError, NotFoundError, UNIQUE_VIOLATION, pgErrorCode } from '../errors';
+import { checkPageSize, decodeCursor, encodeCursor } from '../graphql/pagination';
+import { debit, returnRedemption } from '../ledger/ledger.core';
+import * as ledger from '../ledger/ledger.repo';
+import { byKey, checkKey, type IdempotencyRequest } from '../ledger/idempotency';
+import { requestHash } from '../ledger/ledger.rules';
+import { runUnit } from '../ledger/unit-of-work';
+import { balanceOf } from '../points/balance.service';
+import { getMember } from '../members/members.service';
+import { getProgram } from '../program/program.service';
+import { currentTier, tierStatusRules } from '../tiers/tiers.service';
+import * as repo from './rewards.repo';
+import type { RedemptionPageView, RedemptionRow, RewardPageView, RewardRow } from './rewards.repo';
+import { VOUCHER_BYTES, checkReward, onOffer, readVoucherCode, redeemRefusal, voucherCode, type RewardInput } from './rewards.rules';
+
+/** ADMIN sees the whole catalogue; anyone else what is on offer now. */
+function seesWholeCatalogue(ctx: Ctx): boolean {
+  return requireActor(ctx).role === 'ADMIN';
+}
+
+export async function createReward(ctx: Ctx, input: RewardInput): Promise<RewardRow> {
+  const terms = checkReward(input);
+  const now = await ctx.now();
+  try {
+    return await repo.insertReward(ctx.db, { ...terms, id: randomUUID(), created_at: now, updated_at: now });
+  } catch (error) {
+    if (pgErrorCode(error) === UNIQUE_VIOLATION) throw new BadInputError(`A reward with code ${terms.code} exists`, 'code');
+    throw error;
+  }
+}
+
+/** Replaces a reward's terms; its stock may not go below the vouchers already issued. */
+export async function updateReward(ctx: Ctx, id: string, input: RewardInput): Promise<RewardRow> {
+  const terms = checkReward(input);
+  if (!isUuid(id)) throw new NotFoundError('Reward');
+  try {
+    const updated = await repo.updateReward(ctx.db, id, terms, await ctx.now());
+    if (!updated) throw new NotFoundError('Reward');
+    return updated;
+  } catch (error) {
+    if (pgErrorCode(error) === UNIQUE_VIOLATION) throw new BadInputError(`A reward with code ${terms.code} exists`, 'code');
+    if (pgErrorCode(error) === CHECK_VIOLATION) throw new BadInputError('stock may not be less than the vouchers already issued', 'stock');
+    throw error;
+  }
+}
+
+const CHECK_VIOLATION = '23514';
+
+export async function getReward(ctx: Ctx, id: string): Promise<RewardRow | null> {
+  const reward = isUuid(id) ? await repo.findReward(ctx.db, id) : undefined;
+  if (!reward) return null;
+  return seesWholeCatalogue(ctx) || onOffer(reward, await ctx.now()) ? reward : null;
+}
+
+export interface CatalogueArgs { first?: number | null; after?: string | null; affordableFor?: string | null }
+
+/**
+ * The catalogue, cheapest first. With `affordableFor`, only what that member can redeem now: on
+ * offer, within its available points, its tier and its limit, with stock left.
+ */
+export async function listRewards(ctx: Ctx, args: CatalogueArgs): Promise<RewardPageView> {
+  const limit = checkPageSize(args.first);
+  const after = args.after ? decodeCursor(args.after, 2) : undefined;
+  const cost = after ? Number(after[0]) : 0;
+  if (after && (!Number.isInteger(cost) || !isUuid(after[1] as string))) throw new BadInputError('Invalid cursor', 'after');
+  const now = await ctx.now();
+  const filter: repo.RewardFilter = seesWholeCatalogue(ctx) && !args.affordableFor ? {} : { onOfferAt: now };
+  if (args.affordableFor) {
+    requireMemberAccess(ctx, args.affordableFor);
+    const member = await getMember(ctx, args.affordableFor);
+    const [balance, tier] = await Promise.all([balanceOf(ctx, member), currentTier({ db: ctx.db }, member, await getProgram(ctx.db), now)]);
+    filter.redeemableBy = { memberId: member.id, available: balance.available, tierRank: tier.rank };
+  }
+  const query = repo.listRewards(ctx.db, filter, limit, after ? [cost, after[1] as string] : undefined);
+  const rows = await query.page();
+  const edges = rows.slice(0, limit).map((node) => ({ cursor: encodeCursor([node.points_cost, node.id]), node }));
+  return { edges, pageInfo: { hasNextPage: rows.length > limit, endCursor: edges.at(-1)?.cursor ?? null }, countTotal: query.count };
+}
+
+export interface RedeemRewardInput { memberId: string; rewardId: string; idempotencyKey: string }
+
+/**
+ * Spends the member's points on the reward and issues a voucher, idempotent on the key. The
+ * refusals come in the order of rewards.rules redeemRefusal, then INSUFFICIENT_POINTS; a refused
+ * redemption moves no points and takes no stock.
+ */
+export async function redeemReward(ctx: Ctx, input: RedeemRewardInput): Promise<RedemptionRow> {
+  const actor = requireMemberAccess(ctx, input.memberId);
+  const operation = 'redeemReward';
+  const idempotency: IdempotencyRequest = {
+    scope: actorKey(actor), key: input.idempotencyKey, operation, memberId: input.memberId,
+    hash: requestHash({ operation, memberId: input.memberId.toLowerCase(), rewardId: input.rewardId.toLowerCase() }),
+  };
+  checkKey(idempotency);
+  const reward = isUuid(input.rewardId) ? await repo.findReward(ctx.db, input.rewardId) : undefined;
+  if (!reward) throw new NotFoundError('Reward');
+  return runUnit(ctx, {
+    members: [input.memberId], status: tierStatusRules, lots: true,
+    replay: byKey(idempotency, ctx.config.idempotencyRetentionDays, {
+      store: (redemption: RedemptionRow) => ({ redemptionId: redemption.id }),
+      load: (db, stored: { redemptionId: string }) => redemptionOrThrow(db, stored.redemptionId),
+    }),
+  }, async (work) => {
+    const member = work.member(input.memberId);
+    const now = work.now;
+    // Read after the member (or under its lock): a voucher issued meanwhile changed the member's
+    // row, which the unit's write then finds changed.
+    const [tier, held] = await Promise.all([
+      reward.min_tier_rank === null ? null : currentTier(work, member, work.program, now),
+      reward.per_member_limit === null ? 0 : repo.heldBy(work.db, member.id, reward.id),
+    ]);
+    const refusal = redeemRefusal({ reward, now, tierRank: tier?.rank ?? null, held });
+    if (refusal) throw refusal;
+    const entry = await debit(work, member, {
+      type: 'REDEEM', points: reward.points_cost, description: `Reward ${reward.code}: ${reward.name}`,
+      partnerId: actor.partnerId ?? null, actor: actorKey(actor),
+    }, { mode: 'STRICT' });
+    // Stock is counted only while the reward has one: an unlimited reward's row is not a point
+    // every redemption of it waits on.
+    if (reward.stock !== null) work.write(repo.takeStock(reward.id));
+    const redemption: RedemptionRow = {
+      id: randomUUID(), reward_id: reward.id, member_id: member.id, points_spent: reward.points_cost,
+      voucher_code: voucherCodeNow(), status: 'ISSUED', partner_id: actor.partnerId ?? null, txn_id: entry.id, reversal_txn_id: null,
+      valid_until: reward.valid_until, created_at: now, used_at: null, cancelled_at: null, cancel_reason: null, expired_at: null,
+    };
+    work.write(repo.insertRedemption(redemption));
+    return redemption;
+  });
+}
+
+function voucherCodeNow(): string {
+  return voucherCode(randomBytes(VOUCHER_BYTES));
+}
+
+async function redemptionOrThrow(db: Db, id: string): Promise<RedemptionRow> {
+  const redemption = await repo.findRedemption(db, id);
+  if (!redemption) throw new Error(`redemption ${id} vanished`);
+  return redemption;
+}
+
+/**
+ * Whether the caller may see the voucher: ADMIN; the MEMBER who holds it; a PARTNER that
+ * redeemed it or fulfils its reward.
+ */
+async function mayRead(ctx: Ctx, redemption: RedemptionRow): Promise<boolean> {
+  const actor = requireActor(ctx);
+  if (actor.role === 'ADMIN') return true;
+  if (actor.role === 'MEMBER') return actor.memberId?.toLowerCase() === redemption.member_id;
+  return redemption.partner_id === actor.partnerId || (await repo.findReward(ctx.db, redemption.reward_id))?.partner_id === actor.partnerId;
+}
+
+export async function getRedemption(ctx: Ctx, id: string): Promise<RedemptionRow | null> {
+  const redemption = isUuid(id) ? await repo.findRedemption(ctx.db, id) : undefined;
+  return redemption && (await mayRead(ctx, redemption)) ? redemption : null;
+}
+
+/** A voucher by its code, as typed or scanned at a till. */
+export async function findVoucher(ctx: Ctx, code: string): Promise<RedemptionRow | null> {
+  const stored = readVoucherCode(code);
+  const redemption = stored ? await repo.findRedemptionByCode(ctx.db, stored) : undefined;
+  return redemption && (await mayRead(ctx, redemption)) ? redemption : null;
+}
+
+export interface RedemptionsArgs { memberId: string; status?: RedemptionStatus | null; first?: number | null; after?: string | null }
+
+/** A member's vouchers, newest first (a PARTNER sees the member's vouchers as it sees its balance). */
+export async function listRedemptions(ctx: Ctx, args: RedemptionsArgs): Promise<RedemptionPageView> {
+  requireMemberAccess(ctx, args.memberId);
+  const limit = checkPageSize(args.first);
+  const after = args.after ? decodeCursor(args.after, 2) : undefined;
+  const at = after ? new Date(after[0] as string) : undefined;
+  if (after && (Number.isNaN(at?.getTime()) || !isUuid(after[1] as string))) throw new BadInputError('Invalid cursor', 'after');
+  if (!isUuid(args.memberId)) throw new NotFoundError('Member');
+  const query = repo.listRedemptions(ctx.db, args.memberId.toLowerCase(), args.status ?? null, limit, after ? [at as Date, after[1] as string] : undefined);
+  const rows = await query.page();
+  const edges = rows.slice(0, limit).map((node) => ({ cursor: encodeCursor([node.created_at.toISOString(), node.id]), node }));
+  return { edges, pageInfo: { hasNextPage: rows.length > limit, endCursor: edges.at(-1)?.cursor ?? null }, countTotal: query.count };
+}
+
+/** Marks an issued voucher used (ADMIN, or the PARTNER that fulfils its reward); a used one is answered as it is. */
+export async function markRedemptionUsed(ctx: Ctx, id: string): Promise<RedemptionRow> {
+  const actor = requireActor(ctx);
+  const redemption = isUuid(id) ? await repo.findRedemption(ctx.db, id) : undefined;
+  if (!redemption) throw new NotFoundError('Redemption');
+  if (actor.role === 'PARTNER') {
+    const reward = await repo.findReward(ctx.db, redemption.reward_id);
+    if (reward?.partner_id !== actor.partnerId) throw new ForbiddenError('A partner may mark used only the vouchers of rewards it fulfils');
+  }
+  const used = await repo.markUsed(ctx.db, redemption.id, await ctx.now());
+  if (used) return used;
+  const now = await repo.findRedemption(ctx.db, redemption.id);
+  if (now?.status === 'USED') return now;
+  throw new InvalidStateError(`This voucher is ${now?.status.toLowerCase() ?? 'gone'}: it cannot be used`);
+}
+
+/**
+ * Cancels an issued voucher: its points come back (a REVERSAL of its entry, lots as they were
+ * drawn) and its unit of stock goes back to the reward, in one unit of work, once. A voucher
+ * already cancelled is answered as it is; a used or expired one is INVALID_STATE.
+ */
+export async function cancelRedemption(ctx: Ctx, id: string, reason: string | null | undefined): Promise<RedemptionRow> {
+  const actor = requireActor(ctx);
+  const why = reason?.trim() || null;
+  if (why !== null && why.length > 500) throw new BadInputError('reason must be at most 500 characters', 'reason');
+  const found = isUuid(id) ? await repo.findRedemption(ctx.db, id) : undefined;
+  if (!found) throw new NotFoundError('Redemption');
+  return runUnit(ctx, { members: [found.member_id], status: tierStatusRules, active: false }, async (work) => {
+    // Read again within the unit: a cancel racing this one has changed the member's row.
+    const redemption = await redemptionOrThrow(work.db, found.id);
+    if (redemption.status === 'CANCELLED') return redemption;
+    if (redemption.status !== 'ISSUED') throw new InvalidStateError(`This voucher is ${redemption.status.toLowerCase()}: it cannot be cancelled`);
+    const original = await ledger.findTransaction(work.db, redemption.txn_id);
+    if (!original) throw new Error(`the entry of redemption ${redemption.id} vanished`);
+    const member = work.member(redemption.member_id);
+    const reversal = await returnRedemption(work, member, original, { description: why ?? 'Voucher cancelled', actor: actorKey(actor) });
+    // Stock is counted only while the reward has one (rewards.repo updateReward).
+    if ((await repo.findReward(work.db, redemption.reward_id))?.stock != null) work.write(repo.giveBackStock(redemption.reward_id));
+    work.write(repo.cancelled(redemption.id, { at: work.now, reason: why, reversalTxnId: reversal.id }));
+    return { ...redemption, status: 'CANCELLED', cancelled_at: work.now, cancel_reason: why, reversal_txn_id: reversal.id };
+  });
+}
+
+/** The maintenance pass's part: issued vouchers past their end become EXPIRED (their points are not given back). */
+export async function expireVouchers(db: Db, now: Date): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const expired = await repo.expireDue(db, now, 1000);
+    total += expired;
+    if (expired < 1000) return total;
+  }
+}
