@@ -24,6 +24,8 @@ const SET_RULE_ACTIVE = 'mutation Switch($id: ID!, $active: Boolean!) { setEarni
 const CATEGORIES = ['apparel', 'shoes', 'electronics', 'home', 'beauty'];
 const CHANNELS = ['web', 'app', 'store'];
 const REDEEM = 'mutation Redeem($input: RedeemPointsInput!) { redeemPoints(input: $input) { id points } }';
+const CREATE_REWARD = 'mutation Reward($input: RewardInput!) { createReward(input: $input) { id } }';
+const REDEEM_REWARD = 'mutation RedeemReward($input: RedeemRewardInput!) { redeemReward(input: $input) { id voucherCode } }';
 
 /**
  * Where a run writes its figures and chart. `--out` wins; otherwise a `--compare REF` run writes
@@ -156,6 +158,21 @@ function withoutRules(admin: string) {
   };
 }
 
+/**
+ * Runs with a reward of the catalogue to redeem, created on the server at hand the first time
+ * (2 points, as redeemPoints spends 1-3): unlimited, or with a stock that does not run out.
+ */
+function withReward(admin: string, runId: string, stock: number | null, reward: Map<string, string>) {
+  return async <T>(url: string, run: () => Promise<T>): Promise<T> => {
+    if (!reward.has(url)) {
+      const code = `BENCH-${runId.replace(/[^A-Za-z0-9_-]/g, '')}-${reward.size}-${stock === null ? 'OPEN' : 'STOCK'}`;
+      const created = await gql(url, admin, CREATE_REWARD, { input: { code, name: 'Bench reward', pointsCost: 2, type: 'VOUCHER', stock } });
+      reward.set(url, (created.createReward as { id: string }).id);
+    }
+    return run();
+  };
+}
+
 /** The operations measured; `admin` signs the setting changes some of them run in. */
 export function operations(sample: Sample, runId: string, admin: string): Operation[] {
   const pick = (ids: string[]) => ids[Math.floor(Math.random() * ids.length)] as string;
@@ -176,7 +193,23 @@ export function operations(sample: Sample, runId: string, admin: string): Operat
     { name: 'statement', label: '(5) transactions(first:20)', body: () => ({ query: STATEMENT, variables: { id: pick(sample.all) } }) },
     { name: 'quoteEarn', label: '(6) quoteEarn', body: () => ({ query: QUOTE, variables: { input: cartOf(pick(sample.all), `quote-${runId}`) } }) },
     { name: 'recordPurchaseNoRules', label: '(7) recordPurchase, rules off', body: purchase, around: withoutRules(admin) },
+    redeemReward('redeemReward', '(8) redeemReward', null),
+    redeemReward('redeemRewardStock', '(9) redeemReward, with stock', 1_000_000_000),
   ];
+
+  function redeemReward(name: string, label: string, stock: number | null): Operation {
+    const rewards = new Map<string, string>();
+    let url = '';
+    const around = withReward(admin, runId, stock, rewards);
+    return {
+      name, label,
+      around: (at, run) => { url = at; return around(at, run); },
+      body: () => ({
+        query: REDEEM_REWARD,
+        variables: { input: { memberId: pick(sample.redeemable), rewardId: rewards.get(url) as string, idempotencyKey: `bench-${runId}-${key++}` } },
+      }),
+    };
+  }
 }
 
 export function tokens(secret: string, count: number): string[] {
