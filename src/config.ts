@@ -55,6 +55,32 @@ export interface Config {
    * changed. Off, every unit takes the locked transaction: the same rows, held locks longer.
    */
   oneStatementWrites: boolean;
+  webhooks: WebhookSettings;
+}
+
+/** Events out (webhooks/): delivery, retries, and which receivers may be reached. */
+export interface WebhookSettings {
+  /** Run the delivery workers in this process (WEBHOOK_WORKERS, default on). */
+  workers: boolean;
+  /** How often an idle worker looks for due deliveries. */
+  pollMs: number;
+  /** Deliveries one process sends at once. */
+  concurrency: number;
+  /** A receiver's answer must start within this (10 s). */
+  timeoutMs: number;
+  /** The first retry's delay (5 s); each next one ×3, ±20 %, at most maxDelayMs. */
+  retryBaseMs: number;
+  maxDelayMs: number;
+  /** How long a delivery is retried (24 h); an endpoint failing that long is disabled. */
+  horizonMs: number;
+  /** points.expiring is sent this many days ahead of a lot's expiry. */
+  expiringDays: number;
+  /** Events (and their deliveries) older than this are purged by the maintenance pass. */
+  retentionDays: number;
+  /** Receivers on loopback, private or link-local addresses (default: outside production only). */
+  allowPrivate: boolean;
+  /** Receivers over plain http (default: outside production only). */
+  allowHttp: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -148,5 +174,18 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: trustProxy(env),
     jobIntervalMs: int(env, 'JOB_INTERVAL_MS', production ? 60_000 : 0),
     oneStatementWrites: bool(env, 'LEDGER_ONE_STATEMENT', true),
+    webhooks: {
+      workers: bool(env, 'WEBHOOK_WORKERS', true),
+      pollMs: int(env, 'WEBHOOK_POLL_MS', 250, 10),
+      concurrency: int(env, 'WEBHOOK_CONCURRENCY', 16, 1),
+      timeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100),
+      retryBaseMs: int(env, 'WEBHOOK_RETRY_BASE_MS', 5_000, 1),
+      maxDelayMs: int(env, 'WEBHOOK_RETRY_MAX_MS', 3_600_000, 1),
+      horizonMs: int(env, 'WEBHOOK_RETRY_HORIZON_MS', 86_400_000, 1),
+      expiringDays: int(env, 'WEBHOOK_EXPIRING_DAYS', 30, 1),
+      retentionDays: int(env, 'WEBHOOK_RETENTION_DAYS', 7, 1),
+      allowPrivate: bool(env, 'WEBHOOK_ALLOW_PRIVATE', !production),
+      allowHttp: bool(env, 'WEBHOOK_ALLOW_HTTP', !production),
+    },
   };
 }

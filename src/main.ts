@@ -4,6 +4,7 @@ import { openDatabase, openOptions } from './db/database';
 import { DataDirInUseError } from './db/data-dir-lock';
 import { createApp } from './app';
 import { startJobs } from './jobs/scheduler';
+import { startWorker } from './webhooks/delivery';
 
 const SHUTDOWN_TIMEOUT_MS = 30_000;
 /** The request log's write size: some ten lines per write under load (pino's own advice for asynchronous logging). */
@@ -32,6 +33,7 @@ async function main(): Promise<void> {
   logger.info({ database: database.kind }, 'database ready, migrations applied');
   const { httpServer, stop } = await createApp({ config, database, logger });
   const jobs = startJobs({ config, database, logger });
+  const deliveries = config.webhooks.workers ? startWorker({ db: database.db, settings: config.webhooks, logger }) : null;
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -55,6 +57,7 @@ async function main(): Promise<void> {
     }, SHUTDOWN_TIMEOUT_MS);
     try {
       await jobs.stop();
+      await deliveries?.stop();
       await stop(); // stops accepting and waits for in-flight requests (drain plugin)
       await database.close();
       clearTimeout(deadline);

@@ -10,6 +10,7 @@ import { tiersResolvers } from './tiers/tiers.resolvers';
 import { jobsResolvers } from './jobs/jobs.resolvers';
 import { rulesResolvers } from './rules/rules.resolvers';
 import { rewardsResolvers } from './rewards/rewards.resolvers';
+import { webhooksResolvers } from './webhooks/webhooks.resolvers';
 
 const clockResolvers: Resolvers = {
   Query: {
@@ -23,6 +24,6 @@ const clockResolvers: Resolvers = {
 /** Every domain's resolvers in one map. */
 export function buildResolvers(): Resolvers {
   return mergeResolvers(
-    { DateTime, Decimal, JSON: JSONScalar }, clockResolvers, membersResolvers, programResolvers, pointsResolvers, tiersResolvers, jobsResolvers, rulesResolvers, rewardsResolvers,
+    { DateTime, Decimal, JSON: JSONScalar }, clockResolvers, membersResolvers, programResolvers, pointsResolvers, tiersResolvers, jobsResolvers, rulesResolvers, rewardsResolvers, webhooksResolvers,
   );
 }

@@ -327,6 +327,61 @@ export interface RedemptionTable {
   expired_at: Timestamp | null;
 }
 
+export type DeliveryStatus = 'PENDING' | 'DELIVERED' | 'FAILED';
+
+export interface WebhookTable {
+  id: string;
+  url: string;
+  events: string[];
+  description: string | null;
+  secret: string;
+  active: boolean;
+  disabled_reason: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface OutboxEventTable {
+  id: string;
+  seq: ColumnType<string, never, never>;
+  type: string;
+  member_id: string;
+  data: ColumnType<unknown, string, string>;
+  created_at: Timestamp;
+}
+
+export interface WebhookDeliveryTable {
+  id: string;
+  webhook_id: string;
+  event_id: string;
+  event_seq: ColumnType<string, string | number, string | number>;
+  event_type: string;
+  member_id: string;
+  status: DeliveryStatus;
+  attempts: Generated<number>;
+  last_status_code: number | null;
+  last_error: string | null;
+  next_attempt_at: Timestamp;
+  leased_until: Timestamp | null;
+  delivered_at: Timestamp | null;
+  created_at: Timestamp;
+}
+
+export interface WebhookAttemptTable {
+  delivery_id: string;
+  attempt: number;
+  at: Timestamp;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+}
+
+export interface ExpiringNoticeTable {
+  lot_id: string;
+  member_id: string;
+  created_at: Timestamp;
+}
+
 export interface DB {
   program: ProgramTable;
   tiers: TierTable;
@@ -350,4 +405,9 @@ export interface DB {
   member_events: MemberEventTable;
   rewards: RewardTable;
   redemptions: RedemptionTable;
+  webhooks: WebhookTable;
+  outbox_events: OutboxEventTable;
+  webhook_deliveries: WebhookDeliveryTable;
+  webhook_attempts: WebhookAttemptTable;
+  expiring_notices: ExpiringNoticeTable;
 }

@@ -4,6 +4,6 @@ import { runMaintenance } from './scheduler';
 
 export const jobsResolvers: Resolvers = {
   Mutation: {
-    runMaintenance: guarded(['ADMIN'], async (_p, _a, ctx) => runMaintenance(ctx.db, await ctx.now(), ctx.log())),
+    runMaintenance: guarded(['ADMIN'], async (_p, _a, ctx) => runMaintenance(ctx.db, await ctx.now(), ctx.log(), ctx.config.webhooks)),
   },
 };

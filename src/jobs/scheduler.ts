@@ -7,6 +7,8 @@ import { runTierMaintenance } from '../tiers/tiers.jobs';
 import { purgeRateLimits } from './jobs.repo';
 import { awardBirthdays } from '../points/birthdays';
 import { expireVouchers } from '../rewards/rewards.service';
+import { noticeExpiringLots, purgeOldEvents } from '../webhooks/webhooks.service';
+import type { WebhookSettings } from '../config';
 
 export interface MaintenanceReport {
   pointsExpired: number;
@@ -14,22 +16,29 @@ export interface MaintenanceReport {
   tierChanges: number;
   birthdayEvents: number;
   vouchersExpired: number;
+  expiringNotices: number;
+  eventsPurged: number;
 }
 
 /**
  * One maintenance pass: tier reviews first (a downgrade can end an expiry freeze), then the
- * expiry sweep and purges, then today's birthday events and the vouchers past their end. Safe to run on every instance at once.
+ * expiry sweep and purges, then today's birthday events, the vouchers past their end, the
+ * points.expiring events due and the purge of old events. Safe to run on every instance at once.
  */
-export async function runMaintenance(db: Db, now: Date, logger?: Logger): Promise<MaintenanceReport> {
+export async function runMaintenance(
+  db: Db, now: Date, logger: Logger | undefined, events: Pick<WebhookSettings, 'expiringDays' | 'retentionDays'>,
+): Promise<MaintenanceReport> {
   const tierChanges = await runTierMaintenance(db, now, logger);
   const pointsExpired = await sweepExpiry(db, now, logger);
   const keysPurged = await purgeIdempotency(db, now, logger);
   const birthdayEvents = await awardBirthdays(db, now, logger);
   const vouchersExpired = await expireVouchers(db, now);
   if (vouchersExpired > 0) logger?.info({ vouchersExpired }, 'vouchers past their end expired');
+  const expiringNotices = await noticeExpiringLots(db, now, events.expiringDays);
+  const eventsPurged = await purgeOldEvents(db, now, events.retentionDays);
   // Rate-limit windows run on wall time (they meter real requests), not the service clock.
   await purgeRateLimits(db, Date.now() - 3_600_000);
-  return { pointsExpired, keysPurged, tierChanges, birthdayEvents, vouchersExpired };
+  return { pointsExpired, keysPurged, tierChanges, birthdayEvents, vouchersExpired, expiringNotices, eventsPurged };
 }
 
 /**
@@ -44,7 +53,7 @@ export function startJobs({ config, database, logger }: { config: Config; databa
     if (running) return;
     running = clock
       .now()
-      .then((now) => runMaintenance(database.db, now, logger))
+      .then((now) => runMaintenance(database.db, now, logger, config.webhooks))
       .catch((error: unknown) => logger.error({ err: error }, 'maintenance pass failed'))
       .finally(() => { running = null; });
   }, config.jobIntervalMs);

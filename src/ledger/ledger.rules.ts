@@ -151,6 +151,18 @@ export function transactionStatus(row: { cancelled: boolean; points: number; ava
 /** Credits that count toward lifetimeEarned. */
 export const EARNING_TYPES: readonly TransactionType[] = ['PURCHASE', 'EARN', 'BONUS', 'TRANSFER_IN'];
 /** Movements a member makes themselves: they reset the inactivity-expiry clock. */
+/**
+ * The event a ledger entry of `type` reports (webhooks): earning (purchases, earns, bonuses, the
+ * rules' points), redeeming and expiring as the contract names them; every other movement
+ * (adjustments, reversals, refund clawbacks, transfers) as points.adjusted.
+ */
+export function entryEvent(type: TransactionType): string {
+  if (type === 'PURCHASE' || type === 'EARN' || type === 'BONUS') return 'points.earned';
+  if (type === 'REDEEM') return 'points.redeemed';
+  if (type === 'EXPIRE') return 'points.expired';
+  return 'points.adjusted';
+}
+
 export const ACTIVITY_TYPES: readonly TransactionType[] = ['PURCHASE', 'EARN', 'BONUS', 'REDEEM', 'TRANSFER_IN', 'TRANSFER_OUT'];
 
 /** A stable fingerprint of a request: same logical request → same hash, whatever the key order. */

@@ -8,6 +8,7 @@ import type { Embedded } from '../db/ahead';
 import type { Db } from '../db/database';
 import type { MemberRow } from '../db/rows';
 import type { DB, LotAllocationTable, PointLotTable, PointsTransactionTable } from '../db/schema';
+import { outboxCtes, type OutboxEvent } from '../db/outbox';
 import { Params, ident, type SqlText } from '../db/sql-text';
 import { executeLast } from '../db/transaction';
 import { COUNT_EXCEEDED, OutOfStockError, pgErrorCode } from '../errors';
@@ -141,15 +142,17 @@ export interface Planned {
   touched: Map<string, Date>;
   /** The domain's own rows (orders, idempotency records, tier state…); a function gives its row as the statement is assembled. */
   rows: (RowWrite | (() => RowWrite))[];
+  /** The events the changes report (db/outbox.ts), in the order they happened. */
+  events: OutboxEvent[];
 }
 
 export function emptyPlan(): Planned {
-  return { entries: [], lots: [], allocations: [], draws: new Map(), members: new Map(), touched: new Map(), rows: [] };
+  return { entries: [], lots: [], allocations: [], draws: new Map(), members: new Map(), touched: new Map(), rows: [], events: [] };
 }
 
 export function isEmpty(p: Planned): boolean {
   return p.entries.length === 0 && p.lots.length === 0 && p.allocations.length === 0 && p.draws.size === 0
-    && p.members.size === 0 && p.touched.size === 0 && p.rows.length === 0;
+    && p.members.size === 0 && p.touched.size === 0 && p.rows.length === 0 && p.events.length === 0;
 }
 
 export interface WriteOptions {
@@ -196,6 +199,7 @@ export async function writePlan(db: Db, plan: Planned, { last, versions }: Write
     ctes.push(`r${i} as (${rowWrite(p, write)})`);
     if ('count' in write) counted.push(`(select count_kept(count(*) > 0) from r${i})`);
   });
+  if (plan.events.length > 0) ctes.push(...outboxCtes(p, plan.events));
   // The member rows are written after the guard has passed (they read `ok`): the guard's lock
   // must not meet a row this statement already changed.
   const after = guarded ? 'from ok where ok.ok and' : 'where';

@@ -3,13 +3,14 @@
  * them, the plan, and the activity not yet written; and the types a domain implements to plug into
  * it (StatusRules).
  */
+import { randomUUID } from 'node:crypto';
 import type { Insertable } from 'kysely';
 import type { Db } from '../db/database';
 import type { MemberRow } from '../db/rows';
 import type { PointLotTable, PointsTransactionTable } from '../db/schema';
 import type { SqlText } from '../db/sql-text';
 import type { ProgramView } from '../program/program.types';
-import type { OpenLot } from './ledger.rules';
+import { entryEvent, type OpenLot } from './ledger.rules';
 import type { TransactionRow } from './ledger.types';
 import * as repo from './unit-of-work.repo';
 import type { RowWrite } from './unit-of-work.repo';
@@ -155,6 +156,15 @@ export class UnitOfWork {
   }
 
   /**
+   * Plans an event reporting what this unit changes (db/outbox.ts): written by the unit's
+   * statement, so it exists exactly when the change does. It carries the unit's instant.
+   */
+  emit(type: string, memberId: string, data: Record<string, unknown>): void {
+    this.open();
+    this.plan.events.push({ id: randomUUID(), type, memberId, data: { memberId, ...data }, createdAt: this.now });
+  }
+
+  /**
    * Runs a write that cannot wait for the unit's statement (it changes rows the statement may
    * also change), after writing what is planned so far. Only a locked unit can: an optimistic
    * one gives way to the locked way.
@@ -202,6 +212,11 @@ export class UnitOfWork {
       ...row,
     } as TransactionRow;
     this.entriesById.set(row.id, entry);
+    this.emit(entryEvent(entry.type), entry.member_id, {
+      transactionId: entry.id, type: entry.type, points: entry.points, qualifyingPoints: entry.qualifying_points,
+      description: entry.description, orderId: entry.order_id, partnerId: entry.partner_id, relatedTransactionId: entry.related_id,
+      occurredAt: entry.occurred_at, availableAt: entry.available_at,
+    });
     return entry;
   }
 

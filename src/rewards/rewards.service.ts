@@ -137,6 +137,11 @@ export async function redeemReward(ctx: Ctx, input: RedeemRewardInput): Promise<
       valid_until: reward.valid_until, created_at: now, used_at: null, cancelled_at: null, cancel_reason: null, expired_at: null,
     };
     work.write(repo.insertRedemption(redemption));
+    work.emit('reward.redeemed', member.id, {
+      redemptionId: redemption.id, rewardId: reward.id, rewardCode: reward.code, rewardName: reward.name, type: reward.type,
+      pointsSpent: redemption.points_spent, voucherCode: redemption.voucher_code, validUntil: redemption.valid_until,
+      partnerId: reward.partner_id, transactionId: entry.id,
+    });
     return redemption;
   });
 }

@@ -263,6 +263,9 @@ export async function persist(work: UnitOfWork, program: ProgramView, ev: Evolvi
   const now = work.now;
   ev.state.updated_at = now;
   if (ev.history.length > 0) {
+    for (const h of ev.history) {
+      work.emit('tier.changed', h.member_id, { from: h.from_code, to: h.to_code, reason: h.reason, at: h.at, validUntil: h.valid_until });
+    }
     ev.unwrittenHistory = [...(ev.unwrittenHistory ?? []), ...ev.history.map((h) => ({ ...h, created_at: now }))];
     if (!ev.historyPlanned) {
       ev.historyPlanned = true;

@@ -1,4 +1,4 @@
-import { checkReward, onOffer, readVoucherCode, redeemRefusal, remaining, voucherCode, type RewardInput } from '../../src/rewards/rewards.rules';
+import { checkReward, onOffer, readVoucherCode, redeemRefusal, remaining, voucherCode, type RedeemSituation, type RewardInput } from '../../src/rewards/rewards.rules';
 
 const NOW = new Date('2026-03-01T12:00:00Z');
 const at = (iso: string) => new Date(iso);
@@ -62,9 +62,10 @@ describe('remaining and onOffer', () => {
 });
 
 describe('redeemRefusal', () => {
-  const open = { active: true, valid_from: null, valid_until: null, min_tier_rank: null, per_member_limit: null, stock: null, issued: 0 };
+  type Reward = RedeemSituation['reward'];
+  const open: Reward = { active: true, valid_from: null, valid_until: null, min_tier_rank: null, per_member_limit: null, stock: null, issued: 0 };
 
-  test.each<[string, Partial<typeof open>, { tierRank?: number | null; held?: number }, string | null]>([
+  test.each<[string, Partial<Reward>, { tierRank?: number | null; held?: number }, string | null]>([
     ['an open reward', {}, {}, null],
     ['an inactive one', { active: false }, {}, 'INVALID_STATE'],
     ['one past its end', { valid_until: NOW }, {}, 'INVALID_STATE'],

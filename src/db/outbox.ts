@@ -1,0 +1,37 @@
+/**
+ * The event outbox (migration 017): what a change reports, written by the statement that writes
+ * the change, with a delivery queued in the same statement for every active webhook subscribed
+ * to it (webhooks/). The delivery workers read only these tables.
+ */
+import type { Params } from './sql-text';
+
+/** An event to write: `data` names at least the member (contract: Events out). */
+export interface OutboxEvent {
+  id: string;
+  type: string;
+  memberId: string;
+  data: Record<string, unknown>;
+  createdAt: Date;
+}
+
+/**
+ * The CTEs that write `events` and queue their deliveries (named `<prefix>e` and `<prefix>d`),
+ * for a statement being assembled with `p`. Deliveries are due at once, on the database's clock.
+ */
+export function outboxCtes(p: Params, events: readonly OutboxEvent[], prefix = 'o'): string[] {
+  const values = events.map((e) => `(${p.add(e.id)}::uuid, ${p.add(e.type)}, ${p.add(e.memberId)}::uuid, ${p.add(JSON.stringify(e.data))}::jsonb, ${p.add(e.createdAt)}::timestamptz)`);
+  return outboxOf(`values ${values.join(', ')}`, prefix);
+}
+
+/**
+ * As outboxCtes, for events a query makes: `source` yields (id, type, member_id, data,
+ * created_at) rows, and may name CTEs written before these.
+ */
+export function outboxOf(source: string, prefix = 'o'): string[] {
+  return [
+    `${prefix}e as (insert into outbox_events (id, type, member_id, data, created_at) ${source} returning id, seq, type, member_id)`,
+    `${prefix}d as (insert into webhook_deliveries (id, webhook_id, event_id, event_seq, event_type, member_id, status, next_attempt_at, created_at)
+      select gen_random_uuid(), w.id, ${prefix}e.id, ${prefix}e.seq, ${prefix}e.type, ${prefix}e.member_id, 'PENDING', clock_timestamp(), clock_timestamp()
+      from ${prefix}e join webhooks w on w.active and (${prefix}e.type = any(w.events) or '*' = any(w.events)))`,
+  ];
+}

@@ -1,0 +1,166 @@
+/** The SQL of events out: webhooks, their deliveries and attempts, and the outbox's upkeep. */
+import { randomUUID } from 'node:crypto';
+import { CompiledQuery, sql, type Selectable } from 'kysely';
+import type { Db } from '../db/database';
+import { outboxOf } from '../db/outbox';
+import type { WebhookAttemptTable, WebhookDeliveryTable, WebhookTable } from '../db/schema';
+import type { CountedPage } from '../graphql/pagination';
+import { Params } from '../db/sql-text';
+
+export type WebhookRow = Selectable<WebhookTable>;
+export type DeliveryRow = Selectable<WebhookDeliveryTable>;
+export type AttemptRow = Selectable<WebhookAttemptTable>;
+export type DeliveryPageView = CountedPage<DeliveryRow>;
+
+export async function insertWebhook(db: Db, row: Omit<WebhookRow, 'disabled_reason' | 'active'>): Promise<WebhookRow> {
+  return db.insertInto('webhooks').values({ ...row, active: true }).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function listWebhooks(db: Db): Promise<WebhookRow[]> {
+  return db.selectFrom('webhooks').selectAll().orderBy('created_at').orderBy('id').execute();
+}
+
+export async function findWebhook(db: Db, id: string): Promise<WebhookRow | undefined> {
+  return db.selectFrom('webhooks').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Turns a webhook on (forgetting why it was disabled) or off. */
+export async function setActive(db: Db, id: string, active: boolean, at: Date): Promise<WebhookRow | undefined> {
+  return db.updateTable('webhooks').set({ active, disabled_reason: null, updated_at: at }).where('id', '=', id).returningAll().executeTakeFirst();
+}
+
+/** Disables a webhook that is active, saying why; false when it was not active. */
+export async function disable(db: Db, id: string, reason: string): Promise<boolean> {
+  const result = await db.updateTable('webhooks').set({ active: false, disabled_reason: reason, updated_at: sql<Date>`clock_timestamp()` })
+    .where('id', '=', id).where('active', '=', true).executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/** A page of a webhook's deliveries, newest first, after `after` (a creation instant and an id), limit + 1 rows. */
+export function deliveries(db: Db, webhookId: string, limit: number, after: [Date, string] | undefined) {
+  const query = db.selectFrom('webhook_deliveries').where('webhook_id', '=', webhookId);
+  return {
+    page: () => {
+      let page = query.selectAll();
+      if (after) {
+        const [at, id] = after;
+        page = page.where((eb) => eb.or([eb('created_at', '<', at), eb.and([eb('created_at', '=', at), eb('id', '<', id)])]));
+      }
+      return page.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+    },
+    count: async () => Number((await query.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n),
+  };
+}
+
+export async function findDelivery(db: Db, id: string): Promise<DeliveryRow | undefined> {
+  return db.selectFrom('webhook_deliveries').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function attemptsOf(db: Db, deliveryId: string): Promise<AttemptRow[]> {
+  return db.selectFrom('webhook_attempts').selectAll().where('delivery_id', '=', deliveryId).orderBy('attempt').execute();
+}
+
+/** A delivery a worker has claimed, with what it sends and where. */
+export interface Claimed extends DeliveryRow {
+  url: string;
+  secret: string;
+  type: string;
+  data: Record<string, unknown>;
+  event_created_at: Date;
+}
+
+/**
+ * Claims up to `n` due deliveries for `leaseMs` (another worker may take one back once its lease
+ * has run out), oldest due first. A delivery waits while an earlier event of the same member is
+ * pending for the same webhook, so each receiver gets a member's events in the order they
+ * happened. Deliveries other workers are claiming are skipped, not waited for.
+ */
+export async function claimDue(db: Db, n: number, leaseMs: number): Promise<Claimed[]> {
+  const { rows } = await db.executeQuery<Claimed>(CompiledQuery.raw(`
+    with claimed as (
+      update webhook_deliveries d set leased_until = clock_timestamp() + $2 * interval '1 millisecond'
+      where d.id in (
+        select c.id from webhook_deliveries c join webhooks w on w.id = c.webhook_id and w.active
+        where c.status = 'PENDING' and c.next_attempt_at <= clock_timestamp()
+          and (c.leased_until is null or c.leased_until < clock_timestamp())
+          and not exists (select 1 from webhook_deliveries p
+            where p.webhook_id = c.webhook_id and p.member_id = c.member_id and p.status = 'PENDING' and p.event_seq < c.event_seq)
+        order by c.next_attempt_at
+        limit $1
+        for update of c skip locked)
+      returning d.*)
+    select claimed.*, w.url, w.secret, e.type, e.data, e.created_at as event_created_at
+    from claimed join webhooks w on w.id = claimed.webhook_id join outbox_events e on e.id = claimed.event_id`, [n, leaseMs]));
+  return rows;
+}
+
+export interface AttemptOutcome {
+  status: 'DELIVERED' | 'PENDING' | 'FAILED';
+  retryInMs: number | null;
+  statusCode: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+/** Records an attempt in the delivery log and the delivery's new state, in one statement. */
+export async function recordAttempt(db: Db, deliveryId: string, o: AttemptOutcome): Promise<void> {
+  const p = new Params();
+  const id = p.add(deliveryId);
+  await db.executeQuery(CompiledQuery.raw(`
+    with u as (
+      update webhook_deliveries set status = ${p.add(o.status)}, attempts = attempts + 1,
+        last_status_code = ${p.add(o.statusCode)}::int, last_error = ${p.add(o.error)},
+        next_attempt_at = case when ${p.add(o.retryInMs)}::int is null then next_attempt_at else clock_timestamp() + ${p.add(o.retryInMs)}::int * interval '1 millisecond' end,
+        delivered_at = case when ${p.add(o.status)} = 'DELIVERED' then clock_timestamp() else null end,
+        leased_until = null
+      where id = ${id}::uuid
+      returning id, attempts)
+    insert into webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms)
+    select id, attempts, clock_timestamp(), ${p.add(o.statusCode)}::int, ${p.add(o.error)}, ${p.add(o.durationMs)}::int from u`, p.values));
+}
+
+/** When a delivery to the webhook last succeeded; null when none has. */
+export async function lastSuccess(db: Db, webhookId: string): Promise<Date | null> {
+  const row = await db.selectFrom('webhook_deliveries').select((eb) => eb.fn.max('delivered_at').as('at'))
+    .where('webhook_id', '=', webhookId).where('status', '=', 'DELIVERED').executeTakeFirst();
+  return (row?.at as Date | null | undefined) ?? null;
+}
+
+/** Queues the delivery's event to its webhook again, as a new delivery due now. */
+export async function replay(db: Db, delivery: DeliveryRow): Promise<DeliveryRow> {
+  return db.insertInto('webhook_deliveries').values({
+    id: randomUUID(), webhook_id: delivery.webhook_id, event_id: delivery.event_id, event_seq: delivery.event_seq,
+    event_type: delivery.event_type, member_id: delivery.member_id, status: 'PENDING',
+    next_attempt_at: sql<Date>`clock_timestamp()`, created_at: sql<Date>`clock_timestamp()`,
+  }).returningAll().executeTakeFirstOrThrow();
+}
+
+/**
+ * Writes a points.expiring event for up to `batch` lots with points left that expire in
+ * (now, until] and have had none, and answers how many. Once per lot: the notice and its event
+ * are written together, and a lot another instance is noticing at the same time is left to it.
+ */
+export async function noticeExpiring(db: Db, now: Date, until: Date, batch: number): Promise<number> {
+  const ctes = [
+    `due as (select l.id, l.member_id, l.remaining, l.expires_at from point_lots l
+      where l.remaining > 0 and l.expires_at > $1 and l.expires_at <= $2
+        and not exists (select 1 from expiring_notices n where n.lot_id = l.id)
+      order by l.expires_at limit $3)`,
+    `n as (insert into expiring_notices (lot_id, member_id, created_at) select id, member_id, $1 from due on conflict do nothing returning lot_id)`,
+    ...outboxOf(`select gen_random_uuid(), 'points.expiring', due.member_id,
+      jsonb_build_object('memberId', due.member_id, 'lotId', due.id, 'points', due.remaining, 'expiresAt', due.expires_at), $1::timestamptz
+      from n join due on due.id = n.lot_id`),
+  ];
+  const { rows } = await db.executeQuery<{ n: number }>(CompiledQuery.raw(`with ${ctes.join(',\n')} select count(*)::int as n from n`, [now, until, batch]));
+  return rows[0]?.n ?? 0;
+}
+
+/** Deletes events written before `before` whose deliveries are all done (delivered or failed), with them; answers how many. */
+export async function purgeEvents(db: Db, before: Date, batch: number): Promise<number> {
+  const result = await db.deleteFrom('outbox_events')
+    .where('id', 'in', (eb) => eb.selectFrom('outbox_events as e').select('e.id').where('e.created_at', '<', before)
+      .where((w) => w.not(w.exists(w.selectFrom('webhook_deliveries as d').select('d.id').whereRef('d.event_id', '=', 'e.id').where('d.status', '=', 'PENDING'))))
+      .limit(batch))
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

@@ -1,0 +1,350 @@
+/**
+ * Events out end to end: webhooks registered over GraphQL, events written by the changes they
+ * report, delivered by the workers to a real local receiver over HTTP, signed, retried, logged,
+ * replayed, in order per member, once across two instances, and not lost to a kill -9.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHmac, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { sql } from 'kysely';
+import { signToken } from '../../src/auth/jwt';
+import { loadConfig } from '../../src/config';
+import { openDatabase, openOptions, type Database } from '../../src/db/database';
+import { startWorker, type Worker } from '../../src/webhooks/delivery';
+import { type TestApp, startTestApp } from '../support/harness';
+import { DEFAULT_PROGRAM, earn, enroll, errorCode, ok, redeem, setClock, updateProgram } from './ledger-fixtures';
+
+const RETRIES = { WEBHOOK_RETRY_BASE_MS: '100', WEBHOOK_RETRY_MAX_MS: '400', WEBHOOK_POLL_MS: '20' };
+const onServer = Boolean(process.env.TEST_DATABASE_URL);
+/** Two instances race only on a server: on PGlite (one connection) the test is skipped, and reported so. */
+const serverTest = onServer ? test : test.skip;
+
+const CREATE = `mutation($input: WebhookInput!) { createWebhook(input: $input) { secret webhook { id url events active disabledReason } } }`;
+const SET_ACTIVE = `mutation($id: ID!, $active: Boolean!) { setWebhookActive(id: $id, active: $active) { id active disabledReason } }`;
+const DELIVERIES = `query($id: ID!, $first: Int) { webhookDeliveries(webhookId: $id, first: $first) { totalCount edges { node {
+  id eventId eventType memberId status attempts lastStatusCode lastError deliveredAt log { attempt statusCode error } } } } }`;
+const REPLAY = `mutation($id: ID!) { replayWebhookDelivery(id: $id) { id eventId status attempts } }`;
+const WEBHOOKS = `{ webhooks { id active disabledReason } }`;
+
+/** What a receiver got: the raw body, its headers, and the parsed event. */
+interface Received { body: string; headers: IncomingMessage['headers']; event: { id: string; type: string; createdAt: string; data: Record<string, any> } }
+
+/** A local receiver: `answer` decides each response (a status, or 'hang' to never answer). */
+class Receiver {
+  readonly got: Received[] = [];
+  private readonly hanging: ServerResponse[] = [];
+  private server!: Server;
+  answer: (event: Received['event'], seen: number) => number | 'hang' = () => 200;
+  url = '';
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => { body += String(c); });
+      req.on('end', () => {
+        const event = JSON.parse(body);
+        const seen = this.got.filter((g) => g.event.id === event.id).length;
+        this.got.push({ body, headers: req.headers, event });
+        const answer = this.answer(event, seen);
+        if (answer === 'hang') { this.hanging.push(res); return; }
+        res.writeHead(answer).end();
+      });
+    });
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hooks`;
+    return this;
+  }
+
+  get hangingCount(): number {
+    return this.hanging.filter((r) => !r.writableEnded).length;
+  }
+
+  ofMember(memberId: string): Received['event'][] {
+    return this.got.map((g) => g.event).filter((e) => e.data.memberId === memberId);
+  }
+
+  async close(): Promise<void> {
+    for (const res of this.hanging) if (!res.writableEnded) res.destroy();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+let t: TestApp;
+let receiver: Receiver;
+let worker: Worker;
+beforeAll(async () => {
+  t = await startTestApp(RETRIES);
+  worker = startWorker({ db: t.database.db, settings: t.config.webhooks });
+});
+afterAll(async () => {
+  await worker.stop();
+  await t.close();
+});
+beforeEach(async () => {
+  await setClock(t, '2026-03-01T12:00:00Z');
+  await updateProgram(t, DEFAULT_PROGRAM);
+  // Each test has its own receiver and webhooks; those of earlier tests are switched off.
+  for (const w of ok(await t.gql(WEBHOOKS)).webhooks) if (w.active) ok(await t.gql(SET_ACTIVE, { id: w.id, active: false }));
+  receiver = await new Receiver().start();
+});
+afterEach(async () => { await receiver.close(); });
+
+async function subscribe(events: string[] = ['*'], url = receiver.url): Promise<{ id: string; secret: string }> {
+  const created = ok(await t.gql(CREATE, { input: { url, events, description: 'test receiver' } })).createWebhook;
+  return { id: created.webhook.id, secret: created.secret };
+}
+
+async function deliveriesOf(webhookId: string): Promise<any[]> {
+  return ok(await t.gql(DELIVERIES, { id: webhookId, first: 100 })).webhookDeliveries.edges.map((e: any) => e.node);
+}
+
+test('a registered webhook gets each event once, signed with its secret over the raw body', async () => {
+  const hook = await subscribe(['points.earned', 'points.redeemed']);
+  const member = await enroll(t, 'wh-signed');
+  const entry = await earn(t, member, 120);
+  await redeem(t, member, 20);
+  await settles(() => expect(receiver.ofMember(member)).toHaveLength(2));
+  const [earned, redeemed] = receiver.got.filter((g) => g.event.data.memberId === member);
+  expect(earned!.event).toMatchObject({
+    type: 'points.earned', data: { memberId: member, transactionId: entry.id, type: 'EARN', points: 120, partnerId: null },
+  });
+  expect(earned!.event.createdAt).toBe('2026-03-01T12:00:00.000Z');
+  expect(redeemed!.event).toMatchObject({ type: 'points.redeemed', data: { memberId: member, points: -20 } });
+  const [, tPart, vPart] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(String(earned!.headers['milepost-signature']))!;
+  // t is wall-clock time, not the service's test clock.
+  expect(Math.abs(Number(tPart) - Date.now() / 1000)).toBeLessThan(60);
+  expect(vPart).toBe(createHmac('sha256', hook.secret).update(`${tPart}.${earned!.body}`).digest('hex'));
+  expect(earned!.headers['milepost-event-id']).toBe(earned!.event.id);
+  const log = await deliveriesOf(hook.id);
+  expect(log.filter((d) => d.memberId === member).map((d) => [d.eventType, d.status, d.attempts])).toEqual([
+    ['points.redeemed', 'DELIVERED', 1], ['points.earned', 'DELIVERED', 1],
+  ]);
+});
+
+test('a receiver failing twice then answering: three attempts logged, one success; a replay sends the same event id', async () => {
+  const hook = await subscribe(['points.earned']);
+  receiver.answer = (_e, seen) => (seen < 2 ? 503 : 200);
+  const member = await enroll(t, 'wh-retry');
+  await earn(t, member, 10);
+  await settles(async () => expect((await deliveriesOf(hook.id))[0]).toMatchObject({ status: 'DELIVERED' }));
+  const [delivery] = await deliveriesOf(hook.id);
+  expect(delivery).toMatchObject({
+    attempts: 3, lastStatusCode: 200, lastError: null,
+    log: [{ attempt: 1, statusCode: 503, error: 'HTTP 503' }, { attempt: 2, statusCode: 503, error: 'HTTP 503' }, { attempt: 3, statusCode: 200, error: null }],
+  });
+  expect(receiver.ofMember(member).map((e) => e.id)).toEqual([delivery.eventId, delivery.eventId, delivery.eventId]);
+
+  const replayed = ok(await t.gql(REPLAY, { id: delivery.id })).replayWebhookDelivery;
+  expect(replayed).toMatchObject({ eventId: delivery.eventId, status: 'PENDING', attempts: 0 });
+  await settles(() => expect(receiver.ofMember(member)).toHaveLength(4));
+  expect(receiver.ofMember(member)[3]!.id).toBe(delivery.eventId);
+  expect(errorCode(await t.gql(REPLAY, { id: randomUUID() }))).toBe('NOT_FOUND');
+});
+
+test('a member\'s events arrive in order while its first is retried; another member\'s are not held back', async () => {
+  await subscribe(['points.earned']);
+  const slow = await enroll(t, 'wh-order-a');
+  const other = await enroll(t, 'wh-order-b');
+  let failures = 0;
+  receiver.answer = (e) => (e.data.memberId === slow && e.data.points === 1 && failures++ < 2 ? 500 : 200);
+  for (const points of [1, 2, 3]) await earn(t, slow, points);
+  await earn(t, other, 7);
+  await settles(() => expect(receiver.ofMember(slow).filter((e, i, all) => all.findIndex((x) => x.id === e.id) === i)).toHaveLength(3));
+  const arrivals = receiver.got.map((g) => g.event).filter((e) => e.data.memberId === slow).map((e) => e.data.points);
+  expect(arrivals).toEqual([1, 1, 1, 2, 3]);
+  const firstOther = receiver.got.findIndex((g) => g.event.data.memberId === other);
+  const lastFailure = receiver.got.map((g) => g.event.data.points).lastIndexOf(1);
+  expect(firstOther).toBeLessThan(lastFailure);
+});
+
+test('a receiver that never answers holds no API call: calls answer while its deliveries hang', async () => {
+  await subscribe(['*']);
+  receiver.answer = () => 'hang';
+  const member = await enroll(t, 'wh-hang');
+  await earn(t, member, 10);
+  await settles(() => expect(receiver.hangingCount).toBeGreaterThan(0));
+  for (let i = 0; i < 20; i++) await earn(t, member, 1);
+  // Every call answered while the first delivery was still unanswered.
+  expect(receiver.hangingCount).toBeGreaterThan(0);
+  expect(receiver.ofMember(member)).toHaveLength(1);
+});
+
+test('a refused change writes no event; a reward, a tier change and lots expiring soon do', async () => {
+  ok(await t.gql(`mutation($tiers: [TierInput!]!) { setTiers(tiers: $tiers) { code } }`, { tiers: [
+    { code: 'MEMBER', name: 'Member', rank: 0, qualifyingPointsRequired: 0, earnMultiplier: 1 },
+    { code: 'GOLD', name: 'Gold', rank: 1, qualifyingPointsRequired: 100, earnMultiplier: 1 },
+  ] }));
+  await updateProgram(t, { expiry: { mode: 'FIXED', months: 1 } });
+  await subscribe(['*']);
+  const member = await enroll(t, 'wh-kinds');
+  expect(errorCode(await t.gql(`mutation($input: RedeemPointsInput!) { redeemPoints(input: $input) { id } }`,
+    { input: { memberId: member, points: 5, idempotencyKey: randomUUID() } }))).toBe('INSUFFICIENT_POINTS');
+  await earn(t, member, 150);
+  const reward = ok(await t.gql(`mutation($input: RewardInput!) { createReward(input: $input) { id } }`,
+    { input: { code: `WH-${randomUUID().slice(0, 8)}`, name: 'Mug', pointsCost: 50, type: 'FREE_PRODUCT' } })).createReward;
+  const voucher = ok(await t.gql(`mutation($input: RedeemRewardInput!) { redeemReward(input: $input) { id voucherCode } }`,
+    { input: { memberId: member, rewardId: reward.id, idempotencyKey: randomUUID() } })).redeemReward;
+  // The lot of 150 expires on 1 April at noon: 30 days ahead at noon on 2 March.
+  await setClock(t, '2026-03-02T12:00:00Z');
+  expect(ok(await t.gql('mutation { runMaintenance { expiringNotices } }')).runMaintenance.expiringNotices).toBeGreaterThanOrEqual(1);
+  expect(ok(await t.gql('mutation { runMaintenance { expiringNotices } }')).runMaintenance.expiringNotices).toBe(0);
+  await settles(() => expect(receiver.ofMember(member).map((e) => e.type).sort()).toEqual(
+    ['points.earned', 'points.expiring', 'points.redeemed', 'reward.redeemed', 'tier.changed'],
+  ));
+  const byType = Object.fromEntries(receiver.ofMember(member).map((e) => [e.type, e.data]));
+  expect(byType['tier.changed']).toMatchObject({ memberId: member, from: 'MEMBER', to: 'GOLD' });
+  expect(byType['reward.redeemed']).toMatchObject({ redemptionId: voucher.id, voucherCode: voucher.voucherCode, pointsSpent: 50 });
+  expect(byType['points.expiring']).toMatchObject({ points: 100, expiresAt: '2026-04-01T12:00:00+00:00' });
+  const { rows } = await sql<{ n: number }>`select count(*)::int as n from outbox_events where member_id = ${member}`.execute(t.database.db);
+  expect(rows[0]!.n).toBe(5);
+});
+
+test('bad webhooks are BAD_USER_INPUT; in production an http or private receiver is refused', async () => {
+  for (const [input, field] of [
+    [{ url: 'not a url', events: ['*'] }, 'url'],
+    [{ url: 'ftp://example.com/x', events: ['*'] }, 'url'],
+    [{ url: 'https://user:pw@example.com/x', events: ['*'] }, 'url'],
+    [{ url: 'https://example.com/x', events: [] }, 'events'],
+    [{ url: 'https://example.com/x', events: ['points.stolen'] }, 'events'],
+  ] as const) {
+    const res = await t.gql(CREATE, { input });
+    expect([errorCode(res), res.errors![0]!.extensions!.field]).toEqual(['BAD_USER_INPUT', field]);
+  }
+  const prod = await startTestApp({ ...RETRIES, NODE_ENV: 'production', JWT_SECRET: 'a-production-secret-of-length', TEST_CLOCK_ENABLED: 'false' });
+  const prodWorker = startWorker({ db: prod.database.db, settings: prod.config.webhooks });
+  try {
+    expect(errorCode(await prod.gql(CREATE, { input: { url: receiver.url, events: ['*'] } }))).toBe('BAD_USER_INPUT');
+    // An https URL whose host is on loopback passes the form check, and is refused when sent to.
+    const hook = ok(await prod.gql(CREATE, { input: { url: receiver.url.replace('http:', 'https:'), events: ['points.earned'] } })).createWebhook.webhook;
+    const member = ok(await prod.gql(`mutation { enrollMember(input: { externalId: "wh-prod" }) { id } }`)).enrollMember.id;
+    await earn(prod, member, 5);
+    await settles(async () => {
+      const [d] = ok(await prod.gql(DELIVERIES, { id: hook.id })).webhookDeliveries.edges.map((e: any) => e.node);
+      expect(d.lastError).toMatch(/private/);
+    });
+    expect(receiver.got).toHaveLength(0);
+  } finally {
+    await prodWorker.stop();
+    await prod.close();
+  }
+});
+
+test('a delivery failing past the horizon is FAILED, and an endpoint failing for the whole horizon is disabled', async () => {
+  const short = await startTestApp({ ...RETRIES, WEBHOOK_RETRY_HORIZON_MS: '600' });
+  const shortWorker = startWorker({ db: short.database.db, settings: short.config.webhooks });
+  try {
+    receiver.answer = () => 500;
+    const hook = ok(await short.gql(CREATE, { input: { url: receiver.url, events: ['points.earned'] } })).createWebhook.webhook;
+    const member = ok(await short.gql(`mutation { enrollMember(input: { externalId: "wh-horizon" }) { id } }`)).enrollMember.id;
+    await earn(short, member, 5);
+    await settles(async () => expect(ok(await short.gql(WEBHOOKS)).webhooks[0]).toMatchObject({ active: false }), 10_000);
+    const [d] = ok(await short.gql(DELIVERIES, { id: hook.id })).webhookDeliveries.edges.map((e: any) => e.node);
+    expect(d).toMatchObject({ status: 'FAILED', lastStatusCode: 500 });
+    expect(d.attempts).toBeGreaterThanOrEqual(2);
+    expect(ok(await short.gql(WEBHOOKS)).webhooks[0].disabledReason).toMatch(/no delivery succeeded/);
+    // Switched on again, it forgets why it was off.
+    expect(ok(await short.gql(SET_ACTIVE, { id: hook.id, active: true })).setWebhookActive).toMatchObject({ active: true, disabledReason: null });
+  } finally {
+    await shortWorker.stop();
+    await short.close();
+  }
+});
+
+serverTest('two instances\' workers deliver each of 1,000 events once', async () => {
+  await subscribe(['points.earned']);
+  const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(t.database.db)).rows[0]!.s;
+  const second: Database = await openDatabase({ ...t.config.database }, { ...openOptions(t.config), schema, poolSize: 10 });
+  const secondWorker = startWorker({ db: second.db, settings: t.config.webhooks });
+  try {
+    const members = await Promise.all(Array.from({ length: 20 }, () => enroll(t, 'wh-two')));
+    for (let round = 0; round < 50; round++) await Promise.all(members.map((m) => earn(t, m, 1 + round)));
+    await settles(() => expect(new Set(receiver.got.filter((g) => members.includes(g.event.data.memberId)).map((g) => g.event.id)).size).toBe(1000), 60_000);
+    const ids = receiver.got.filter((g) => members.includes(g.event.data.memberId)).map((g) => g.event.id);
+    expect(ids).toHaveLength(1000);
+    // Each member's events arrived in the order they happened.
+    for (const m of members) expect(receiver.ofMember(m).map((e) => e.data.points)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+  } finally {
+    await secondWorker.stop();
+    await second.close();
+  }
+}, 120_000);
+
+describe('kill -9 between commit and delivery', () => {
+  const ROOT = path.resolve(__dirname, '../..');
+  let dir: string;
+  beforeAll(() => { dir = mkdtempSync(path.join(tmpdir(), 'milepost-outbox-')); });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  function server(port: number, workers: boolean): ChildProcess {
+    return spawn(process.execPath, [require.resolve('ts-node/dist/bin'), '--transpile-only', 'src/main.ts'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, NODE_ENV: 'development', PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: `pglite://${dir}`, WEBHOOK_WORKERS: String(workers), WEBHOOK_POLL_MS: '50' },
+      stdio: 'ignore',
+    });
+  }
+
+  async function ready(port: number): Promise<void> {
+    await settles(async () => expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200), 60_000);
+  }
+
+  test('the event is delivered after a restart', async () => {
+    const port = await freePort();
+    const admin = signToken(loadConfig({}).jwt, { role: 'ADMIN' });
+    const gql = async (query: string, variables: Record<string, unknown> = {}) => {
+      const res = await fetch(`http://127.0.0.1:${port}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` }, body: JSON.stringify({ query, variables }) });
+      return ((await res.json()) as { data: any }).data;
+    };
+    // Workers off in the first process: the event is committed and cannot be delivered before the kill.
+    const first = server(port, false);
+    let second: ChildProcess | null = null;
+    try {
+      await ready(port);
+      await gql(CREATE, { input: { url: receiver.url, events: ['points.earned'] } });
+      const member = (await gql(`mutation { enrollMember(input: { externalId: "wh-kill" }) { id } }`)).enrollMember.id;
+      const entry = (await gql(`mutation($input: EarnPointsInput!) { earnPoints(input: $input) { id } }`,
+        { input: { memberId: member, points: 42, reason: 'before the crash', idempotencyKey: 'kill-1' } })).earnPoints;
+      first.kill('SIGKILL');
+      await new Promise((resolve) => first.once('exit', resolve));
+      expect(receiver.got).toHaveLength(0);
+      second = server(port, true);
+      await ready(port);
+      await settles(() => expect(receiver.got.map((g) => g.event.data.transactionId)).toEqual([entry.id]), 30_000);
+    } finally {
+      if (first.exitCode === null && first.signalCode === null) first.kill('SIGKILL');
+      if (second) {
+        second.kill('SIGTERM');
+        await new Promise((resolve) => second!.once('exit', resolve));
+      }
+    }
+  }, 120_000);
+});
+
+/** Retries `assertion` until it passes; after `timeoutMs`, fails with its last failure. */
+async function settles(assertion: () => unknown, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await assertion();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
