@@ -9,6 +9,7 @@ import { programResolvers } from './program/program.resolvers';
 import { tiersResolvers } from './tiers/tiers.resolvers';
 import { jobsResolvers } from './jobs/jobs.resolvers';
 import { rulesResolvers } from './rules/rules.resolvers';
+import { partnersResolvers } from './partners/partners.resolvers';
 
 const clockResolvers: Resolvers = {
   Query: {
@@ -22,6 +23,6 @@ const clockResolvers: Resolvers = {
 /** Every domain's resolvers in one map. */
 export function buildResolvers(): Resolvers {
   return mergeResolvers(
-    { DateTime, Decimal, JSON: JSONScalar }, clockResolvers, membersResolvers, programResolvers, pointsResolvers, tiersResolvers, jobsResolvers, rulesResolvers,
+    { DateTime, Decimal, JSON: JSONScalar }, clockResolvers, membersResolvers, programResolvers, pointsResolvers, tiersResolvers, jobsResolvers, rulesResolvers, partnersResolvers,
   );
 }

@@ -287,6 +287,20 @@ export interface MemberEventTable {
   created_at: Timestamp;
 }
 
+export interface PartnerTable {
+  partner_id: string;
+  name: string;
+  active: Generated<boolean>;
+  earn_rate: ColumnType<string | null, string | null | undefined, string | null>;
+  personal_data: Generated<boolean>;
+  /** scrypt hash of the client secret (partners/partners.secrets.ts). */
+  secret_hash: string;
+  previous_secret_hash: string | null;
+  previous_secret_expires_at: Timestamp | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface DB {
   program: ProgramTable;
   tiers: TierTable;
@@ -308,4 +322,5 @@ export interface DB {
   earning_rules: EarningRuleTable;
   earning_rule_versions: EarningRuleVersionTable;
   member_events: MemberEventTable;
+  partners: PartnerTable;
 }
