@@ -38,8 +38,7 @@ export function tokenRoute(deps: TokenRouteDeps): Router {
         await deps.limit(`ip:${req.ip}`);
       } catch (error) {
         if (!(error instanceof RateLimitedError)) throw error;
-        if (error.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(error.retryAfterSeconds));
-        oauthAnswer(res, 429, { error: 'temporarily_unavailable', error_description: error.message });
+        tooMany(res, error);
         return;
       }
       const request = readTokenRequest(req.body, req.headers.authorization);
@@ -53,6 +52,8 @@ export function tokenRoute(deps: TokenRouteDeps): Router {
       } catch (error) {
         if (error instanceof ClientRefusedError) {
           refuse(res, { error: 'invalid_client', description: 'Unknown client, wrong secret, or inactive partner', basic: request.basic });
+        } else if (error instanceof RateLimitedError) {
+          tooMany(res, error);
         } else if (error instanceof NoSigningKeyError) {
           oauthAnswer(res, 501, {
             error: 'server_error',
@@ -87,6 +88,12 @@ function oauthAnswer(res: Response, status: number, body: object): void {
   res.setHeader('cache-control', 'no-store');
   res.setHeader('pragma', 'no-cache');
   res.status(status).json(body);
+}
+
+/** Past the rate limit, or too many secrets being checked at once: 429 with Retry-After. */
+function tooMany(res: Response, error: RateLimitedError): void {
+  if (error.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(error.retryAfterSeconds));
+  oauthAnswer(res, 429, { error: 'temporarily_unavailable', error_description: error.message });
 }
 
 function refuse(res: Response, refusal: OAuthRefusal): void {

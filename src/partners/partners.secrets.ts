@@ -4,6 +4,7 @@
  * be raised later without making older secrets unreadable.
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { RateLimitedError } from '../errors';
 
 const COST = { N: 16_384, r: 8, p: 1 };
 const KEY_BYTES = 32;
@@ -14,11 +15,36 @@ export function newSecret(): string {
   return randomBytes(32).toString('base64url');
 }
 
+/** Hashes waiting for their turn, at most; past it a request is refused RATE_LIMITED rather than queued. */
+const MAX_WAITING = 64;
+let hashing = false;
+const waiting: (() => void)[] = [];
+
+/**
+ * Runs one hash at a time per process, so token requests (each costs a hash, wrong secret or
+ * not) can never take more than one core, however many arrive.
+ */
+async function oneAtATime<T>(work: () => Promise<T>): Promise<T> {
+  if (hashing) {
+    if (waiting.length >= MAX_WAITING) throw new RateLimitedError('Too many client secrets being checked at once; retry shortly', 1);
+    await new Promise<void>((resolve) => waiting.push(resolve));
+  }
+  hashing = true;
+  try {
+    return await work();
+  } finally {
+    // The next in line inherits the turn; with none waiting the gate opens.
+    const next = waiting.shift();
+    if (next) next();
+    else hashing = false;
+  }
+}
+
 function derive(secret: string, salt: Buffer, options: ScryptOptions, bytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
+  return oneAtATime(() => new Promise((resolve, reject) => {
     // Runs on libuv's thread pool: the event loop keeps serving while a hash is worked out.
     scrypt(secret, salt, bytes, { ...options, maxmem: 64 * 1024 * 1024 }, (error, key) => (error ? reject(error) : resolve(key)));
-  });
+  }));
 }
 
 /** The stored form of `secret`, with a salt of its own. */

@@ -104,6 +104,15 @@ describe('secrets', () => {
     expect(await secretMatches(`${secret}x`, one)).toBe(false);
     expect(await secretMatches(secret, 'plain-text')).toBe(false);
   });
+
+  test('secrets are checked one at a time: with 64 waiting, the next check is refused RATE_LIMITED, and the gate opens again', async () => {
+    const cheap = `scrypt$16$1$1$${Buffer.alloc(16).toString('base64url')}$${Buffer.alloc(32).toString('base64url')}`;
+    const checks = Array.from({ length: 70 }, () => secretMatches('guess', cheap).then(() => 'checked', (error) => error.code));
+    const results = await Promise.all(checks);
+    expect(results.filter((r) => r === 'checked')).toHaveLength(65);
+    expect(results.slice(65)).toEqual(Array(5).fill('RATE_LIMITED'));
+    expect(await secretMatches('guess', cheap)).toBe(false);
+  });
 });
 
 describe('settlement', () => {
