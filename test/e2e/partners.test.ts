@@ -135,6 +135,21 @@ describe('the token endpoint', () => {
     expect([get.status, get.body.error]).toEqual([405, 'invalid_request']);
   });
 
+  test("token requests count against the caller's address: past the limit, HTTP 429 with Retry-After", async () => {
+    const limited = await startTestApp({ RATE_LIMIT_PER_MINUTE: '2' });
+    try {
+      const attempt = () => limited.request().post('/oauth/token').type('form')
+        .send({ grant_type: 'client_credentials', client_id: 'guess', client_secret: 'guess' });
+      expect([(await attempt()).status, (await attempt()).status]).toEqual([401, 401]);
+      const refused = await attempt();
+      expect(refused.status).toBe(429);
+      expect(refused.body).toMatchObject({ error: 'temporarily_unavailable' });
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    } finally {
+      await limited.close();
+    }
+  });
+
   test('after a rotation both secrets work for 24 hours, then only the new one', async () => {
     const id = partnerId('rot');
     const first = await createPartner({ partnerId: id });
