@@ -131,6 +131,11 @@ describe('the token endpoint', () => {
     const repeated = await t.request().post('/oauth/token').type('form')
       .send(`grant_type=client_credentials&grant_type=client_credentials&client_id=${id}&client_secret=${clientSecret}`);
     expect([repeated.status, repeated.body.error]).toEqual([400, 'invalid_request']);
+    const malformed = await t.request().post('/oauth/token').set('content-type', 'application/json').send('{"grant_type":');
+    expect([malformed.status, malformed.body.error]).toEqual([400, 'invalid_request']);
+    const badBasic = await t.request().post('/oauth/token').set('authorization', 'Basic !!!').type('form').send({ grant_type: 'client_credentials' });
+    expect([badBasic.status, badBasic.body.error]).toEqual([401, 'invalid_client']);
+    expect(badBasic.headers['www-authenticate']).toMatch(/^Basic/);
     const get = await t.request().get('/oauth/token');
     expect([get.status, get.body.error]).toEqual([405, 'invalid_request']);
   });
