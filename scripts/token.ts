@@ -1,7 +1,9 @@
 /**
  * Prints a signed development token:
  *   npm run token -- --role ADMIN|PARTNER|MEMBER [--member-id ID] [--partner-id ID] [--personal-data] [--sub S] [--ttl SECONDS]
- * Signs with JWT_SECRET (HS256) from the same configuration the server reads.
+ * Signs with JWT_SECRET (HS256) from the same configuration the server reads. The server accepts
+ * a PARTNER token only while its partner is registered and active (createPartner): the script
+ * does not register it, and says so on stderr.
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../src/config';
@@ -18,7 +20,15 @@ const USAGE = `Usage: npm run token -- --role ADMIN|PARTNER|MEMBER [options]
   --help               show this help
 
 The token is signed with JWT_SECRET (the development default when unset) and carries
-iss=JWT_ISSUER and aud=JWT_AUDIENCE, exactly as the server expects.`;
+iss=JWT_ISSUER and aud=JWT_AUDIENCE, exactly as the server expects. A PARTNER token is
+accepted only while its partner is registered and active (createPartner, as ADMIN);
+registered partners get their own tokens from POST /oauth/token with their client secret.`;
+
+/** What a PARTNER token's holder must know: the server checks the partner on every request. */
+function partnerNotice(partnerId: string): string {
+  return `token: the server accepts this token only while partner "${partnerId}" is registered and active `
+    + '(createPartner, as ADMIN); a registered partner gets tokens from POST /oauth/token with its client secret';
+}
 
 export class UsageError extends Error {}
 
@@ -74,6 +84,7 @@ function main(): void {
     const config = loadConfig();
     if (!config.jwt.secret) throw new ConfigError('JWT_PUBLIC_KEY is set without JWT_SECRET: sign RS256 tokens with your own private key');
     process.stdout.write(`${signToken(config.jwt, options)}\n`);
+    if (options.partnerId) process.stderr.write(`${partnerNotice(options.partnerId)}\n`);
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`token: ${error.message}\n\n${USAGE}\n`);

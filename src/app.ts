@@ -22,6 +22,8 @@ import { createRateLimiter } from './graphql/rate-limit';
 import { requestChecks } from './graphql/request-checks';
 import { actorKey } from './auth/guards';
 import { requestId, requestLog, requestLogger } from './request-log';
+import { admitPartner } from './partners/partners.service';
+import { settlementCsvRoute, tokenRoute } from './partners/partners.http';
 
 export interface AppDeps {
   config: Config;
@@ -93,6 +95,47 @@ export async function createApp(deps: AppDeps): Promise<App> {
   });
   await apollo.start();
 
+  /** Who is calling and what the request works with: GraphQL's context, and the settlement export's. */
+  const contextFor = async (req: Request): Promise<Ctx> => {
+    let actor: Actor | null;
+    try {
+      actor = authenticate(config, req.headers.authorization);
+      // A PARTNER token counts only while its partner is registered and active, whoever issued it.
+      if (actor?.role === 'PARTNER') {
+        await admitPartner(database.db, actor).catch((refused: unknown) => (refused instanceof AppError ? refuseToken(refused) : Promise.reject(refused)));
+      }
+    } catch (error) {
+      // A failed authentication counts against the caller's address, so guessing tokens is
+      // limited like anything else; past the limit the answer is 429, not 401.
+      await limiter?.count(`ip:${req.ip}`).settled().catch((refused: unknown) => {
+        if (refused instanceof RateLimitedError) throw rateLimitedResponse(refused);
+        throw refused;
+      });
+      throw error;
+    }
+    // Counted now, sent with the request's first statement or before its answer (rateVerdict).
+    const rateCount = limiter ? limiter.count(actor ? actorKey(actor) : `ip:${req.ip}`) : null;
+    let instant: Promise<{ at: Date; frozen: boolean }> | undefined;
+    const read = () => (instant ??= clock.read ? clock.read() : clock.now().then((at) => ({ at, frozen: false })));
+    return {
+      actor,
+      db: database.db,
+      statements: database.statements,
+      config,
+      log: () => requestLogger(req, logger),
+      requestId: requestId(req),
+      rateCount,
+      now: async () => (await read()).at,
+      // A frozen test clock stays where it was set: every request then shares its instant.
+      notBefore: async (at) => {
+        const current = await read();
+        if (current.frozen || current.at.getTime() >= at.getTime()) return current.at;
+        instant = Promise.resolve({ at, frozen: false });
+        return at;
+      },
+    };
+  };
+
   app.use(requestLog(logger));
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -117,44 +160,13 @@ export async function createApp(deps: AppDeps): Promise<App> {
       res.setHeader('cache-control', 'no-store');
       next();
     },
-    expressMiddleware(apollo, {
-      context: async ({ req }): Promise<Ctx> => {
-        let actor: Actor | null;
-        try {
-          actor = authenticate(config, req.headers.authorization);
-        } catch (error) {
-          // A failed authentication counts against the caller's address, so guessing tokens is
-          // limited like anything else; past the limit the answer is 429, not 401.
-          await limiter?.count(`ip:${req.ip}`).settled().catch((refused: unknown) => {
-            if (refused instanceof RateLimitedError) throw rateLimitedResponse(refused);
-            throw refused;
-          });
-          throw error;
-        }
-        // Counted now, sent with the request's first statement or before its answer (rateVerdict).
-        const rateCount = limiter ? limiter.count(actor ? actorKey(actor) : `ip:${req.ip}`) : null;
-        let instant: Promise<{ at: Date; frozen: boolean }> | undefined;
-        const read = () => (instant ??= clock.read ? clock.read() : clock.now().then((at) => ({ at, frozen: false })));
-        return {
-          actor,
-          db: database.db,
-          statements: database.statements,
-          config,
-          log: () => requestLogger(req, logger),
-          requestId: requestId(req),
-          rateCount,
-          now: async () => (await read()).at,
-          // A frozen test clock stays where it was set: every request then shares its instant.
-          notBefore: async (at) => {
-            const current = await read();
-            if (current.frozen || current.at.getTime() >= at.getTime()) return current.at;
-            instant = Promise.resolve({ at, frozen: false });
-            return at;
-          },
-        };
-      },
-    }),
+    expressMiddleware(apollo, { context: ({ req }) => contextFor(req) }),
   );
+  app.use(tokenRoute({
+    db: database.db, config, logger, now: () => clock.now(),
+    limit: (key) => (limiter ? limiter.count(key).settled() : Promise.resolve()),
+  }));
+  app.use(settlementCsvRoute(contextFor, logger));
   // Anything else is not part of the API: a JSON answer in the API's error shape, not Express's HTML page.
   app.use((req: Request, res: Response) => {
     res.status(404).json({ errors: [{ message: `No such endpoint: ${req.method} ${req.path}`, extensions: { code: 'NOT_FOUND' } }] });
@@ -185,9 +197,14 @@ function authenticate(config: Config, header: string | undefined): Actor | null 
     if (!match) throw new AppError('UNAUTHENTICATED', 'Authorization must be "Bearer <token>"');
     return verifyToken(config.jwt, match[1] as string);
   } catch (error) {
-    const message = error instanceof AppError ? error.message : 'Invalid token';
-    throw new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+    return refuseToken(error);
   }
+}
+
+/** A token refused, as the error Apollo answers with HTTP 401 UNAUTHENTICATED. */
+function refuseToken(error: unknown): never {
+  const message = error instanceof AppError ? error.message : 'Invalid token';
+  throw new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
 }
 
 /**

@@ -31,6 +31,8 @@ export interface Config {
     issuer: string;
     audience: string;
   };
+  /** Lifetime of the PARTNER tokens POST /oauth/token issues, in seconds. */
+  partnerTokenTtlSeconds: number;
   testClockEnabled: boolean;
   introspection: boolean;
   explorer: boolean;
@@ -109,6 +111,13 @@ function trustProxy(env: Env): boolean | number | string[] {
   return list;
 }
 
+/** PARTNER_TOKEN_TTL_SECONDS: 60 s to 24 h, default 15 minutes. */
+function partnerTokenTtl(env: Env): number {
+  const ttl = int(env, 'PARTNER_TOKEN_TTL_SECONDS', 900, 60);
+  if (ttl > 86_400) throw new ConfigError(`PARTNER_TOKEN_TTL_SECONDS must be at most 86400 (24 hours), got "${ttl}"`);
+  return ttl;
+}
+
 function bool(env: Env, name: string, fallback: boolean): boolean {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -158,6 +167,7 @@ export function loadConfig(env: Env = process.env): Config {
       issuer: env.JWT_ISSUER || 'milepost',
       audience: env.JWT_AUDIENCE || 'milepost-api',
     },
+    partnerTokenTtlSeconds: partnerTokenTtl(env),
     testClockEnabled,
     introspection: bool(env, 'GRAPHQL_INTROSPECTION', !production),
     explorer: bool(env, 'GRAPHQL_EXPLORER', !production),

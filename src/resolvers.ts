@@ -11,6 +11,7 @@ import { jobsResolvers } from './jobs/jobs.resolvers';
 import { rulesResolvers } from './rules/rules.resolvers';
 import { rewardsResolvers } from './rewards/rewards.resolvers';
 import { webhooksResolvers } from './webhooks/webhooks.resolvers';
+import { partnersResolvers } from './partners/partners.resolvers';
 
 const clockResolvers: Resolvers = {
   Query: {
@@ -24,6 +25,7 @@ const clockResolvers: Resolvers = {
 /** Every domain's resolvers in one map. */
 export function buildResolvers(): Resolvers {
   return mergeResolvers(
-    { DateTime, Decimal, JSON: JSONScalar }, clockResolvers, membersResolvers, programResolvers, pointsResolvers, tiersResolvers, jobsResolvers, rulesResolvers, rewardsResolvers, webhooksResolvers,
+    { DateTime, Decimal, JSON: JSONScalar }, clockResolvers, membersResolvers, programResolvers, pointsResolvers, tiersResolvers, jobsResolvers, rulesResolvers,
+    partnersResolvers, rewardsResolvers, webhooksResolvers,
   );
 }

@@ -287,6 +287,20 @@ export interface MemberEventTable {
   created_at: Timestamp;
 }
 
+export interface PartnerTable {
+  partner_id: string;
+  name: string;
+  active: Generated<boolean>;
+  earn_rate: ColumnType<string | null, string | null | undefined, string | null>;
+  personal_data: Generated<boolean>;
+  /** scrypt hash of the client secret (partners/partners.secrets.ts). */
+  secret_hash: string;
+  previous_secret_hash: string | null;
+  previous_secret_expires_at: Timestamp | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export type RewardType = 'VOUCHER' | 'DISCOUNT' | 'FREE_PRODUCT' | 'PARTNER';
 export type RedemptionStatus = 'ISSUED' | 'USED' | 'CANCELLED' | 'EXPIRED';
 
@@ -410,4 +424,5 @@ export interface DB {
   webhook_deliveries: WebhookDeliveryTable;
   webhook_attempts: WebhookAttemptTable;
   expiring_notices: ExpiringNoticeTable;
+  partners: PartnerTable;
 }

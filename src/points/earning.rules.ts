@@ -23,6 +23,8 @@ interface EarnTerms {
 }
 
 const TERMS = new WeakMap<ProgramView, EarnTerms>();
+/** The same at a partner's own earn rates, by rate. */
+const PARTNER_TERMS = new WeakMap<ProgramView, Map<string, EarnTerms>>();
 /** The base points' multiplier: ×1. */
 const ONE = multiplierUnits(1);
 
@@ -39,16 +41,32 @@ function termsOf(program: ProgramView): EarnTerms {
   return terms;
 }
 
+function partnerTermsOf(program: ProgramView, rate: string): EarnTerms {
+  let byRate = PARTNER_TERMS.get(program);
+  if (!byRate) PARTNER_TERMS.set(program, (byRate = new Map()));
+  let terms = byRate.get(rate);
+  if (!terms) {
+    terms = {
+      rate: toUnits(rate, 4),
+      base: `${plainDecimal(rate)} ${program.points_name} per ${program.currency} (partner rate)`,
+      rungs: termsOf(program).rungs,
+    };
+    byRate.set(rate, terms);
+  }
+  return terms;
+}
+
 function rungTerms(tier: TierView) {
   return { multiplier: multiplierUnits(tier.earn_multiplier), description: `${tier.name} ×${Number(tier.earn_multiplier)}` };
 }
 
 /**
  * What a purchase of `cents` (minor units) earns at `tier`: floor(amount × earn rate) base
- * points, floor(amount × earn rate × multiplier) in all, and a breakdown naming each part.
+ * points, floor(amount × earn rate × multiplier) in all, and a breakdown naming each part. The
+ * earn rate is `partnerRate` when the purchase's partner has one of its own, else the programme's.
  */
-export function earning(program: ProgramView, cents: bigint, tier: TierView): Earning {
-  const terms = termsOf(program);
+export function earning(program: ProgramView, cents: bigint, tier: TierView, partnerRate: string | null = null): Earning {
+  const terms = partnerRate === null ? termsOf(program) : partnerTermsOf(program, partnerRate);
   const rung = terms.rungs.get(tier) ?? rungTerms(tier);
   const base = pointsForUnits(cents, terms.rate, ONE);
   const total = pointsForUnits(cents, terms.rate, rung.multiplier);

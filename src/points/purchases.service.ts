@@ -11,6 +11,7 @@ import { checkDecimal, fromUnits, toUnits } from '../money';
 import { getProgram } from '../program/program.service';
 import { currentTier, tierStatusRules } from '../tiers/tiers.service';
 import { earning } from './earning.rules';
+import { partnerEarnRate } from '../partners/partners.service';
 import type { ProgramView, TierView } from '../program/program.types';
 import { awardRecords, planBudgets, plainReads, ruleAwards, ruleComponent, unitReads, type Award, type RuleReads } from '../rules/rules.awards';
 import * as repo from './purchases.repo';
@@ -77,6 +78,14 @@ function checkCart(input: PurchaseInput, program: ProgramView, now: Date): Cart 
   return { orderId, amount, cents, currency: input.currency, channel: input.channel?.trim() || null, occurredAt, items: checkItems(input.items) };
 }
 
+/** Who records the purchase: its partner (null for an administrator) and that partner's own earn rate, if it has one. */
+interface PurchasePartner { partnerId: string | null; earnRate: string | null }
+
+/** The calling partner and its earn rate (partners/partners.service.ts), read once per request. */
+async function purchasePartner(ctx: Ctx): Promise<PurchasePartner> {
+  return { partnerId: ctx.actor?.partnerId ?? null, earnRate: await partnerEarnRate(ctx) };
+}
+
 interface CartEarning {
   points: number;
   qualifying: number;
@@ -90,16 +99,17 @@ interface CartEarning {
  * this, so a quote is what the purchase then awards at the same instant.
  */
 async function cartEarning(
-  reads: RuleReads, program: ProgramView, member: MemberRow, tier: TierView, cart: Cart, partnerId: string | null, now: Date,
+  reads: RuleReads, program: ProgramView, member: MemberRow, tier: TierView, cart: Cart, partner: PurchasePartner, now: Date,
 ): Promise<CartEarning> {
-  const { base, total, breakdown } = earning(program, cart.cents, tier);
+  const { partnerId, earnRate } = partner;
+  const { base, total, breakdown } = earning(program, cart.cents, tier, earnRate);
   if (total > MAX_POINTS_PER_TRANSACTION) {
     throw new BadInputError(`this purchase would earn ${total} points, more than one transaction may move (${MAX_POINTS_PER_TRANSACTION})`, 'amount');
   }
   // Rule bonuses fill what room the credit has left (in the transaction and in the member's
   // lifetime total); they never make a purchase fail.
   const awards = await ruleAwards(reads, program, member, async () => tier.code, {
-    kind: 'purchase', cents: cart.cents, currency: cart.currency, channel: cart.channel, orderId: cart.orderId, partnerId, items: cart.items,
+    kind: 'purchase', cents: cart.cents, currency: cart.currency, channel: cart.channel, orderId: cart.orderId, partnerId, items: cart.items, earnRate,
   }, now, Math.max(0, creditRoom(member.lifetime_earned) - total));
   const points = total + awards.reduce((sum, a) => sum + a.points, 0);
   return {
@@ -121,14 +131,15 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
   const cart = checkCart(input, await getProgram(ctx.db), now);
   const { orderId, amount, channel, items } = cart;
   const occurredAt = cart.occurredAt ?? now;
-  const partnerId = actor.partnerId ?? null;
+  const partner = await purchasePartner(ctx);
+  const { partnerId } = partner;
   const hash = requestHash({ memberId: input.memberId.toLowerCase(), amount, currency: input.currency, channel, occurredAt: input.occurredAt ?? null, items, partnerId });
 
   return runUnit(ctx, { members: [input.memberId], status: tierStatusRules, qualifying: true, replay: byOrder(orderId, hash) }, async (work) => {
     const member = work.member(input.memberId);
     const at = work.now;
     const tier = await currentTier(work, member, work.program, at);
-    const earned = await cartEarning(unitReads(work), work.program, member, tier, cart, partnerId, at);
+    const earned = await cartEarning(unitReads(work), work.program, member, tier, cart, partner, at);
     let txn: TransactionRow | null = null;
     if (earned.points > 0) {
       const availableAt = new Date(occurredAt.getTime() + work.program.pending_days * 86_400_000);
@@ -155,12 +166,13 @@ export interface EarnQuoteView { points: number; qualifyingPoints: number; break
  * locks nothing, and does not ask whether orderId was recorded.
  */
 export async function quoteEarn(ctx: Ctx, input: PurchaseInput): Promise<EarnQuoteView> {
-  const actor = requireMemberAccess(ctx, input.memberId);
+  requireMemberAccess(ctx, input.memberId);
   const cart = checkCart(input, await getProgram(ctx.db), await ctx.now());
+  const partner = await purchasePartner(ctx);
   return readOnlyUnit(ctx, { members: [input.memberId], status: tierStatusRules, qualifying: true }, async (work) => {
     const member = work.member(input.memberId);
     const tier = await currentTier(work, member, work.program, work.now);
-    const earned = await cartEarning(plainReads(work.db), work.program, member, tier, cart, actor.partnerId ?? null, work.now);
+    const earned = await cartEarning(plainReads(work.db), work.program, member, tier, cart, partner, work.now);
     return { points: earned.points, qualifyingPoints: earned.qualifying, breakdown: earned.breakdown };
   });
 }

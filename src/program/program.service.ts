@@ -3,10 +3,8 @@ import type { Db } from '../db/database';
 import { BadInputError } from '../errors';
 import * as repo from './program.repo';
 import type { MilestoneView, ProgramView, TierView } from './program.types';
-import { checkDecimal, toUnits } from '../money';
-
-/** Points per currency unit at most: a rate beyond it is a typo, not a programme. */
-const MAX_EARN_RATE = 1_000;
+import { checkDecimal } from '../money';
+import { checkEarnRate } from './program.rules';
 
 // Settings change rarely and are read by every earn: cache them briefly per process. Writes
 // through this process invalidate at once; other instances see a change within the TTL.
@@ -50,12 +48,7 @@ export async function updateProgram(ctx: Ctx, input: ProgramPatch): Promise<Prog
     if (!/^[A-Z]{3}$/.test(input.currency)) throw new BadInputError('currency must be an ISO-4217 code such as USD', 'currency');
     patch.currency = input.currency;
   }
-  if (input.earnRate != null) {
-    patch.earn_rate = checkDecimal(input.earnRate, 'earnRate', { min: 0, scale: 4 });
-    if (toUnits(patch.earn_rate, 4) > BigInt(MAX_EARN_RATE) * 10_000n) {
-      throw new BadInputError(`earnRate must be at most ${MAX_EARN_RATE} points per currency unit`, 'earnRate');
-    }
-  }
+  if (input.earnRate != null) patch.earn_rate = checkEarnRate(input.earnRate);
   if (input.pointValue != null) patch.point_value = checkDecimal(input.pointValue, 'pointValue', { min: 0, scale: 6 });
   if (input.pendingDays != null) {
     if (!Number.isInteger(input.pendingDays) || input.pendingDays < 0 || input.pendingDays > 365) {

@@ -134,6 +134,8 @@ export interface PurchaseAct {
   orderId: string;
   partnerId: string | null;
   items: readonly { sku: string; category: string | null; quantity: number; unitPrice: string }[] | null;
+  /** The earn rate the purchase's base points used when its partner has its own (MULTIPLIER effects scale those points); absent, the programme's. */
+  earnRate?: string | null;
 }
 export interface EventAct { kind: 'event'; type: string; attributes: Record<string, unknown> }
 
@@ -198,7 +200,7 @@ export function factsOf(program: ProgramView, member: RuleMember, tierCode: stri
     member.id, tierCode, member.tags ?? [], member.enrolled_at, BigInt(purchaseCount), member.birth_date ? String(member.birth_date).slice(0, 10) : '',
   );
   const context: RuleContext = { member: memberValue, now, localDay, localDate };
-  const earnRate = toUnits(program.earn_rate, 4);
+  const earnRate = toUnits((act.kind === 'purchase' && act.earnRate) || program.earn_rate, 4);
   if (act.kind === 'event') {
     context.event = new EventValue(act.type, celJson(act.attributes) as Record<string, unknown>);
     return { trigger: act.type, context, amountCents: 0n, items: [], earnRate, now };

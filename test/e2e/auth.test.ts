@@ -73,7 +73,7 @@ describe('authentication', () => {
   });
 
   test('a valid token from `signToken` is accepted', async () => {
-    const res = await t.gql(NOW, {}, t.token({ role: 'PARTNER', partnerId: 'acme' }));
+    const res = await t.gql(NOW, {}, await t.partnerToken('acme'));
     expect(res.errors).toBeUndefined();
     expect(typeof res.data!.now).toBe('string');
   });
@@ -151,7 +151,9 @@ describe('MEMBER scope', () => {
 });
 
 describe('PARTNER scope', () => {
-  const partner = () => t.token({ role: 'PARTNER', partnerId: 'acme-air' });
+  let token = '';
+  beforeAll(async () => { token = await t.partnerToken('acme-air'); });
+  const partner = () => token;
 
   test('may enrol members and read them by id or externalId', async () => {
     const enrolled = await t.gql(ENROLL, { input: { externalId: 'auth-partner-1' } }, partner());

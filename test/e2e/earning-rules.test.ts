@@ -133,8 +133,8 @@ test('rules of equal priority run oldest first; a partner condition applies to t
   const partnerRule = await createRule({ name: 'Hotel partner 2 per unit', trigger: 'PURCHASE', condition: 'purchase.partnerId == "hotel-1"', effect: { kind: 'PER_UNIT', rate: '2' } });
   const newest = await createRule({ name: 'Newest', trigger: 'PURCHASE', condition: 'purchase.partnerId == "hotel-1"', effect: { kind: 'FIXED', points: 1 } });
   const member = await enroll(t, 'rules-partner');
-  const hotel = t.token({ role: 'PARTNER', sub: 'hotel', partnerId: 'hotel-1' });
-  const shop = t.token({ role: 'PARTNER', sub: 'shop', partnerId: 'shop-1' });
+  const hotel = await t.partnerToken('hotel-1', { sub: 'hotel' });
+  const shop = await t.partnerToken('shop-1', { sub: 'shop' });
 
   const atHotel = await purchase(cart(member, '10.00'), hotel);
   expect(atHotel.breakdown.map((c: { ruleId: string | null }) => c.ruleId)).toEqual([null, older.id, partnerRule.id, newest.id]);
@@ -265,7 +265,7 @@ test('a rule that does not parse or type-check is BAD_USER_INPUT naming the fiel
   expect(await bad({ startsAt: '2026-02-01T00:00:00Z', endsAt: '2026-01-01T00:00:00Z' })).toMatchObject({ extensions: { field: 'endsAt' } });
   expect(ok(await t.gql(LIST, {})).earningRules).toHaveLength(before);
   expect(errorCode(await t.gql(UPDATE, { id: randomUUID(), input: { name: 'x', trigger: 'PURCHASE', effect: { kind: 'FIXED', points: 1 } } }))).toBe('NOT_FOUND');
-  const partner = t.token({ role: 'PARTNER', sub: 'p', partnerId: 'p1' });
+  const partner = await t.partnerToken('p1', { sub: 'p' });
   expect(errorCode(await t.gql(CREATE, { input: { name: 'x', trigger: 'PURCHASE', effect: { kind: 'FIXED', points: 1 } } }, partner))).toBe('FORBIDDEN');
   expect(errorCode(await t.gql(EVENT, { input: { memberId: randomUUID(), type: 'PURCHASE', idempotencyKey: 'k' } }))).toBe('BAD_USER_INPUT');
   expect(errorCode(await t.gql(EVENT, { input: { memberId: randomUUID(), type: 'review', idempotencyKey: 'k', attributes: [1] } }))).toBe('BAD_USER_INPUT');

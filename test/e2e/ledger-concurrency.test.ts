@@ -165,8 +165,8 @@ describe('earnPoints retries racing on one idempotencyKey', () => {
     const member = await enroll(t, 'scoped-key');
     const idempotencyKey = key('shared');
     const input = { memberId: member, points: 10, reason: 'scoped', idempotencyKey };
-    ok(await t.gql(EARN, { input }, t.token({ role: 'PARTNER', sub: 'p-a', partnerId: 'PA' })));
-    ok(await t.gql(EARN, { input }, t.token({ role: 'PARTNER', sub: 'p-b', partnerId: 'PB' })));
+    ok(await t.gql(EARN, { input }, await t.partnerToken('PA', { sub: 'p-a' })));
+    ok(await t.gql(EARN, { input }, await t.partnerToken('PB', { sub: 'p-b' })));
     expect(await balance(t, member)).toMatchObject({ available: 20 });
   });
 });

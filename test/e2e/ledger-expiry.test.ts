@@ -201,7 +201,7 @@ describe('reversal of a redemption', () => {
     expect(errorCode(await reverse(earned.id))).toBe('NOT_FOUND');
     expect(errorCode(await reverse('00000000-0000-4000-8000-000000000000'))).toBe('NOT_FOUND');
     expect(errorCode(await reverse('not-a-uuid'))).toBe('NOT_FOUND');
-    const partner = t.token({ role: 'PARTNER', sub: 'p-rev', partnerId: 'P-REV' });
+    const partner = await t.partnerToken('P-REV', { sub: 'p-rev' });
     const spent = await redeem(t, member, 5);
     expect(errorCode(await t.gql(REVERSE, { input: { transactionId: spent.id, idempotencyKey: key('r') } }, partner))).toBe('FORBIDDEN');
   });

@@ -44,7 +44,7 @@ describe('adjustPoints', () => {
   test('a PARTNER or MEMBER may not adjust; a reason is required; nothing is written', async () => {
     const member = await enroll(t, 'adjust-denied');
     const before = await rowCounts(t);
-    expect(errorCode(await adjust(member, 10, 'partner try', t.token({ role: 'PARTNER', sub: 'p1', partnerId: 'P1' })))).toBe('FORBIDDEN');
+    expect(errorCode(await adjust(member, 10, 'partner try', await t.partnerToken('P1', { sub: 'p1' })))).toBe('FORBIDDEN');
     expect(errorCode(await adjust(member, 10, 'member try', t.token({ role: 'MEMBER', memberId: member })))).toBe('FORBIDDEN');
     expect(errorCode(await adjust(member, 10, '   '))).toBe('BAD_USER_INPUT');
     expect(errorCode(await adjust(member, 0, 'zero'))).toBe('BAD_USER_INPUT');
@@ -159,7 +159,7 @@ describe('who may move whose points', () => {
     expect(errorCode(await t.gql(REDEEM, { input: { memberId: other, points: 10, idempotencyKey: key('m') } }, own))).toBe('FORBIDDEN');
     expect(errorCode(await t.gql(TRANSFER, { input: { fromMemberId: other, toMemberId: member, points: 10, idempotencyKey: key('m') } }, own))).toBe('FORBIDDEN');
     expect(errorCode(await t.gql(EARN, { input: { memberId: member, points: 10, reason: 'self', idempotencyKey: key('m') } }, own))).toBe('FORBIDDEN');
-    const partner = t.token({ role: 'PARTNER', sub: 'p-scope', partnerId: 'P-SCOPE' });
+    const partner = await t.partnerToken('P-SCOPE', { sub: 'p-scope' });
     expect(errorCode(await t.gql(TRANSFER, { input: { fromMemberId: other, toMemberId: member, points: 10, idempotencyKey: key('p') } }, partner))).toBe('FORBIDDEN');
     expect(await rowCounts(t)).toEqual(before);
     expect(await balance(t, member)).toMatchObject({ available: 30 });

@@ -81,8 +81,8 @@ test('filters by type and by occurredAt range', async () => {
 
 test("a PARTNER sees only its own partner's entries, including refunds of its orders", async () => {
   const member = await enroll(t, 'partner-view');
-  const p1 = t.token({ role: 'PARTNER', sub: 'p-one', partnerId: 'P-ONE' });
-  const p2 = t.token({ role: 'PARTNER', sub: 'p-two', partnerId: 'P-TWO' });
+  const p1 = await t.partnerToken('P-ONE', { sub: 'p-one' });
+  const p2 = await t.partnerToken('P-TWO', { sub: 'p-two' });
   const mine = await earn(t, member, 10, p1);
   await earn(t, member, 20, p2);
   await earn(t, member, 30);

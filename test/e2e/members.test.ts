@@ -106,8 +106,8 @@ describe('reading members', () => {
 describe('personal data and partners', () => {
   test('a PARTNER sees a member\'s name, email, phone and birth date, and changes them, only with a personalData token', async () => {
     const created = await enroll({ externalId: `pii-${Date.now()}`, email: 'ada@example.com', name: 'Ada', birthDate: '1990-07-04', phone: '+33612345678' });
-    const partner = t.token({ role: 'PARTNER', sub: 'shop', partnerId: 'shop' });
-    const crm = t.token({ role: 'PARTNER', sub: 'crm', partnerId: 'crm', personalData: true });
+    const partner = await t.partnerToken('shop');
+    const crm = await t.partnerToken('crm', { personalData: true });
     const plain = await t.gql(MEMBER, { id: created.id }, partner);
     expect(plain.data!.member).toMatchObject({ id: created.id, externalId: created.externalId, email: null, name: null, birthDate: null, phone: null, status: 'ACTIVE' });
     expect((await t.gql(MEMBER, { id: created.id }, crm)).data!.member).toMatchObject({ email: 'ada@example.com', name: 'Ada', birthDate: '1990-07-04', phone: '+33612345678' });

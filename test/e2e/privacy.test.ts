@@ -37,7 +37,7 @@ test('exportMemberData gives the profile, ledger, orders and events, to an ADMIN
   expect(ok(await t.gql(EXPORT, { id }, self)).exportMemberData.member.id).toBe(id);
   const other = t.token({ role: 'MEMBER', sub: 'someone', memberId: randomUUID() });
   expect(errorCode(await t.gql(EXPORT, { id }, other))).toBe('FORBIDDEN');
-  expect(errorCode(await t.gql(EXPORT, { id }, t.token({ role: 'PARTNER', sub: 'p', partnerId: 'p', personalData: true })))).toBe('FORBIDDEN');
+  expect(errorCode(await t.gql(EXPORT, { id }, await t.partnerToken('p', { personalData: true })))).toBe('FORBIDDEN');
   expect(errorCode(await t.gql(EXPORT, { id: randomUUID() }))).toBe('NOT_FOUND');
 });
 
@@ -59,5 +59,5 @@ test('eraseMember clears personal data for good, closes the account and keeps th
   expect(ok(await t.gql(ERASE, { id, reason: 'a second request' })).eraseMember).toEqual(erased);
   expect(codes(await t.gql(PURCHASE, { input: { memberId: id, orderId: key('order'), amount: '1.00', currency: 'USD' } }))).toEqual(['INVALID_STATE']);
   expect(errorCode(await t.gql(ERASE, { id, reason: ' ' }))).toBe('BAD_USER_INPUT');
-  expect(errorCode(await t.gql(ERASE, { id, reason: 'x' }, t.token({ role: 'PARTNER', sub: 'p', partnerId: 'p', personalData: true })))).toBe('FORBIDDEN');
+  expect(errorCode(await t.gql(ERASE, { id, reason: 'x' }, await t.partnerToken('p', { personalData: true })))).toBe('FORBIDDEN');
 });

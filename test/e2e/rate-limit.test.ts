@@ -11,7 +11,7 @@ describe('rate limiting', () => {
   afterAll(async () => { await a.close(); });
 
   test('a caller past its limit gets RATE_LIMITED with HTTP 429; other callers are unaffected', async () => {
-    const partner = a.token({ role: 'PARTNER', partnerId: 'p-limit' });
+    const partner = await a.partnerToken('p-limit');
     const results = [];
     for (let i = 0; i < 7; i++) results.push(await a.gql(NOW, {}, partner));
     expect(results.slice(0, 5).map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
@@ -64,7 +64,7 @@ describe('rate limiting: what counts and what a refused request leaves behind', 
     const memberId = await enroll(a, 'rl');
     await earn(a, memberId, 100);
     const partnerId = `p-count-${randomUUID()}`;
-    const partner = a.token({ role: 'PARTNER', partnerId });
+    const partner = await a.partnerToken(partnerId);
     const responses = [
       await a.gql(BALANCE, { id: memberId }, partner),
       await a.gql(STATEMENT, { id: memberId, first: 5 }, partner),
@@ -85,7 +85,7 @@ describe('rate limiting: what counts and what a refused request leaves behind', 
     const memberId = await enroll(a, 'rl');
     await earn(a, memberId, 500);
     const partnerId = `p-over-${randomUUID()}`;
-    const partner = a.token({ role: 'PARTNER', partnerId });
+    const partner = await a.partnerToken(partnerId);
     for (let i = 0; i < LIMIT; i++) expect((await a.gql(NOW, {}, partner)).status).toBe(200);
     const orderId = key('o');
     const refused = [

@@ -369,7 +369,7 @@ test('an assigned invitation-only tier is a floor until its end date', async () 
 });
 
 test('only ADMIN runs the evaluation or assigns tiers', async () => {
-  const partner = t.token({ role: 'PARTNER', sub: 'p', partnerId: 'p1' });
+  const partner = await t.partnerToken('p1', { sub: 'p' });
   const res = await t.gql(EVALUATE, {}, partner);
   expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
 });

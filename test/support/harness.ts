@@ -14,6 +14,8 @@ export interface GqlResponse<T = Record<string, any>> {
   body: any;
 }
 
+const CREATE_PARTNER = 'mutation($input: PartnerInput!) { createPartner(input: $input) { clientId } }';
+
 export interface TestApp {
   app: App;
   config: Config;
@@ -21,6 +23,11 @@ export interface TestApp {
   baseUrl: string;
   request: () => supertest.Agent;
   token(options: SignOptions): string;
+  /**
+   * A PARTNER token for `partnerId`, registered first (createPartner) when this app has not
+   * registered it yet: the API refuses tokens of unregistered partners.
+   */
+  partnerToken(partnerId: string, extra?: Omit<SignOptions, 'role' | 'partnerId'>): Promise<string>;
   admin: string;
   gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<GqlResponse<T>>;
   close(): Promise<void>;
@@ -52,14 +59,24 @@ export async function startTestApp(
   const token = (options: SignOptions) => signToken(config.jwt, options);
   // With only JWT_PUBLIC_KEY (RS256) there is no secret to sign with; such tests sign their own.
   const admin = config.jwt.secret ? token({ role: 'ADMIN', sub: 'test-admin' }) : '';
+  const gql: TestApp['gql'] = async (query, variables = {}, bearer = admin) => {
+    let req = supertest(baseUrl).post('/graphql').set('content-type', 'application/json');
+    if (bearer) req = req.set('authorization', `Bearer ${bearer}`);
+    const res = await req.send({ query, variables });
+    return { status: res.status, data: res.body?.data, errors: res.body?.errors, body: res.body };
+  };
+  const registered = new Set<string>();
   return {
-    app, config, database, baseUrl, token, admin,
+    app, config, database, baseUrl, token, admin, gql,
     request: () => supertest.agent(baseUrl),
-    async gql(query, variables = {}, bearer = admin) {
-      let req = supertest(baseUrl).post('/graphql').set('content-type', 'application/json');
-      if (bearer) req = req.set('authorization', `Bearer ${bearer}`);
-      const res = await req.send({ query, variables });
-      return { status: res.status, data: res.body?.data, errors: res.body?.errors, body: res.body };
+    async partnerToken(partnerId, extra = {}) {
+      if (!registered.has(partnerId)) {
+        const res = await gql(CREATE_PARTNER, { input: { partnerId, name: `Partner ${partnerId}` } });
+        const already = res.errors?.length === 1 && /already registered/.test(res.errors[0]!.message);
+        if (res.errors?.length && !already) throw new Error(`registering partner ${partnerId} failed: ${JSON.stringify(res.errors)}`);
+        registered.add(partnerId);
+      }
+      return token({ ...extra, role: 'PARTNER', partnerId });
     },
     async close() {
       await app.stop();
