@@ -20,6 +20,7 @@ import { requestHash } from '../ledger/ledger.rules';
 import { runUnit } from '../ledger/unit-of-work';
 import { balanceOf } from '../points/balance.service';
 import { getMember } from '../members/members.service';
+import { findPartner } from '../partners/partners.repo';
 import { getProgram } from '../program/program.service';
 import { currentTier, tierStatusRules } from '../tiers/tiers.service';
 import * as repo from './rewards.repo';
@@ -31,8 +32,14 @@ function seesWholeCatalogue(ctx: Ctx): boolean {
   return requireActor(ctx).role === 'ADMIN';
 }
 
+/** A reward's fulfilling partner must be registered. */
+async function checkPartner(ctx: Ctx, partnerId: string | null): Promise<void> {
+  if (partnerId !== null && !(await findPartner(ctx.db, partnerId))) throw new BadInputError(`No partner ${partnerId} is registered`, 'partnerId');
+}
+
 export async function createReward(ctx: Ctx, input: RewardInput): Promise<RewardRow> {
   const terms = checkReward(input);
+  await checkPartner(ctx, terms.partner_id);
   const now = await ctx.now();
   try {
     return await repo.insertReward(ctx.db, { ...terms, id: randomUUID(), created_at: now, updated_at: now });
@@ -45,6 +52,7 @@ export async function createReward(ctx: Ctx, input: RewardInput): Promise<Reward
 /** Replaces a reward's terms; its stock may not go below the vouchers already issued. */
 export async function updateReward(ctx: Ctx, id: string, input: RewardInput): Promise<RewardRow> {
   const terms = checkReward(input);
+  await checkPartner(ctx, terms.partner_id);
   if (!isUuid(id)) throw new NotFoundError('Reward');
   try {
     const updated = await repo.updateReward(ctx.db, id, terms, await ctx.now());

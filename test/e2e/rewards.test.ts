@@ -93,6 +93,7 @@ async function secondInstance(): Promise<{ baseUrl: string; close(): Promise<voi
 
 describe('the catalogue', () => {
   test('a reward is created with its terms, its code upper case, its stock all remaining', async () => {
+    await t.partnerToken('cafe-1');
     const reward = await createReward({ code: 'coffee-' + randomUUID().slice(0, 6), stock: 5, perMemberLimit: 2, description: ' Any size ', partnerId: 'cafe-1' });
     expect(reward).toMatchObject({ pointsCost: 100, type: 'VOUCHER', stock: 5, remaining: 5, perMemberLimit: 2, description: 'Any size', active: true, partnerId: 'cafe-1' });
     expect(reward.code).toMatch(/^COFFEE-/);
@@ -107,6 +108,7 @@ describe('the catalogue', () => {
     ['name', { name: '  ' }],
     ['validUntil', { validFrom: '2026-05-01T00:00:00Z', validUntil: '2026-04-01T00:00:00Z' }],
     ['partnerId', { partnerId: 'bad id!' }],
+    ['partnerId', { partnerId: 'not-registered' }],
   ])('bad terms are BAD_USER_INPUT naming %s, and nothing is created', async (field, terms) => {
     const code = `BAD-${randomUUID().slice(0, 8)}`;
     const res = await t.gql(CREATE, { input: { code, name: 'X', pointsCost: 10, type: 'VOUCHER', ...terms } });
@@ -267,15 +269,26 @@ describe('redeeming a reward', () => {
   });
 });
 
+test('a partner redeeming a reward for a member is invoiced for it: its settlement counts the redemption', async () => {
+  const partner = await t.partnerToken('rewards-settled');
+  const reward = await createReward({ pointsCost: 70 });
+  const member = await memberWith(100);
+  const voucher = ok(await redeem(member, reward.id, key(), partner)).redeemReward;
+  expect(voucher.transaction).toMatchObject({ type: 'REDEEM', points: -70, partnerId: 'rewards-settled' });
+  const SETTLEMENT = `query($from: DateTime!, $to: DateTime!) { partnerSettlement(partnerId: "rewards-settled", from: $from, to: $to) { pointsRedeemed redemptions } }`;
+  const settled = ok(await t.gql(SETTLEMENT, { from: '2026-01-01T00:00:00Z', to: '2027-01-01T00:00:00Z' }, partner)).partnerSettlement;
+  expect(settled).toEqual({ pointsRedeemed: 70, redemptions: 1 });
+});
+
 describe('a voucher after issue', () => {
   test('the reward\'s partner or an admin marks it used, once; another partner may not; a used voucher cannot be cancelled', async () => {
+    const partner = await t.partnerToken('cafe-used');
     const reward = await createReward({ pointsCost: 50, partnerId: 'cafe-used' });
     const member = await memberWith(100);
     const voucher = ok(await redeem(member, reward.id)).redeemReward;
-    const other = t.token({ role: 'PARTNER', partnerId: 'cafe-other' });
+    const other = await t.partnerToken('cafe-other');
     expect(errorCode(await t.gql(MARK_USED, { id: voucher.id }, other))).toBe('FORBIDDEN');
     expect(ok(await t.gql(VOUCHER, { code: voucher.voucherCode }, other)).voucher).toBeNull();
-    const partner = t.token({ role: 'PARTNER', partnerId: 'cafe-used' });
     expect(ok(await t.gql(VOUCHER, { code: voucher.voucherCode }, partner)).voucher).toMatchObject({ id: voucher.id, status: 'ISSUED' });
     const used = ok(await t.gql(MARK_USED, { id: voucher.id }, partner)).markRedemptionUsed;
     expect(used).toMatchObject({ status: 'USED', usedAt: '2026-03-01T12:00:00.000Z' });
