@@ -1,5 +1,5 @@
 import type { Resolvers } from './graphql/generated';
-import { guarded } from './auth/guards';
+import { guarded, limitViews } from './auth/guards';
 import { setTestClock } from './clock/clock';
 import { DateTime, Decimal, JSONScalar } from './graphql/scalars';
 import { mergeResolvers } from './graphql/schema';
@@ -9,6 +9,7 @@ import { programResolvers } from './program/program.resolvers';
 import { tiersResolvers } from './tiers/tiers.resolvers';
 import { jobsResolvers } from './jobs/jobs.resolvers';
 import { rulesResolvers } from './rules/rules.resolvers';
+import { referralsResolvers } from './referrals/referrals.resolvers';
 
 const clockResolvers: Resolvers = {
   Query: {
@@ -19,9 +20,14 @@ const clockResolvers: Resolvers = {
   },
 };
 
+/** What a limited view of another member (a MEMBER's referee) answers: the rest is FORBIDDEN (auth/guards.ts limitViews). */
+const OPEN_MEMBER_FIELDS = ['enrolledAt', 'name', 'email', 'phone', 'birthDate'];
+
 /** Every domain's resolvers in one map. */
 export function buildResolvers(): Resolvers {
-  return mergeResolvers(
+  const resolvers = mergeResolvers(
     { DateTime, Decimal, JSON: JSONScalar }, clockResolvers, membersResolvers, programResolvers, pointsResolvers, tiersResolvers, jobsResolvers, rulesResolvers,
+    referralsResolvers,
   );
+  return { ...resolvers, Member: limitViews(resolvers.Member ?? {}, OPEN_MEMBER_FIELDS) };
 }
