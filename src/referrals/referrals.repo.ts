@@ -32,10 +32,6 @@ export async function pendingOf(db: Db, refereeId: string): Promise<PendingRefer
   return row && { id: row.id, referrerId: row.referrer_id };
 }
 
-export async function findById(db: Db, id: string): Promise<ReferralRow | undefined> {
-  return db.selectFrom('referrals').selectAll().where('id', '=', id).executeTakeFirst();
-}
-
 /** How many of the referrer's referrals hold a place under the cap. */
 export async function placedCount(db: Db, referrerId: string): Promise<number> {
   const row = await db.selectFrom('referrals').select((eb) => eb.fn.countAll<string>().as('n'))
@@ -45,9 +41,8 @@ export async function placedCount(db: Db, referrerId: string): Promise<number> {
 }
 
 /** The rewarded referral that `orderId` decided, if any (a refund of it may reverse it). */
-export async function rewardedByOrder(db: Db, orderId: string): Promise<Pick<ReferralRow, 'id' | 'referrer_id' | 'referee_id'> | undefined> {
-  return db.selectFrom('referrals').select(['id', 'referrer_id', 'referee_id']).where('order_id', '=', orderId).where('status', '=', 'REWARDED')
-    .executeTakeFirst();
+export async function rewardedByOrder(db: Db, orderId: string): Promise<ReferralRow | undefined> {
+  return db.selectFrom('referrals').selectAll().where('order_id', '=', orderId).where('status', '=', 'REWARDED').executeTakeFirst();
 }
 
 /** The referrals of these referrers, oldest first. */

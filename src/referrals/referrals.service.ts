@@ -141,11 +141,10 @@ export async function reverseAtRefund(
   work: UnitOfWork, refund: { orderId: string; refundId: string; fullyRefunded: boolean; actor: string },
 ): Promise<boolean> {
   if (!refund.fullyRefunded) return false;
-  const found = await repo.rewardedByOrder(work.db, refund.orderId);
-  if (!found) return false;
-  if (!work.members.has(found.referrer_id)) throw new ReferrerNeeded(found.referrer_id);
-  const referral = await repo.findById(work.db, found.id);
-  if (!referral || onRefund({ status: referral.status, decidingOrder: referral.order_id === refund.orderId, fullyRefunded: true }) !== 'REVERSED') return false;
+  const referral = await repo.rewardedByOrder(work.db, refund.orderId);
+  if (!referral) return false;
+  if (!work.members.has(referral.referrer_id)) throw new ReferrerNeeded(referral.referrer_id);
+  if (onRefund({ status: referral.status, decidingOrder: referral.order_id === refund.orderId, fullyRefunded: true }) !== 'REVERSED') return false;
   const sides: [string, number, string | null][] = [
     [referral.referee_id, referral.referee_points, referral.referee_txn_id],
     [referral.referrer_id, referral.referrer_points, referral.referrer_txn_id],

@@ -8,6 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { codes, type TestApp, startTestApp } from '../support/harness';
+import { openDatabase } from '../../src/db/database';
+import { listMigrations, migrate } from '../../src/db/migrate';
 import { verifyLedger } from '../../src/ledger/verify.repo';
 import {
   DEFAULT_PROGRAM, PURCHASE, REFUND, SET_STATUS, balance, errorCode, expectLedgerTrue, key, ledgerRows, ok, updateProgram,
@@ -376,6 +378,41 @@ describe('under concurrency (PostgreSQL)', () => {
     expect(await available(referee!.id)).toBe(260);
     expect((await referralRow(referee!.id))[0]!.status).toBe('REWARDED');
     await expectLedgerTrue(t, [referrer.id, referee!.id]);
+  });
+});
+
+describe('the migration', () => {
+  test('members referred before it who have not purchased yet get a PENDING referral; those who have, none', async () => {
+    const url = process.env.TEST_DATABASE_URL;
+    const schema = `test_referrals_${randomUUID().slice(0, 8)}`;
+    const database = await openDatabase(url ? { kind: 'postgres', url } : { kind: 'pglite', dataDir: null }, { migrate: false, ...(url ? { schema } : {}) });
+    try {
+      const db = database.db;
+      await migrate(db, listMigrations().filter((m) => m.version < 16));
+      const at = new Date('2026-01-05T10:00:00Z');
+      const member = (name: string, referredBy: string | null) => ({
+        id: randomUUID(), external_id: name, referral_code: name.toUpperCase(), referred_by: referredBy, enrolled_at: at, created_at: at, updated_at: at,
+      });
+      const referrer = member('old-referrer', null);
+      const waiting = member('old-waiting', referrer.id);
+      const bought = member('old-bought', referrer.id);
+      await db.insertInto('members').values([referrer, waiting, bought, member('old-plain', null)]).execute();
+      await db.insertInto('orders').values({
+        order_id: 'old-order', member_id: bought.id, amount: '10.00', currency: 'USD', occurred_at: at, points_earned: 0, qualifying_points: 0,
+        breakdown: '[]', request_hash: 'h', created_at: at,
+      }).execute();
+      expect(await migrate(db)).toContain(16);
+      const rows = await db.selectFrom('referrals').select(['referrer_id', 'referee_id', 'status', 'created_at']).execute();
+      expect(rows).toEqual([{ referrer_id: referrer.id, referee_id: waiting.id, status: 'PENDING', created_at: at }]);
+    } finally {
+      await database.close();
+      if (url) {
+        const { Pool } = await import('pg');
+        const pool = new Pool({ connectionString: url, max: 1 });
+        await pool.query(`drop schema if exists "${schema}" cascade`);
+        await pool.end();
+      }
+    }
   });
 });
 

@@ -28,3 +28,12 @@ create table referrals (
 create index referrals_referrer_idx on referrals (referrer_id, created_at, id);
 -- A refund asks whether its order decided a referral.
 create index referrals_order_idx on referrals (order_id) where order_id is not null;
+
+-- Members referred before referrals were rewarded: those with no purchase yet have their first
+-- purchase ahead and get a pending referral; those who have purchased already are left without
+-- one (their first purchase is past, and rewarding a later one would not be a first purchase).
+insert into referrals (id, referrer_id, referee_id, status, created_at)
+select gen_random_uuid(), m.referred_by, m.id, 'PENDING', m.enrolled_at
+from members m
+where m.referred_by is not null and m.referred_by <> m.id
+  and not exists (select 1 from orders o where o.member_id = m.id);
