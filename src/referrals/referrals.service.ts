@@ -185,11 +185,11 @@ function referralReads(db: Db): DataLoader<string, ReferralView[]> {
 /**
  * The member's referrals, oldest first. To a MEMBER caller each referee is a limited view
  * (auth/guards.ts limitedView): its id, status and enrolment date, personal data cleared, and
- * every other field FORBIDDEN.
+ * every other field FORBIDDEN; nor does it see the referee's order number.
  */
 export async function referralsOf(ctx: Ctx, member: MemberRow): Promise<ReferralView[]> {
   const referrals = await referralReads(ctx.db).load(member.id);
-  return ctx.actor?.role === 'MEMBER' ? referrals.map((r) => ({ ...r, referee: refereeView(r.referee) })) : referrals;
+  return ctx.actor?.role === 'MEMBER' ? referrals.map((r) => ({ ...r, order_id: null, referee: refereeView(r.referee) })) : referrals;
 }
 
 function refereeView(member: MemberRow): MemberRow {

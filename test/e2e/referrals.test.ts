@@ -298,8 +298,11 @@ describe('Member.referrals and Member.referredBy', () => {
     const referrer = await enroll();
     const referee = await enroll({ referralCode: referrer.referralCode, email: 'friend@example.com', name: 'Friend' });
     const own = t.token({ role: 'MEMBER', sub: referrer.id, memberId: referrer.id });
-    const mine = ok(await t.gql(`{ me { referredBy referrals { status referee { id status enrolledAt name email } } } }`, {}, own)).me;
-    expect(mine.referrals).toEqual([{ status: 'PENDING', referee: { id: referee.id, status: 'ACTIVE', enrolledAt: expect.any(String), name: null, email: null } }]);
+    await purchase(referee.id, '10.00');
+    const mine = ok(await t.gql(`{ me { referredBy referrals { status orderId referee { id status enrolledAt name email } } } }`, {}, own)).me;
+    expect(mine.referrals).toEqual([
+      { status: 'REWARDED', orderId: null, referee: { id: referee.id, status: 'ACTIVE', enrolledAt: expect.any(String), name: null, email: null } },
+    ]);
     for (const field of ['externalId', 'balance { available }', 'transactions { totalCount }', 'tier { qualifyingPoints }', 'referrals { status }', 'referredBy']) {
       const res = await t.gql(`{ me { referrals { referee { ${field} } } } }`, {}, own);
       expect(codes(res)).toContain('FORBIDDEN');
