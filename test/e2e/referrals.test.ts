@@ -162,6 +162,28 @@ describe('the reward at the referee\'s first purchase', () => {
     await expectLedgerTrue(t, [referrer.id, referee!.id]);
   });
 
+  test('purchases stay on the unit\'s optimistic way: no transaction is opened, for a first purchase with a referral or any other', async () => {
+    const { referrer, referees: [referee] } = await referrerWith(1);
+    const plain = await enroll();
+    const db = t.database.db;
+    const original = db.transaction;
+    let opened = 0;
+    db.transaction = function (this: typeof db) {
+      opened++;
+      return original.call(this);
+    } as typeof db.transaction;
+    try {
+      await purchase(plain.id, '10.00');
+      await purchase(referee!.id, '10.00');
+      await purchase(referee!.id, '10.00');
+    } finally {
+      db.transaction = original;
+    }
+    expect(opened).toBe(0);
+    expect(await entries(referrer.id)).toEqual([['BONUS', 500]]);
+    expect(await entries(referee!.id)).toEqual([['PURCHASE', 10], ['BONUS', 200], ['PURCHASE', 10]]);
+  });
+
   test('a purchase retried with the same orderId replays and credits no bonus twice', async () => {
     const { referrer, referees: [referee] } = await referrerWith(1);
     const input = { memberId: referee!.id, orderId: key('order'), amount: '20.00', currency: 'USD' };
