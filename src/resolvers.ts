@@ -1,5 +1,5 @@
 import type { Resolvers } from './graphql/generated';
-import { guarded } from './auth/guards';
+import { guarded, limitViews } from './auth/guards';
 import { setTestClock } from './clock/clock';
 import { DateTime, Decimal, JSONScalar } from './graphql/scalars';
 import { mergeResolvers } from './graphql/schema';
@@ -12,6 +12,7 @@ import { rulesResolvers } from './rules/rules.resolvers';
 import { rewardsResolvers } from './rewards/rewards.resolvers';
 import { webhooksResolvers } from './webhooks/webhooks.resolvers';
 import { partnersResolvers } from './partners/partners.resolvers';
+import { referralsResolvers } from './referrals/referrals.resolvers';
 
 const clockResolvers: Resolvers = {
   Query: {
@@ -22,10 +23,14 @@ const clockResolvers: Resolvers = {
   },
 };
 
+/** What a limited view of another member (a MEMBER's referee) answers: the rest is FORBIDDEN (auth/guards.ts limitViews). */
+const OPEN_MEMBER_FIELDS = ['enrolledAt', 'name', 'email', 'phone', 'birthDate'];
+
 /** Every domain's resolvers in one map. */
 export function buildResolvers(): Resolvers {
-  return mergeResolvers(
+  const resolvers = mergeResolvers(
     { DateTime, Decimal, JSON: JSONScalar }, clockResolvers, membersResolvers, programResolvers, pointsResolvers, tiersResolvers, jobsResolvers, rulesResolvers,
-    partnersResolvers, rewardsResolvers, webhooksResolvers,
+    partnersResolvers, referralsResolvers, rewardsResolvers, webhooksResolvers,
   );
+  return { ...resolvers, Member: limitViews(resolvers.Member ?? {}, OPEN_MEMBER_FIELDS) };
 }

@@ -79,3 +79,31 @@ export function policyOf(resolver: unknown): Policy | undefined {
 export function seesPersonalData(ctx: Ctx): boolean {
   return ctx.actor !== null && (ctx.actor.role !== 'PARTNER' || ctx.actor.personalData === true);
 }
+
+// Another member as a MEMBER caller may see it (its referee, say). Marked here, so the Member
+// type's resolvers, whichever domain adds them, answer such a view only where it is open.
+const limitedViews = new WeakSet<object>();
+
+/** Marks `row` as a limited view of another member: only the fields limitViews leaves open answer. */
+export function limitedView<T extends object>(row: T): T {
+  limitedViews.add(row);
+  return row;
+}
+
+/**
+ * Wraps a type's field resolvers so that a limited view (limitedView) answers only the `open`
+ * fields: any other field with a resolver is FORBIDDEN, including fields added later (denied by
+ * default). Fields without a resolver read the view's own properties, which the view clears.
+ */
+export function limitViews<F extends Record<string, unknown>>(fields: F, open: readonly string[]): F {
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, resolver] of Object.entries(fields)) {
+    wrapped[name] = typeof resolver !== 'function' || open.includes(name) ? resolver : (parent: unknown, ...rest: unknown[]) => {
+      if (typeof parent === 'object' && parent !== null && limitedViews.has(parent)) {
+        throw new ForbiddenError('A member may read only its own account');
+      }
+      return (resolver as (...args: unknown[]) => unknown)(parent, ...rest);
+    };
+  }
+  return wrapped as F;
+}

@@ -30,6 +30,11 @@ export interface ProgramTable {
   streak_bonus_points: Generated<number>;
   /** IANA time zone: calendar periods, localDay and localDate of the earning rules. */
   timezone: Generated<string>;
+  /** Referrals (src/referrals): points to the referrer and the referee at the referee's first purchase. */
+  referral_referrer_points: Generated<number>;
+  referral_referee_points: Generated<number>;
+  /** Rewarded referrals a referrer may have at most; null: no cap. */
+  referral_max_per_referrer: number | null;
 }
 
 export type QualificationWindow = 'ROLLING_12_MONTHS' | 'CALENDAR_YEAR' | 'ANNIVERSARY_YEAR';
@@ -425,4 +430,23 @@ export interface DB {
   webhook_attempts: WebhookAttemptTable;
   expiring_notices: ExpiringNoticeTable;
   partners: PartnerTable;
+  referrals: ReferralTable;
+}
+
+export type ReferralStatus = 'PENDING' | 'REWARDED' | 'REVERSED' | 'CAPPED';
+
+/** One referred member (src/referrals): attributed at enrolment, decided at its first purchase. */
+export interface ReferralTable {
+  id: string;
+  referrer_id: string;
+  referee_id: string;
+  status: Generated<ReferralStatus>;
+  order_id: string | null;
+  referrer_points: Generated<number>;
+  referee_points: Generated<number>;
+  referrer_txn_id: string | null;
+  referee_txn_id: string | null;
+  created_at: Timestamp;
+  decided_at: Timestamp | null;
+  reversed_at: Timestamp | null;
 }

@@ -78,15 +78,18 @@ export async function list(db: Db, filter: ListFilter, limit: number, after?: { 
 
 /** Everything held about a member, table by table (exportMemberData). */
 export async function memberData(db: Db, id: string) {
-  const [transactions, orders, refunds, events, tier, tierHistory] = await Promise.all([
+  const [transactions, orders, refunds, events, tier, tierHistory, referrals] = await Promise.all([
     db.selectFrom('points_transactions').selectAll().where('member_id', '=', id).orderBy('seq').execute(),
     db.selectFrom('orders').selectAll().where('member_id', '=', id).orderBy('occurred_at').execute(),
     db.selectFrom('refunds').selectAll().where('member_id', '=', id).orderBy('created_at').execute(),
     db.selectFrom('member_events').selectAll().where('member_id', '=', id).orderBy('occurred_at').execute(),
     db.selectFrom('member_tiers').selectAll().where('member_id', '=', id).executeTakeFirst(),
     db.selectFrom('tier_history').selectAll().where('member_id', '=', id).orderBy('seq').execute(),
+    // The member's referrals either way: those it made and the one that brought it.
+    db.selectFrom('referrals').selectAll().where((eb) => eb.or([eb('referrer_id', '=', id), eb('referee_id', '=', id)]))
+      .orderBy('created_at').orderBy('id').execute(),
   ]);
-  return { transactions, orders, refunds, events, tier: tier ?? null, tierHistory };
+  return { transactions, orders, refunds, events, tier: tier ?? null, tierHistory, referrals };
 }
 
 /**

@@ -6,6 +6,9 @@ import { BadInputError, ForbiddenError, NotFoundError, UNIQUE_VIOLATION, pgError
 import type { MemberStatus } from '../db/schema';
 import { checkPageSize, decodeCursor, encodeCursor } from '../graphql/pagination';
 import { readCarrying } from '../db/ahead';
+import type { Db } from '../db/database';
+import { inTransaction } from '../db/transaction';
+import { checkReferrer, recordReferral } from '../referrals/referrals.service';
 import * as repo from './members.repo';
 import { getProgram } from '../program/program.service';
 import { recordServiceEvent } from '../points/events.service';
@@ -29,7 +32,9 @@ export interface EnrollInput {
 
 /**
  * Enrols a member. Idempotent on externalId: a second enrolment, even racing the first,
- * returns the member the first created and changes nothing.
+ * returns the member the first created and changes nothing (its referral included). With another
+ * member's referralCode the new member is that member's referee (src/referrals); an unknown code
+ * or a self-referral (the code's owner has the same e-mail) is BAD_USER_INPUT and creates nothing.
  */
 export async function enrollMember(ctx: Ctx, input: EnrollInput): Promise<MemberRow> {
   const now = await ctx.now();
@@ -48,11 +53,12 @@ export async function enrollMember(ctx: Ctx, input: EnrollInput): Promise<Member
   if (input.referralCode) {
     const referrer = await repo.findByReferralCode(ctx.db, input.referralCode.trim().toUpperCase());
     if (!referrer) throw new BadInputError(`Unknown referral code "${input.referralCode}"`, 'referralCode');
+    checkReferrer(referrer, fields.email);
     referredBy = referrer.id;
   }
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
-      const created = await repo.insertIfAbsent(ctx.db, {
+      const member = {
         id: randomUUID(),
         external_id: externalId,
         ...fields,
@@ -61,9 +67,10 @@ export async function enrollMember(ctx: Ctx, input: EnrollInput): Promise<Member
         referred_by: referredBy,
         created_at: now,
         updated_at: now,
-      });
+      };
+      const created = await insertMember(ctx.db, member, referredBy, now);
       if (created) {
-        ctx.log().info({ memberId: created.id, actor: ctx.actor && actorKey(ctx.actor) }, 'member enrolled');
+        ctx.log().info({ memberId: created.id, referredBy, actor: ctx.actor && actorKey(ctx.actor) }, 'member enrolled');
         return signedUp(ctx, created);
       }
       const winner = await repo.findByExternalId(ctx.db, externalId);
@@ -74,6 +81,19 @@ export async function enrollMember(ctx: Ctx, input: EnrollInput): Promise<Member
     }
   }
   throw new Error('Could not allocate a unique referral code');
+}
+
+/**
+ * Inserts the member unless its externalId exists (undefined then); a referred member's referral
+ * is written in the same transaction, so neither is there without the other.
+ */
+async function insertMember(db: Db, member: repo.NewMember, referredBy: string | null, at: Date): Promise<MemberRow | undefined> {
+  if (!referredBy) return repo.insertIfAbsent(db, member);
+  return inTransaction(db, async (tx) => {
+    const created = await repo.insertIfAbsent(tx, member);
+    if (created) await recordReferral(tx, referredBy, created.id, at);
+    return created;
+  });
 }
 
 /**

@@ -13,7 +13,9 @@ import { currentTier, tierStatusRules } from '../tiers/tiers.service';
 import { earning } from './earning.rules';
 import { partnerEarnRate } from '../partners/partners.service';
 import type { ProgramView, TierView } from '../program/program.types';
-import { awardRecords, planBudgets, plainReads, ruleAwards, ruleComponent, unitReads, type Award, type RuleReads } from '../rules/rules.awards';
+import { awardRecords, hasRules, planBudgets, plainReads, ruleAwards, ruleComponent, unitReads, type Award, type RuleReads } from '../rules/rules.awards';
+import { REFERRAL_EVENT, referralAtPurchase, reverseAtRefund, rewardReferral, withPendingReferral, withReferrer, type DecidedReferral } from '../referrals/referrals.service';
+import { recordServiceEvent } from './events.service';
 import * as repo from './purchases.repo';
 
 export interface PurchaseItem { sku: string; category?: string | null; quantity: number; unitPrice: string }
@@ -135,18 +137,28 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
   const { partnerId } = partner;
   const hash = requestHash({ memberId: input.memberId.toLowerCase(), amount, currency: input.currency, channel, occurredAt: input.occurredAt ?? null, items, partnerId });
 
-  return runUnit(ctx, { members: [input.memberId], status: tierStatusRules, qualifying: true, replay: byOrder(orderId, hash) }, async (work) => {
+  // A member with a referral to decide needs its referrer in the unit too: the first attempt,
+  // with the member alone, finds that out in its member read and the purchase runs again with
+  // both (referrals.service withReferrer). Every other purchase runs once, as it always did.
+  const outcome = await withReferrer([input.memberId], (members) => runUnit<Purchased>(ctx, {
+    members, status: PURCHASE_STATUS, qualifying: true, replay: byOrder(orderId, hash),
+    // The referrer's standing must not stop the referee's purchase; the referee's is checked below.
+    active: members.length === 1,
+  }, async (work) => {
     const member = work.member(input.memberId);
+    if (member.status !== 'ACTIVE') throw new InvalidStateError(`Member is ${member.status.toLowerCase()}: points cannot move`);
+    const referral = await referralAtPurchase(work, member);
     const at = work.now;
     const tier = await currentTier(work, member, work.program, at);
     const earned = await cartEarning(unitReads(work), work.program, member, tier, cart, partner, at);
+    const pendingUntil = new Date(occurredAt.getTime() + work.program.pending_days * 86_400_000);
+    const availableAt = pendingUntil.getTime() > at.getTime() ? pendingUntil : at;
     let txn: TransactionRow | null = null;
     if (earned.points > 0) {
-      const availableAt = new Date(occurredAt.getTime() + work.program.pending_days * 86_400_000);
       txn = await credit(work, member, {
         type: 'PURCHASE', points: earned.points, qualifyingPoints: earned.qualifying, description: `Purchase ${orderId}`,
         orderId, partnerId, actor: actorKey(actor), occurredAt, ruleAwards: awardRecords(earned.awards),
-      }, { availableAt: availableAt.getTime() > at.getTime() ? availableAt : at, purchase: { spendCents: Number(cart.cents) } });
+      }, { availableAt, purchase: { spendCents: Number(cart.cents) } });
       planBudgets(work, earned.awards);
     }
     work.write(repo.insertOrder({
@@ -154,8 +166,32 @@ export async function recordPurchase(ctx: Ctx, input: PurchaseInput): Promise<Pu
       channel, items: items ? JSON.stringify(items) : null, occurred_at: occurredAt, txn_id: txn?.id ?? null,
       points_earned: earned.points, qualifying_points: earned.qualifying, breakdown: JSON.stringify(earned.breakdown), request_hash: hash, created_at: at,
     }));
-    return { transaction: txn, pointsEarned: earned.points, qualifyingPointsEarned: earned.qualifying, breakdown: earned.breakdown, member };
-  });
+    const decided = referral ? await rewardReferral(work, member, referral, { orderId, availableAt }) : null;
+    return { transaction: txn, pointsEarned: earned.points, qualifyingPointsEarned: earned.qualifying, breakdown: earned.breakdown, member, referral: decided };
+  }));
+  if (outcome.referral) await referralEvent(ctx, outcome.referral);
+  return outcome;
+}
+
+/** A purchase's outcome; `referral` when it decided the member's referral (a replay does not say). */
+type Purchased = PurchaseResultView & { referral?: DecidedReferral | null };
+
+/** The member read of a purchase also asks for the member's pending referral. */
+const PURCHASE_STATUS = withPendingReferral(tierStatusRules);
+
+/**
+ * Sends the referrer of a referral just rewarded the `referral` event, which the active rules on
+ * that trigger reward, once per referral ever (its key). Sent after the purchase has committed:
+ * a process that dies in between loses the event, and a failure to send it is logged and does not
+ * turn the recorded purchase into an error (see docs/referrals.md).
+ */
+async function referralEvent(ctx: Ctx, referral: DecidedReferral): Promise<void> {
+  if (referral.status !== 'REWARDED' || !referral.referrerActive || !hasRules(await getProgram(ctx.db), REFERRAL_EVENT)) return;
+  try {
+    await recordServiceEvent(ctx, referral.referrerId, REFERRAL_EVENT, `referral:${referral.id}`);
+  } catch (error) {
+    ctx.log().error({ err: error, referralId: referral.id, memberId: referral.referrerId }, 'referral event not recorded');
+  }
 }
 
 export interface EarnQuoteView { points: number; qualifyingPoints: number; breakdown: EarnComponent[] }
@@ -202,8 +238,10 @@ export async function refundPurchase(ctx: Ctx, input: RefundInput): Promise<Refu
   if (actor.role === 'PARTNER' && order.partner_id !== actor.partnerId) throw new ForbiddenError('A partner may refund only its own orders');
   const hash = requestHash({ orderId, amount });
 
-  const spec = { members: [order.member_id], status: tierStatusRules, qualifying: true, active: false, lots: true, replay: byRefund(refundId, hash) };
-  return runUnit(ctx, spec, async (work) => {
+  // A refund that reverses a referral needs the referrer in the unit: found out inside, as for purchases.
+  return withReferrer([order.member_id], (members) => runUnit(ctx, {
+    members, status: tierStatusRules, qualifying: true, active: false, lots: true, replay: byRefund(refundId, hash),
+  }, async (work) => {
     const member = work.member(order.member_id);
     const at = work.now;
     const current = await repo.findOrder(work.db, orderId);
@@ -237,6 +275,7 @@ export async function refundPurchase(ctx: Ctx, input: RefundInput): Promise<Refu
       refund_id: refundId, order_id: orderId, member_id: member.id, amount, txn_id: txn?.id ?? null,
       points_reversed: points, request_hash: hash, created_at: at,
     }));
+    await reverseAtRefund(work, { orderId, refundId, fullyRefunded: toUnits(amount, 2) === refundable, actor: actorKey(actor) });
     return { transaction: txn, pointsReversed: points, member };
-  });
+  }));
 }

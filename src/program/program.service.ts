@@ -37,7 +37,13 @@ export interface ProgramPatch {
   allowNegativeBalance?: boolean | null;
   pointValue?: string | null;
   timezone?: string | null;
+  /** Omitted fields stay; an explicit null maxPerReferrer removes the cap. */
+  referral?: { referrerPoints?: number | null; refereePoints?: number | null; maxPerReferrer?: number | null } | null;
 }
+
+/** The most a referral may credit either side: as much as one transaction may move. */
+const MAX_REFERRAL_POINTS = 10_000_000;
+const MAX_REFERRALS_PER_REFERRER = 1_000_000;
 
 /** Applies the given settings; omitted fields stay. Expiry changes apply to lots earned afterwards. */
 export async function updateProgram(ctx: Ctx, input: ProgramPatch): Promise<ProgramView> {
@@ -74,6 +80,14 @@ export async function updateProgram(ctx: Ctx, input: ProgramPatch): Promise<Prog
   }
   if (input.allowNegativeBalance != null) patch.allow_negative_balance = input.allowNegativeBalance;
   if (input.timezone != null) patch.timezone = canonicalZone(input.timezone);
+  if (input.referral != null) {
+    const { referrerPoints, refereePoints, maxPerReferrer } = input.referral;
+    if (referrerPoints != null) patch.referral_referrer_points = wholeIn(referrerPoints, 'referral.referrerPoints', 0, MAX_REFERRAL_POINTS);
+    if (refereePoints != null) patch.referral_referee_points = wholeIn(refereePoints, 'referral.refereePoints', 0, MAX_REFERRAL_POINTS);
+    if (maxPerReferrer !== undefined) {
+      patch.referral_max_per_referrer = maxPerReferrer === null ? null : wholeIn(maxPerReferrer, 'referral.maxPerReferrer', 0, MAX_REFERRALS_PER_REFERRER);
+    }
+  }
   patch.updated_at = await ctx.now();
   await repo.updateProgram(ctx.db, patch);
   invalidateProgram(ctx.db);
