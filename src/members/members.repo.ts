@@ -1,5 +1,7 @@
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import type { Db } from '../db/database';
+import { outboxOf } from '../db/outbox';
+import { Params, ident } from '../db/sql-text';
 import { inTransaction } from '../db/transaction';
 import { ShapedStatement } from '../db/shaped';
 import type { CountedPage } from '../graphql/pagination';
@@ -28,14 +30,21 @@ export type MemberPageView = CountedPage<MemberRow>;
 
 export type NewMember = Omit<MemberRow, 'debt' | 'lifetime_earned' | 'lifetime_redeemed' | 'expired' | 'last_activity_at' | 'status' | 'status_reason' | 'tags' | 'erased_at'>;
 
-/** Inserts unless the externalId exists; returns undefined when another enrolment won. */
+/**
+ * Inserts unless the externalId exists, with its member.enrolled event (db/outbox.ts) in the same
+ * statement; returns undefined when another enrolment won.
+ */
 export async function insertIfAbsent(db: Db, member: NewMember): Promise<MemberRow | undefined> {
-  return db
-    .insertInto('members')
-    .values(member)
-    .onConflict((oc) => oc.column('external_id').doNothing())
-    .returningAll()
-    .executeTakeFirst();
+  const p = new Params();
+  const columns = Object.keys(member) as (keyof NewMember)[];
+  const ctes = [
+    `m as (insert into members (${columns.map(ident).join(', ')}) values (${columns.map((c) => p.add(member[c])).join(', ')})
+      on conflict (external_id) do nothing returning *)`,
+    ...outboxOf(`select gen_random_uuid(), 'member.enrolled', m.id,
+      jsonb_build_object('memberId', m.id, 'externalId', m.external_id, 'enrolledAt', m.enrolled_at, 'referredBy', m.referred_by), m.created_at from m`),
+  ];
+  const { rows } = await db.executeQuery<MemberRow>(CompiledQuery.raw(`with ${ctes.join(',\n')} select * from m`, p.values));
+  return rows[0];
 }
 
 export type MemberPatch = Partial<Pick<MemberRow, 'email' | 'name' | 'birth_date' | 'phone' | 'locale' | 'status' | 'status_reason' | 'tags'>>;

@@ -125,6 +125,12 @@ export async function rewardReferral(
     referrer_points: decision.referrerPoints, referee_points: decision.refereePoints,
     referrer_txn_id: referrerTxn?.id ?? null, referee_txn_id: refereeTxn?.id ?? null,
   }));
+  if (decision.status === 'REWARDED') {
+    work.emit('referral.rewarded', referrer.id, {
+      referralId: pending.id, refereeId: referee.id, orderId: purchase.orderId,
+      referrerPoints: decision.referrerPoints, refereePoints: decision.refereePoints,
+    });
+  }
   return { id: pending.id, referrerId: referrer.id, status: decision.status, referrerActive };
 }
 

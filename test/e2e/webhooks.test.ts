@@ -194,14 +194,28 @@ test('a refused change writes no event; a reward, a tier change and lots expirin
   expect(ok(await t.gql('mutation { runMaintenance { expiringNotices } }')).runMaintenance.expiringNotices).toBeGreaterThanOrEqual(1);
   expect(ok(await t.gql('mutation { runMaintenance { expiringNotices } }')).runMaintenance.expiringNotices).toBe(0);
   await settles(() => expect(receiver.ofMember(member).map((e) => e.type).sort()).toEqual(
-    ['points.earned', 'points.expiring', 'points.redeemed', 'reward.redeemed', 'tier.changed'],
+    ['member.enrolled', 'points.earned', 'points.expiring', 'points.redeemed', 'reward.redeemed', 'tier.changed'],
   ));
   const byType = Object.fromEntries(receiver.ofMember(member).map((e) => [e.type, e.data]));
   expect(byType['tier.changed']).toMatchObject({ memberId: member, from: 'MEMBER', to: 'GOLD' });
   expect(byType['reward.redeemed']).toMatchObject({ redemptionId: voucher.id, voucherCode: voucher.voucherCode, pointsSpent: 50 });
   expect(byType['points.expiring']).toMatchObject({ points: 100, expiresAt: '2026-04-01T12:00:00+00:00' });
   const { rows } = await sql<{ n: number }>`select count(*)::int as n from outbox_events where member_id = ${member}`.execute(t.database.db);
-  expect(rows[0]!.n).toBe(5);
+  expect(rows[0]!.n).toBe(6);
+});
+
+test('a rewarded referral is reported to the referrer, and a member enrolled with its referrer', async () => {
+  await updateProgram(t, { referral: { referrerPoints: 30, refereePoints: 10, maxPerReferrer: null } });
+  await subscribe(['member.enrolled', 'referral.rewarded']);
+  const ENROL = `mutation($input: EnrollMemberInput!) { enrollMember(input: $input) { id referralCode } }`;
+  const referrer = ok(await t.gql(ENROL, { input: { externalId: `wh-ref-${randomUUID()}` } })).enrollMember;
+  const referee = ok(await t.gql(ENROL, { input: { externalId: `wh-ref-${randomUUID()}`, referralCode: referrer.referralCode } })).enrollMember;
+  ok(await t.gql(`mutation($input: RecordPurchaseInput!) { recordPurchase(input: $input) { pointsEarned } }`,
+    { input: { memberId: referee.id, orderId: `wh-ref-${randomUUID()}`, amount: '20.00', currency: 'USD' } }));
+  await settles(() => expect(receiver.ofMember(referrer.id).map((e) => e.type)).toEqual(['member.enrolled', 'referral.rewarded']));
+  expect(receiver.ofMember(referee.id)[0]).toMatchObject({ type: 'member.enrolled', data: { memberId: referee.id, referredBy: referrer.id } });
+  expect(receiver.ofMember(referrer.id)[1]!.data).toMatchObject({ refereeId: referee.id, referrerPoints: 30, refereePoints: 10 });
+  await updateProgram(t, { referral: { referrerPoints: 0, refereePoints: 0 } });
 });
 
 test('bad webhooks are BAD_USER_INPUT; in production an http or private receiver is refused', async () => {
