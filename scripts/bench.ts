@@ -53,7 +53,7 @@ const FRESH_UP_TO = 100_000;
 /** API + PostgreSQL CPU microseconds per request, when both were metered. */
 const cpuOf = (fig: OpFigures) => (fig.cpu?.apiUs != null && fig.cpu.dbUs != null ? fig.cpu.apiUs + fig.cpu.dbUs : null);
 
-const ALL = ['now', 'balance', 'recordPurchase', 'redeemPoints', 'statement', 'quoteEarn', 'recordPurchaseNoRules', 'redeemReward', 'redeemRewardStock'];
+const ALL = ['now', 'balance', 'recordPurchase', 'redeemPoints', 'statement', 'quoteEarn', 'recordPurchaseNoRules', 'redeemReward', 'redeemRewardStock', 'recordPurchaseWebhook'];
 
 /** Operations measured on a --compare build too: those an older build serves. */
 const COMPARED = ['now', 'balance', 'recordPurchase', 'redeemPoints', 'statement'];
@@ -305,6 +305,7 @@ async function main(): Promise<number> {
     quoteEarnOverBalance: ratio((f.quoteEarn as OpFigures).rps, (f.balance as OpFigures).rps),
     redeemRewardOverRedeemPoints: ratio((f.redeemReward as OpFigures).rps, (f.redeemPoints as OpFigures).rps),
     redeemRewardStockOverRedeemPoints: ratio((f.redeemRewardStock as OpFigures).rps, (f.redeemPoints as OpFigures).rps),
+    recordPurchaseWebhookOverNone: ratio((f.recordPurchaseWebhook as OpFigures).rps, (f.recordPurchase as OpFigures).rps),
   };
   // CPU per request (API + PostgreSQL) relative to C's: the cost ratio behind the req/s ratios,
   // and far steadier than req/s on a shared machine.
@@ -321,6 +322,7 @@ async function main(): Promise<number> {
     { target: 'recordPurchase with the seeded rules >= 0.80 x with none', value: ratios.recordPurchaseRulesOverNone, met: ratios.recordPurchaseRulesOverNone >= 0.8 },
     { target: 'quoteEarn >= 0.80 x balance', value: ratios.quoteEarnOverBalance, met: ratios.quoteEarnOverBalance >= 0.8 },
     { target: 'redeemReward >= 0.80 x redeemPoints', value: ratios.redeemRewardOverRedeemPoints, met: ratios.redeemRewardOverRedeemPoints >= 0.8 },
+    { target: 'recordPurchase with one * webhook >= 0.85 x without', value: ratios.recordPurchaseWebhookOverNone, met: ratios.recordPurchaseWebhookOverNone >= 0.85 },
     ...Object.entries(halfRate).map(([name, h]) => ({ target: `${name} p99 < 50 ms at half max rate`, value: h.p99, met: h.p99 < 50 && h.failures === 0 })),
     ...(scaling ? ['balance', 'statement'].map((name) => {
       const p = (scaling as Record<string, { meanRatio: number }>)[name] as { meanRatio: number };
@@ -370,7 +372,7 @@ async function main(): Promise<number> {
   console.log(`PostgreSQL ${postgres.version}: ${Object.entries(postgres.settings).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   console.log(table([...main.ops.map((op) => [op.label, f[op.name]] as [string, OpFigures]), ['D  database ceiling (pg Pool)', d]]));
   for (const [name, fig] of Object.entries(f)) if (fig.errorSamples.length) console.log(`  ${name} failures: ${fig.errorSamples.join('; ')}`);
-  console.log(`\nratios: (2)/C ${ratios.balanceOverC}  (3)/C ${ratios.recordPurchaseOverC}  (3)/D ${ratios.recordPurchaseOverD}  (4)/C ${ratios.redeemPointsOverC}  (5)/C ${ratios.statementOverC}  (3)/(7) ${ratios.recordPurchaseRulesOverNone}  (6)/(2) ${ratios.quoteEarnOverBalance}  (8)/(4) ${ratios.redeemRewardOverRedeemPoints}  (9)/(4) ${ratios.redeemRewardStockOverRedeemPoints}`);
+  console.log(`\nratios: (2)/C ${ratios.balanceOverC}  (3)/C ${ratios.recordPurchaseOverC}  (3)/D ${ratios.recordPurchaseOverD}  (4)/C ${ratios.redeemPointsOverC}  (5)/C ${ratios.statementOverC}  (3)/(7) ${ratios.recordPurchaseRulesOverNone}  (6)/(2) ${ratios.quoteEarnOverBalance}  (8)/(4) ${ratios.redeemRewardOverRedeemPoints}  (9)/(4) ${ratios.redeemRewardStockOverRedeemPoints}  (10)/(3) ${ratios.recordPurchaseWebhookOverNone}`);
   if (cpuOf(C) !== null) {
     console.log(`CPU per request (API + PostgreSQL) × C's: ${Object.entries(cpuOverC).map(([n, r]) => `${n} ${r}`).join('  ')}`);
   }

@@ -5,6 +5,8 @@
  * when short of members.
  */
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Pool } from 'pg';
 import { signToken } from '../../src/auth/jwt';
@@ -26,6 +28,9 @@ const CHANNELS = ['web', 'app', 'store'];
 const REDEEM = 'mutation Redeem($input: RedeemPointsInput!) { redeemPoints(input: $input) { id points } }';
 const CREATE_REWARD = 'mutation Reward($input: RewardInput!) { createReward(input: $input) { id } }';
 const REDEEM_REWARD = 'mutation RedeemReward($input: RedeemRewardInput!) { redeemReward(input: $input) { id voucherCode } }';
+const CREATE_WEBHOOK = 'mutation Hook($input: WebhookInput!) { createWebhook(input: $input) { webhook { id } } }';
+const SET_WEBHOOK = 'mutation HookActive($id: ID!, $active: Boolean!) { setWebhookActive(id: $id, active: $active) { id } }';
+const PENDING_DELIVERIES = 'query Pending($id: ID!) { webhookDeliveries(webhookId: $id, status: PENDING, first: 1) { totalCount } }';
 
 /**
  * Where a run writes its figures and chart. `--out` wins; otherwise a `--compare REF` run writes
@@ -173,6 +178,33 @@ function withReward(admin: string, runId: string, stock: number | null, reward: 
   };
 }
 
+/**
+ * Runs with one active webhook subscribed to every event, its receiver (here, in the bench's
+ * process) answering 200 at once; afterwards waits, at most a minute, for the deliveries to drain,
+ * then switches the webhook off, so later operations run without it.
+ */
+function withWebhook(admin: string) {
+  return async <T>(url: string, run: () => Promise<T>): Promise<T> => {
+    const receiver = createServer((req, res) => { req.resume(); req.on('end', () => res.writeHead(200).end()); });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const port = (receiver.address() as AddressInfo).port;
+    const created = await gql(url, admin, CREATE_WEBHOOK, { input: { url: `http://127.0.0.1:${port}/hooks`, events: ['*'], description: 'bench receiver' } });
+    const id = (created.createWebhook as { webhook: { id: string } }).webhook.id;
+    try {
+      return await run();
+    } finally {
+      const drainBy = Date.now() + 60_000;
+      while (Date.now() < drainBy) {
+        const pending = (await gql(url, admin, PENDING_DELIVERIES, { id })).webhookDeliveries as { totalCount: number };
+        if (pending.totalCount === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      await gql(url, admin, SET_WEBHOOK, { id, active: false });
+      await new Promise((resolve) => receiver.close(resolve));
+    }
+  };
+}
+
 /** The operations measured; `admin` signs the setting changes some of them run in. */
 export function operations(sample: Sample, runId: string, admin: string): Operation[] {
   const pick = (ids: string[]) => ids[Math.floor(Math.random() * ids.length)] as string;
@@ -195,6 +227,7 @@ export function operations(sample: Sample, runId: string, admin: string): Operat
     { name: 'recordPurchaseNoRules', label: '(7) recordPurchase, rules off', body: purchase, around: withoutRules(admin) },
     redeemReward('redeemReward', '(8) redeemReward', null),
     redeemReward('redeemRewardStock', '(9) redeemReward, with stock', 1_000_000_000),
+    { name: 'recordPurchaseWebhook', label: '(10) recordPurchase, one * webhook', body: purchase, around: withWebhook(admin) },
   ];
 
   function redeemReward(name: string, label: string, stock: number | null): Operation {

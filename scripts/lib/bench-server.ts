@@ -79,6 +79,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       PORT: String(options.port),
       DATABASE_URL: options.databaseUrl,
       JWT_SECRET: options.jwtSecret,
+      // The webhook operation's receiver listens on loopback, over http.
+      WEBHOOK_ALLOW_PRIVATE: 'true',
+      WEBHOOK_ALLOW_HTTP: 'true',
       ...options.env,
     },
     // Request logs go nowhere: what is measured is the cost of writing them, not of reading them.

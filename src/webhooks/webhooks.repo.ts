@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { CompiledQuery, sql, type Selectable } from 'kysely';
 import type { Db } from '../db/database';
 import { outboxOf } from '../db/outbox';
-import type { WebhookAttemptTable, WebhookDeliveryTable, WebhookTable } from '../db/schema';
+import type { DeliveryStatus, WebhookAttemptTable, WebhookDeliveryTable, WebhookTable } from '../db/schema';
 import type { CountedPage } from '../graphql/pagination';
 import { Params } from '../db/sql-text';
 
@@ -36,9 +36,10 @@ export async function disable(db: Db, id: string, reason: string): Promise<boole
   return Number(result.numUpdatedRows) > 0;
 }
 
-/** A page of a webhook's deliveries, newest first, after `after` (a creation instant and an id), limit + 1 rows. */
-export function deliveries(db: Db, webhookId: string, limit: number, after: [Date, string] | undefined) {
-  const query = db.selectFrom('webhook_deliveries').where('webhook_id', '=', webhookId);
+/** A page of a webhook's deliveries (with `status`, or all), newest first, after `after` (a creation instant and an id), limit + 1 rows. */
+export function deliveries(db: Db, webhookId: string, status: DeliveryStatus | null, limit: number, after: [Date, string] | undefined) {
+  let query = db.selectFrom('webhook_deliveries').where('webhook_id', '=', webhookId);
+  if (status) query = query.where('status', '=', status);
   return {
     page: () => {
       let page = query.selectAll();

@@ -7,6 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Ctx } from '../context';
 import type { Db } from '../db/database';
 import { isUuid } from '../db/ids';
+import type { DeliveryStatus } from '../db/schema';
 import { BadInputError, NotFoundError } from '../errors';
 import { checkPageSize, decodeCursor, encodeCursor } from '../graphql/pagination';
 import * as repo from './webhooks.repo';
@@ -36,13 +37,15 @@ export function listWebhooks(ctx: Ctx): Promise<repo.WebhookRow[]> {
 }
 
 /** A webhook's deliveries, newest first. */
-export async function listDeliveries(ctx: Ctx, args: { webhookId: string; first?: number | null; after?: string | null }): Promise<repo.DeliveryPageView> {
+export async function listDeliveries(
+  ctx: Ctx, args: { webhookId: string; status?: DeliveryStatus | null; first?: number | null; after?: string | null },
+): Promise<repo.DeliveryPageView> {
   const limit = checkPageSize(args.first);
   if (!isUuid(args.webhookId) || !(await repo.findWebhook(ctx.db, args.webhookId))) throw new NotFoundError('Webhook');
   const after = args.after ? decodeCursor(args.after, 2) : undefined;
   const at = after ? new Date(after[0] as string) : undefined;
   if (after && (Number.isNaN(at?.getTime()) || !isUuid(after[1] as string))) throw new BadInputError('Invalid cursor', 'after');
-  const query = repo.deliveries(ctx.db, args.webhookId, limit, after ? [at as Date, after[1] as string] : undefined);
+  const query = repo.deliveries(ctx.db, args.webhookId, args.status ?? null, limit, after ? [at as Date, after[1] as string] : undefined);
   const rows = await query.page();
   const edges = rows.slice(0, limit).map((node) => ({ cursor: encodeCursor([node.created_at.toISOString(), node.id]), node }));
   return { edges, pageInfo: { hasNextPage: rows.length > limit, endCursor: edges.at(-1)?.cursor ?? null }, countTotal: query.count };

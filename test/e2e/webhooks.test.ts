@@ -229,7 +229,7 @@ test('bad webhooks are BAD_USER_INPUT; in production an http or private receiver
     const res = await t.gql(CREATE, { input });
     expect([errorCode(res), res.errors![0]!.extensions!.field]).toEqual(['BAD_USER_INPUT', field]);
   }
-  const prod = await startTestApp({ ...RETRIES, NODE_ENV: 'production', JWT_SECRET: 'a-production-secret-of-length', TEST_CLOCK_ENABLED: 'false' });
+  const prod = await startTestApp({ ...RETRIES, NODE_ENV: 'production', JWT_SECRET: 'a-production-secret-of-length', TEST_CLOCK_ENABLED: 'false', LOG_LEVEL: 'silent' });
   const prodWorker = startWorker({ db: prod.database.db, settings: prod.config.webhooks });
   try {
     expect(errorCode(await prod.gql(CREATE, { input: { url: receiver.url, events: ['*'] } }))).toBe('BAD_USER_INPUT');
