@@ -58,6 +58,8 @@ export interface Config {
    */
   oneStatementWrites: boolean;
   webhooks: WebhookSettings;
+  /** The optional NATS JetStream event stream (webhooks/stream.ts). */
+  stream: { url: string | null; stream: string; subjectPrefix: string };
 }
 
 /** Events out (webhooks/): delivery, retries, and which receivers may be reached. */
@@ -135,6 +137,19 @@ function databaseTarget(env: Env): DatabaseTarget {
   throw new ConfigError('DATABASE_URL must be postgres://…, pglite://memory or pglite://<dir>');
 }
 
+/** NATS_URL (nats:// or tls://, comma-separated for a cluster), NATS_STREAM, NATS_SUBJECT_PREFIX. */
+function natsStream(env: Env): Config['stream'] {
+  const url = env.NATS_URL || null;
+  if (url !== null && !url.split(',').every((server) => /^(nats|tls):\/\/[^\s/]+$/.test(server.trim()))) {
+    throw new ConfigError('NATS_URL must be nats://host:port (or tls://…), comma-separated for several servers');
+  }
+  const stream = env.NATS_STREAM || 'MILEPOST';
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(stream)) throw new ConfigError('NATS_STREAM must be 1-64 letters, digits, _ or -');
+  const subjectPrefix = env.NATS_SUBJECT_PREFIX || 'milepost';
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(subjectPrefix)) throw new ConfigError('NATS_SUBJECT_PREFIX must be dot-separated tokens of letters, digits, _ or -');
+  return { url, stream, subjectPrefix };
+}
+
 /** Reads and validates the configuration; throws ConfigError on anything unusable. */
 export function loadConfig(env: Env = process.env): Config {
   const nodeEnv = env.NODE_ENV || 'development';
@@ -184,6 +199,7 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: trustProxy(env),
     jobIntervalMs: int(env, 'JOB_INTERVAL_MS', production ? 60_000 : 0),
     oneStatementWrites: bool(env, 'LEDGER_ONE_STATEMENT', true),
+    stream: natsStream(env),
     webhooks: {
       workers: bool(env, 'WEBHOOK_WORKERS', true),
       pollMs: int(env, 'WEBHOOK_POLL_MS', 250, 10),

@@ -1,10 +1,11 @@
-import pino from 'pino';
-import { ConfigError, loadConfig } from './config';
+import pino, { type Logger } from 'pino';
+import { ConfigError, loadConfig, type Config } from './config';
 import { openDatabase, openOptions } from './db/database';
 import { DataDirInUseError } from './db/data-dir-lock';
 import { createApp } from './app';
 import { startJobs } from './jobs/scheduler';
 import { startWorker } from './webhooks/delivery';
+import { openStream, syncStreamTarget, type EventStream } from './webhooks/stream';
 
 const SHUTDOWN_TIMEOUT_MS = 30_000;
 /** The request log's write size: some ten lines per write under load (pino's own advice for asynchronous logging). */
@@ -33,7 +34,9 @@ async function main(): Promise<void> {
   logger.info({ database: database.kind }, 'database ready, migrations applied');
   const { httpServer, stop } = await createApp({ config, database, logger });
   const jobs = startJobs({ config, database, logger });
-  const deliveries = config.webhooks.workers ? startWorker({ db: database.db, settings: config.webhooks, logger }) : null;
+  await syncStreamTarget(database.db, config.stream, new Date());
+  const stream = config.webhooks.workers ? await connectStream(config, logger) : null;
+  const deliveries = config.webhooks.workers ? startWorker({ db: database.db, settings: config.webhooks, logger, stream }) : null;
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -58,6 +61,7 @@ async function main(): Promise<void> {
     try {
       await jobs.stop();
       await deliveries?.stop();
+      await stream?.close();
       await stop(); // stops accepting and waits for in-flight requests (drain plugin)
       await database.close();
       clearTimeout(deadline);
@@ -70,6 +74,22 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+/**
+ * The event stream, where NATS_URL is set. NATS unreachable at start does not stop the API: this
+ * instance then publishes nothing, and the stream's deliveries wait in the outbox for one that does.
+ */
+async function connectStream(config: Config, logger: Logger): Promise<EventStream | null> {
+  if (!config.stream.url) return null;
+  try {
+    const stream = await openStream(config.stream);
+    logger.info({ stream: config.stream.stream }, 'publishing events to NATS JetStream');
+    return stream;
+  } catch (error) {
+    logger.error({ err: error }, 'NATS JetStream unreachable: this instance publishes no events to it');
+    return null;
+  }
 }
 
 main().catch((error: unknown) => {

@@ -13,11 +13,14 @@ import type { Logger } from 'pino';
 import type { WebhookSettings } from '../config';
 import type { Db } from '../db/database';
 import * as repo from './webhooks.repo';
+import { STREAM_TARGET_ID, isStreamTarget, type EventStream } from './stream';
 import { afterAttempt, failingForHorizon, isPrivateAddress, signature } from './webhooks.rules';
 
 export interface DeliveryDeps {
   db: Db;
   settings: WebhookSettings;
+  /** Where events also go when NATS_URL is set (stream.ts); null or absent, this worker leaves the stream's deliveries to others. */
+  stream?: EventStream | null;
   logger?: Logger;
   /** Wall-clock time: deliveries meet real receivers (never the service's test clock). */
   now?: () => Date;
@@ -25,6 +28,8 @@ export interface DeliveryDeps {
 }
 
 export interface SendResult {
+  /** Taken: a 2xx answer, or the stream's acknowledgement. */
+  ok: boolean;
   statusCode: number | null;
   error: string | null;
   durationMs: number;
@@ -59,10 +64,12 @@ export async function send(url: string, body: string, headers: Record<string, st
   // A host written as an address is connected to without a lookup: it is checked here.
   const literal = target.hostname.replace(/^\[(.*)\]$/, '$1');
   if (!s.allowPrivate && isIP(literal) !== 0 && isPrivateAddress(literal)) {
-    return { statusCode: null, error: `EPRIVATE: receiver address ${literal} is private (WEBHOOK_ALLOW_PRIVATE)`, durationMs: 0 };
+    return { ok: false, statusCode: null, error: `EPRIVATE: receiver address ${literal} is private (WEBHOOK_ALLOW_PRIVATE)`, durationMs: 0 };
   }
   return new Promise<SendResult>((resolve) => {
-    const done = (statusCode: number | null, error: string | null) => resolve({ statusCode, error, durationMs: Math.round(performance.now() - started) });
+    const done = (statusCode: number | null, error: string | null) => resolve({
+      ok: error === null && statusCode !== null && statusCode >= 200 && statusCode < 300, statusCode, error, durationMs: Math.round(performance.now() - started),
+    });
     const req = request(target, {
       method: 'POST', lookup, signal: AbortSignal.timeout(s.timeoutMs),
       headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body).toString(), 'user-agent': 'Milepost-Webhooks/1', ...headers },
@@ -79,16 +86,31 @@ export async function send(url: string, body: string, headers: Record<string, st
   });
 }
 
+/** Publishes a delivery to the event stream; a publish JetStream did not acknowledge is a failed attempt. */
+async function publish(stream: EventStream | null | undefined, d: repo.Claimed, body: string, timeoutMs: number): Promise<SendResult> {
+  const started = performance.now();
+  const took = () => Math.round(performance.now() - started);
+  if (!stream) return { ok: false, statusCode: null, error: 'this instance has no NATS_URL', durationMs: 0 };
+  try {
+    await stream.publish(d.type, d.event_id, body, timeoutMs);
+    return { ok: true, statusCode: null, error: null, durationMs: took() };
+  } catch (error) {
+    return { ok: false, statusCode: null, error: `NATS: ${(error as Error).message}`, durationMs: took() };
+  }
+}
+
 /** Sends one claimed delivery and records what came of it; disables the webhook when it has failed for the whole horizon. */
 export async function deliver(d: repo.Claimed, deps: DeliveryDeps): Promise<repo.AttemptOutcome> {
   const now = deps.now ?? (() => new Date());
   const body = deliveryBody({ id: d.event_id, type: d.type, createdAt: d.event_created_at, data: d.data });
   const sentAt = now();
-  const result = await send(d.url, body, {
-    'milepost-signature': signature(d.secret, Math.floor(sentAt.getTime() / 1000), body),
-    'milepost-event-id': d.event_id, 'milepost-event-type': d.type, 'milepost-delivery-id': d.id, 'milepost-attempt': String(d.attempts + 1),
-  }, deps.settings);
-  const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
+  const result = isStreamTarget(d.webhook_id)
+    ? await publish(deps.stream, d, body, deps.settings.timeoutMs)
+    : await send(d.url, body, {
+      'milepost-signature': signature(d.secret, Math.floor(sentAt.getTime() / 1000), body),
+      'milepost-event-id': d.event_id, 'milepost-event-type': d.type, 'milepost-delivery-id': d.id, 'milepost-attempt': String(d.attempts + 1),
+    }, deps.settings);
+  const { ok } = result;
   const step = afterAttempt({ ok, attempts: d.attempts + 1, queuedAt: d.created_at, now: now(), random: (deps.random ?? Math.random)() }, deps.settings);
   const outcome: repo.AttemptOutcome = {
     status: step.status, retryInMs: step.status === 'PENDING' ? step.retryInMs : null, statusCode: result.statusCode,
@@ -137,7 +159,7 @@ export function startWorker(deps: DeliveryDeps): Worker {
       try {
         const free = settings.concurrency - inFlight.size;
         if (free <= 0) return;
-        const claimed = await repo.claimDue(deps.db, free, leaseMs);
+        const claimed = await repo.claimDue(deps.db, free, leaseMs, { streamTarget: STREAM_TARGET_ID, publishes: Boolean(deps.stream) });
         for (const d of claimed) {
           const sending = deliver(d, deps)
             .catch((error: unknown) => logger?.error({ err: error, deliveryId: d.id }, 'webhook delivery could not be recorded'))

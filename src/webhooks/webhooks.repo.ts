@@ -1,5 +1,5 @@
 /** The SQL of events out: webhooks, their deliveries and attempts, and the outbox's upkeep. */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { CompiledQuery, sql, type Selectable } from 'kysely';
 import type { Db } from '../db/database';
 import { outboxOf } from '../db/outbox';
@@ -14,6 +14,16 @@ export type DeliveryPageView = CountedPage<DeliveryRow>;
 
 export async function insertWebhook(db: Db, row: Omit<WebhookRow, 'disabled_reason' | 'active'>): Promise<WebhookRow> {
   return db.insertInto('webhooks').values({ ...row, active: true }).returningAll().executeTakeFirstOrThrow();
+}
+
+/** Creates or updates a delivery target the service keeps itself (the event stream), on or off. */
+export async function upsertTarget(
+  db: Db, t: { id: string; url: string; events: string[]; description: string; active: boolean; at: Date },
+): Promise<void> {
+  await db.insertInto('webhooks')
+    .values({ id: t.id, url: t.url, events: t.events, description: t.description, secret: randomBytes(32).toString('hex'), active: t.active, created_at: t.at, updated_at: t.at })
+    .onConflict((oc) => oc.column('id').doUpdateSet({ url: t.url, events: t.events, description: t.description, active: t.active, updated_at: t.at }))
+    .execute();
 }
 
 export async function listWebhooks(db: Db): Promise<WebhookRow[]> {
@@ -72,11 +82,11 @@ export interface Claimed extends DeliveryRow {
 
 /**
  * Claims up to `n` due deliveries for `leaseMs` (another worker may take one back once its lease
- * has run out), oldest due first. A delivery waits while an earlier event of the same member is
+ * has run out), oldest due first; those to the event stream only where this worker `publishes`. A delivery waits while an earlier event of the same member is
  * pending for the same webhook, so each receiver gets a member's events in the order they
  * happened. Deliveries other workers are claiming are skipped, not waited for.
  */
-export async function claimDue(db: Db, n: number, leaseMs: number): Promise<Claimed[]> {
+export async function claimDue(db: Db, n: number, leaseMs: number, o: { streamTarget: string; publishes: boolean }): Promise<Claimed[]> {
   const { rows } = await db.executeQuery<Claimed>(CompiledQuery.raw(`
     with claimed as (
       update webhook_deliveries d set leased_until = clock_timestamp() + $2 * interval '1 millisecond'
@@ -84,6 +94,7 @@ export async function claimDue(db: Db, n: number, leaseMs: number): Promise<Clai
         select c.id from webhook_deliveries c join webhooks w on w.id = c.webhook_id and w.active
         where c.status = 'PENDING' and c.next_attempt_at <= clock_timestamp()
           and (c.leased_until is null or c.leased_until < clock_timestamp())
+          and ($4 or c.webhook_id <> $3::uuid)
           and not exists (select 1 from webhook_deliveries p
             where p.webhook_id = c.webhook_id and p.member_id = c.member_id and p.status = 'PENDING' and p.event_seq < c.event_seq)
         order by c.next_attempt_at
@@ -91,7 +102,7 @@ export async function claimDue(db: Db, n: number, leaseMs: number): Promise<Clai
         for update of c skip locked)
       returning d.*)
     select claimed.*, w.url, w.secret, e.type, e.data, e.created_at as event_created_at
-    from claimed join webhooks w on w.id = claimed.webhook_id join outbox_events e on e.id = claimed.event_id`, [n, leaseMs]));
+    from claimed join webhooks w on w.id = claimed.webhook_id join outbox_events e on e.id = claimed.event_id`, [n, leaseMs, o.streamTarget, o.publishes]));
   return rows;
 }
 

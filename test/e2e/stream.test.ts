@@ -1,0 +1,94 @@
+/**
+ * The optional event stream: with a NATS server (TEST_NATS_URL, set by .ci/run where one
+ * listens), the outbox's events are published to JetStream from the same deliveries as the
+ * webhooks, in each member's order, and a publish sent again is dropped as a duplicate. Without
+ * a NATS server the test is skipped, and reported so.
+ */
+import { randomUUID } from 'node:crypto';
+import { connect, type NatsConnection } from 'nats';
+import { startWorker, type Worker } from '../../src/webhooks/delivery';
+import { STREAM_TARGET_ID, openStream, syncStreamTarget, type EventStream } from '../../src/webhooks/stream';
+import { type TestApp, startTestApp } from '../support/harness';
+import { DEFAULT_PROGRAM, earn, enroll, ok, updateProgram } from './ledger-fixtures';
+
+const natsUrl = process.env.TEST_NATS_URL;
+const natsTest = natsUrl ? test : test.skip;
+
+const DELIVERIES = `query($id: ID!, $status: DeliveryStatus) { webhookDeliveries(webhookId: $id, status: $status, first: 100) {
+  totalCount edges { node { id eventId eventType status attempts } } } }`;
+
+let t: TestApp;
+let nc: NatsConnection | null = null;
+const tag = randomUUID().slice(0, 8);
+const settings = { url: natsUrl ?? null, stream: `MILEPOST_TEST_${tag}`, subjectPrefix: `milepost-test-${tag}` };
+
+beforeAll(async () => {
+  t = await startTestApp({ WEBHOOK_POLL_MS: '20', WEBHOOK_RETRY_BASE_MS: '100' });
+  await updateProgram(t, DEFAULT_PROGRAM);
+  if (natsUrl) nc = await connect({ servers: natsUrl });
+});
+afterAll(async () => {
+  if (nc) {
+    await (await nc.jetstreamManager()).streams.delete(settings.stream).catch(() => undefined);
+    await nc.close();
+  }
+  await t.close();
+});
+
+/** The stream's messages, in order, as the events they carry. */
+async function published(): Promise<{ id: string; type: string; data: Record<string, any> }[]> {
+  const jsm = await nc!.jetstreamManager();
+  const { state } = await jsm.streams.info(settings.stream);
+  const out = [];
+  for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
+    out.push(JSON.parse(new TextDecoder().decode((await jsm.streams.getMessage(settings.stream, { seq })).data)));
+  }
+  return out;
+}
+
+async function settles(assertion: () => unknown, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await assertion();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+natsTest('events reach the JetStream stream from the outbox, in order, once per event id; only publishing workers take them', async () => {
+  await syncStreamTarget(t.database.db, settings, new Date());
+  // A worker without the stream leaves the stream's deliveries to one that has it.
+  const plain: Worker = startWorker({ db: t.database.db, settings: t.config.webhooks });
+  const member = await enroll(t, 'stream');
+  for (const points of [5, 6, 7]) await earn(t, member, points);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const waiting = ok(await t.gql(DELIVERIES, { id: STREAM_TARGET_ID, status: 'PENDING' })).webhookDeliveries;
+  expect(waiting.totalCount).toBe(4);
+  expect(waiting.edges.every((e: any) => e.node.attempts === 0)).toBe(true);
+  await plain.stop();
+
+  const stream: EventStream = (await openStream(settings))!;
+  const publisher = startWorker({ db: t.database.db, settings: t.config.webhooks, stream });
+  try {
+    await settles(async () => expect((await published()).filter((e) => e.data.memberId === member)).toHaveLength(4));
+    const events = (await published()).filter((e) => e.data.memberId === member);
+    expect(events.map((e) => [e.type, e.data.points ?? null])).toEqual([
+      ['member.enrolled', null], ['points.earned', 5], ['points.earned', 6], ['points.earned', 7],
+    ]);
+    const delivered = ok(await t.gql(DELIVERIES, { id: STREAM_TARGET_ID, status: 'DELIVERED' })).webhookDeliveries.edges.map((e: any) => e.node);
+    expect(new Set(delivered.map((d: any) => d.eventId))).toEqual(new Set(events.map((e) => e.id)));
+
+    // Sent again (a replay, or a worker that died after publishing): JetStream keeps one.
+    const again = delivered[0];
+    ok(await t.gql(`mutation($id: ID!) { replayWebhookDelivery(id: $id) { id } }`, { id: again.id }));
+    await settles(async () => expect(ok(await t.gql(DELIVERIES, { id: STREAM_TARGET_ID, status: 'PENDING' })).webhookDeliveries.totalCount).toBe(0));
+    expect((await published()).filter((e) => e.data.memberId === member)).toHaveLength(4);
+  } finally {
+    await publisher.stop();
+    await stream.close();
+  }
+}, 60_000);
