@@ -64,8 +64,10 @@ export const DEADLOCK_DETECTED = '40P01';
 export const LOCK_NOT_AVAILABLE = '55P03';
 /** A unit of work's members changed after it read them (migration 011, ledger/unit-of-work.ts). */
 export const MEMBER_CHANGED = 'MP409';
-/** A count the unit of work raises would pass its cap (migration 014, ledger/unit-of-work.repo.ts CountWrite). */
-export const COUNT_EXCEEDED = 'MP410';
+/** A unit of work's write that must change a row found none (migration 014, ledger/unit-of-work.repo.ts Refusal). */
+export const WRITE_NOT_KEPT = 'MP410';
+/** PostgreSQL SQLSTATE for a violated check constraint. */
+export const CHECK_VIOLATION = '23514';
 
 export function pgErrorCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;

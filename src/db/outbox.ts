@@ -35,3 +35,8 @@ export function outboxOf(source: string, prefix = 'o'): string[] {
       from ${prefix}e join webhooks w on w.active and (${prefix}e.type = any(w.events) or '*' = any(w.events)))`,
   ];
 }
+
+/** A timestamp expression for an event's data, as JSON dates are everywhere else: ISO 8601 in UTC with milliseconds, whatever the session's time zone. */
+export function isoUtc(expression: string): string {
+  return `to_char(${expression} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+}

@@ -382,6 +382,7 @@ export interface WebhookDeliveryTable {
   last_error: string | null;
   next_attempt_at: Timestamp;
   leased_until: Timestamp | null;
+  claim: string | null;
   delivered_at: Timestamp | null;
   created_at: Timestamp;
 }
@@ -397,6 +398,7 @@ export interface WebhookAttemptTable {
 
 export interface ExpiringNoticeTable {
   lot_id: string;
+  expires_at: Timestamp;
   member_id: string;
   created_at: Timestamp;
 }

@@ -170,11 +170,6 @@ function trimForDebt<L extends OpenLot>(lots: L[], debt: number): L[] {
 }
 
 /**
- * Writes EXPIRE entries for every lot whose expiry has passed, one entry per expiry instant,
- * each lot exactly once (a unique index on its EXPIRE allocation backs this up). Every unit
- * does this for its members before its operation decides.
- */
-/**
  * Gives back what a redemption drew, once: each lot it drew from comes back as a new lot with
  * that lot's original expiry (under INACTIVITY, the member's shared one), or a fresh policy
  * expiry where that has passed. The REVERSAL entry names the redemption and keeps its partner.
@@ -201,6 +196,11 @@ export async function returnRedemption(
   }, { lots });
 }
 
+/**
+ * Writes EXPIRE entries for every lot whose expiry has passed, one entry per expiry instant,
+ * each lot exactly once (a unique index on its EXPIRE allocation backs this up). Every unit
+ * does this for its members before its operation decides.
+ */
 export async function settleExpiry(work: UnitOfWork, member: MemberRow): Promise<number> {
   if (!work.mayHaveDueLots(member.id)) return 0;
   if (await work.status.expiryFrozen(work, member)) return 0;

@@ -151,6 +151,8 @@ export function transactionStatus(row: { cancelled: boolean; points: number; ava
 /** Credits that count toward lifetimeEarned. */
 export const EARNING_TYPES: readonly TransactionType[] = ['PURCHASE', 'EARN', 'BONUS', 'TRANSFER_IN'];
 /** Movements a member makes themselves: they reset the inactivity-expiry clock. */
+export const ACTIVITY_TYPES: readonly TransactionType[] = ['PURCHASE', 'EARN', 'BONUS', 'REDEEM', 'TRANSFER_IN', 'TRANSFER_OUT'];
+
 /**
  * The event a ledger entry of `type` reports (webhooks): earning (purchases, earns, bonuses, the
  * rules' points), redeeming and expiring as the contract names them; every other movement
@@ -162,8 +164,6 @@ export function entryEvent(type: TransactionType): string {
   if (type === 'EXPIRE') return 'points.expired';
   return 'points.adjusted';
 }
-
-export const ACTIVITY_TYPES: readonly TransactionType[] = ['PURCHASE', 'EARN', 'BONUS', 'REDEEM', 'TRANSFER_IN', 'TRANSFER_OUT'];
 
 /** A stable fingerprint of a request: same logical request → same hash, whatever the key order. */
 export function requestHash(value: unknown): string {

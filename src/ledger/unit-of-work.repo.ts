@@ -11,7 +11,7 @@ import type { DB, LotAllocationTable, PointLotTable, PointsTransactionTable } fr
 import { outboxCtes, type OutboxEvent } from '../db/outbox';
 import { Params, ident, type SqlText } from '../db/sql-text';
 import { executeLast } from '../db/transaction';
-import { COUNT_EXCEEDED, OutOfStockError, pgErrorCode } from '../errors';
+import { AppError, WRITE_NOT_KEPT, pgErrorCode, type ErrorCode } from '../errors';
 
 /**
  * A row the unit writes for a domain (an order, an idempotency record, a tier state): an insert
@@ -20,14 +20,20 @@ import { COUNT_EXCEEDED, OutOfStockError, pgErrorCode } from '../errors';
  */
 export type RowWrite =
   | { [T in keyof DB]: { insert: T; rows: readonly Insertable<DB[T]>[] } }[keyof DB]
-  | { [T in keyof DB]: { update: T; set: Updateable<DB[T]>; where: { [C in keyof DB[T]]?: unknown } } }[keyof DB]
+  | { [T in keyof DB]: { update: T; set: Updateable<DB[T]>; where: { [C in keyof DB[T]]?: unknown }; orElse?: Refusal } }[keyof DB]
   | { [T in keyof DB]: CountWrite<T> }[keyof DB];
 
 /**
+ * What the unit answers when a write that must change a row finds none (an update with `orElse`,
+ * a count at its cap): the whole statement fails (SQLSTATE MP410, migration 014) and nothing of
+ * the unit is written.
+ */
+export interface Refusal { code: ErrorCode; message: string }
+
+/**
  * Adds `by` to a count column of the row matching `where`, only while the count stays within the
- * row's `cap` column (null: no cap). When no row is left to change, the whole statement fails
- * with SQLSTATE MP410 (migration 014) and the unit answers OUT_OF_STOCK: a limited quantity
- * (a reward's stock) is taken with the points, under any concurrency, or not at all.
+ * row's `cap` column (null: no cap), or the unit is refused with `orElse`: a limited quantity (a
+ * reward's stock) is taken with the points, under any concurrency, or not at all.
  */
 export interface CountWrite<T extends keyof DB> {
   count: T;
@@ -35,6 +41,7 @@ export interface CountWrite<T extends keyof DB> {
   by: number;
   cap?: keyof DB[T] & string;
   where: { [C in keyof DB[T]]?: unknown };
+  orElse: Refusal;
 }
 
 export interface MemberReadOptions {
@@ -193,11 +200,11 @@ export async function writePlan(db: Db, plan: Planned, { last, versions }: Write
       from (values ${draws}) as d(id, member_id, points)
       where point_lots.id = d.id and point_lots.member_id = d.member_id)`);
   }
-  const counted: string[] = [];
-  plan.rows.forEach((row, i) => {
-    const write = typeof row === 'function' ? row() : row;
+  const writes = plan.rows.map((row) => (typeof row === 'function' ? row() : row));
+  const kept: string[] = [];
+  writes.forEach((write, i) => {
     ctes.push(`r${i} as (${rowWrite(p, write)})`);
-    if ('count' in write) counted.push(`(select count_kept(count(*) > 0) from r${i})`);
+    if (refusalOf(write)) kept.push(`write_kept(exists (select 1 from r${i}), ${i})`);
   });
   if (plan.events.length > 0) ctes.push(...outboxCtes(p, plan.events));
   // The member rows are written after the guard has passed (they read `ok`): the guard's lock
@@ -217,14 +224,16 @@ export async function writePlan(db: Db, plan: Planned, { last, versions }: Write
   }
   const ok = guarded ? '(select ok from ok)' : 'true';
   const seqs = plan.entries.length > 0 ? '(select json_agg(json_build_array(e.id, e.seq)) from e)' : 'null';
-  // A count's check is asked in the final select, which is what makes it run.
-  const kept = counted.length > 0 ? counted.join(' and ') : 'true';
-  const statement = CompiledQuery.raw(`with ${ctes.join(',\n')}\nselect ${ok} as ok, ${kept} as kept, ${seqs} as seqs`, p.values);
+  // The checks of the writes that must change a row are asked in the final select, which is
+  // what makes them run.
+  const checks = kept.length > 0 ? kept.join(' and ') : 'true';
+  const statement = CompiledQuery.raw(`with ${ctes.join(',\n')}\nselect ${ok} as ok, ${checks} as kept, ${seqs} as seqs`, p.values);
   let rows: unknown[];
   try {
     rows = last ? await executeLast(db, statement) : (await db.executeQuery<{ seqs: unknown }>(statement)).rows;
   } catch (error) {
-    if (pgErrorCode(error) === COUNT_EXCEEDED) throw new OutOfStockError();
+    const refused = pgErrorCode(error) === WRITE_NOT_KEPT ? refusalOf(writes[Number((error as { detail?: string }).detail)]) : undefined;
+    if (refused) throw new AppError(refused.code, refused.message);
     throw error;
   }
   const written = ((rows[0] as { seqs?: unknown } | undefined)?.seqs ?? []) as [string, number][];
@@ -238,6 +247,11 @@ function insert(p: Params, table: string, columns: readonly string[], rows: read
     return `(${columns.map((c) => (values[c] === undefined ? 'default' : p.add(values[c]))).join(', ')})`;
   });
   return `insert into ${ident(table)} (${columns.map(ident).join(', ')}) values ${tuples.join(', ')}`;
+}
+
+/** The refusal of a write that must change a row; undefined for any other. */
+function refusalOf(write: RowWrite | undefined): Refusal | undefined {
+  return write && ('count' in write || 'update' in write) ? write.orElse : undefined;
 }
 
 function rowWrite(p: Params, write: RowWrite): string {
@@ -254,7 +268,7 @@ function rowWrite(p: Params, write: RowWrite): string {
   }
   const set = Object.entries(write.set).filter(([, v]) => v !== undefined).map(([c, v]) => `${ident(c)} = ${p.add(v)}`);
   const where = Object.entries(write.where).map(([c, v]) => `${ident(c)} = ${p.add(v)}`);
-  return `update ${ident(write.update)} set ${set.join(', ')} where ${where.join(' and ')}`;
+  return `update ${ident(write.update)} set ${set.join(', ')} where ${where.join(' and ')}${write.orElse ? ' returning 1' : ''}`;
 }
 
 /**

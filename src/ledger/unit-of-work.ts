@@ -113,8 +113,28 @@ export async function runUnit<R>(env: UnitEnv, spec: UnitSpec<R>, operation: Ope
 }
 
 async function locked<R>(env: UnitEnv, program: ProgramView, ids: string[], spec: UnitSpec<R>, operation: Operation<R>): Promise<R> {
+  let attempt: UnitOfWork | undefined;
+  try {
+    return await lockedAttempts(env, program, ids, spec, operation, (work) => { attempt = work; });
+  } catch (error) {
+    // Refused by its last statement (a write that found no row to change: the last unit of
+    // stock gone), the unit may have been a retry of a request a duplicate did meanwhile, which
+    // its probe, read before the duplicate committed, could not see: the duplicate's outcome is
+    // the answer then.
+    if (error instanceof AppError && spec.replay && attempt?.closed) {
+      const outcome = await spec.replay.read(env.db, attempt.members);
+      if (outcome !== undefined) return outcome;
+    }
+    throw error;
+  }
+}
+
+async function lockedAttempts<R>(
+  env: UnitEnv, program: ProgramView, ids: string[], spec: UnitSpec<R>, operation: Operation<R>, started: (work: UnitOfWork) => void,
+): Promise<R> {
   return inTransaction(env.db, async (tx) => {
     const work = new UnitOfWork(tx, program, spec.status, 'locked', spec.qualifying === true);
+    started(work);
     const now = await env.now();
     // In id order, so two units on the same members never wait for each other in a circle.
     let probed = false;
@@ -129,8 +149,8 @@ async function locked<R>(env: UnitEnv, program: ProgramView, ids: string[], spec
       return await decide(env, work, spec, operation);
     } catch (error) {
       // A refusal after a stale probe: the duplicate's outcome, if there is one, is the answer.
-      // (Once the attempt has written, what the replay would find may be its own records; a
-      // refusal by the last statement itself, a count past its cap, leaves nothing to read on.)
+      // (Once the attempt has written, what the replay would find may be its own records; after
+      // a refusal by the last statement itself the transaction is over: see locked.)
       if (error instanceof AppError && spec.replay && !work.hasWritten && !work.closed && (await spec.replay.read(tx, work.members)) !== undefined) {
         throw new ReplayOnRetry();
       }

@@ -1,6 +1,6 @@
 import { CompiledQuery, sql } from 'kysely';
 import type { Db } from '../db/database';
-import { outboxOf } from '../db/outbox';
+import { isoUtc, outboxOf } from '../db/outbox';
 import { Params, ident } from '../db/sql-text';
 import { inTransaction } from '../db/transaction';
 import { ShapedStatement } from '../db/shaped';
@@ -41,7 +41,7 @@ export async function insertIfAbsent(db: Db, member: NewMember): Promise<MemberR
     `m as (insert into members (${columns.map(ident).join(', ')}) values (${columns.map((c) => p.add(member[c])).join(', ')})
       on conflict (external_id) do nothing returning *)`,
     ...outboxOf(`select gen_random_uuid(), 'member.enrolled', m.id,
-      jsonb_build_object('memberId', m.id, 'externalId', m.external_id, 'enrolledAt', m.enrolled_at, 'referredBy', m.referred_by), m.created_at from m`),
+      jsonb_build_object('memberId', m.id, 'externalId', m.external_id, 'enrolledAt', ${isoUtc('m.enrolled_at')}, 'referredBy', m.referred_by), m.created_at from m`),
   ];
   const { rows } = await db.executeQuery<MemberRow>(CompiledQuery.raw(`with ${ctes.join(',\n')} select * from m`, p.values));
   return rows[0];

@@ -15,20 +15,9 @@ export async function insertReward(db: Db, row: RewardTerms & { id: string; crea
   return db.insertInto('rewards').values(row).returningAll().executeTakeFirstOrThrow();
 }
 
-/**
- * Replaces a reward's terms; undefined when there is no such reward. Vouchers are counted against
- * stock only while the reward has one: a reward given a stock after being unlimited starts from
- * its vouchers not cancelled so far.
- */
+/** Replaces a reward's terms; undefined when there is no such reward. A stock below the vouchers issued fails its check. */
 export async function updateReward(db: Db, id: string, terms: RewardTerms, at: Date): Promise<RewardRow | undefined> {
-  return db.updateTable('rewards')
-    .set((eb) => ({
-      ...terms, updated_at: at,
-      issued: terms.stock === null ? eb.ref('issued') : eb.case().when('stock', 'is', null)
-        .then(eb.selectFrom('redemptions').select((c) => c.fn.countAll<number>().as('n')).whereRef('reward_id', '=', 'rewards.id').where('status', '<>', 'CANCELLED'))
-        .else(eb.ref('issued')).end(),
-    }))
-    .where('id', '=', id).returningAll().executeTakeFirst();
+  return db.updateTable('rewards').set({ ...terms, updated_at: at }).where('id', '=', id).returningAll().executeTakeFirst();
 }
 
 export async function findReward(db: Db, id: string): Promise<RewardRow | undefined> {
@@ -100,10 +89,23 @@ export async function findRedemptionByCode(db: Db, voucherCode: string): Promise
 }
 
 
-/** A page of a member's vouchers, newest first, after `after` (a creation instant and an id), limit + 1 rows. */
-export function listRedemptions(db: Db, memberId: string, status: RedemptionStatus | null, limit: number, after: [Date, string] | undefined) {
+/**
+ * A page of a member's vouchers, newest first, after `after` (a creation instant and an id), limit
+ * + 1 rows; with `partnerId`, only those that partner redeemed or whose reward it fulfils
+ * (rewards.rules seesVoucher).
+ */
+export function listRedemptions(
+  db: Db, memberId: string, o: { status: RedemptionStatus | null; partnerId: string | null }, limit: number, after: [Date, string] | undefined,
+) {
   let query = db.selectFrom('redemptions').where('member_id', '=', memberId);
-  if (status) query = query.where('status', '=', status);
+  if (o.status) query = query.where('status', '=', o.status);
+  const partnerId = o.partnerId;
+  if (partnerId !== null) {
+    query = query.where((eb) => eb.or([
+      eb('partner_id', '=', partnerId),
+      eb.exists(eb.selectFrom('rewards').select('rewards.id').whereRef('rewards.id', '=', 'redemptions.reward_id').where('rewards.partner_id', '=', partnerId)),
+    ]));
+  }
   return {
     page: () => {
       let page = query.selectAll();
@@ -117,10 +119,12 @@ export function listRedemptions(db: Db, memberId: string, status: RedemptionStat
   };
 }
 
-/** Marks an issued voucher used; undefined when it is not ISSUED (any more). */
+/** Marks an issued voucher within its end used; undefined when it is not (any more). */
 export async function markUsed(db: Db, id: string, at: Date): Promise<RedemptionRow | undefined> {
   return db.updateTable('redemptions').set({ status: 'USED', used_at: at })
-    .where('id', '=', id).where('status', '=', 'ISSUED').returningAll().executeTakeFirst();
+    .where('id', '=', id).where('status', '=', 'ISSUED')
+    .where((eb) => eb.or([eb('valid_until', 'is', null), eb('valid_until', '>', at)]))
+    .returningAll().executeTakeFirst();
 }
 
 /**
@@ -143,15 +147,22 @@ export function insertRedemption(row: Insertable<RedemptionTable>): RowWrite {
   return { insert: 'redemptions', rows: [row] };
 }
 
-/** Takes one unit of the reward's stock; the unit's statement fails with OUT_OF_STOCK when none is left. */
+/** Takes one unit of the reward's stock; the unit is refused OUT_OF_STOCK when none is left. */
 export function takeStock(rewardId: string): RowWrite {
-  return { count: 'rewards', column: 'issued', by: 1, cap: 'stock', where: { id: rewardId } };
+  return { count: 'rewards', column: 'issued', by: 1, cap: 'stock', where: { id: rewardId }, orElse: { code: 'OUT_OF_STOCK', message: 'This reward is out of stock' } };
 }
 
 export function giveBackStock(rewardId: string): RowWrite {
-  return { count: 'rewards', column: 'issued', by: -1, where: { id: rewardId } };
+  return { count: 'rewards', column: 'issued', by: -1, where: { id: rewardId }, orElse: { code: 'INVALID_STATE', message: 'This reward has no voucher to give back' } };
 }
 
+/**
+ * Cancels a voucher only if it is still ISSUED when the unit writes: one marked used or expired
+ * meanwhile refuses the whole cancel, its points and stock with it.
+ */
 export function cancelled(id: string, o: { at: Date; reason: string | null; reversalTxnId: string }): RowWrite {
-  return { update: 'redemptions', set: { status: 'CANCELLED', cancelled_at: o.at, cancel_reason: o.reason, reversal_txn_id: o.reversalTxnId }, where: { id, status: 'ISSUED' } };
+  return {
+    update: 'redemptions', set: { status: 'CANCELLED', cancelled_at: o.at, cancel_reason: o.reason, reversal_txn_id: o.reversalTxnId },
+    where: { id, status: 'ISSUED' }, orElse: { code: 'INVALID_STATE', message: 'This voucher was used or expired meanwhile: it cannot be cancelled' },
+  };
 }

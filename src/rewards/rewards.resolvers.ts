@@ -2,7 +2,7 @@ import type { Resolvers } from '../graphql/generated';
 import { CARRIES_RATE_COUNT, guarded } from '../auth/guards';
 import * as ledger from '../ledger/ledger.repo';
 import * as repo from './rewards.repo';
-import { remaining } from './rewards.rules';
+import { remaining, voucherStatus } from './rewards.rules';
 import * as rewards from './rewards.service';
 
 export const rewardsResolvers: Resolvers = {
@@ -40,6 +40,7 @@ export const rewardsResolvers: Resolvers = {
     memberId: (r) => r.member_id,
     pointsSpent: (r) => r.points_spent,
     voucherCode: (r) => r.voucher_code,
+    status: async (r, _a, ctx) => voucherStatus(r, await ctx.now()),
     transaction: async (r, _a, ctx) => {
       const entry = await ledger.findTransaction(ctx.db, r.txn_id);
       if (!entry) throw new Error(`the entry of redemption ${r.id} vanished`);

@@ -2,7 +2,8 @@
  * The rewards catalogue's decisions, without I/O: what a reward's terms may be, whether a member
  * may redeem it now, how a voucher code is made and read back.
  */
-import type { RewardType } from '../db/schema';
+import type { Actor } from '../context';
+import type { RedemptionStatus, RewardType } from '../db/schema';
 import { AppError, BadInputError, ForbiddenError, InvalidStateError, OutOfStockError } from '../errors';
 import { checkPoints } from '../ledger/ledger.rules';
 
@@ -111,6 +112,31 @@ export function redeemRefusal({ reward, now, tierRank, held }: RedeemSituation):
   }
   if (remaining(reward) === 0) return new OutOfStockError('This reward is out of stock');
   return null;
+}
+
+/** A voucher's status at `now`: an ISSUED one past its end is EXPIRED, whether or not the maintenance pass has marked it yet. */
+export function voucherStatus(v: { status: RedemptionStatus; valid_until: Date | null }, now: Date): RedemptionStatus {
+  return v.status === 'ISSUED' && v.valid_until !== null && v.valid_until.getTime() <= now.getTime() ? 'EXPIRED' : v.status;
+}
+
+/**
+ * What marking a voucher used (`use`) or cancelling it (`cancel`) does to a voucher with `status`
+ * (voucherStatus): change it, answer it as it is (done already), or refuse.
+ */
+export function voucherChange(change: 'use' | 'cancel', status: RedemptionStatus): 'change' | 'unchanged' | AppError {
+  if (status === 'ISSUED') return 'change';
+  if (status === (change === 'use' ? 'USED' : 'CANCELLED')) return 'unchanged';
+  return new InvalidStateError(`This voucher is ${status.toLowerCase()}: it cannot be ${change === 'use' ? 'used' : 'cancelled'}`);
+}
+
+/**
+ * Whether `actor` may see a voucher: an ADMIN; the MEMBER who holds it; a PARTNER that redeemed it
+ * or fulfils its reward.
+ */
+export function seesVoucher(actor: Actor, v: { member_id: string; partner_id: string | null }, rewardPartnerId: string | null): boolean {
+  if (actor.role === 'ADMIN') return true;
+  if (actor.role === 'MEMBER') return actor.memberId?.toLowerCase() === v.member_id;
+  return actor.partnerId !== undefined && (v.partner_id === actor.partnerId || rewardPartnerId === actor.partnerId);
 }
 
 // Crockford's base 32: no I, L, O or U, so a code read aloud or typed is not misread.

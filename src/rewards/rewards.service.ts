@@ -11,7 +11,7 @@ import { actorKey, requireActor, requireMemberAccess } from '../auth/guards';
 import type { Db } from '../db/database';
 import { isUuid } from '../db/ids';
 import type { RedemptionStatus } from '../db/schema';
-import { BadInputError, ForbiddenError, InvalidStateError, NotFoundError, UNIQUE_VIOLATION, pgErrorCode } from '../errors';
+import { AppError, BadInputError, CHECK_VIOLATION, ForbiddenError, InvalidStateError, NotFoundError, UNIQUE_VIOLATION, pgErrorCode } from '../errors';
 import { checkPageSize, decodeCursor, encodeCursor } from '../graphql/pagination';
 import { debit, returnRedemption } from '../ledger/ledger.core';
 import * as ledger from '../ledger/ledger.repo';
@@ -25,7 +25,9 @@ import { getProgram } from '../program/program.service';
 import { currentTier, tierStatusRules } from '../tiers/tiers.service';
 import * as repo from './rewards.repo';
 import type { RedemptionPageView, RedemptionRow, RewardPageView, RewardRow } from './rewards.repo';
-import { VOUCHER_BYTES, checkReward, onOffer, readVoucherCode, redeemRefusal, voucherCode, type RewardInput } from './rewards.rules';
+import {
+  VOUCHER_BYTES, checkReward, onOffer, readVoucherCode, redeemRefusal, seesVoucher, voucherChange, voucherCode, voucherStatus, type RewardInput,
+} from './rewards.rules';
 
 /** ADMIN sees the whole catalogue; anyone else what is on offer now. */
 function seesWholeCatalogue(ctx: Ctx): boolean {
@@ -64,8 +66,6 @@ export async function updateReward(ctx: Ctx, id: string, input: RewardInput): Pr
     throw error;
   }
 }
-
-const CHECK_VIOLATION = '23514';
 
 export async function getReward(ctx: Ctx, id: string): Promise<RewardRow | null> {
   const reward = isUuid(id) ? await repo.findReward(ctx.db, id) : undefined;
@@ -136,9 +136,9 @@ export async function redeemReward(ctx: Ctx, input: RedeemRewardInput): Promise<
       type: 'REDEEM', points: reward.points_cost, description: `Reward ${reward.code}: ${reward.name}`,
       partnerId: actor.partnerId ?? null, actor: actorKey(actor),
     }, { mode: 'STRICT' });
-    // Stock is counted only while the reward has one: an unlimited reward's row is not a point
-    // every redemption of it waits on.
-    if (reward.stock !== null) work.write(repo.takeStock(reward.id));
+    // Counted whether or not the reward has a stock (then there is no cap), so a stock set later
+    // starts from the vouchers issued, however the change and redemptions interleave.
+    work.write(repo.takeStock(reward.id));
     const redemption: RedemptionRow = {
       id: randomUUID(), reward_id: reward.id, member_id: member.id, points_spent: reward.points_cost,
       voucher_code: voucherCodeNow(), status: 'ISSUED', partner_id: actor.partnerId ?? null, txn_id: entry.id, reversal_txn_id: null,
@@ -164,15 +164,11 @@ async function redemptionOrThrow(db: Db, id: string): Promise<RedemptionRow> {
   return redemption;
 }
 
-/**
- * Whether the caller may see the voucher: ADMIN; the MEMBER who holds it; a PARTNER that
- * redeemed it or fulfils its reward.
- */
+/** Whether the caller may see the voucher (rewards.rules seesVoucher). */
 async function mayRead(ctx: Ctx, redemption: RedemptionRow): Promise<boolean> {
   const actor = requireActor(ctx);
-  if (actor.role === 'ADMIN') return true;
-  if (actor.role === 'MEMBER') return actor.memberId?.toLowerCase() === redemption.member_id;
-  return redemption.partner_id === actor.partnerId || (await repo.findReward(ctx.db, redemption.reward_id))?.partner_id === actor.partnerId;
+  const rewardPartner = actor.role === 'PARTNER' ? ((await repo.findReward(ctx.db, redemption.reward_id))?.partner_id ?? null) : null;
+  return seesVoucher(actor, redemption, rewardPartner);
 }
 
 export async function getRedemption(ctx: Ctx, id: string): Promise<RedemptionRow | null> {
@@ -189,15 +185,18 @@ export async function findVoucher(ctx: Ctx, code: string): Promise<RedemptionRow
 
 export interface RedemptionsArgs { memberId: string; status?: RedemptionStatus | null; first?: number | null; after?: string | null }
 
-/** A member's vouchers, newest first (a PARTNER sees the member's vouchers as it sees its balance). */
+/** A member's vouchers, newest first; a PARTNER sees those it redeemed or whose reward it fulfils. */
 export async function listRedemptions(ctx: Ctx, args: RedemptionsArgs): Promise<RedemptionPageView> {
-  requireMemberAccess(ctx, args.memberId);
+  const actor = requireMemberAccess(ctx, args.memberId);
   const limit = checkPageSize(args.first);
   const after = args.after ? decodeCursor(args.after, 2) : undefined;
   const at = after ? new Date(after[0] as string) : undefined;
   if (after && (Number.isNaN(at?.getTime()) || !isUuid(after[1] as string))) throw new BadInputError('Invalid cursor', 'after');
   if (!isUuid(args.memberId)) throw new NotFoundError('Member');
-  const query = repo.listRedemptions(ctx.db, args.memberId.toLowerCase(), args.status ?? null, limit, after ? [at as Date, after[1] as string] : undefined);
+  const query = repo.listRedemptions(
+    ctx.db, args.memberId.toLowerCase(), { status: args.status ?? null, partnerId: actor.role === 'PARTNER' ? (actor.partnerId ?? null) : null },
+    limit, after ? [at as Date, after[1] as string] : undefined,
+  );
   const rows = await query.page();
   const edges = rows.slice(0, limit).map((node) => ({ cursor: encodeCursor([node.created_at.toISOString(), node.id]), node }));
   return { edges, pageInfo: { hasNextPage: rows.length > limit, endCursor: edges.at(-1)?.cursor ?? null }, countTotal: query.count };
@@ -212,11 +211,17 @@ export async function markRedemptionUsed(ctx: Ctx, id: string): Promise<Redempti
     const reward = await repo.findReward(ctx.db, redemption.reward_id);
     if (reward?.partner_id !== actor.partnerId) throw new ForbiddenError('A partner may mark used only the vouchers of rewards it fulfils');
   }
-  const used = await repo.markUsed(ctx.db, redemption.id, await ctx.now());
+  const now = await ctx.now();
+  const change = voucherChange('use', voucherStatus(redemption, now));
+  if (change instanceof AppError) throw change;
+  if (change === 'unchanged') return redemption;
+  const used = await repo.markUsed(ctx.db, redemption.id, now);
   if (used) return used;
-  const now = await repo.findRedemption(ctx.db, redemption.id);
-  if (now?.status === 'USED') return now;
-  throw new InvalidStateError(`This voucher is ${now?.status.toLowerCase() ?? 'gone'}: it cannot be used`);
+  // Used, cancelled or expired meanwhile: answered as it now is.
+  const current = await redemptionOrThrow(ctx.db, redemption.id);
+  const after = voucherChange('use', voucherStatus(current, now));
+  if (after === 'unchanged') return current;
+  throw after instanceof AppError ? after : new InvalidStateError('This voucher changed meanwhile: try again');
 }
 
 /**
@@ -233,14 +238,14 @@ export async function cancelRedemption(ctx: Ctx, id: string, reason: string | nu
   return runUnit(ctx, { members: [found.member_id], status: tierStatusRules, active: false }, async (work) => {
     // Read again within the unit: a cancel racing this one has changed the member's row.
     const redemption = await redemptionOrThrow(work.db, found.id);
-    if (redemption.status === 'CANCELLED') return redemption;
-    if (redemption.status !== 'ISSUED') throw new InvalidStateError(`This voucher is ${redemption.status.toLowerCase()}: it cannot be cancelled`);
+    const change = voucherChange('cancel', voucherStatus(redemption, work.now));
+    if (change instanceof AppError) throw change;
+    if (change === 'unchanged') return redemption;
     const original = await ledger.findTransaction(work.db, redemption.txn_id);
     if (!original) throw new Error(`the entry of redemption ${redemption.id} vanished`);
     const member = work.member(redemption.member_id);
     const reversal = await returnRedemption(work, member, original, { description: why ?? 'Voucher cancelled', actor: actorKey(actor) });
-    // Stock is counted only while the reward has one (rewards.repo updateReward).
-    if ((await repo.findReward(work.db, redemption.reward_id))?.stock != null) work.write(repo.giveBackStock(redemption.reward_id));
+    work.write(repo.giveBackStock(redemption.reward_id));
     work.write(repo.cancelled(redemption.id, { at: work.now, reason: why, reversalTxnId: reversal.id }));
     return { ...redemption, status: 'CANCELLED', cancelled_at: work.now, cancel_reason: why, reversal_txn_id: reversal.id };
   });

@@ -30,6 +30,8 @@ export interface DeliveryDeps {
 export interface SendResult {
   /** Taken: a 2xx answer, or the stream's acknowledgement. */
   ok: boolean;
+  /** A failure no retry can mend (the receiver is on an address it may not be on). */
+  permanent?: boolean;
   statusCode: number | null;
   error: string | null;
   durationMs: number;
@@ -64,11 +66,11 @@ export async function send(url: string, body: string, headers: Record<string, st
   // A host written as an address is connected to without a lookup: it is checked here.
   const literal = target.hostname.replace(/^\[(.*)\]$/, '$1');
   if (!s.allowPrivate && isIP(literal) !== 0 && isPrivateAddress(literal)) {
-    return { ok: false, statusCode: null, error: `EPRIVATE: receiver address ${literal} is private (WEBHOOK_ALLOW_PRIVATE)`, durationMs: 0 };
+    return { ok: false, permanent: true, statusCode: null, error: `EPRIVATE: receiver address ${literal} is private (WEBHOOK_ALLOW_PRIVATE)`, durationMs: 0 };
   }
   return new Promise<SendResult>((resolve) => {
-    const done = (statusCode: number | null, error: string | null) => resolve({
-      ok: error === null && statusCode !== null && statusCode >= 200 && statusCode < 300, statusCode, error, durationMs: Math.round(performance.now() - started),
+    const done = (statusCode: number | null, error: string | null, permanent = false) => resolve({
+      ok: error === null && statusCode !== null && statusCode >= 200 && statusCode < 300, permanent, statusCode, error, durationMs: Math.round(performance.now() - started),
     });
     const req = request(target, {
       method: 'POST', lookup, signal: AbortSignal.timeout(s.timeoutMs),
@@ -80,7 +82,7 @@ export async function send(url: string, body: string, headers: Record<string, st
     });
     req.on('error', (error: Error & { code?: string }) => {
       const timedOut = error.name === 'AbortError' || error.name === 'TimeoutError';
-      done(null, timedOut ? `no answer within ${s.timeoutMs} ms` : `${error.code ?? error.name}: ${error.message}`);
+      done(null, timedOut ? `no answer within ${s.timeoutMs} ms` : `${error.code ?? error.name}: ${error.message}`, error.code === 'EPRIVATE');
     });
     req.end(body);
   });
@@ -111,12 +113,12 @@ export async function deliver(d: repo.Claimed, deps: DeliveryDeps): Promise<repo
       'milepost-event-id': d.event_id, 'milepost-event-type': d.type, 'milepost-delivery-id': d.id, 'milepost-attempt': String(d.attempts + 1),
     }, deps.settings);
   const { ok } = result;
-  const step = afterAttempt({ ok, attempts: d.attempts + 1, queuedAt: d.created_at, now: now(), random: (deps.random ?? Math.random)() }, deps.settings);
+  const step = afterAttempt({ ok, permanent: result.permanent, attempts: d.attempts + 1, queuedAt: d.created_at, now: now(), random: (deps.random ?? Math.random)() }, deps.settings);
   const outcome: repo.AttemptOutcome = {
     status: step.status, retryInMs: step.status === 'PENDING' ? step.retryInMs : null, statusCode: result.statusCode,
     error: ok ? null : (result.error ?? `HTTP ${result.statusCode}`), durationMs: result.durationMs,
   };
-  await repo.recordAttempt(deps.db, d.id, outcome);
+  await repo.recordAttempt(deps.db, d, outcome);
   if (step.status === 'FAILED') {
     deps.logger?.warn({ webhookId: d.webhook_id, deliveryId: d.id, eventId: d.event_id, attempts: d.attempts + 1 }, 'webhook delivery failed for good');
     if (failingForHorizon(await repo.lastSuccess(deps.db, d.webhook_id), d.created_at)) {

@@ -2,7 +2,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { CompiledQuery, sql, type Selectable } from 'kysely';
 import type { Db } from '../db/database';
-import { outboxOf } from '../db/outbox';
+import { isoUtc, outboxOf } from '../db/outbox';
 import type { DeliveryStatus, WebhookAttemptTable, WebhookDeliveryTable, WebhookTable } from '../db/schema';
 import type { CountedPage } from '../graphql/pagination';
 import { Params } from '../db/sql-text';
@@ -34,16 +34,37 @@ export async function findWebhook(db: Db, id: string): Promise<WebhookRow | unde
   return db.selectFrom('webhooks').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-/** Turns a webhook on (forgetting why it was disabled) or off. */
+/**
+ * When a webhook that is off holds its pending deliveries: not due, so the workers do not look at
+ * them, until it is switched on again and they are due at once.
+ */
+export const HELD = new Date('9999-12-31T00:00:00Z');
+
+/** Turns a webhook on (forgetting why it was disabled; its held deliveries due now) or off (holding them). */
 export async function setActive(db: Db, id: string, active: boolean, at: Date): Promise<WebhookRow | undefined> {
-  return db.updateTable('webhooks').set({ active, disabled_reason: null, updated_at: at }).where('id', '=', id).returningAll().executeTakeFirst();
+  return db.transaction().execute(async (tx) => {
+    const webhook = await tx.updateTable('webhooks').set({ active, disabled_reason: null, updated_at: at }).where('id', '=', id).returningAll().executeTakeFirst();
+    if (webhook) await holdDeliveries(tx, id, active);
+    return webhook;
+  });
 }
 
-/** Disables a webhook that is active, saying why; false when it was not active. */
+/** Disables a webhook that is active, saying why, and holds its pending deliveries; false when it was not active. */
 export async function disable(db: Db, id: string, reason: string): Promise<boolean> {
-  const result = await db.updateTable('webhooks').set({ active: false, disabled_reason: reason, updated_at: sql<Date>`clock_timestamp()` })
-    .where('id', '=', id).where('active', '=', true).executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
+  return db.transaction().execute(async (tx) => {
+    const result = await tx.updateTable('webhooks').set({ active: false, disabled_reason: reason, updated_at: sql<Date>`clock_timestamp()` })
+      .where('id', '=', id).where('active', '=', true).executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 0) return false;
+    await holdDeliveries(tx, id, false);
+    return true;
+  });
+}
+
+async function holdDeliveries(db: Db, webhookId: string, release: boolean): Promise<void> {
+  const query = db.updateTable('webhook_deliveries').where('webhook_id', '=', webhookId).where('status', '=', 'PENDING');
+  await (release
+    ? query.set({ next_attempt_at: sql<Date>`clock_timestamp()` }).where('next_attempt_at', '=', HELD)
+    : query.set({ next_attempt_at: HELD })).execute();
 }
 
 /** A page of a webhook's deliveries (with `status`, or all), newest first, after `after` (a creation instant and an id), limit + 1 rows. */
@@ -89,7 +110,7 @@ export interface Claimed extends DeliveryRow {
 export async function claimDue(db: Db, n: number, leaseMs: number, o: { streamTarget: string; publishes: boolean }): Promise<Claimed[]> {
   const { rows } = await db.executeQuery<Claimed>(CompiledQuery.raw(`
     with claimed as (
-      update webhook_deliveries d set leased_until = clock_timestamp() + $2 * interval '1 millisecond'
+      update webhook_deliveries d set leased_until = clock_timestamp() + $2 * interval '1 millisecond', claim = gen_random_uuid()
       where d.id in (
         select c.id from webhook_deliveries c join webhooks w on w.id = c.webhook_id and w.active
         where c.status = 'PENDING' and c.next_attempt_at <= clock_timestamp()
@@ -114,21 +135,29 @@ export interface AttemptOutcome {
   durationMs: number;
 }
 
-/** Records an attempt in the delivery log and the delivery's new state, in one statement. */
-export async function recordAttempt(db: Db, deliveryId: string, o: AttemptOutcome): Promise<void> {
+/**
+ * Records an attempt in the delivery log and the delivery's new state, in one statement, only
+ * while the worker's claim is the delivery's latest (a worker whose lease ran out, and whose
+ * delivery another took, records nothing). A delivery to be tried again holds the member's later
+ * deliveries to the same webhook until then, so the workers do not look at them meanwhile.
+ */
+export async function recordAttempt(db: Db, d: Pick<DeliveryRow, 'id' | 'claim'>, o: AttemptOutcome): Promise<void> {
   const p = new Params();
-  const id = p.add(deliveryId);
   await db.executeQuery(CompiledQuery.raw(`
     with u as (
       update webhook_deliveries set status = ${p.add(o.status)}, attempts = attempts + 1,
         last_status_code = ${p.add(o.statusCode)}::int, last_error = ${p.add(o.error)},
         next_attempt_at = case when ${p.add(o.retryInMs)}::int is null then next_attempt_at else clock_timestamp() + ${p.add(o.retryInMs)}::int * interval '1 millisecond' end,
         delivered_at = case when ${p.add(o.status)} = 'DELIVERED' then clock_timestamp() else null end,
-        leased_until = null
-      where id = ${id}::uuid
-      returning id, attempts)
-    insert into webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms)
-    select id, attempts, clock_timestamp(), ${p.add(o.statusCode)}::int, ${p.add(o.error)}, ${p.add(o.durationMs)}::int from u`, p.values));
+        leased_until = null, claim = null
+      where id = ${p.add(d.id)}::uuid and claim = ${p.add(d.claim)}::uuid and status = 'PENDING'
+      returning id, attempts, status, webhook_id, member_id, event_seq, next_attempt_at),
+    a as (
+      insert into webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms)
+      select id, attempts, clock_timestamp(), ${p.add(o.statusCode)}::int, ${p.add(o.error)}, ${p.add(o.durationMs)}::int from u)
+    update webhook_deliveries s set next_attempt_at = u.next_attempt_at from u
+    where u.status = 'PENDING' and s.webhook_id = u.webhook_id and s.member_id = u.member_id
+      and s.status = 'PENDING' and s.event_seq > u.event_seq and s.next_attempt_at < u.next_attempt_at`, p.values));
 }
 
 /** When a delivery to the webhook last succeeded; null when none has. */
@@ -138,12 +167,13 @@ export async function lastSuccess(db: Db, webhookId: string): Promise<Date | nul
   return (row?.at as Date | null | undefined) ?? null;
 }
 
-/** Queues the delivery's event to its webhook again, as a new delivery due now. */
+/** Queues the delivery's event to its webhook again, as a new delivery due now (held while the webhook is off). */
 export async function replay(db: Db, delivery: DeliveryRow): Promise<DeliveryRow> {
   return db.insertInto('webhook_deliveries').values({
     id: randomUUID(), webhook_id: delivery.webhook_id, event_id: delivery.event_id, event_seq: delivery.event_seq,
     event_type: delivery.event_type, member_id: delivery.member_id, status: 'PENDING',
-    next_attempt_at: sql<Date>`clock_timestamp()`, created_at: sql<Date>`clock_timestamp()`,
+    next_attempt_at: sql<Date>`(select case when w.active then clock_timestamp() else ${HELD} end from webhooks w where w.id = ${delivery.webhook_id})`,
+    created_at: sql<Date>`clock_timestamp()`,
   }).returningAll().executeTakeFirstOrThrow();
 }
 
@@ -156,15 +186,21 @@ export async function noticeExpiring(db: Db, now: Date, until: Date, batch: numb
   const ctes = [
     `due as (select l.id, l.member_id, l.remaining, l.expires_at from point_lots l
       where l.remaining > 0 and l.expires_at > $1 and l.expires_at <= $2
-        and not exists (select 1 from expiring_notices n where n.lot_id = l.id)
+        and not exists (select 1 from expiring_notices n where n.lot_id = l.id and n.expires_at = l.expires_at)
       order by l.expires_at limit $3)`,
-    `n as (insert into expiring_notices (lot_id, member_id, created_at) select id, member_id, $1 from due on conflict do nothing returning lot_id)`,
+    `n as (insert into expiring_notices (lot_id, expires_at, member_id, created_at) select id, expires_at, member_id, $1 from due
+      on conflict do nothing returning lot_id)`,
     ...outboxOf(`select gen_random_uuid(), 'points.expiring', due.member_id,
-      jsonb_build_object('memberId', due.member_id, 'lotId', due.id, 'points', due.remaining, 'expiresAt', due.expires_at), $1::timestamptz
+      jsonb_build_object('memberId', due.member_id, 'lotId', due.id, 'points', due.remaining, 'expiresAt', ${isoUtc('due.expires_at')}), $1::timestamptz
       from n join due on due.id = n.lot_id`),
   ];
   const { rows } = await db.executeQuery<{ n: number }>(CompiledQuery.raw(`with ${ctes.join(',\n')} select count(*)::int as n from n`, [now, until, batch]));
   return rows[0]?.n ?? 0;
+}
+
+/** Deletes notices of lots whose told-of expiry is before `before`. */
+export async function purgeNotices(db: Db, before: Date): Promise<void> {
+  await db.deleteFrom('expiring_notices').where('expires_at', '<', before).execute();
 }
 
 /** Deletes events written before `before` whose deliveries are all done (delivered or failed), with them; answers how many. */

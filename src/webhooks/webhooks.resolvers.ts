@@ -1,5 +1,6 @@
 import type { Resolvers } from '../graphql/generated';
 import { guarded } from '../auth/guards';
+import { HELD } from './webhooks.repo';
 import * as webhooks from './webhooks.service';
 
 export const webhooksResolvers: Resolvers = {
@@ -26,7 +27,8 @@ export const webhooksResolvers: Resolvers = {
     memberId: (d) => d.member_id,
     lastStatusCode: (d) => d.last_status_code,
     lastError: (d) => d.last_error,
-    nextAttemptAt: (d) => (d.status === 'PENDING' ? d.next_attempt_at : null),
+    // Held while the webhook is off: no next attempt to show.
+    nextAttemptAt: (d) => (d.status === 'PENDING' && d.next_attempt_at.getTime() < HELD.getTime() ? d.next_attempt_at : null),
     deliveredAt: (d) => d.delivered_at,
     createdAt: (d) => d.created_at,
     log: (d, _a, ctx) => webhooks.deliveryAttempts(ctx.db, d.id),

@@ -16,10 +16,13 @@ export interface WebhookTerms { url: URL; events: string[]; description: string 
 
 /**
  * A webhook's terms, checked: an absolute http(s) URL without credentials (https only unless
- * `allowHttp`), one or more known event names or '*', a description of at most 500 characters.
- * Where the URL's host resolves is checked when a delivery is sent (receiverAddressRefusal).
+ * `allowHttp`; not a private address or localhost unless `allowPrivate`), one or more known event
+ * names or '*', a description of at most 500 characters. Where a host name resolves is checked
+ * again each time a delivery is sent (delivery.ts send).
  */
-export function checkWebhook(input: { url: string; events: readonly string[]; description?: string | null }, o: { allowHttp: boolean }): WebhookTerms {
+export function checkWebhook(
+  input: { url: string; events: readonly string[]; description?: string | null }, o: { allowHttp: boolean; allowPrivate: boolean },
+): WebhookTerms {
   let url: URL;
   try {
     url = new URL(input.url.trim());
@@ -30,6 +33,7 @@ export function checkWebhook(input: { url: string; events: readonly string[]; de
   if (url.protocol === 'http:' && !o.allowHttp) throw new BadInputError('url must be https (set WEBHOOK_ALLOW_HTTP=true to allow http)', 'url');
   if (url.username || url.password) throw new BadInputError('url must not carry credentials', 'url');
   if (url.href.length > 2000) throw new BadInputError('url must be at most 2000 characters', 'url');
+  if (!o.allowPrivate && privateHost(url.hostname)) throw new BadInputError('url must not be on a private network or localhost (set WEBHOOK_ALLOW_PRIVATE=true to allow it)', 'url');
   url.hash = '';
   const events = [...new Set(input.events.map((e) => e.trim()))];
   if (events.length === 0) throw new BadInputError('events must name at least one event, or "*"', 'events');
@@ -40,9 +44,11 @@ export function checkWebhook(input: { url: string; events: readonly string[]; de
   return { url, events: events.includes('*') ? ['*'] : events, description };
 }
 
-/** Whether a webhook subscribed to `events` receives an event of `type`. */
-export function subscribes(events: readonly string[], type: string): boolean {
-  return events.includes('*') || events.includes(type);
+/** Whether a URL's host is localhost, or an address literal that isPrivateAddress refuses. */
+function privateHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  return isIP(host) !== 0 && isPrivateAddress(host);
 }
 
 export interface RetrySettings { retryBaseMs: number; maxDelayMs: number; horizonMs: number }
@@ -64,12 +70,14 @@ export type DeliveryStep =
 /**
  * What becomes of a delivery after an attempt: a 2xx answer delivers it; otherwise it is tried
  * again after retryDelay, unless that would fall past the horizon from when the event was queued,
- * when it has FAILED.
+ * or the failure is `permanent`, when it has FAILED.
  */
 export function afterAttempt(
-  o: { ok: boolean; attempts: number; queuedAt: Date; now: Date; random: number }, s: RetrySettings,
+  o: { ok: boolean; permanent?: boolean; attempts: number; queuedAt: Date; now: Date; random: number }, s: RetrySettings,
 ): DeliveryStep {
   if (o.ok) return { status: 'DELIVERED' };
+  // A failure no retry can mend (a receiver on an address it may not be on) fails at once.
+  if (o.permanent) return { status: 'FAILED' };
   const retryInMs = retryDelay(o.attempts, o.random, s);
   if (o.now.getTime() + retryInMs > o.queuedAt.getTime() + s.horizonMs) return { status: 'FAILED' };
   return { status: 'PENDING', retryInMs };
@@ -92,13 +100,18 @@ export function signature(secret: string, unixSeconds: number, body: string): st
 
 // Addresses a receiver may not be on outside development: loopback, private networks, link-local,
 // carrier-grade NAT, "this network", multicast and the unspecified address, in IPv4 and IPv6
-// (IPv4-mapped IPv6 addresses are checked as the IPv4 address they carry).
+// (IPv4-mapped IPv6 addresses are checked as the IPv4 address they carry), and the IPv6 ranges
+// that carry an IPv4 address to another network (NAT64, 6to4, IPv4-compatible, SIIT) or are
+// deprecated site-local: any of them may lead to a private IPv4 host.
 const PRIVATE = new BlockList();
 for (const [net, prefix] of [
   ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
   ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4],
 ] as const) PRIVATE.addSubnet(net, prefix, 'ipv4');
-for (const [net, prefix] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) PRIVATE.addSubnet(net, prefix, 'ipv6');
+for (const [net, prefix] of [
+  ['::', 96], ['::ffff:0:0:0', 96], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['2002::', 16],
+  ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
+] as const) PRIVATE.addSubnet(net, prefix, 'ipv6');
 
 /** Whether `address` (an IP literal) is loopback, private, link-local or otherwise not a public receiver's. */
 export function isPrivateAddress(address: string): boolean {

@@ -17,7 +17,7 @@ export interface WebhookInput { url: string; events: readonly string[]; descript
 
 /** Registers a webhook; its secret (32 random bytes, hex, prefixed whsec_) is in the answer and never again. */
 export async function createWebhook(ctx: Ctx, input: WebhookInput): Promise<{ webhook: repo.WebhookRow; secret: string }> {
-  const terms = checkWebhook(input, { allowHttp: ctx.config.webhooks.allowHttp });
+  const terms = checkWebhook(input, ctx.config.webhooks);
   const now = await ctx.now();
   const secret = `whsec_${randomBytes(32).toString('hex')}`;
   const webhook = await repo.insertWebhook(ctx.db, {
@@ -76,6 +76,7 @@ export async function noticeExpiringLots(db: Db, now: Date, days: number): Promi
 /** The maintenance pass's part: events older than the retention, all delivered or failed, go. */
 export async function purgeOldEvents(db: Db, now: Date, retentionDays: number): Promise<number> {
   const before = new Date(now.getTime() - retentionDays * 86_400_000);
+  await repo.purgeNotices(db, before);
   let total = 0;
   for (;;) {
     const n = await repo.purgeEvents(db, before, 1000);

@@ -1,4 +1,6 @@
-import { checkReward, onOffer, readVoucherCode, redeemRefusal, remaining, voucherCode, type RedeemSituation, type RewardInput } from '../../src/rewards/rewards.rules';
+import {
+  checkReward, onOffer, readVoucherCode, redeemRefusal, remaining, seesVoucher, voucherChange, voucherCode, voucherStatus, type RedeemSituation, type RewardInput,
+} from '../../src/rewards/rewards.rules';
 
 const NOW = new Date('2026-03-01T12:00:00Z');
 const at = (iso: string) => new Date(iso);
@@ -111,5 +113,39 @@ describe('voucher codes', () => {
     ['', null],
   ])('readVoucherCode(%p) = %p', (typed, expected) => {
     expect(readVoucherCode(typed)).toBe(expected);
+  });
+});
+
+describe('a voucher after issue', () => {
+  const end = new Date('2026-03-01T12:00:00Z');
+  test.each([
+    ['ISSUED', null, 'ISSUED'],
+    ['ISSUED', new Date('2026-03-01T12:00:01Z'), 'ISSUED'],
+    ['ISSUED', end, 'EXPIRED'],
+    ['USED', end, 'USED'],
+    ['CANCELLED', end, 'CANCELLED'],
+    ['EXPIRED', null, 'EXPIRED'],
+  ] as const)('voucherStatus(%s, ends %p) at noon = %s', (status, validUntil, expected) => {
+    expect(voucherStatus({ status, valid_until: validUntil }, NOW)).toBe(expected);
+  });
+
+  test.each([
+    ['use', 'ISSUED', 'change'], ['use', 'USED', 'unchanged'], ['use', 'CANCELLED', 'INVALID_STATE'], ['use', 'EXPIRED', 'INVALID_STATE'],
+    ['cancel', 'ISSUED', 'change'], ['cancel', 'CANCELLED', 'unchanged'], ['cancel', 'USED', 'INVALID_STATE'], ['cancel', 'EXPIRED', 'INVALID_STATE'],
+  ] as const)('%s a voucher that is %s: %s', (change, status, expected) => {
+    const outcome = voucherChange(change, status);
+    expect(typeof outcome === 'string' ? outcome : outcome.code).toBe(expected);
+  });
+
+  const voucher = { member_id: 'm-1', partner_id: 'p-redeemer' };
+  test.each([
+    [{ role: 'ADMIN', sub: 'a' }, null, true],
+    [{ role: 'MEMBER', sub: 'm', memberId: 'M-1' }, null, true],
+    [{ role: 'MEMBER', sub: 'm', memberId: 'm-2' }, null, false],
+    [{ role: 'PARTNER', sub: 'p', partnerId: 'p-redeemer' }, null, true],
+    [{ role: 'PARTNER', sub: 'p', partnerId: 'p-fulfiller' }, 'p-fulfiller', true],
+    [{ role: 'PARTNER', sub: 'p', partnerId: 'p-other' }, 'p-fulfiller', false],
+  ] as const)('seesVoucher(%o, reward partner %p) = %p', (actor, rewardPartner, expected) => {
+    expect(seesVoucher(actor, voucher, rewardPartner)).toBe(expected);
   });
 });

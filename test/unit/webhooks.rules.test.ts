@@ -1,14 +1,14 @@
 import { createHmac } from 'node:crypto';
 import { entryEvent } from '../../src/ledger/ledger.rules';
-import { afterAttempt, checkWebhook, failingForHorizon, isPrivateAddress, retryDelay, signature, subscribes } from '../../src/webhooks/webhooks.rules';
+import { afterAttempt, checkWebhook, failingForHorizon, isPrivateAddress, retryDelay, signature } from '../../src/webhooks/webhooks.rules';
 
 const RETRY = { retryBaseMs: 5_000, maxDelayMs: 3_600_000, horizonMs: 86_400_000 };
 
 describe('checkWebhook', () => {
   test('keeps the URL without its fragment, the events once, "*" alone', () => {
-    const terms = checkWebhook({ url: ' https://crm.example.com/hooks?x=1#frag ', events: ['points.earned', 'points.earned', 'tier.changed'] }, { allowHttp: false });
+    const terms = checkWebhook({ url: ' https://crm.example.com/hooks?x=1#frag ', events: ['points.earned', 'points.earned', 'tier.changed'] }, { allowHttp: false, allowPrivate: false });
     expect([terms.url.href, terms.events, terms.description]).toEqual(['https://crm.example.com/hooks?x=1', ['points.earned', 'tier.changed'], null]);
-    expect(checkWebhook({ url: 'https://a.example/x', events: ['points.earned', '*'] }, { allowHttp: false }).events).toEqual(['*']);
+    expect(checkWebhook({ url: 'https://a.example/x', events: ['points.earned', '*'] }, { allowHttp: false, allowPrivate: false }).events).toEqual(['*']);
   });
 
   test.each<[string, { url: string; events: string[]; description?: string }, boolean]>([
@@ -20,21 +20,17 @@ describe('checkWebhook', () => {
     ['events', { url: 'https://crm.example.com/hooks', events: [] }, true],
     ['events', { url: 'https://crm.example.com/hooks', events: ['points.*'] }, true],
     ['description', { url: 'https://crm.example.com/hooks', events: ['*'], description: 'd'.repeat(501) }, true],
+    ['url', { url: 'https://127.0.0.1/hooks', events: ['*'] }, false],
+    ['url', { url: 'https://[::1]:8443/hooks', events: ['*'] }, false],
+    ['url', { url: 'https://api.localhost/hooks', events: ['*'] }, false],
+    ['url', { url: 'https://169.254.169.254/latest', events: ['*'] }, false],
   ])('refuses a bad %s', (field, input, allowHttp) => {
-    expect(() => checkWebhook(input, { allowHttp })).toThrow(expect.objectContaining({ code: 'BAD_USER_INPUT', details: { field } }));
+    expect(() => checkWebhook(input, { allowHttp, allowPrivate: false })).toThrow(expect.objectContaining({ code: 'BAD_USER_INPUT', details: { field } }));
   });
 
   test('http is taken where allowed', () => {
-    expect(checkWebhook({ url: 'http://127.0.0.1:9000/x', events: ['*'] }, { allowHttp: true }).url.protocol).toBe('http:');
+    expect(checkWebhook({ url: 'http://127.0.0.1:9000/x', events: ['*'] }, { allowHttp: true, allowPrivate: true }).url.protocol).toBe('http:');
   });
-});
-
-test.each([
-  [['*'], 'tier.changed', true],
-  [['points.earned'], 'points.earned', true],
-  [['points.earned'], 'points.redeemed', false],
-])('subscribes(%p, %p) = %p', (events, type, expected) => {
-  expect(subscribes(events, type)).toBe(expected);
 });
 
 describe('retries', () => {
@@ -54,11 +50,12 @@ describe('retries', () => {
 
   const queuedAt = new Date('2026-03-01T00:00:00Z');
   const at = (ms: number) => new Date(queuedAt.getTime() + ms);
-  test.each<[string, { ok: boolean; attempts: number; now: Date }, unknown]>([
+  test.each<[string, { ok: boolean; permanent?: boolean; attempts: number; now: Date }, unknown]>([
     ['a 2xx delivers', { ok: true, attempts: 4, now: at(1000) }, { status: 'DELIVERED' }],
     ['a failure is retried', { ok: false, attempts: 1, now: at(0) }, { status: 'PENDING', retryInMs: 5_000 }],
     ['a retry within the horizon', { ok: false, attempts: 20, now: at(RETRY.horizonMs - 3_600_000) }, { status: 'PENDING', retryInMs: 3_600_000 }],
     ['a retry past the horizon fails it', { ok: false, attempts: 20, now: at(RETRY.horizonMs - 3_599_999) }, { status: 'FAILED' }],
+    ['a permanent failure fails it at once', { ok: false, permanent: true, attempts: 1, now: at(0) }, { status: 'FAILED' }],
   ])('%s', (_name, o, expected) => {
     expect(afterAttempt({ ...o, queuedAt, random: 0.5 }, RETRY)).toEqual(expected);
   });
@@ -85,6 +82,9 @@ test.each([
   ['8.8.8.8', false], ['93.184.216.34', false],
   ['::1', true], ['::', true], ['fe80::1', true], ['fd12:3456::1', true], ['::ffff:127.0.0.1', true], ['::ffff:8.8.8.8', false],
   ['2606:4700::1111', false], ['not-an-ip', true],
+  // IPv6 ranges that carry an IPv4 address elsewhere, and site-local.
+  ['64:ff9b::7f00:1', true], ['64:ff9b:1::a00:1', true], ['2002:7f00:1::', true], ['::7f00:1', true], ['::ffff:0:7f00:1', true],
+  ['fec0::1', true], ['::ffff:7f00:1', true],
 ])('isPrivateAddress(%p) = %p', (address, expected) => {
   expect(isPrivateAddress(address)).toBe(expected);
 });

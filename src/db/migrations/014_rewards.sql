@@ -1,6 +1,6 @@
 -- The rewards catalogue and its vouchers (src/rewards). A reward's stock is held by `issued`: the
 -- unit of work that issues a voucher raises it in the same statement as the debit, only while it
--- stays within `stock`, so stock is never oversold whatever the concurrency.
+-- stays within `stock` (when there is one), so stock is never oversold whatever the concurrency.
 create table rewards (
   id uuid primary key,
   code text not null unique,
@@ -51,12 +51,14 @@ create index redemptions_member_idx on redemptions (member_id, reward_id, create
 -- The maintenance pass finds issued vouchers past their end.
 create index redemptions_expiring_idx on redemptions (valid_until) where status = 'ISSUED' and valid_until is not null;
 
--- A unit of work's count (ledger/unit-of-work.repo.ts CountWrite) that found no row it could
--- raise within its cap fails its whole statement with SQLSTATE MP410: nothing is written.
-create function count_kept(kept boolean) returns boolean language plpgsql as $$
+-- A unit of work's write that must change a row (ledger/unit-of-work.repo.ts: a count within its
+-- cap, an update of a row still in the state read) and found none fails its whole statement
+-- with SQLSTATE MP410, the write's place in the plan as DETAIL: nothing is written, and the unit
+-- answers with that write's own refusal.
+create function write_kept(kept boolean, write_index int) returns boolean language plpgsql as $$
 begin
   if not kept then
-    raise exception 'a count would pass its cap' using errcode = 'MP410';
+    raise exception 'a write of a unit of work found no row it could change' using errcode = 'MP410', detail = write_index::text;
   end if;
   return true;
 end

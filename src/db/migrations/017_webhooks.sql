@@ -41,8 +41,10 @@ create table webhook_deliveries (
   last_error text,
   -- Wall-clock times (the database's), never the test clock: deliveries meet real receivers.
   next_attempt_at timestamptz not null,
-  -- A worker that claimed it holds it until then; past it, another may.
+  -- A worker that claimed it holds it until then; past it, another may. Its attempt is recorded
+  -- only while its claim is the delivery's latest.
   leased_until timestamptz,
+  claim uuid,
   delivered_at timestamptz,
   created_at timestamptz not null
 );
@@ -51,6 +53,8 @@ create index webhook_deliveries_due_idx on webhook_deliveries (next_attempt_at) 
 -- A member's earlier deliveries to the same endpoint hold back its later ones.
 create index webhook_deliveries_order_idx on webhook_deliveries (webhook_id, member_id, event_seq) where status = 'PENDING';
 create index webhook_deliveries_list_idx on webhook_deliveries (webhook_id, created_at desc, id desc);
+-- An event's deliveries, for the purge of old events.
+create index webhook_deliveries_event_idx on webhook_deliveries (event_id);
 
 -- Every attempt, for the delivery log.
 create table webhook_attempts (
@@ -63,10 +67,13 @@ create table webhook_attempts (
   primary key (delivery_id, attempt)
 );
 
--- The lots a points.expiring event has been sent for: once per lot, whichever instance's
--- maintenance pass finds it first.
+-- The lots a points.expiring event has been sent for, at the expiry it told of: once per lot and
+-- expiry (a lot whose expiry moves, under the inactivity policy, is told of again), whichever
+-- instance's maintenance pass finds it first. Purged with the events.
 create table expiring_notices (
-  lot_id uuid primary key,
+  lot_id uuid not null,
+  expires_at timestamptz not null,
   member_id uuid not null,
-  created_at timestamptz not null
+  created_at timestamptz not null,
+  primary key (lot_id, expires_at)
 );
