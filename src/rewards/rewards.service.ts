@@ -29,6 +29,31 @@ import {
   VOUCHER_BYTES, checkReward, onOffer, readVoucherCode, redeemRefusal, seesVoucher, voucherChange, voucherCode, voucherStatus, type RewardInput,
 } from './rewards.rules';
 
+// A reward is read by every redemption of it and changes rarely: kept briefly per process, as
+// the programme is. Changes through this process drop it at once; other instances see a change
+// within the TTL. Stock is never decided on a kept copy: the unit's statement takes it from the
+// row itself, and a kept copy that says none is left is read again before it refuses.
+const KEPT_MS = 1000;
+const kept = new WeakMap<Db, Map<string, { at: number; reward: Promise<RewardRow | undefined> }>>();
+
+/** The reward by id, through the short-lived per-process copy. */
+function keptReward(db: Db, id: string): Promise<RewardRow | undefined> {
+  let rewards = kept.get(db);
+  if (!rewards) kept.set(db, (rewards = new Map()));
+  const now = Date.now();
+  const hit = rewards.get(id);
+  if (hit && now - hit.at < KEPT_MS) return hit.reward;
+  if (rewards.size >= 10_000) rewards.clear();
+  const reward = repo.findReward(db, id);
+  reward.catch(() => rewards.delete(id));
+  rewards.set(id, { at: now, reward });
+  return reward;
+}
+
+function forgetReward(db: Db, id: string): void {
+  kept.get(db)?.delete(id);
+}
+
 /** ADMIN sees the whole catalogue; anyone else what is on offer now. */
 function seesWholeCatalogue(ctx: Ctx): boolean {
   return requireActor(ctx).role === 'ADMIN';
@@ -58,6 +83,7 @@ export async function updateReward(ctx: Ctx, id: string, input: RewardInput): Pr
   if (!isUuid(id)) throw new NotFoundError('Reward');
   try {
     const updated = await repo.updateReward(ctx.db, id, terms, await ctx.now());
+    forgetReward(ctx.db, id);
     if (!updated) throw new NotFoundError('Reward');
     return updated;
   } catch (error) {
@@ -113,8 +139,9 @@ export async function redeemReward(ctx: Ctx, input: RedeemRewardInput): Promise<
     hash: requestHash({ operation, memberId: input.memberId.toLowerCase(), rewardId: input.rewardId.toLowerCase() }),
   };
   checkKey(idempotency);
-  const reward = isUuid(input.rewardId) ? await repo.findReward(ctx.db, input.rewardId) : undefined;
-  if (!reward) throw new NotFoundError('Reward');
+  const found = isUuid(input.rewardId) ? await keptReward(ctx.db, input.rewardId.toLowerCase()) : undefined;
+  if (!found) throw new NotFoundError('Reward');
+  let reward = found;
   return runUnit(ctx, {
     members: [input.memberId], status: tierStatusRules, lots: true,
     replay: byKey(idempotency, ctx.config.idempotencyRetentionDays, {
@@ -130,7 +157,12 @@ export async function redeemReward(ctx: Ctx, input: RedeemRewardInput): Promise<
       reward.min_tier_rank === null ? null : currentTier(work, member, work.program, now),
       reward.per_member_limit === null ? 0 : repo.heldBy(work.db, member.id, reward.id),
     ]);
-    const refusal = redeemRefusal({ reward, now, tierRank: tier?.rank ?? null, held });
+    let refusal = redeemRefusal({ reward, now, tierRank: tier?.rank ?? null, held });
+    if (refusal?.code === 'OUT_OF_STOCK') {
+      // A kept copy may not know of a voucher cancelled since, or of stock added elsewhere.
+      reward = (await repo.findReward(work.db, reward.id)) ?? reward;
+      refusal = redeemRefusal({ reward, now, tierRank: tier?.rank ?? null, held });
+    }
     if (refusal) throw refusal;
     const entry = await debit(work, member, {
       type: 'REDEEM', points: reward.points_cost, description: `Reward ${reward.code}: ${reward.name}`,
@@ -247,6 +279,7 @@ export async function cancelRedemption(ctx: Ctx, id: string, reason: string | nu
     const reversal = await returnRedemption(work, member, original, { description: why ?? 'Voucher cancelled', actor: actorKey(actor) });
     work.write(repo.giveBackStock(redemption.reward_id));
     work.write(repo.cancelled(redemption.id, { at: work.now, reason: why, reversalTxnId: reversal.id }));
+    forgetReward(ctx.db, redemption.reward_id);
     return { ...redemption, status: 'CANCELLED', cancelled_at: work.now, cancel_reason: why, reversal_txn_id: reversal.id };
   });
 }
