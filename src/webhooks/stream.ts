@@ -51,13 +51,17 @@ export async function openStream(settings: StreamSettings): Promise<EventStream 
 
 /**
  * The stream's delivery target, switched on where this instance publishes (NATS_URL set) and off
- * where it does not: events are queued for the stream only while it is on. Every instance should
- * be configured alike.
+ * where it does not (a database that never had a stream has no such row): events are queued for
+ * the stream only while it is on. Every instance should be configured alike.
  */
 export async function syncStreamTarget(db: Db, settings: StreamSettings, at: Date): Promise<void> {
+  if (settings.url === null) {
+    await repo.switchOffTarget(db, STREAM_TARGET_ID, at);
+    return;
+  }
   await repo.upsertTarget(db, {
     id: STREAM_TARGET_ID, url: `nats://${settings.stream}/${settings.subjectPrefix}`, events: ['*'],
-    description: 'NATS JetStream stream (NATS_URL)', active: settings.url !== null, at,
+    description: 'NATS JetStream stream (NATS_URL)', active: true, at,
   });
 }
 

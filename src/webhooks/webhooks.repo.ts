@@ -26,6 +26,12 @@ export async function upsertTarget(
     .execute();
 }
 
+/** Switches off a target the service keeps itself, where there is one, holding its deliveries. */
+export async function switchOffTarget(db: Db, id: string, at: Date): Promise<void> {
+  const on = await db.selectFrom('webhooks').select('id').where('id', '=', id).where('active', '=', true).executeTakeFirst();
+  if (on) await setActive(db, id, false, at);
+}
+
 export async function listWebhooks(db: Db): Promise<WebhookRow[]> {
   return db.selectFrom('webhooks').selectAll().orderBy('created_at').orderBy('id').execute();
 }
