@@ -1,7 +1,9 @@
 /**
  * The event outbox (migration 017): what a change reports, written by the statement that writes
  * the change, with a delivery queued in the same statement for every active webhook subscribed
- * to it (webhooks/). The delivery workers read only these tables.
+ * to it (webhooks/; the event stream is one of them). An event no active webhook subscribes to
+ * is not written: a programme nobody listens to pays nothing for events. The delivery workers
+ * read only these tables.
  */
 import type { Params } from './sql-text';
 
@@ -28,8 +30,10 @@ export function outboxCtes(p: Params, events: readonly OutboxEvent[], prefix = '
  * created_at) rows, and may name CTEs written before these.
  */
 export function outboxOf(source: string, prefix = 'o'): string[] {
+  const subscribed = `select v.* from (${source}) as v (id, type, member_id, data, created_at)
+    where exists (select 1 from webhooks s where s.active and (v.type = any(s.events) or '*' = any(s.events)))`;
   return [
-    `${prefix}e as (insert into outbox_events (id, type, member_id, data, created_at) ${source} returning id, seq, type, member_id)`,
+    `${prefix}e as (insert into outbox_events (id, type, member_id, data, created_at) ${subscribed} returning id, seq, type, member_id)`,
     `${prefix}d as (insert into webhook_deliveries (id, webhook_id, event_id, event_seq, event_type, member_id, status, next_attempt_at, created_at)
       select gen_random_uuid(), w.id, ${prefix}e.id, ${prefix}e.seq, ${prefix}e.type, ${prefix}e.member_id, 'PENDING', clock_timestamp(), clock_timestamp()
       from ${prefix}e join webhooks w on w.active and (${prefix}e.type = any(w.events) or '*' = any(w.events)))`,

@@ -384,6 +384,8 @@ describe('a voucher after issue', () => {
 
 describe('under concurrency', () => {
   serverTest('50 racing redemptions of a reward with stock 10, half on a second instance: exactly 10 vouchers', async () => {
+    // A webhook listens (no worker sends here), so the redemptions write their events.
+    ok(await t.gql(`mutation($input: WebhookInput!) { createWebhook(input: $input) { secret } }`, { input: { url: 'http://127.0.0.1:9/hooks', events: ['*'] } }));
     const reward = await createReward({ pointsCost: 100, stock: 10 });
     const members = await Promise.all(Array.from({ length: 50 }, () => memberWith(150, 'rw-race')));
     const second = await secondInstance();

@@ -209,6 +209,17 @@ test('a refused change writes no event; a reward, a tier change and lots expirin
   expect(rows[0]!.n).toBe(6);
 });
 
+test('an event no active webhook subscribes to is not written', async () => {
+  const member = await enroll(t, 'wh-unheard');
+  await earn(t, member, 5);
+  await subscribe(['tier.changed']);
+  await earn(t, member, 6);
+  await subscribe(['points.earned']);
+  await earn(t, member, 7);
+  const { rows } = await sql<{ type: string; points: number }>`select type, (data->>'points')::int as points from outbox_events where member_id = ${member} order by seq`.execute(t.database.db);
+  expect(rows).toEqual([{ type: 'points.earned', points: 7 }]);
+});
+
 test('a rewarded referral is reported to the referrer, and a member enrolled with its referrer', async () => {
   await updateProgram(t, { referral: { referrerPoints: 30, refereePoints: 10, maxPerReferrer: null } });
   await subscribe(['member.enrolled', 'referral.rewarded']);
