@@ -155,27 +155,30 @@ export function startWorker(deps: DeliveryDeps): Worker {
     timer = setTimeout(() => { timer = null; void claim(); }, ms);
   };
 
+  const claimOnce = async (): Promise<void> => {
+    const free = settings.concurrency - inFlight.size;
+    if (free <= 0) return;
+    const claimed = await repo.claimDue(deps.db, free, leaseMs, { streamTarget: STREAM_TARGET_ID, publishes: Boolean(deps.stream) });
+    for (const d of claimed) {
+      const sending = deliver(d, deps)
+        .catch((error: unknown) => logger?.error({ err: error, deliveryId: d.id }, 'webhook delivery could not be recorded'))
+        .finally(() => { inFlight.delete(sending); schedule(0); });
+      inFlight.add(sending);
+    }
+    if (claimed.length === free) schedule(0);
+  };
+
+  // One claim at a time. The claim is forgotten once it has settled, whether it returned at once
+  // (every slot busy) or after its statement: a reset done inside the claim itself would run
+  // before the claim was recorded when it returns without waiting, and no claim would follow.
   const claim = (): Promise<void> => {
     if (stopped) return Promise.resolve();
-    claiming ??= (async () => {
-      try {
-        const free = settings.concurrency - inFlight.size;
-        if (free <= 0) return;
-        const claimed = await repo.claimDue(deps.db, free, leaseMs, { streamTarget: STREAM_TARGET_ID, publishes: Boolean(deps.stream) });
-        for (const d of claimed) {
-          const sending = deliver(d, deps)
-            .catch((error: unknown) => logger?.error({ err: error, deliveryId: d.id }, 'webhook delivery could not be recorded'))
-            .finally(() => { inFlight.delete(sending); schedule(0); });
-          inFlight.add(sending);
-        }
-        if (claimed.length === free) schedule(0);
-      } catch (error) {
-        if (!stopped) logger?.error({ err: error }, 'claiming webhook deliveries failed');
-      } finally {
+    claiming ??= claimOnce()
+      .catch((error: unknown) => { if (!stopped) logger?.error({ err: error }, 'claiming webhook deliveries failed'); })
+      .finally(() => {
         claiming = null;
         if (!timer) schedule(settings.pollMs);
-      }
-    })();
+      });
     return claiming;
   };
 

@@ -59,6 +59,12 @@ class Receiver {
     return this;
   }
 
+  /** Answers the oldest request still waiting, with `status`. */
+  releaseOne(status: number): void {
+    const waiting = this.hanging.find((r) => !r.writableEnded);
+    waiting?.writeHead(status).end();
+  }
+
   get hangingCount(): number {
     return this.hanging.filter((r) => !r.writableEnded).length;
   }
@@ -164,6 +170,28 @@ test('a member\'s events arrive in order while its first is retried; another mem
   expect(arrivals.slice(-2)).toEqual([2, 3]);
   expect(arrivals.slice(0, -2).every((p) => p === 1)).toBe(true);
   expect(arrivals.length).toBeGreaterThanOrEqual(4);
+});
+
+test('a worker whose every slot is busy when it looks again goes on claiming once one frees', async () => {
+  // One slot, a receiver that takes 100 ms, and a worker looking every 10 ms: most looks find the
+  // slot busy. Each of five members' events must still be delivered.
+  await worker.stop();
+  const busy = startWorker({ db: t.database.db, settings: { ...t.config.webhooks, concurrency: 1, pollMs: 10 } });
+  try {
+    await subscribe(['points.earned']);
+    receiver.answer = () => 'hang';
+    const members = await Promise.all(Array.from({ length: 5 }, () => enroll(t, 'wh-busy')));
+    for (const m of members) await earn(t, m, 3);
+    const answering = setInterval(() => receiver.releaseOne(200), 100);
+    try {
+      await settles(() => expect(new Set(receiver.got.map((g) => g.event.data.memberId)).size).toBe(5), 10_000);
+    } finally {
+      clearInterval(answering);
+    }
+  } finally {
+    await busy.stop();
+    worker = startWorker({ db: t.database.db, settings: t.config.webhooks });
+  }
 });
 
 test('a receiver that never answers holds no API call: calls answer while its deliveries hang', async () => {
