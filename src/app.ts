@@ -121,6 +121,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       actor,
       db: database.db,
       statements: database.statements,
+      reads: database.reads,
       config,
       log: () => requestLogger(req, logger),
       requestId: requestId(req),
