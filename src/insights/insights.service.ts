@@ -110,6 +110,8 @@ export async function memberLoyalty(ctx: Ctx, member: MemberRow): Promise<Member
 /** How long a summary refreshed member by member may go before every member is visited again. */
 const FULL_REFRESH_MS = 24 * 3_600_000;
 const BATCH = 1000;
+/** How far before the last refresh the next one looks for changes: longer than any write's transaction. */
+const OVERLAP_MS = 5 * 60_000;
 
 export interface RefreshReport { members: number; full: boolean; ms: number }
 
@@ -139,7 +141,10 @@ export async function refreshLoyalty(db: Db, now: Date, logger?: Logger): Promis
       after = ids.at(-1) as string;
     }
   } else {
-    const changed = await repo.membersChangedSince(db, previous.refreshed_at, now);
+    // From a little before the last refresh: a change whose transaction was still open then, or
+    // that carries the same instant, is taken this time (refreshing a member twice is harmless).
+    const since = new Date(previous.refreshed_at.getTime() - OVERLAP_MS);
+    const changed = await repo.membersChangedSince(db, since, now);
     for (let i = 0; i < changed.length; i += BATCH) await refresh(changed.slice(i, i + BATCH));
   }
   await repo.saveSummary(db, programme, now, full, previous);
