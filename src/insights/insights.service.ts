@@ -47,7 +47,7 @@ export interface MemberLoyaltyView {
 /** The programme-wide figures: as the last refresh stored them, or computed now when none has run yet. */
 async function figures(db: Db, now: Date): Promise<{ figures: repo.ProgrammeFigures; asOf: Date }> {
   const stored = await repo.findSummary(db);
-  if (stored) return { figures: stored, asOf: stored.refreshed_at };
+  if (stored) return { figures: stored, asOf: stored.full_refreshed_at };
   return { figures: await repo.programmeFigures(db, now), asOf: now };
 }
 
@@ -126,7 +126,8 @@ export async function refreshLoyalty(db: Db, now: Date, logger?: Logger): Promis
   const previous = await repo.findSummary(db);
   const full = !previous || now.getTime() - previous.full_refreshed_at.getTime() >= FULL_REFRESH_MS
     || now.getTime() < previous.refreshed_at.getTime();
-  const programme = await repo.programmeFigures(db, now);
+  // The programme-wide figures aggregate every order: taken anew with each full refresh only.
+  const programme = full || !previous ? await repo.programmeFigures(db, now) : previous;
   let members = 0;
   const refresh = async (ids: string[]) => {
     const facts = await repo.memberFacts(db, ids, now, program.complaint_sla_hours);
