@@ -117,14 +117,15 @@ export interface RefreshReport { members: number; full: boolean; ms: number }
 
 /**
  * Brings the summary up to `now`: the programme-wide figures, then the rows of the members
- * whose facts changed since the last refresh (all members once a day, and at the first
- * refresh). Part of the maintenance pass.
+ * whose facts changed since the last refresh (all members once a day, at the first refresh,
+ * and when `everyone` is asked for: rows written with past dates, as the seed writes them, are
+ * not found by what changed since). Part of the maintenance pass.
  */
-export async function refreshLoyalty(db: Db, now: Date, logger?: Logger): Promise<RefreshReport> {
+export async function refreshLoyalty(db: Db, now: Date, logger?: Logger, { everyone = false } = {}): Promise<RefreshReport> {
   const started = Date.now();
   const program = await getProgram(db);
   const previous = await repo.findSummary(db);
-  const full = !previous || now.getTime() - previous.full_refreshed_at.getTime() >= FULL_REFRESH_MS
+  const full = everyone || !previous || now.getTime() - previous.full_refreshed_at.getTime() >= FULL_REFRESH_MS
     || now.getTime() < previous.refreshed_at.getTime();
   // The programme-wide figures aggregate every order: taken anew with each full refresh only.
   const programme = full || !previous ? await repo.programmeFigures(db, now) : previous;
