@@ -41,7 +41,7 @@ const text = (pools: IdPools, field: string): Scalar => ({
     { weight: 3, arbitrary: fc.string({ maxLength: 16 }) },
     { weight: 2, arbitrary: fc.string({ unit: 'grapheme', maxLength: 8 }) },
     { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 8 }) },
-    { weight: 2, arbitrary: fc.constantFrom(...BREAKING) },
+    { weight: 4, arbitrary: fc.constantFrom(...BREAKING) },
     { weight: 1, arbitrary: fc.string({ minLength: 1, maxLength: 20 }).map((s) => s.repeat(60)) },
   ),
 });
