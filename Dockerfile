@@ -1,7 +1,12 @@
 # syntax=docker/dockerfile:1
 
+# The image runs the current Node.js LTS line (26, tagged `lts` since October 2026) on Debian's
+# current stable release. The code itself keeps to Node.js 20.19 or later (package.json
+# engines), which development machines and CI still run, so either line builds and runs it.
+ARG NODE_IMAGE=node:26-trixie-slim
+
 # ---- build: compile TypeScript (codegen needs the dev dependencies) ----
-FROM node:20-bookworm-slim AS build
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci
@@ -11,7 +16,7 @@ COPY src ./src
 RUN npm run build
 
 # ---- runtime: production dependencies, compiled code and the SDL only ----
-FROM node:20-bookworm-slim AS runtime
+FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=4000 \

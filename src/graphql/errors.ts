@@ -24,7 +24,7 @@ export function createErrorFormatter(logger: Logger, { hideSuggestions = false }
     const original = unwrapResolverError(error);
     // graphql-js names the schema's fields and enum values it guesses were meant: in
     // production the schema is the caller's to read from the docs, not from error messages.
-    const message = hideSuggestions ? formatted.message.replace(SUGGESTION, '') : formatted.message;
+    const message = shortened(hideSuggestions ? formatted.message.replace(SUGGESTION, '') : formatted.message);
     const base = { message, locations: formatted.locations, path: formatted.path };
     if (original instanceof AppError) {
       return { ...base, message: original.message, extensions: { code: original.code, ...original.details } };
@@ -52,6 +52,18 @@ export function createErrorFormatter(logger: Logger, { hideSuggestions = false }
 const QUERY_LIMIT = /^Syntax Error: (?:(?:Query depth|Aliases|Query Cost|Directives|Token) limit of \d+ exceeded|Document contains more th(?:at|an) \d+ tokens)/;
 
 const SUGGESTION = / ?Did you mean(.+?)\?$/;
+
+// graphql-js quotes the value it refused (a variable of the wrong type, an unknown enum value)
+// in full: an answer quotes at most the start of each such value, and stays short.
+const QUOTED = /"((?:[^"\\]|\\.)*)"/g;
+const MAX_QUOTE = 64;
+const MAX_MESSAGE = 1_000;
+
+function shortened(message: string): string {
+  if (message.length <= 200) return message;
+  const quoted = message.replace(QUOTED, (whole, inner: string) => (inner.length > MAX_QUOTE ? `"${inner.slice(0, MAX_QUOTE)}…"` : whole));
+  return quoted.length > MAX_MESSAGE ? `${quoted.slice(0, MAX_MESSAGE)}…` : quoted;
+}
 
 function isClientStatus(error: unknown): boolean {
   const status = (error as { extensions?: { http?: { status?: unknown } } } | null)?.extensions?.http?.status;

@@ -1,5 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError, Kind, visit, type ArgumentNode, type DocumentNode, type ObjectFieldNode, type SelectionNode } from 'graphql';
+import { textRefusal } from './text-inputs';
 
 /**
  * Refuses, before anything runs, requests the service cannot serve: subscriptions (there are
@@ -9,14 +10,15 @@ import { GraphQLError, Kind, visit, type ArgumentNode, type DocumentNode, type O
  * that counts requests); and text the database cannot store: PostgreSQL's text holds no NUL
  * character, and JSON no half of a UTF-16 surrogate pair, so either in any argument (or in a key
  * of a JSON argument) would otherwise fail deep in a statement; and variables nested absurdly
- * deep. The answer is BAD_USER_INPUT (HTTP 400) naming the field, as for any other malformed
- * argument.
+ * deep; and text any String or ID input may not hold, by its length and characters
+ * (text-policy.ts). The answer is BAD_USER_INPUT (HTTP 400) naming the field, as for any other
+ * malformed argument.
  */
 export function requestChecks(): ApolloServerPlugin {
   return {
     async requestDidStart() {
       return {
-        async didResolveOperation({ request, document, operation }) {
+        async didResolveOperation({ request, document, operation, schema }) {
           if (operation?.operation === 'subscription') {
             throw new GraphQLError('Subscriptions are not supported: send a query or a mutation', {
               extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } },
@@ -31,7 +33,9 @@ export function requestChecks(): ApolloServerPlugin {
           // such, or as an escape (\u0000, \u{0}, \ud800).
           const source = request.query;
           const inDocument = source === undefined || source.includes('\u0000') || /\\u|[\ud800-\udfff]/.test(source);
-          const found = unstorable(request.variables ?? {}, '', 0) ?? (inDocument ? unstorableInDocument(document) : null);
+          const variables = request.variables ?? {};
+          const found = unstorable(variables, '', 0) ?? (inDocument ? unstorableInDocument(document) : null)
+            ?? (operation ? textRefusal(schema, document, operation, variables) : null);
           if (found !== null) {
             throw new GraphQLError(`${found.field || 'An argument'} ${found.problem}`, {
               extensions: { code: 'BAD_USER_INPUT', field: found.field, http: { status: 400 } },

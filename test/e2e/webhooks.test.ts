@@ -264,7 +264,7 @@ test('a rewarded referral is reported to the referrer, and a member enrolled wit
 
 test('bad webhooks are BAD_USER_INPUT; in production an http or private receiver is refused', async () => {
   for (const [input, field] of [
-    [{ url: 'not a url', events: ['*'] }, 'url'],
+    [{ url: 'not-a-url', events: ['*'] }, 'url'],
     [{ url: 'ftp://example.com/x', events: ['*'] }, 'url'],
     [{ url: 'https://user:pw@example.com/x', events: ['*'] }, 'url'],
     [{ url: 'https://example.com/x', events: [] }, 'events'],
