@@ -43,14 +43,15 @@ function bars(title: string, unit: string, rows: { label: string; value: number;
 }
 
 const ops: [string, string][] = [
-  ['now', '(1) { now } = C'], ['balance', '(2) balance'], ['recordPurchase', '(3) recordPurchase'],
+  ['typename', '(0) { __typename }'], ['now', '(1) { now }'], ['balance', '(2) balance'], ['recordPurchase', '(3) recordPurchase'],
   ['redeemPoints', '(4) redeemPoints'], ['statement', '(5) statement page'],
 ];
 const C = r.C as number;
-bars(`Throughput, ${r.meta.members} members, ${r.meta.connections} connections (req/s, × C)`, 'req/s', [
-  ...ops.map(([name, label]) => ({
-    label, value: (r.operations[name] as Fig).rps, color: name === 'now' ? '#555' : '#2b6cb0',
-    note: name === 'now' ? '' : `(${((r.operations[name] as Fig).rps / C).toFixed(2)} × C)`,
+bars(`Throughput, ${r.meta.members} members, ${r.meta.connections} connections (req/s, × C: plain Apollo { hello })`, 'req/s', [
+  { label: 'C: plain Apollo { hello }', value: C, color: '#555', note: '' },
+  ...ops.filter(([name]) => r.operations[name]).map(([name, label]) => ({
+    label, value: (r.operations[name] as Fig).rps, color: '#2b6cb0',
+    note: `(${((r.operations[name] as Fig).rps / C).toFixed(2)} × C)`,
   })),
   { label: 'D: earn SQL, plain pg Pool', value: r.D, color: '#888', note: '' },
 ]);

@@ -9,8 +9,12 @@
  * and, when named milepost_bench… and of up to 100,000 members, dropped and seeded afresh every
  * run unless --keep-data).
  * Every figure comes from the same run on the same machine, so the ratios are what to compare:
- * C = `{ now }` (the GraphQL ceiling), D = the minimal earn SQL from a plain pg Pool (the
- * database ceiling). Operations run in interleaved rounds (C, balance, purchase, … then again),
+ * C = a plain Apollo Server + Express service answering `{ hello }` (lib/plain-apollo.ts, no
+ * Milepost code, started on --port + 3: the GraphQL ceiling), against which Milepost's
+ * `{ __typename }` with a token weighs the cost of every request; the operations are weighed
+ * against Milepost's own `{ now }`; D = the minimal earn SQL from a plain pg Pool (the
+ * database ceiling). Operations run in interleaved rounds (C, `{ __typename }`, `{ now }`,
+ * balance, purchase, … then again),
  * and each figure is the median over the rounds, so a slow spell on a shared machine moves one
  * round of every operation rather than every round of one. With --scale N a second server on
  * --port + 1 serves the N-member database (…_N), and each operation runs on both servers back to
@@ -35,9 +39,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { buildService, startServer, type RunningServer } from './lib/bench-server';
+import { buildService, startPlainApollo, startServer, type RunningServer } from './lib/bench-server';
 import { databaseCeiling, medianOf, runOperation, within, type OpFigures, type Operation } from './lib/bench-load';
-import { DEFAULT_URL, operations, prepareDatabase, resultFiles, sampleMembers, serverSettings, tokens, turnOrder, withDatabase, type Sample } from './lib/bench-ops';
+import { CEILING, DEFAULT_URL, operations, prepareDatabase, resultFiles, sampleMembers, serverSettings, tokens, turnOrder, withDatabase, type Sample } from './lib/bench-ops';
 import { runPaced } from './lib/bench-paced';
 import { startStallMeter } from './lib/hiccups';
 import { summariseProfile } from './lib/cpuprofile';
@@ -53,10 +57,10 @@ const FRESH_UP_TO = 100_000;
 /** API + PostgreSQL CPU microseconds per request, when both were metered. */
 const cpuOf = (fig: OpFigures) => (fig.cpu?.apiUs != null && fig.cpu.dbUs != null ? fig.cpu.apiUs + fig.cpu.dbUs : null);
 
-const ALL = ['now', 'balance', 'recordPurchase', 'redeemPoints', 'statement', 'quoteEarn', 'recordPurchaseNoRules', 'redeemReward', 'redeemRewardStock', 'recordPurchaseWebhook'];
+const ALL = ['hello', 'typename', 'now', 'balance', 'recordPurchase', 'redeemPoints', 'statement', 'quoteEarn', 'recordPurchaseNoRules', 'redeemReward', 'redeemRewardStock', 'recordPurchaseWebhook'];
 
 /** Operations measured on a --compare build too: those an older build serves. */
-const COMPARED = ['now', 'balance', 'recordPurchase', 'redeemPoints', 'statement'];
+const COMPARED = ['typename', 'now', 'balance', 'recordPurchase', 'redeemPoints', 'statement'];
 
 /** Operations measured again at --scale members. */
 const SCALED = ['now', 'balance', 'statement', 'recordPurchase', 'redeemPoints'];
@@ -146,7 +150,7 @@ async function main(): Promise<number> {
   const postgres = await serverSettings(databaseUrl);
 
   const localDatabase = isLocalDatabase(databaseUrl);
-  interface Target { id: 'main' | 'scale' | 'compare'; label: string; server: RunningServer; sample: Sample; names: string[] }
+  interface Target { id: 'ceiling' | 'main' | 'scale' | 'compare'; label: string; server: RunningServer; sample: Sample; names: string[] }
   /**
    * Runs every target's operations in interleaved rounds. With --scale (or --compare) the
    * servers run side by side and each operation is measured on one right after the other, so a
@@ -156,23 +160,25 @@ async function main(): Promise<number> {
   const measure = async (targets: Target[]) => {
     const states = targets.map((t) => ({
       ...t,
-      ops: operations(t.sample, `${runId}-${t.id}`, callerTokens[0] as string).filter((op) => t.names.includes(op.name)),
+      ops: t.id === 'ceiling' ? [CEILING] : operations(t.sample, `${runId}-${t.id}`, callerTokens[0] as string).filter((op) => t.names.includes(op.name)),
       meter: cpuMeter(t.server.child.pid ?? null, localDatabase),
       runs: {} as Record<string, OpFigures[]>,
     }));
     // Warm-up: JIT, connection pools, plan caches.
     for (const t of states) await runOperation(t.ops[0] as Operation, { url: t.server.url, connections, duration: 3, tokens: callerTokens });
+    // Servers of Milepost taking turns on one PostgreSQL (the ceiling has no database).
+    const servers = states.filter((t) => t.id !== 'ceiling').length;
     for (let round = 1; round <= rounds; round++) {
       console.log(`  round ${round}/${rounds}`);
       for (const name of ALL) {
         for (const t of turnOrder(states, round)) {
           const op = t.ops.find((o) => o.name === name);
           if (!op) continue;
-          process.stdout.write(`    ${op.label}${states.length > 1 ? ` @ ${t.label}` : ''} … `);
+          process.stdout.write(`    ${op.label}${servers > 1 && t.id !== 'ceiling' ? ` @ ${t.label}` : ''} … `);
           // With several servers, the one measured before may have filled PostgreSQL's shared
           // buffers with another database's pages: a short unmeasured run reads this one's back.
           const figures = await within(op, t.server.url, async () => {
-            if (states.length > 1) await runOperation(op, { url: t.server.url, connections, duration: WARM_SECONDS, tokens: callerTokens });
+            if (servers > 1) await runOperation(op, { url: t.server.url, connections, duration: WARM_SECONDS, tokens: callerTokens });
             process.stdout.write(`from ${clockTime()} `);
             return runOperation(op, { url: t.server.url, connections, duration, tokens: callerTokens, meter: t.meter });
           });
@@ -194,6 +200,7 @@ async function main(): Promise<number> {
   if (scale && scaleUrl) await prepareDatabase(scaleUrl, scale, seed);
   console.log(`\nbenchmark at ${members} members${scale ? ` (and at ${scale}, interleaved)` : ''}, ${connections} connections, ${duration} s per run, ${rounds} rounds`);
   const server = await startServer({ appDir, databaseUrl, port, jwtSecret: secret, cpuProfileDir: profileDir, env: serverEnv });
+  let ceilingServer: RunningServer | null = null;
   let scaleServer: RunningServer | null = null;
   let compareServer: RunningServer | null = null;
   let before: Awaited<ReturnType<typeof measure>>[number] | null = null;
@@ -203,9 +210,14 @@ async function main(): Promise<number> {
   /** The compare build's half-rate figures, at the same offered rates as this build's. */
   const halfRateBefore: Record<string, OpFigures> = {};
   let d: OpFigures;
+  let ceiling: OpFigures;
   let profile: string | null = null;
   try {
-    const targets: Target[] = [{ id: 'main', label: String(members), server, sample, names: ALL }];
+    ceilingServer = await startPlainApollo(port + 3);
+    const targets: Target[] = [
+      { id: 'ceiling', label: 'plain Apollo', server: ceilingServer, sample, names: [CEILING.name] },
+      { id: 'main', label: String(members), server, sample, names: ALL },
+    ];
     if (scale && scaleUrl) {
       // Reads, and writes too, to see that neither slows as the data grows.
       scaleServer = await startServer({ appDir, databaseUrl: scaleUrl, port: port + 1, jwtSecret: secret, cpuProfileDir: null, env: serverEnv });
@@ -216,6 +228,9 @@ async function main(): Promise<number> {
       targets.push({ id: 'compare', label: compareLabel as string, server: compareServer, sample, names: COMPARED });
     }
     const measured = await measure(targets);
+    ceiling = (measured.find((m) => m.id === 'ceiling') as (typeof measured)[number]).figures[CEILING.name] as OpFigures;
+    await ceilingServer.stop();
+    ceilingServer = null;
     main = measured.find((m) => m.id === 'main') as (typeof measured)[number];
     large = measured.find((m) => m.id === 'scale') ?? null;
     before = measured.find((m) => m.id === 'compare') ?? null;
@@ -255,6 +270,7 @@ async function main(): Promise<number> {
     await compareServer?.stop();
     compareServer = null;
   } finally {
+    await ceilingServer?.stop();
     await scaleServer?.stop();
     await compareServer?.stop();
     profile = await server.stop();
@@ -294,31 +310,37 @@ async function main(): Promise<number> {
   } : null;
 
   const f = main.figures as Record<string, OpFigures>;
-  const C = f.now as OpFigures;
+  const C = ceiling;
+  // The operations are weighed against Milepost's own cheapest request, `{ now }`; that and
+  // `{ __typename }` against the plain Apollo service.
+  const N = f.now as OpFigures;
   const ratios = {
-    balanceOverC: ratio((f.balance as OpFigures).rps, C.rps),
-    recordPurchaseOverC: ratio((f.recordPurchase as OpFigures).rps, C.rps),
+    typenameOverC: ratio((f.typename as OpFigures).rps, C.rps),
+    nowOverC: ratio(N.rps, C.rps),
+    balanceOverNow: ratio((f.balance as OpFigures).rps, N.rps),
+    recordPurchaseOverNow: ratio((f.recordPurchase as OpFigures).rps, N.rps),
     recordPurchaseOverD: ratio((f.recordPurchase as OpFigures).rps, d.rps),
-    redeemPointsOverC: ratio((f.redeemPoints as OpFigures).rps, C.rps),
-    statementOverC: ratio((f.statement as OpFigures).rps, C.rps),
+    redeemPointsOverNow: ratio((f.redeemPoints as OpFigures).rps, N.rps),
+    statementOverNow: ratio((f.statement as OpFigures).rps, N.rps),
     recordPurchaseRulesOverNone: ratio((f.recordPurchase as OpFigures).rps, (f.recordPurchaseNoRules as OpFigures).rps),
     quoteEarnOverBalance: ratio((f.quoteEarn as OpFigures).rps, (f.balance as OpFigures).rps),
     redeemRewardOverRedeemPoints: ratio((f.redeemReward as OpFigures).rps, (f.redeemPoints as OpFigures).rps),
     redeemRewardStockOverRedeemPoints: ratio((f.redeemRewardStock as OpFigures).rps, (f.redeemPoints as OpFigures).rps),
     recordPurchaseWebhookOverNone: ratio((f.recordPurchaseWebhook as OpFigures).rps, (f.recordPurchase as OpFigures).rps),
   };
-  // CPU per request (API + PostgreSQL) relative to C's: the cost ratio behind the req/s ratios,
-  // and far steadier than req/s on a shared machine.
+  // CPU per request (API + PostgreSQL) relative to C's (the plain Apollo service's): the cost
+  // ratio behind the req/s ratios, and far steadier than req/s on a shared machine.
   const cpuOverC = Object.fromEntries(Object.entries(f).map(([name, fig]) => {
     const mine = cpuOf(fig);
     const c = cpuOf(C);
     return [name, mine !== null && c !== null ? ratio(mine, c) : null];
   }));
-  const budget = cpuBudget(f, C, cpus().length);
+  const budget = cpuBudget(f, N, cpus().length);
   const targets = [
-    { target: 'balance >= 0.90 x C', value: ratios.balanceOverC, met: ratios.balanceOverC >= 0.9 },
-    { target: 'recordPurchase >= 0.60 x C', value: ratios.recordPurchaseOverC, met: ratios.recordPurchaseOverC >= 0.6 },
-    { target: 'redeemPoints >= 0.60 x C', value: ratios.redeemPointsOverC, met: ratios.redeemPointsOverC >= 0.6 },
+    { target: '{ __typename } >= 0.75 x C (plain Apollo { hello })', value: ratios.typenameOverC, met: ratios.typenameOverC >= 0.75 },
+    { target: 'balance >= 0.90 x { now }', value: ratios.balanceOverNow, met: ratios.balanceOverNow >= 0.9 },
+    { target: 'recordPurchase >= 0.60 x { now }', value: ratios.recordPurchaseOverNow, met: ratios.recordPurchaseOverNow >= 0.6 },
+    { target: 'redeemPoints >= 0.60 x { now }', value: ratios.redeemPointsOverNow, met: ratios.redeemPointsOverNow >= 0.6 },
     { target: 'recordPurchase with the seeded rules >= 0.80 x with none', value: ratios.recordPurchaseRulesOverNone, met: ratios.recordPurchaseRulesOverNone >= 0.8 },
     { target: 'quoteEarn >= 0.80 x balance', value: ratios.quoteEarnOverBalance, met: ratios.quoteEarnOverBalance >= 0.8 },
     { target: 'redeemReward >= 0.80 x redeemPoints', value: ratios.redeemRewardOverRedeemPoints, met: ratios.redeemRewardOverRedeemPoints >= 0.8 },
@@ -351,6 +373,7 @@ async function main(): Promise<number> {
     },
     C: C.rps,
     D: d.rps,
+    ceiling: C,
     operations: f,
     databaseCeiling: d,
     ratios,
@@ -370,9 +393,9 @@ async function main(): Promise<number> {
 
   console.log(`\nMilepost benchmark: ${members} members, ${connections} connections, ${duration} s each, median of ${rounds} rounds, ${cpus().length} cores`);
   console.log(`PostgreSQL ${postgres.version}: ${Object.entries(postgres.settings).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  console.log(table([...main.ops.map((op) => [op.label, f[op.name]] as [string, OpFigures]), ['D  database ceiling (pg Pool)', d]]));
+  console.log(table([[CEILING.label, C], ...main.ops.map((op) => [op.label, f[op.name]] as [string, OpFigures]), ['D  database ceiling (pg Pool)', d]]));
   for (const [name, fig] of Object.entries(f)) if (fig.errorSamples.length) console.log(`  ${name} failures: ${fig.errorSamples.join('; ')}`);
-  console.log(`\nratios: (2)/C ${ratios.balanceOverC}  (3)/C ${ratios.recordPurchaseOverC}  (3)/D ${ratios.recordPurchaseOverD}  (4)/C ${ratios.redeemPointsOverC}  (5)/C ${ratios.statementOverC}  (3)/(7) ${ratios.recordPurchaseRulesOverNone}  (6)/(2) ${ratios.quoteEarnOverBalance}  (8)/(4) ${ratios.redeemRewardOverRedeemPoints}  (9)/(4) ${ratios.redeemRewardStockOverRedeemPoints}  (10)/(3) ${ratios.recordPurchaseWebhookOverNone}`);
+  console.log(`\nratios: (0)/C ${ratios.typenameOverC}  (1)/C ${ratios.nowOverC}  (2)/(1) ${ratios.balanceOverNow}  (3)/(1) ${ratios.recordPurchaseOverNow}  (3)/D ${ratios.recordPurchaseOverD}  (4)/(1) ${ratios.redeemPointsOverNow}  (5)/(1) ${ratios.statementOverNow}  (3)/(7) ${ratios.recordPurchaseRulesOverNone}  (6)/(2) ${ratios.quoteEarnOverBalance}  (8)/(4) ${ratios.redeemRewardOverRedeemPoints}  (9)/(4) ${ratios.redeemRewardStockOverRedeemPoints}  (10)/(3) ${ratios.recordPurchaseWebhookOverNone}`);
   if (cpuOf(C) !== null) {
     console.log(`CPU per request (API + PostgreSQL) × C's: ${Object.entries(cpuOverC).map(([n, r]) => `${n} ${r}`).join('  ')}`);
   }
@@ -381,7 +404,7 @@ async function main(): Promise<number> {
     for (const [name, b] of Object.entries(budget)) {
       if (!b.measured) continue;
       const at = b.atTarget;
-      const target = at ? `; at ${at.ratio} × C (${at.rate}/s): API ${at.apiCore}, all ${at.cores}${at.fits ? '' : ' (more than the machine has)'}` : '';
+      const target = at ? `; at ${at.ratio} × { now } (${at.rate}/s): API ${at.apiCore}, all ${at.cores}${at.fits ? '' : ' (more than the machine has)'}` : '';
       console.log(`  ${name.padEnd(15)} ${b.measured.rate}/s: API ${b.measured.apiCore}, all ${b.measured.cores}${target}`);
     }
   }

@@ -37,7 +37,7 @@ export interface App {
   httpServer: http.Server;
   apollo: ApolloServer<Ctx>;
   logger: Logger;
-  /** Stops Apollo (draining in-flight requests); the caller closes the database. */
+  /** Stops Apollo (draining in-flight requests) and the rate limiter's store; the caller closes the database. */
   stop(): Promise<void>;
 }
 
@@ -50,8 +50,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
   const httpServer = http.createServer(app);
-  // Counts ride ahead of other statements only on a pipelining PostgreSQL pool (db/ahead.ts).
-  const limiter = createRateLimiter(database.db, config.rateLimitPerMinute, { carry: database.kind === 'postgres' });
+  // PostgreSQL counts ride ahead of other statements only on a pipelining pool (db/ahead.ts).
+  const limiter = createRateLimiter({ db: database.db, logger, carry: database.kind === 'postgres' }, config.rateLimitPerMinute, config.rateLimitStore);
   const formatError = createErrorFormatter(logger, { hideSuggestions: config.production });
 
   const typeDefs = loadTypeDefs();
@@ -179,7 +179,10 @@ export async function createApp(deps: AppDeps): Promise<App> {
     httpServer,
     apollo,
     logger,
-    stop: () => apollo.stop(),
+    stop: async () => {
+      await apollo.stop();
+      await limiter?.close();
+    },
   };
 }
 

@@ -44,6 +44,8 @@ export interface Config {
   idempotencyRetentionDays: number;
   /** Requests a minute per caller (token subject, or IP when anonymous); 0 disables limiting. */
   rateLimitPerMinute: number;
+  /** Where the counts are kept (graphql/rate-limit.ts). */
+  rateLimitStore: RateLimitStore;
   /**
    * Which proxies' X-Forwarded-For to believe for the caller's address (Express 'trust proxy'):
    * false (the default) believes none, a number that many hops, a list the proxies' addresses or
@@ -62,6 +64,17 @@ export interface Config {
   /** The optional NATS JetStream event stream (webhooks/stream.ts). */
   stream: { url: string | null; stream: string; subjectPrefix: string };
 }
+
+/**
+ * RATE_LIMIT_STORE: `memory` counts in this process (one instance), `postgres` in the database
+ * and `redis` in Redis (REDIS_URL), both shared by every instance. Default: redis when REDIS_URL
+ * is set, memory otherwise.
+ */
+export type RateLimitStore =
+  | { kind: 'memory' }
+  | { kind: 'postgres' }
+  /** keyPrefix: the start of every key the limiter writes (REDIS_KEY_PREFIX), so several deployments may share one Redis. */
+  | { kind: 'redis'; url: string; keyPrefix: string };
 
 /** Events out (webhooks/): delivery, retries, and which receivers may be reached. */
 export interface WebhookSettings {
@@ -142,6 +155,19 @@ function databaseTarget(env: Env): DatabaseTarget {
   throw new ConfigError('DATABASE_URL must be postgres://…, pglite://memory or pglite://<dir>');
 }
 
+/** RATE_LIMIT_STORE, REDIS_URL and REDIS_KEY_PREFIX (see RateLimitStore). */
+function rateLimitStore(env: Env): RateLimitStore {
+  const url = env.REDIS_URL || null;
+  if (url !== null && !/^rediss?:\/\/\S+$/.test(url)) throw new ConfigError('REDIS_URL must be redis://[user:password@]host:port[/db] (or rediss:// for TLS)');
+  const kind = env.RATE_LIMIT_STORE || (url ? 'redis' : 'memory');
+  if (kind === 'memory' || kind === 'postgres') return { kind };
+  if (kind !== 'redis') throw new ConfigError(`RATE_LIMIT_STORE must be memory, postgres or redis, got "${kind}"`);
+  if (!url) throw new ConfigError('RATE_LIMIT_STORE=redis needs REDIS_URL');
+  const keyPrefix = env.REDIS_KEY_PREFIX || 'milepost';
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(keyPrefix)) throw new ConfigError('REDIS_KEY_PREFIX must be 1-64 letters, digits, _ . : or -');
+  return { kind, url, keyPrefix };
+}
+
 /** NATS_URL (nats:// or tls://, comma-separated for a cluster), NATS_STREAM, NATS_SUBJECT_PREFIX. */
 function natsStream(env: Env): Config['stream'] {
   const url = env.NATS_URL || null;
@@ -201,6 +227,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     idempotencyRetentionDays: int(env, 'IDEMPOTENCY_RETENTION_DAYS', 30, 1),
     rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 1200),
+    rateLimitStore: rateLimitStore(env),
     trustProxy: trustProxy(env),
     jobIntervalMs: int(env, 'JOB_INTERVAL_MS', production ? 60_000 : 0),
     oneStatementWrites: bool(env, 'LEDGER_ONE_STATEMENT', true),

@@ -39,8 +39,8 @@ export interface Ctx {
   /** Moves the request's instant forward to `at` when it is earlier, and returns the instant. */
   notBefore?(at: Date): Promise<Date>;
   /**
-   * The request's rate-limit count, owed to the database (db/ahead.ts); null when limiting is
-   * off. A root resolver waits for its verdict before it runs unless it carries the count
+   * The request's rate-limit count (graphql/rate-limit.ts): owed to the database when counts
+   * are kept there (db/ahead.ts), settled at once otherwise; null when limiting is off. A root resolver waits for its verdict before it runs unless it carries the count
    * (guarded), and every request waits for it before it answers.
    */
   rateCount: Ahead | null;

@@ -205,6 +205,9 @@ function withWebhook(admin: string) {
   };
 }
 
+/** The ceiling C, measured on the plain Apollo service (plain-apollo.ts), not on Milepost. */
+export const CEILING: Operation = { name: 'hello', label: 'C  plain Apollo { hello }', body: () => ({ query: '{ hello }' }) };
+
 /** The operations measured; `admin` signs the setting changes some of them run in. */
 export function operations(sample: Sample, runId: string, admin: string): Operation[] {
   const pick = (ids: string[]) => ids[Math.floor(Math.random() * ids.length)] as string;
@@ -212,7 +215,8 @@ export function operations(sample: Sample, runId: string, admin: string): Operat
   let key = 0;
   const purchase = () => ({ query: PURCHASE, variables: { input: cartOf(pick(sample.all), `bench-${runId}-${order++}`) } });
   return [
-    { name: 'now', label: '(1) { now }  = C', body: () => ({ query: '{ now }' }) },
+    { name: 'typename', label: '(0) { __typename }', body: () => ({ query: '{ __typename }' }) },
+    { name: 'now', label: '(1) { now }', body: () => ({ query: '{ now }' }) },
     { name: 'balance', label: '(2) member balance', body: () => ({ query: BALANCE, variables: { id: pick(sample.all) } }) },
     { name: 'recordPurchase', label: '(3) recordPurchase', body: purchase },
     {

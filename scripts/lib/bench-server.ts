@@ -87,30 +87,56 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     // Request logs go nowhere: what is measured is the cost of writing them, not of reading them.
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  const url = `http://127.0.0.1:${options.port}`;
+  const before = options.cpuProfileDir ? new Set(readdirSync(options.cpuProfileDir)) : new Set<string>();
+  const running = await whenReady(child, url);
+  return {
+    url,
+    child,
+    async stop() {
+      await running.stop();
+      if (!options.cpuProfileDir) return null;
+      const fresh = readdirSync(options.cpuProfileDir).filter((f) => f.endsWith('.cpuprofile') && !before.has(f));
+      return fresh.length > 0 ? join(options.cpuProfileDir, fresh.sort().at(-1) as string) : null;
+    },
+  };
+}
+
+/**
+ * The ceiling C (plain-apollo.ts): a plain Apollo Server + Express answering `{ hello }`, no
+ * Milepost code, as a child process in production mode like the service.
+ */
+export async function startPlainApollo(port: number): Promise<RunningServer> {
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(__dirname, 'plain-apollo.ts'), String(port)], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  return whenReady(child, `http://127.0.0.1:${port}`);
+}
+
+/** `child` once /readyz answers at `url` (killed, with its last words, if it never does), and how to stop it. */
+async function whenReady(child: ChildProcess, url: string): Promise<RunningServer & { stop(): Promise<null> }> {
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000); });
-  const url = `http://127.0.0.1:${options.port}`;
   try {
     await waitReady(url, child);
   } catch (error) {
     child.kill('SIGKILL');
     throw new Error(`${(error as Error).message}\n${stderr}`);
   }
-  const before = options.cpuProfileDir ? new Set(readdirSync(options.cpuProfileDir)) : new Set<string>();
   return {
     url,
     child,
     async stop() {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise<void>((r) => child.once('exit', () => r()));
         child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
         await exited;
         clearTimeout(timer);
       }
-      if (!options.cpuProfileDir) return null;
-      const fresh = readdirSync(options.cpuProfileDir).filter((f) => f.endsWith('.cpuprofile') && !before.has(f));
-      return fresh.length > 0 ? join(options.cpuProfileDir, fresh.sort().at(-1) as string) : null;
+      return null;
     },
   };
 }

@@ -1,141 +1,122 @@
-import { CompiledQuery, type QueryResult } from 'kysely';
-import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
-import { aheadStatement, type Ahead, type Embedded } from '../db/ahead';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, RLWrapperTimeouts } from 'rate-limiter-flexible';
+import { createClient } from '@redis/client';
+import type { Logger } from 'pino';
+import type { Ahead } from '../db/ahead';
 import type { Db } from '../db/database';
+import type { RateLimitStore } from '../config';
 import { RateLimitedError } from '../errors';
+import { postgresRateLimiter } from './rate-limit-postgres';
 
 export interface RateLimiter {
   /**
-   * Counts one request for `key`. The count's statement is not sent yet: it rides ahead of the
-   * request's first statement where the request carries it (db/ahead.ts), and goes alone
-   * otherwise. The verdict (RATE_LIMITED past the limit) comes with the statement's answer.
+   * Counts one request for `key`. Kept in PostgreSQL, the count's statement is not sent yet: it
+   * rides ahead of the request's first statement where the request carries it (db/ahead.ts),
+   * and goes alone otherwise. In memory or Redis it needs no statement and settles at once.
+   * The verdict (RATE_LIMITED past the limit) comes with the count's answer.
    */
   count(key: string): Ahead;
+  /** Lets go of the store's connection (Redis); the database is the caller's. */
+  close(): Promise<void>;
 }
 
-export interface RateLimiterOptions {
-  /** Whether counts may ride ahead of other statements (a pipelining PostgreSQL pool); otherwise each goes alone. */
+export interface RateLimiterDeps {
+  db: Db;
+  logger: Logger;
+  /** Whether PostgreSQL counts may ride ahead of other statements (a pipelining PostgreSQL pool); otherwise each goes alone. */
   carry: boolean;
 }
 
-interface Statement {
-  text: string;
-  values: unknown[];
-  resolve(result: { rows: unknown[]; rowCount: number }): void;
-  reject(error: unknown): void;
+/** Turns the library's answer to a count into the request's verdict. */
+export type Verdict = (consumed: Promise<unknown>) => Promise<void>;
+
+/** How long a count may wait for Redis before the in-process count answers instead. */
+const REDIS_TIMEOUT_MS = 500;
+
+/**
+ * Per-caller request limits, `perMinute` requests in a fixed minute window per key, kept where
+ * `store` says: in this process (one instance), in PostgreSQL or in Redis (shared by every
+ * instance). `perMinute` 0 disables limiting. rate-limiter-flexible keeps the counting rules.
+ */
+export function createRateLimiter(deps: RateLimiterDeps, perMinute: number, store: RateLimitStore): RateLimiter | null {
+  if (perMinute === 0) return null;
+  const verdictOf: Verdict = (consumed) => consumed.then(() => undefined, (error: unknown) => {
+    if (error instanceof RateLimiterRes) {
+      const seconds = Math.max(1, Math.ceil(error.msBeforeNext / 1000));
+      throw new RateLimitedError(`Rate limit of ${perMinute} requests a minute exceeded; retry in ${seconds} s`, seconds);
+    }
+    throw error;
+  });
+  const window = { points: perMinute, duration: 60 };
+  if (store.kind === 'postgres') return postgresRateLimiter(deps.db, perMinute, deps.carry, verdictOf);
+  if (store.kind === 'memory') {
+    const limiter = new RateLimiterMemory({ ...window, keyPrefix: 'api' });
+    return { count: (key) => new Settled(verdictOf(limiter.consume(key))), close: async () => undefined };
+  }
+  return redisRateLimiter(store, window, deps.logger, verdictOf);
 }
 
 /**
- * Per-caller request limits kept in the system-of-record database, so every instance shares one
- * count (the API holds no state of its own). rate-limiter-flexible keeps the counting rules; this
- * decides only when its statement leaves. Works over PostgreSQL and PGlite alike through the
- * Kysely connection. `perMinute` 0 disables limiting.
+ * Counts in Redis, shared by every instance. Redis unreachable, slow (past REDIS_TIMEOUT_MS) or
+ * not yet connected, each instance counts in its own memory with the same limit until Redis
+ * answers again: limiting never stops, though a caller spread over n instances may then make up
+ * to n times the limit. Commands fail at once while disconnected rather than queue, so no
+ * request waits on an outage.
  */
-export function createRateLimiter(db: Db, perMinute: number, { carry }: RateLimiterOptions): RateLimiter | null {
-  if (perMinute === 0) return null;
-  // Counts waiting for the library's statement, by the key the statement names (its $1). Any
-  // count of a key may take any statement for that key: they are the same statement.
-  const waiting = new Map<string, Count[]>();
-  const limiter = new RateLimiterPostgres({
-    storeClient: {
-      query: (q: { text: string; values?: unknown[] }) => {
-        const key = q.values?.[0];
-        const queue = typeof key === 'string' ? waiting.get(key) : undefined;
-        const count = queue?.shift();
-        if (queue?.length === 0) waiting.delete(key as string);
-        if (!count) return db.executeQuery(CompiledQuery.raw(q.text, q.values ?? [])).then(asPgResult);
-        return new Promise((resolve, reject) => count.hand({ text: q.text, values: q.values ?? [], resolve, reject }));
-      },
-    },
-    storeType: 'pool',
-    tableName: 'rate_limits',
-    tableCreated: true,
-    clearExpiredByTimeout: false,
-    points: perMinute,
-    duration: 60,
-    keyPrefix: 'api',
+function redisRateLimiter(store: { url: string; keyPrefix: string }, window: { points: number; duration: number }, logger: Logger, verdictOf: Verdict): RateLimiter {
+  const client = createClient({
+    url: store.url,
+    disableOfflineQueue: true,
+    socket: { connectTimeout: 2_000, reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 5_000) },
   });
+  const where = new URL(store.url).host;
+  // An outage is logged when it starts and when it ends, not once per failed reconnection.
+  let reachable: boolean | null = null;
+  client.on('ready', () => {
+    if (reachable !== true) logger.info({ redis: where }, 'rate limits shared through Redis');
+    reachable = true;
+  });
+  client.on('error', (error: Error) => {
+    if (reachable !== false) logger.warn({ redis: where, err: error }, 'Redis unreachable: each instance counts rate limits in its own memory until it answers');
+    reachable = false;
+  });
+  // Errors reach the listener above; commands meanwhile go to the in-process count.
+  client.connect().catch(() => undefined);
+  const insurance = new RateLimiterMemory({ ...window, keyPrefix: store.keyPrefix });
+  const redis = new RateLimiterRedis({
+    ...window,
+    storeClient: client,
+    useRedisPackage: true,
+    rejectIfRedisNotReady: true,
+    keyPrefix: `${store.keyPrefix}:rate`,
+    insuranceLimiter: insurance,
+  });
+  const limiter = new RLWrapperTimeouts({ limiter: redis, insuranceLimiter: insurance, timeoutMs: REDIS_TIMEOUT_MS });
   return {
-    count(key) {
-      const storeKey = limiter.getKey(key);
-      const count = new Count(db, carry);
-      const queue = waiting.get(storeKey);
-      if (queue) queue.push(count);
-      else waiting.set(storeKey, [count]);
-      count.verdict = limiter.consume(key).then(() => undefined, (error: unknown) => {
-        if (error instanceof RateLimiterRes) {
-          const seconds = Math.max(1, Math.ceil(error.msBeforeNext / 1000));
-          throw new RateLimitedError(`Rate limit of ${perMinute} requests a minute exceeded; retry in ${seconds} s`, seconds);
-        }
-        throw error;
-      });
-      // Observed by settled() or by the statements that wait for it; never left unhandled. A
-      // verdict reached without a statement leaves no count waiting for one.
-      count.verdict.catch(() => undefined).then(() => {
-        const left = waiting.get(storeKey)?.filter((c) => c !== count);
-        if (left?.length) waiting.set(storeKey, left);
-        else if (left) waiting.delete(storeKey);
-      });
-      return count;
+    count: (key) => new Settled(verdictOf(limiter.consume(key))),
+    close: async () => {
+      client.destroy();
     },
   };
 }
 
-/** One request's count: the library's statement, once handed over, and its verdict. */
-class Count implements Ahead {
-  verdict: Promise<void> = Promise.resolve();
-  private statement: Statement | null = null;
-  private gone = false;
-  private onHand: (() => void) | null = null;
+/** A count whose verdict needs no database statement: nothing rides, and it settles with its verdict. */
+class Settled implements Ahead {
+  readonly rides = false;
 
-  constructor(private readonly db: Db, private readonly carry: boolean) {}
-
-  hand(statement: Statement): void {
-    this.statement = statement;
-    this.onHand?.();
+  constructor(private readonly verdict: Promise<void>) {
+    // Observed by settled(); never left unhandled when a request ends before asking.
+    verdict.catch(() => undefined);
   }
 
-  get rides(): boolean {
-    return this.carry && !this.gone && this.statement !== null;
+  carryOn(): boolean {
+    return false;
   }
 
-  carryOn(on: Db): boolean {
-    if (!this.rides) return false;
-    this.gone = true;
-    const { text, values, resolve, reject } = this.statement as Statement;
-    // Acknowledged at once by the pool; the real answer comes to `answer` with the next statement.
-    void on.executeQuery(aheadStatement(text, values, { verdict: this.verdict, answer: (r) => resolve({ rows: r.rows, rowCount: r.rowCount ?? r.rows.length }), fail: reject }));
-    return true;
+  embed(): null {
+    return null;
   }
 
-  embed(): Embedded | null {
-    if (!this.rides) return null;
-    this.gone = true;
-    const { text, values, resolve } = this.statement as Statement;
-    // The library's upsert ends with a semicolon, which a CTE body cannot.
-    const body = text.trim().replace(/;$/, '');
-    return {
-      text: body,
-      values,
-      answer: (row) => resolve({ rows: [row], rowCount: 1 }),
-      owedAgain: () => {
-        this.gone = false;
-      },
-    };
-  }
-
-  async settled(): Promise<void> {
-    // The library hands its statement over a few microtasks after the count began.
-    if (!this.gone && !this.statement) await Promise.race([new Promise<void>((resolve) => (this.onHand = resolve)), this.verdict.catch(() => undefined)]);
-    if (!this.gone && this.statement) {
-      this.gone = true;
-      const { text, values, resolve, reject } = this.statement;
-      this.db.executeQuery(CompiledQuery.raw(text, values)).then((result) => resolve(asPgResult(result)), reject);
-    }
+  settled(): Promise<void> {
     return this.verdict;
   }
-}
-
-function asPgResult(result: QueryResult<unknown>): { rows: unknown[]; rowCount: number } {
-  return { rows: result.rows, rowCount: Number(result.numAffectedRows ?? result.rows.length) };
 }
