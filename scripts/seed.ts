@@ -20,6 +20,7 @@ import { sql } from 'kysely';
 import { loadConfig } from '../src/config';
 import { openDatabase } from '../src/db/database';
 import { getProgram } from '../src/program/program.service';
+import { refreshLoyalty } from '../src/insights/insights.service';
 import { seedMembers } from './lib/seeder';
 
 async function main(): Promise<number> {
@@ -65,12 +66,15 @@ async function main(): Promise<number> {
     // by VACUUM, without which index-only scans (the balance figures) visit the heap for every
     // freshly loaded row and the first reads set hint bits on every page.
     await sql`vacuum (analyze)`.execute(database.db);
+    // The loyalty summary insights count from (the maintenance pass keeps it fresh afterwards).
+    const loyalty = await refreshLoyalty(database.db, new Date());
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     console.log(`seed ${seed}: ${summary.membersAdded} members added (${summary.membersBefore} already there, target ${members}) in ${seconds.toFixed(1)} s`);
     console.log('rows written this run:');
     for (const [table, n] of Object.entries(summary.rows)) console.log(`  ${table.padEnd(18)} ${String(n).padStart(10)}`);
     console.log('rows in the database now:');
     for (const [table, n] of Object.entries(summary.totals)) console.log(`  ${table.padEnd(18)} ${String(n).padStart(10)}`);
+    console.log(`loyalty summary: ${loyalty.members} members refreshed (${loyalty.full ? 'all' : 'changed'}) in ${(loyalty.ms / 1000).toFixed(1)} s`);
     const { tiers } = summary;
     console.log(`tiers ${tiers.ladderSet ? 'set on the programme this run' : 'as configured'}, launched at ${asOf.toISOString()}: `
       + `${tiers.stored} states written for ${tiers.checked} members without one in ${tiers.seconds.toFixed(1)} s`);

@@ -122,6 +122,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       actor,
       db: database.db,
       statements: database.statements,
+      reads: database.reads,
       config,
       log: () => requestLogger(req, logger),
       requestId: requestId(req),

@@ -5,7 +5,8 @@
 export const DEV_JWT_SECRET = 'milepost-dev-secret-change-me';
 
 export type DatabaseTarget =
-  | { kind: 'postgres'; url: string }
+  /** readUrl: a read replica of the same database (DATABASE_READ_URL), where insights are read; null: none. */
+  | { kind: 'postgres'; url: string; readUrl?: string | null }
   | { kind: 'pglite'; dataDir: string | null };
 
 export interface Config {
@@ -130,10 +131,14 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
 
 function databaseTarget(env: Env): DatabaseTarget {
   const url = env.DATABASE_URL;
+  const readUrl = env.DATABASE_READ_URL || null;
+  const isPostgres = (u: string) => u.startsWith('postgres://') || u.startsWith('postgresql://');
+  if (readUrl !== null && !(url && isPostgres(url))) throw new ConfigError('DATABASE_READ_URL needs DATABASE_URL=postgres://… (a replica of that server)');
+  if (readUrl !== null && !isPostgres(readUrl)) throw new ConfigError('DATABASE_READ_URL must be postgres://…');
   if (!url) return { kind: 'pglite', dataDir: env.PGLITE_DATA_DIR || './data/pglite' };
   if (url === 'pglite://memory') return { kind: 'pglite', dataDir: null };
   if (url.startsWith('pglite://')) return { kind: 'pglite', dataDir: url.slice('pglite://'.length) };
-  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return { kind: 'postgres', url };
+  if (isPostgres(url)) return { kind: 'postgres', url, readUrl };
   throw new ConfigError('DATABASE_URL must be postgres://…, pglite://memory or pglite://<dir>');
 }
 

@@ -28,6 +28,8 @@ export interface Ctx {
    * together in one transaction; elsewhere `db` itself.
    */
   statements: Db;
+  /** Where insights read: the read replica when one is configured (DATABASE_READ_URL), else `db`. */
+  reads: Db;
   config: Config;
   /** A logger whose lines carry the request (its id, method, URL…), made the first time it is asked for. */
   log(): Logger;

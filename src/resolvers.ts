@@ -13,6 +13,7 @@ import { rewardsResolvers } from './rewards/rewards.resolvers';
 import { webhooksResolvers } from './webhooks/webhooks.resolvers';
 import { partnersResolvers } from './partners/partners.resolvers';
 import { referralsResolvers } from './referrals/referrals.resolvers';
+import { insightsResolvers } from './insights/insights.resolvers';
 
 const clockResolvers: Resolvers = {
   Query: {
@@ -30,7 +31,7 @@ const OPEN_MEMBER_FIELDS = ['enrolledAt', 'name', 'email', 'phone', 'birthDate']
 export function buildResolvers(): Resolvers {
   const resolvers = mergeResolvers(
     { DateTime, Decimal, JSON: JSONScalar }, clockResolvers, membersResolvers, programResolvers, pointsResolvers, tiersResolvers, jobsResolvers, rulesResolvers,
-    partnersResolvers, referralsResolvers, rewardsResolvers, webhooksResolvers,
+    partnersResolvers, referralsResolvers, rewardsResolvers, webhooksResolvers, insightsResolvers,
   );
   return { ...resolvers, Member: limitViews(resolvers.Member ?? {}, OPEN_MEMBER_FIELDS) };
 }

@@ -17,6 +17,9 @@ const REFERRAL_SPACE = 32 ** 8;
 const CHANNELS = [['web', 40], ['app', 35], ['store', 20], ['partner', 5]] as const;
 const REDEMPTIONS = [100, 200, 250, 500, 1000] as const;
 const CATEGORIES = [['apparel', 30], ['shoes', 20], ['electronics', 15], ['home', 20], ['beauty', 15]] as const;
+const COMPLAINTS = [['delivery', 35], ['product', 20], ['billing', 15], ['points', 15], ['app', 10], ['staff', 5]] as const;
+const FEEDBACK_CHANNELS = [['email', 50], ['app', 30], ['store', 15], ['phone', 5]] as const;
+const ENGAGEMENTS = [['review', 50], ['app_checkin', 35], ['newsletter_click', 15]] as const;
 const IDEMPOTENCY_RETENTION_DAYS = 30;
 
 export interface SeedSettings {
@@ -37,6 +40,9 @@ export interface SeedRows {
   orders: Record<string, unknown>[];
   refunds: Record<string, unknown>[];
   idempotencyKeys: Record<string, unknown>[];
+  events: Record<string, unknown>[];
+  surveyResponses: Record<string, unknown>[];
+  complaints: Record<string, unknown>[];
 }
 
 interface Lot extends OpenLot {
@@ -92,7 +98,9 @@ function spendable(sim: Sim, now: Date): Lot[] {
 }
 
 export class SeedBlock {
-  readonly rows: SeedRows = { members: [], transactions: [], lots: [], allocations: [], orders: [], refunds: [], idempotencyKeys: [] };
+  readonly rows: SeedRows = {
+    members: [], transactions: [], lots: [], allocations: [], orders: [], refunds: [], idempotencyKeys: [], events: [], surveyResponses: [], complaints: [],
+  };
   private readonly sims: Sim[] = [];
 
   constructor(private readonly settings: SeedSettings) {}
@@ -118,7 +126,14 @@ export class SeedBlock {
       lastEventAt: enrolledAt, lifetimeEarned: 0, lifetimeRedeemed: 0, expired: 0, lastActivityAt: null, updatedAt: enrolledAt,
     };
     const span = end - enrolledAt.getTime();
-    const at = () => new Date(enrolledAt.getTime() + 60_000 + Math.floor(rng.next() * Math.max(span - 60_000, 1)));
+    // Feedback, engagement and drift come from a stream of their own, so the rest of each
+    // history is drawn as before. About a quarter of members drift away: they stop buying
+    // somewhere between 30 % and 70 % of the way through their time in the programme.
+    const voice = new Rng(seed, 0x6000_0000 + index);
+    const drifting = voice.chance(0.25);
+    const buyingSpan = drifting ? span * (0.3 + 0.4 * voice.next()) : span;
+    const within = (length: number) => new Date(enrolledAt.getTime() + 60_000 + Math.floor(rng.next() * Math.max(length - 60_000, 1)));
+    const at = () => within(span);
     type Event = { at: Date; run: () => void };
     const events: Event[] = [];
     if (rng.chance(0.15)) {
@@ -130,7 +145,7 @@ export class SeedBlock {
     // Pareto purchase counts and basket sizes: most members buy rarely and small, a few a lot.
     const purchases = Math.min(120, Math.floor(rng.pareto(1, 1.3)));
     for (let k = 0; k < purchases; k++) {
-      const when = at();
+      const when = within(buyingSpan);
       const cents = Math.min(250_000, 500 + Math.floor(rng.pareto(3000, 1.8)));
       const channel = rng.weighted(CHANNELS);
       const refund = rng.chance(0.04) ? { after: rng.int(1, 30) * DAY, full: rng.chance(0.5), share: 0.1 + rng.next() * 0.8 } : null;
@@ -149,6 +164,7 @@ export class SeedBlock {
         events.push({ at: when, run: () => this.redeem(sim, when, k, points) });
       }
     }
+    events.push(...this.voice(sim, voice, { drifting, purchases, end }));
     events.sort((a, b) => a.at.getTime() - b.at.getTime());
     for (const event of events) {
       this.settleExpiry(sim, event.at);
@@ -156,6 +172,65 @@ export class SeedBlock {
       sim.lastEventAt = event.at;
     }
     return sim;
+  }
+
+  /**
+   * What a member says besides buying: engagement events (one in five), NPS answers (one in
+   * four; frequent buyers lean to promoters, drifting members to detractors) and complaints
+   * (one in fifteen; most resolved within hours or days, some with goodwill points).
+   */
+  private voice(sim: Sim, rng: Rng, member: { drifting: boolean; purchases: number; end: number }): { at: Date; run: () => void }[] {
+    const start = sim.enrolledAt.getTime() + 60_000;
+    const at = () => new Date(start + Math.floor(rng.next() * Math.max(member.end - start, 1)));
+    const out: { at: Date; run: () => void }[] = [];
+    if (rng.chance(0.2)) {
+      for (let k = rng.int(1, 4); k > 0; k--) {
+        const when = at();
+        const type = rng.weighted(ENGAGEMENTS);
+        const key = `event-${sim.externalId}-${k}`;
+        out.push({ at: when, run: () => this.rows.events.push({
+          id: rng.uuid(), member_id: sim.id, scope: ACTOR, idempotency_key: key, request_hash: requestHash({ key }), type, attributes: '{}',
+          occurred_at: when, txn_id: null, points_earned: 0, breakdown: '[]', created_at: when,
+        }) });
+      }
+    }
+    if (rng.chance(0.25)) {
+      const [promoters, passives] = member.drifting ? [0.15, 0.3] : member.purchases >= 5 ? [0.6, 0.3] : [0.4, 0.35];
+      for (let k = rng.int(1, 3); k > 0; k--) {
+        const when = at();
+        const roll = rng.next();
+        const score = roll < promoters ? rng.int(9, 10) : roll < promoters + passives ? rng.int(7, 8) : rng.int(0, 6);
+        const key = `nps-${sim.externalId}-${k}`;
+        out.push({ at: when, run: () => this.rows.surveyResponses.push({
+          id: rng.uuid(), member_id: sim.id, score, comment: null, channel: rng.weighted(FEEDBACK_CHANNELS), scope: ACTOR, idempotency_key: key,
+          request_hash: requestHash({ key, score }), created_at: when,
+        }) });
+      }
+    }
+    if (rng.chance(member.drifting ? 0.12 : 0.05)) {
+      const when = at();
+      const category = rng.weighted(COMPLAINTS);
+      const key = `complaint-${sim.externalId}`;
+      const row: Record<string, unknown> = {
+        id: rng.uuid(), member_id: sim.id, category, description: `About ${category}`, channel: rng.weighted(FEEDBACK_CHANNELS), status: 'OPEN',
+        resolution: null, goodwill_points: 0, goodwill_txn_id: null, scope: ACTOR, idempotency_key: key, request_hash: requestHash({ key, category }),
+        resolve_scope: null, resolve_key: null, resolve_hash: null, created_at: when, resolved_at: null,
+      };
+      out.push({ at: when, run: () => this.rows.complaints.push(row) });
+      // Hours to resolve: mostly within a day or two, a long tail beyond the SLA.
+      const resolvedAt = new Date(when.getTime() + Math.min(720, rng.pareto(2, 1.2)) * 3_600_000);
+      const goodwill = rng.chance(0.4) ? rng.pick([100, 200, 250, 500]) : 0;
+      if (resolvedAt.getTime() < member.end) {
+        out.push({ at: resolvedAt, run: () => {
+          const txn = goodwill > 0 ? this.credit(sim, resolvedAt, 'BONUS', goodwill, 0, `Goodwill: ${category} complaint resolved`) : null;
+          Object.assign(row, {
+            status: 'RESOLVED', resolution: 'Resolved', goodwill_points: goodwill, goodwill_txn_id: txn?.id ?? null, resolved_at: resolvedAt,
+            resolve_scope: ACTOR, resolve_key: `resolve-${key}`, resolve_hash: requestHash({ key, goodwill }),
+          });
+        } });
+      }
+    }
+    return out;
   }
 
   private txn(sim: Sim, row: {

@@ -33,7 +33,7 @@ export const SEED_RULES: EarningRuleInput[] = [
 export async function ensureRules(db: Db, config: Config, now: Date): Promise<number> {
   const silent = pino({ level: 'silent' });
   const ctx: Ctx = {
-    actor: { role: 'ADMIN', sub: ACTOR }, db, statements: db, config, log: () => silent, requestId: 'seed', rateCount: null, now: async () => now,
+    actor: { role: 'ADMIN', sub: ACTOR }, db, statements: db, reads: db, config, log: () => silent, requestId: 'seed', rateCount: null, now: async () => now,
   };
   if ((await listRules(ctx, false)).length > 0) return 0;
   for (const rule of SEED_RULES) await createRule(ctx, rule);

@@ -77,7 +77,7 @@ export async function ensureLadder(db: Db, config: Config, now: Date): Promise<b
   if (program.tiers.length > 1) return false;
   const silent = pino({ level: 'silent' });
   const ctx: Ctx = {
-    actor: { role: 'ADMIN', sub: ACTOR }, db, statements: db, config, log: () => silent, requestId: 'seed', rateCount: null, now: async () => now,
+    actor: { role: 'ADMIN', sub: ACTOR }, db, statements: db, reads: db, config, log: () => silent, requestId: 'seed', rateCount: null, now: async () => now,
   };
   await setTiers(ctx, SEED_LADDER);
   return true;

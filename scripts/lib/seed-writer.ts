@@ -53,6 +53,25 @@ const TABLES: { key: keyof SeedRows; table: string; columns: Columns }[] = [
       created_at: 'timestamptz', expires_at: 'timestamptz',
     },
   },
+  {
+    key: 'events', table: 'member_events', columns: {
+      id: 'uuid', member_id: 'uuid', scope: 'text', idempotency_key: 'text', request_hash: 'text', type: 'text', attributes: 'jsonb',
+      occurred_at: 'timestamptz', txn_id: 'uuid', points_earned: 'int', breakdown: 'jsonb', created_at: 'timestamptz',
+    },
+  },
+  {
+    key: 'surveyResponses', table: 'survey_responses', columns: {
+      id: 'uuid', member_id: 'uuid', score: 'smallint', comment: 'text', channel: 'text', scope: 'text', idempotency_key: 'text',
+      request_hash: 'text', created_at: 'timestamptz',
+    },
+  },
+  {
+    key: 'complaints', table: 'complaints', columns: {
+      id: 'uuid', member_id: 'uuid', category: 'text', description: 'text', channel: 'text', status: 'text', resolution: 'text',
+      goodwill_points: 'int', goodwill_txn_id: 'uuid', scope: 'text', idempotency_key: 'text', request_hash: 'text',
+      resolve_scope: 'text', resolve_key: 'text', resolve_hash: 'text', created_at: 'timestamptz', resolved_at: 'timestamptz',
+    },
+  },
 ];
 
 export const TABLE_NAMES = TABLES.map((t) => t.table);

@@ -22,6 +22,8 @@ export interface Database {
    * pool has any; otherwise `db` itself, where each is autocommitted.
    */
   statements: Db;
+  /** Where insights read: the read replica (DATABASE_READ_URL) when one is configured, else `db`. */
+  reads: Db;
   kind: 'postgres' | 'pglite';
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>;
@@ -82,10 +84,14 @@ export async function openDatabase(target: DatabaseTarget, options: OpenOptions 
     const shared = options.pipelinedConnections ?? 0;
     const pipelined = shared > 0 ? new PipelinedPool(connection, shared, names, options.commitGroup ?? 1) : null;
     const statements = pipelined ? new Kysely<DB>({ dialect: new PostgresDialect({ pool: pipelined }) }) : db;
+    const reads = target.readUrl
+      ? new Kysely<DB>({ dialect: new PostgresDialect({ pool: new Pool({ ...connection, connectionString: target.readUrl, max: Math.max(2, Math.ceil((options.poolSize ?? 10) / 2)), idleTimeoutMillis: options.poolIdleMs ?? 300_000 }) }) })
+      : db;
     database = {
-      db, statements, kind: 'postgres', ping: () => ping(db),
+      db, statements, reads, kind: 'postgres', ping: () => ping(db),
       close: async () => {
         if (statements !== db) await statements.destroy();
+        if (reads !== db) await reads.destroy();
         await db.destroy();
       },
     };
@@ -100,7 +106,7 @@ export async function openDatabase(target: DatabaseTarget, options: OpenOptions 
     });
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PGlitePool(pg) }) });
     database = {
-      db, statements: db, kind: 'pglite', ping: () => ping(db),
+      db, statements: db, reads: db, kind: 'pglite', ping: () => ping(db),
       close: async () => {
         await db.destroy();
         release();

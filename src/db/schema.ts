@@ -35,6 +35,7 @@ export interface ProgramTable {
   referral_referee_points: Generated<number>;
   /** Rewarded referrals a referrer may have at most; null: no cap. */
   referral_max_per_referrer: number | null;
+  complaint_sla_hours: Generated<number>;
 }
 
 export type QualificationWindow = 'ROLLING_12_MONTHS' | 'CALENDAR_YEAR' | 'ANNIVERSARY_YEAR';
@@ -433,6 +434,10 @@ export interface DB {
   expiring_notices: ExpiringNoticeTable;
   partners: PartnerTable;
   referrals: ReferralTable;
+  survey_responses: SurveyResponseTable;
+  complaints: ComplaintTable;
+  member_loyalty: MemberLoyaltyTable;
+  loyalty_summary: LoyaltySummaryTable;
 }
 
 export type ReferralStatus = 'PENDING' | 'REWARDED' | 'REVERSED' | 'CAPPED';
@@ -451,4 +456,66 @@ export interface ReferralTable {
   created_at: Timestamp;
   decided_at: Timestamp | null;
   reversed_at: Timestamp | null;
+}
+
+/** An NPS answer (src/insights). */
+export interface SurveyResponseTable {
+  id: string;
+  member_id: string;
+  score: number;
+  comment: string | null;
+  channel: string | null;
+  scope: string;
+  idempotency_key: string;
+  request_hash: string;
+  created_at: Timestamp;
+}
+
+export type ComplaintStatus = 'OPEN' | 'RESOLVED';
+
+export interface ComplaintTable {
+  id: string;
+  member_id: string;
+  category: string;
+  description: string;
+  channel: string | null;
+  status: Generated<ComplaintStatus>;
+  resolution: string | null;
+  goodwill_points: Generated<number>;
+  goodwill_txn_id: string | null;
+  scope: string;
+  idempotency_key: string;
+  request_hash: string;
+  resolve_scope: string | null;
+  resolve_key: string | null;
+  resolve_hash: string | null;
+  created_at: Timestamp;
+  resolved_at: Timestamp | null;
+}
+
+/** A member's loyalty summary as of refreshed_at (migration 018). */
+export interface MemberLoyaltyTable {
+  member_id: string;
+  purchases: number;
+  last_purchase_at: Timestamp | null;
+  prospect_at: Timestamp | null;
+  first_time_at: Timestamp | null;
+  repeat_at: Timestamp | null;
+  advocate_at: Timestamp | null;
+  churn_medium_at: Timestamp | null;
+  churn_high_at: Timestamp | null;
+  spend_365: Numeric;
+  frequency_365: number;
+  refreshed_at: Timestamp;
+}
+
+export interface LoyaltySummaryTable {
+  id: Generated<number>;
+  refreshed_at: Timestamp;
+  full_refreshed_at: Timestamp;
+  median_gap_days: number | null;
+  buyers: number;
+  recency_breaks: number[];
+  frequency_breaks: number[];
+  monetary_breaks: number[];
 }

@@ -9,6 +9,7 @@ import { awardBirthdays } from '../points/birthdays';
 import { expireVouchers } from '../rewards/rewards.service';
 import { noticeExpiringLots, purgeOldEvents } from '../webhooks/webhooks.service';
 import type { WebhookSettings } from '../config';
+import { refreshLoyalty } from '../insights/insights.service';
 
 export interface MaintenanceReport {
   pointsExpired: number;
@@ -18,12 +19,14 @@ export interface MaintenanceReport {
   vouchersExpired: number;
   expiringNotices: number;
   eventsPurged: number;
+  loyaltyRefreshed: number;
 }
 
 /**
  * One maintenance pass: tier reviews first (a downgrade can end an expiry freeze), then the
  * expiry sweep and purges, then today's birthday events, the vouchers past their end, the
- * points.expiring events due and the purge of old events. Safe to run on every instance at once.
+ * points.expiring events due, the purge of old events, and last the loyalty summary (which then
+ * sees the pass's expiries and tier changes). Safe to run on every instance at once.
  */
 export async function runMaintenance(
   db: Db, now: Date, logger: Logger | undefined, events: Pick<WebhookSettings, 'expiringDays' | 'retentionDays'>,
@@ -38,7 +41,8 @@ export async function runMaintenance(
   const eventsPurged = await purgeOldEvents(db, now, events.retentionDays);
   // Rate-limit windows run on wall time (they meter real requests), not the service clock.
   await purgeRateLimits(db, Date.now() - 3_600_000);
-  return { pointsExpired, keysPurged, tierChanges, birthdayEvents, vouchersExpired, expiringNotices, eventsPurged };
+  const loyalty = await refreshLoyalty(db, now, logger);
+  return { pointsExpired, keysPurged, tierChanges, birthdayEvents, vouchersExpired, expiringNotices, eventsPurged, loyaltyRefreshed: loyalty.members };
 }
 
 /**

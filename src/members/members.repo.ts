@@ -17,6 +17,11 @@ export async function findById(db: Db, id: string): Promise<MemberRow | undefine
   return (await BY_ID.execute(db, null, { id }))[0];
 }
 
+export async function findByIds(db: Db, ids: readonly string[]): Promise<MemberRow[]> {
+  if (ids.length === 0) return [];
+  return db.selectFrom('members').selectAll().where('id', 'in', [...ids]).execute();
+}
+
 export async function findByExternalId(db: Db, externalId: string): Promise<MemberRow | undefined> {
   return db.selectFrom('members').selectAll().where('external_id', '=', externalId).executeTakeFirst();
 }

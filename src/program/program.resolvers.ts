@@ -20,6 +20,7 @@ export const programResolvers: Resolvers = {
     expiry: (p) => ({ mode: p.expiry_mode, months: p.expiry_months, roundToQuarterEnd: p.round_to_quarter_end }),
     allowNegativeBalance: (p) => p.allow_negative_balance,
     pointValue: (p) => p.point_value,
+    complaintSlaHours: (p) => p.complaint_sla_hours,
     qualificationWindow: (p) => p.qualification_window,
     downgradeMode: (p) => p.downgrade_mode,
     graceMonths: (p) => p.grace_months,

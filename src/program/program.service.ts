@@ -37,6 +37,7 @@ export interface ProgramPatch {
   allowNegativeBalance?: boolean | null;
   pointValue?: string | null;
   timezone?: string | null;
+  complaintSlaHours?: number | null;
   /** Omitted fields stay; an explicit null maxPerReferrer removes the cap. */
   referral?: { referrerPoints?: number | null; refereePoints?: number | null; maxPerReferrer?: number | null } | null;
 }
@@ -80,6 +81,7 @@ export async function updateProgram(ctx: Ctx, input: ProgramPatch): Promise<Prog
   }
   if (input.allowNegativeBalance != null) patch.allow_negative_balance = input.allowNegativeBalance;
   if (input.timezone != null) patch.timezone = canonicalZone(input.timezone);
+  if (input.complaintSlaHours != null) patch.complaint_sla_hours = wholeIn(input.complaintSlaHours, 'complaintSlaHours', 1, 8760);
   if (input.referral != null) {
     const { referrerPoints, refereePoints, maxPerReferrer } = input.referral;
     if (referrerPoints != null) patch.referral_referrer_points = wholeIn(referrerPoints, 'referral.referrerPoints', 0, MAX_REFERRAL_POINTS);

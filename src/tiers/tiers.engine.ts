@@ -46,7 +46,7 @@ export function lowest(program: ProgramView): TierView {
 }
 
 /** The tier the member holds at `at`: the earned tier or an active assignment, whichever ranks higher. */
-export function effectiveTier(program: ProgramView, state: MemberTierRow, at: Date): TierView {
+export function effectiveTier(program: ProgramView, state: Pick<MemberTierRow, 'tier_code' | 'assigned_code' | 'assigned_until'>, at: Date): TierView {
   const earned = tierByCode(program, state.tier_code) ?? lowest(program);
   const assigned = state.assigned_until && state.assigned_until.getTime() > at.getTime() ? tierByCode(program, state.assigned_code) : null;
   return higher(earned, assigned);

@@ -114,7 +114,7 @@ async function enrolledAt(id: string): Promise<Date> {
   return (await t.database.db.selectFrom('members').select('enrolled_at').where('id', '=', id).executeTakeFirstOrThrow()).enrolled_at;
 }
 
-async function count(table: 'member_tiers' | 'tier_history'): Promise<number> {
+async function count(table: 'member_tiers' | 'tier_history' | 'complaints'): Promise<number> {
   const row = await t.database.db.selectFrom(table).select(({ fn }) => fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
   return Number(row.n);
 }
@@ -205,4 +205,35 @@ test('a ladder with lifetime status is launched through the engine itself, once'
   expect(await seed(150)).toMatchObject({ tiers: { stored: 0, historyRows: 0 } });
   expect([await count('member_tiers'), await count('tier_history')]).toEqual(rows);
   await expectLedgerVerifies(150);
+});
+
+test('a seeded programme has something true to say in its insights: answers, complaints, drifting members and a Pareto split', async () => {
+  await seed(400);
+  await ok(SET_CLOCK, { now: AS_OF.toISOString() });
+  const { runMaintenance } = await ok('mutation { runMaintenance { loyaltyRefreshed } }');
+  expect(runMaintenance.loyaltyRefreshed).toBe(400);
+  const year = { from: new Date(AS_OF.getTime() - 365 * 86_400_000).toISOString(), to: AS_OF.toISOString() };
+  const { programInsights: p } = await ok(`query($from: DateTime!, $to: DateTime!) { programInsights(from: $from, to: $to) {
+    nps { score responses promoters detractors monthly { month } } pareto { buyers topShare } repeatPurchaseRate
+    membersByStage { key count } churnRisk { key count } atRisk(first: 5) { id }
+    complaints { filed resolved medianHoursToResolve resolvedWithinSla } points { issued redeemed expired outstanding } } }`, year);
+  const counts = (list: { key: string; count: number }[]) => Object.fromEntries(list.map((c) => [c.key, c.count]));
+  expect(p.nps.responses).toBeGreaterThan(20);
+  expect(p.nps.promoters).toBeGreaterThan(0);
+  expect(p.nps.detractors).toBeGreaterThan(0);
+  expect(p.nps.monthly.length).toBeGreaterThan(6);
+  // Pareto spend: the top fifth of buyers carries well over a fifth of the spend.
+  expect(p.pareto.topShare).toBeGreaterThan(0.4);
+  expect(p.repeatPurchaseRate).toBeGreaterThan(0);
+  const stages = counts(p.membersByStage);
+  expect(Object.values(stages).reduce((a: number, b) => a + (b as number), 0)).toBe(400);
+  for (const stage of ['FIRST_TIME', 'REPEAT', 'ADVOCATE']) expect(stages[stage]).toBeGreaterThan(0);
+  expect(counts(p.churnRisk).HIGH).toBeGreaterThan(20);
+  expect(p.atRisk).toHaveLength(5);
+  expect(p.complaints.filed).toBeGreaterThan(0);
+  expect(p.complaints.resolved).toBeGreaterThan(0);
+  expect(p.points.issued).toBeGreaterThan(p.points.redeemed);
+  // Goodwill points are credited as BONUS entries the ledger accounts for.
+  expect(await count('complaints')).toBeGreaterThan(0);
+  await expectLedgerVerifies(400);
 });

@@ -1,0 +1,338 @@
+/**
+ * The SQL of loyalty insights: the facts a member's profile is decided from, the summary the
+ * maintenance pass keeps, and the programme-wide aggregates. Every figure is an aggregate in
+ * the database; decisions (stage, risk, tier) are grouped by the facts they depend on and
+ * decided in TypeScript (loyalty.rules.ts).
+ */
+import { sql, type Insertable, type RawBuilder, type Selectable } from 'kysely';
+import type { Db } from '../db/database';
+import type { LoyaltySummaryTable, MemberLoyaltyTable } from '../db/schema';
+
+export type SummaryRow = Selectable<LoyaltySummaryTable>;
+export type MemberLoyaltyRow = Insertable<MemberLoyaltyTable>;
+
+/** A purchase counts unless it was refunded in full. */
+const COUNTED = sql`o.refunded_amount < o.amount`;
+
+/** What a member's profile is decided from, at one instant. */
+export interface MemberFacts {
+  member_id: string;
+  purchases: number;
+  first_purchase_at: Date | null;
+  second_purchase_at: Date | null;
+  last_purchase_at: Date | null;
+  frequency_365: number;
+  spend_365: string;
+  channels: string[];
+  first_engagement: Date | null;
+  first_rewarded_referral: Date | null;
+  referrals_made: number;
+  latest_score: number | null;
+  latest_answer_at: Date | null;
+  complaints_filed: number;
+  complaints_open: number;
+  complaints_past_sla: number;
+}
+
+/** The facts of `ids` at `now`, one row per member id (members with nothing have zeros and nulls). */
+export async function memberFacts(db: Db, ids: readonly string[], now: Date, slaHours: number): Promise<MemberFacts[]> {
+  if (ids.length === 0) return [];
+  const yearAgo = new Date(now.getTime() - 365 * 86_400_000);
+  const slaStart = new Date(now.getTime() - slaHours * 3_600_000);
+  const { rows } = await sql<MemberFacts>`
+    select i.member_id, p.purchases, p.first_purchase_at, p.second_purchase_at, p.last_purchase_at, p.frequency_365, p.spend_365,
+      array(
+        select channel from orders o where o.member_id = i.member_id and o.channel is not null
+        union select channel from survey_responses s where s.member_id = i.member_id and s.channel is not null
+        union select channel from complaints c where c.member_id = i.member_id and c.channel is not null
+        order by 1
+      ) as channels,
+      least(
+        (select min(e.occurred_at) from member_events e where e.member_id = i.member_id and e.scope <> 'system'),
+        (select min(s.created_at) from survey_responses s where s.member_id = i.member_id),
+        (select min(c.created_at) from complaints c where c.member_id = i.member_id)
+      ) as first_engagement,
+      r.first_rewarded_referral, r.referrals_made, a.score as latest_score, a.created_at as latest_answer_at,
+      c.complaints_filed, c.complaints_open, c.complaints_past_sla
+    from unnest(${[...ids]}::uuid[]) as i (member_id)
+    cross join lateral (
+      select count(*)::int as purchases,
+        min(o.occurred_at) as first_purchase_at,
+        (array_agg(o.occurred_at order by o.occurred_at))[2] as second_purchase_at,
+        max(o.occurred_at) as last_purchase_at,
+        (count(*) filter (where o.occurred_at > ${yearAgo}))::int as frequency_365,
+        coalesce(sum(o.amount - o.refunded_amount) filter (where o.occurred_at > ${yearAgo}), 0)::text as spend_365
+      from orders o where o.member_id = i.member_id and ${COUNTED}
+    ) p
+    cross join lateral (
+      select min(f.decided_at) filter (where f.status = 'REWARDED') as first_rewarded_referral, count(*)::int as referrals_made
+      from referrals f where f.referrer_id = i.member_id
+    ) r
+    left join lateral (
+      select s.score, s.created_at from survey_responses s where s.member_id = i.member_id order by s.created_at desc, s.id desc limit 1
+    ) a on true
+    cross join lateral (
+      select count(*)::int as complaints_filed,
+        (count(*) filter (where c.status = 'OPEN'))::int as complaints_open,
+        (count(*) filter (where c.status = 'OPEN' and c.created_at < ${slaStart}))::int as complaints_past_sla
+      from complaints c where c.member_id = i.member_id
+    ) c
+  `.execute(db);
+  return rows.map((row) => ({ ...row, spend_365: String(row.spend_365) }));
+}
+
+/** The programme-wide figures the RFM scores and the churn gap of one-time buyers are measured against. */
+export interface ProgrammeFigures {
+  median_gap_days: number | null;
+  buyers: number;
+  recency_breaks: number[];
+  frequency_breaks: number[];
+  monetary_breaks: number[];
+}
+
+/**
+ * The median of members' average gaps between purchases, and the 20/40/60/80th percentiles of
+ * recency (days since the last purchase), 365-day frequency and 365-day spend across buyers.
+ */
+export async function programmeFigures(db: Db, now: Date): Promise<ProgrammeFigures> {
+  const yearAgo = new Date(now.getTime() - 365 * 86_400_000);
+  const { rows } = await sql<ProgrammeFigures>`
+    with buyers as (
+      select o.member_id, count(*) as purchases,
+        extract(epoch from (${now}::timestamptz - max(o.occurred_at))) / 86400 as recency,
+        count(*) filter (where o.occurred_at > ${yearAgo}) as frequency,
+        coalesce(sum(o.amount - o.refunded_amount) filter (where o.occurred_at > ${yearAgo}), 0) as monetary,
+        case when count(*) >= 2 then extract(epoch from (max(o.occurred_at) - min(o.occurred_at))) / 86400 / (count(*) - 1) end as gap
+      from orders o where ${COUNTED}
+      group by o.member_id
+    )
+    select
+      (percentile_cont(0.5) within group (order by gap) filter (where gap > 0))::float8 as median_gap_days,
+      count(*)::int as buyers,
+      coalesce(percentile_cont(array[0.2, 0.4, 0.6, 0.8]::float8[]) within group (order by recency), '{}')::float8[] as recency_breaks,
+      coalesce(percentile_cont(array[0.2, 0.4, 0.6, 0.8]::float8[]) within group (order by frequency), '{}')::float8[] as frequency_breaks,
+      coalesce(percentile_cont(array[0.2, 0.4, 0.6, 0.8]::float8[]) within group (order by monetary), '{}')::float8[] as monetary_breaks
+    from buyers
+  `.execute(db);
+  const row = rows[0] as ProgrammeFigures;
+  return { ...row, recency_breaks: row.recency_breaks ?? [], frequency_breaks: row.frequency_breaks ?? [], monetary_breaks: row.monetary_breaks ?? [] };
+}
+
+export async function findSummary(db: Db): Promise<SummaryRow | undefined> {
+  return db.selectFrom('loyalty_summary').selectAll().where('id', '=', 1).executeTakeFirst();
+}
+
+export async function saveSummary(db: Db, figures: ProgrammeFigures, at: Date, full: boolean, previous: SummaryRow | undefined): Promise<void> {
+  const row = { ...figures, refreshed_at: at, full_refreshed_at: full || !previous ? at : previous.full_refreshed_at };
+  await db.insertInto('loyalty_summary').values({ id: 1, ...row }).onConflict((oc) => oc.column('id').doUpdateSet(row)).execute();
+}
+
+/** Members by id after `after`, a page at a time: the walk of a full refresh. */
+export async function memberIdsAfter(db: Db, after: string | null, limit: number): Promise<string[]> {
+  let query = db.selectFrom('members').select('id').orderBy('id').limit(limit);
+  if (after) query = query.where('id', '>', after);
+  return (await query.execute()).map((r) => r.id);
+}
+
+/**
+ * Members whose facts may have changed since `since`: a purchase or refund recorded, an event,
+ * answer or complaint, a referral decided or reversed, and purchases leaving the 365-day window.
+ */
+export async function membersChangedSince(db: Db, since: Date, now: Date): Promise<string[]> {
+  const day = 86_400_000;
+  const { rows } = await sql<{ member_id: string }>`
+    select member_id from orders where created_at > ${since}
+    union select member_id from refunds where created_at > ${since}
+    union select member_id from member_events where created_at > ${since} and scope <> 'system'
+    union select member_id from survey_responses where created_at > ${since}
+    union select member_id from complaints where created_at > ${since} or resolved_at > ${since}
+    union select referrer_id from referrals where decided_at > ${since} or reversed_at > ${since}
+    union select member_id from orders where occurred_at > ${new Date(since.getTime() - 365 * day)} and occurred_at <= ${new Date(now.getTime() - 365 * day)}
+  `.execute(db);
+  return rows.map((r) => r.member_id);
+}
+
+/** Replaces the summary rows of `ids`: `rows` for those with something to say, none for the rest (SUSPECT). */
+export async function saveMemberRows(db: Db, ids: readonly string[], rows: readonly MemberLoyaltyRow[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db.transaction().execute(async (tx) => {
+    await tx.deleteFrom('member_loyalty').where('member_id', 'in', [...ids]).execute();
+    if (rows.length > 0) await tx.insertInto('member_loyalty').values([...rows]).execute();
+  });
+}
+
+// ---- Programme-wide aggregates -------------------------------------------------------------
+
+/** Which members a figure covers: all, or those with a tag, or those whose earned tier is `tier` (`lowest` for those with no tier state yet). */
+export interface Narrowing { tag: string | null; tier: string | null; lowest: string }
+
+/** A condition on a member id column: true for members within the narrowing. */
+function within(column: RawBuilder<unknown>, n: Narrowing): RawBuilder<unknown> {
+  if (n.tag === null && n.tier === null) return sql`true`;
+  const tag = n.tag === null ? sql`true` : sql`${n.tag} = any(nm.tags)`;
+  const tier = n.tier === null ? sql`true` : sql`coalesce((select t.tier_code from member_tiers t where t.member_id = nm.id), ${n.lowest}) = ${n.tier}`;
+  return sql`exists (select 1 from members nm where nm.id = ${column} and ${tag} and ${tier})`;
+}
+
+export interface NpsCounts { responses: number; promoters: number; passives: number; detractors: number }
+
+/** Each member's latest answer in [from, to) counted once, by category. */
+export async function npsCounts(db: Db, from: Date, to: Date, n: Narrowing): Promise<NpsCounts> {
+  const { rows } = await sql<NpsCounts>`
+    with latest as (
+      select distinct on (s.member_id) s.score from survey_responses s
+      where s.created_at >= ${from} and s.created_at < ${to} and ${within(sql`s.member_id`, n)}
+      order by s.member_id, s.created_at desc, s.id desc
+    )
+    select count(*)::int as responses, (count(*) filter (where score >= 9))::int as promoters,
+      (count(*) filter (where score between 7 and 8))::int as passives, (count(*) filter (where score <= 6))::int as detractors
+    from latest
+  `.execute(db);
+  return rows[0] as NpsCounts;
+}
+
+/** The same, month by month in the programme's time zone (each member's latest answer within the month). */
+export async function npsByMonth(db: Db, from: Date, to: Date, timezone: string, n: Narrowing): Promise<(NpsCounts & { month: string })[]> {
+  const { rows } = await sql<NpsCounts & { month: string }>`
+    with latest as (
+      select distinct on (s.member_id, month) to_char(s.created_at at time zone ${timezone}, 'YYYY-MM') as month, s.score
+      from survey_responses s
+      where s.created_at >= ${from} and s.created_at < ${to} and ${within(sql`s.member_id`, n)}
+      order by s.member_id, month, s.created_at desc, s.id desc
+    )
+    select month, count(*)::int as responses, (count(*) filter (where score >= 9))::int as promoters,
+      (count(*) filter (where score between 7 and 8))::int as passives, (count(*) filter (where score <= 6))::int as detractors
+    from latest group by month order by month
+  `.execute(db);
+  return rows;
+}
+
+/** Members with a counted purchase in [baseFrom, baseTo), and how many of them have one in [from, to). */
+export async function retention(db: Db, base: { from: Date; to: Date }, range: { from: Date; to: Date }, n: Narrowing) {
+  const { rows } = await sql<{ base_active: number; retained: number }>`
+    with base as (
+      select distinct o.member_id from orders o
+      where o.occurred_at >= ${base.from} and o.occurred_at < ${base.to} and ${COUNTED} and ${within(sql`o.member_id`, n)}
+    )
+    select count(*)::int as base_active,
+      (count(*) filter (where exists (
+        select 1 from orders o where o.member_id = base.member_id and o.occurred_at >= ${range.from} and o.occurred_at < ${range.to} and ${COUNTED}
+      )))::int as retained
+    from base
+  `.execute(db);
+  return rows[0] as { base_active: number; retained: number };
+}
+
+/** Buyers in range by net spend: how many, how many bought twice or more, the spend of the top `top` and of all. */
+export async function buyerSpend(db: Db, from: Date, to: Date, n: Narrowing) {
+  const { rows } = await sql<{ buyers: number; repeat_buyers: number; top_spend: string; revenue: string }>`
+    with spend as (
+      select o.member_id, count(*) as purchases, sum(o.amount - o.refunded_amount) as spend
+      from orders o
+      where o.occurred_at >= ${from} and o.occurred_at < ${to} and ${COUNTED} and ${within(sql`o.member_id`, n)}
+      group by o.member_id
+    ), ranked as (
+      select spend, purchases, row_number() over (order by spend desc, member_id) as place, count(*) over () as buyers from spend
+    )
+    select count(*)::int as buyers, (count(*) filter (where purchases >= 2))::int as repeat_buyers,
+      coalesce(sum(spend) filter (where place <= ceil(buyers / 5.0)), 0)::text as top_spend,
+      coalesce(sum(spend), 0)::text as revenue
+    from ranked
+  `.execute(db);
+  return rows[0] as { buyers: number; repeat_buyers: number; top_spend: string; revenue: string };
+}
+
+/** Members enrolled by `at`, grouped by their earned tier then (from the tier history when `at` is past) and any assignment active then. */
+export async function tierGroups(db: Db, at: Date, past: boolean, n: Narrowing) {
+  const earned = past
+    ? sql`coalesce((select h.from_code from tier_history h where h.member_id = m.id and h.at > ${at} order by h.at, h.seq limit 1), t.tier_code)`
+    : sql`t.tier_code`;
+  const { rows } = await sql<{ earned: string | null; assigned: string | null; count: number }>`
+    select ${earned} as earned, case when t.assigned_until > ${at} then t.assigned_code end as assigned, count(*)::int as count
+    from members m left join member_tiers t on t.member_id = m.id
+    where m.enrolled_at <= ${at} and m.erased_at is null and ${within(sql`m.id`, n)}
+    group by 1, 2
+  `.execute(db);
+  return rows;
+}
+
+/** Members enrolled by `at`. */
+export async function membersAt(db: Db, at: Date, n: Narrowing): Promise<number> {
+  const { rows } = await sql<{ count: number }>`
+    select count(*)::int as count from members m where m.enrolled_at <= ${at} and m.erased_at is null and ${within(sql`m.id`, n)}
+  `.execute(db);
+  return (rows[0] as { count: number }).count;
+}
+
+/** Summarised members enrolled by `at`, grouped by which rungs they had reached and which risk thresholds they had passed by then. */
+export async function summaryGroups(db: Db, at: Date, n: Narrowing) {
+  const { rows } = await sql<{
+    prospect: boolean; first_time: boolean; repeat: boolean; advocate: boolean; medium: boolean; high: boolean; count: number;
+  }>`
+    select coalesce(l.prospect_at <= ${at}, false) as prospect, coalesce(l.first_time_at <= ${at}, false) as first_time,
+      coalesce(l.repeat_at <= ${at}, false) as repeat, coalesce(l.advocate_at <= ${at}, false) as advocate,
+      coalesce(l.churn_medium_at < ${at}, false) as medium, coalesce(l.churn_high_at < ${at}, false) as high,
+      count(*)::int as count
+    from member_loyalty l join members m on m.id = l.member_id
+    where m.enrolled_at <= ${at} and m.erased_at is null and ${within(sql`l.member_id`, n)}
+    group by 1, 2, 3, 4, 5, 6
+  `.execute(db);
+  return rows;
+}
+
+/** Members at high risk at `at`, highest 365-day spend first. */
+export async function atRiskIds(db: Db, at: Date, first: number, n: Narrowing): Promise<string[]> {
+  const { rows } = await sql<{ member_id: string }>`
+    select l.member_id from member_loyalty l join members m on m.id = l.member_id
+    where l.churn_high_at is not null and l.churn_high_at < ${at} and m.status <> 'CLOSED' and m.erased_at is null and ${within(sql`l.member_id`, n)}
+    order by l.spend_365 desc, l.member_id
+    limit ${first}
+  `.execute(db);
+  return rows.map((r) => r.member_id);
+}
+
+export interface ComplaintFigures {
+  filed: number; resolved: number; open: number;
+  median_hours: number | null; p90_hours: number | null; within_sla: number;
+}
+
+export async function complaintFigures(db: Db, from: Date, to: Date, at: Date, slaHours: number, n: Narrowing): Promise<ComplaintFigures> {
+  const { rows } = await sql<ComplaintFigures>`
+    select
+      (select count(*)::int from complaints c where c.created_at >= ${from} and c.created_at < ${to} and ${within(sql`c.member_id`, n)}) as filed,
+      r.resolved, r.median_hours, r.p90_hours, r.within_sla,
+      (select count(*)::int from complaints c where c.created_at <= ${at} and (c.resolved_at is null or c.resolved_at > ${at}) and ${within(sql`c.member_id`, n)}) as open
+    from (
+      select count(*)::int as resolved,
+        (percentile_cont(0.5) within group (order by hours))::float8 as median_hours,
+        (percentile_cont(0.9) within group (order by hours))::float8 as p90_hours,
+        (count(*) filter (where hours <= ${slaHours}))::int as within_sla
+      from (
+        select extract(epoch from (c.resolved_at - c.created_at)) / 3600 as hours from complaints c
+        where c.resolved_at >= ${from} and c.resolved_at < ${to} and ${within(sql`c.member_id`, n)}
+      ) h
+    ) r
+  `.execute(db);
+  return rows[0] as ComplaintFigures;
+}
+
+export interface PointFlows { issued: number; redeemed: number; expired: number; outstanding: number }
+
+/**
+ * Points issued (credits of purchases, earns, bonuses and positive adjustments, less what
+ * refunds took back), redeemed (net of reversals) and expired in [from, to), and the ledger's
+ * sum at `at`: what members hold, available or pending.
+ */
+export async function pointFlows(db: Db, from: Date, to: Date, at: Date, n: Narrowing): Promise<PointFlows> {
+  const inRange = sql`t.created_at >= ${from} and t.created_at < ${to}`;
+  const { rows } = await sql<PointFlows>`
+    select
+      coalesce(sum(t.points) filter (where ${inRange} and (t.type in ('PURCHASE', 'EARN', 'BONUS', 'REFUND') or (t.type = 'ADJUST' and t.points > 0))), 0)::int8 as issued,
+      coalesce(-sum(t.points) filter (where ${inRange} and t.type in ('REDEEM', 'REVERSAL')), 0)::int8 as redeemed,
+      coalesce(-sum(t.points) filter (where ${inRange} and t.type = 'EXPIRE'), 0)::int8 as expired,
+      coalesce(sum(t.points) filter (where t.created_at <= ${at}), 0)::int8 as outstanding
+    from points_transactions t
+    where not t.cancelled and t.created_at <= ${to} and ${within(sql`t.member_id`, n)}
+  `.execute(db);
+  return rows[0] as PointFlows;
+}
