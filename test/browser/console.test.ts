@@ -11,17 +11,26 @@ import { openBrowser, openPage, signIn, type TestBrowser } from '../support/brow
 const ENROL = `mutation($input: EnrollMemberInput!) { enrollMember(input: $input) { id } }`;
 const PURCHASE = `mutation($input: RecordPurchaseInput!) { recordPurchase(input: $input) { pointsEarned } }`;
 const REWARD_BY_CODE = `query { rewards(first: 100) { edges { node { id code remaining } } } }`;
+const SURVEY = `mutation($input: SurveyResponseInput!) { submitSurveyResponse(input: $input) { id } }`;
+const COMPLAINT = `mutation($input: ComplaintInput!) { fileComplaint(input: $input) { id } }`;
+const MAINTENANCE = `mutation { runMaintenance { loyaltyRefreshed } }`;
 const REDEEM_REWARD = `mutation($input: RedeemRewardInput!) { redeemReward(input: $input) { voucherCode reward { remaining } } }`;
 
 let t: TestApp;
 let b: TestBrowser;
 
-async function enrolWithPurchase(name: string, amount: string): Promise<string> {
+const DAY = 86_400_000;
+
+/** A new member with one purchase of `amount` for each of `daysAgo` (today by default). */
+async function enrolWithPurchase(name: string, amount: string, daysAgo: number[] = [0]): Promise<string> {
   const externalId = `${name.toLowerCase()}-${randomUUID().slice(0, 8)}`;
   const enrolled = await t.gql<{ enrollMember: { id: string } }>(ENROL, { input: { externalId, name, email: `${externalId}@example.com` } });
   const id = enrolled.data!.enrollMember.id;
-  const bought = await t.gql(PURCHASE, { input: { memberId: id, orderId: `o-${randomUUID()}`, amount, currency: 'USD' } });
-  expect(bought.errors).toBeUndefined();
+  for (const days of daysAgo) {
+    const occurredAt = new Date(Date.now() - days * DAY).toISOString();
+    const bought = await t.gql(PURCHASE, { input: { memberId: id, orderId: `o-${randomUUID()}`, amount, currency: 'USD', occurredAt } });
+    expect(bought.errors).toBeUndefined();
+  }
   return id;
 }
 
@@ -52,6 +61,37 @@ test('signing in with a bare ADMIN token or with its Bearer prefix opens the con
   await b.page.getByRole('button', { name: 'Sign out' }).click();
   await signIn(b.page, t.baseUrl, t.admin);
   await b.page.getByRole('heading', { name: 'Dashboard', level: 1 }).waitFor();
+});
+
+test('the dashboard shows the programme figures and the members at risk; a complaint is resolved with goodwill points', async () => {
+  const { page } = b;
+  // Two purchases 20 days apart, the last 150 days ago: far past three of their gaps, so HIGH risk.
+  const linus = await enrolWithPurchase('Linus', '480.00', [170, 150]);
+  const other = await enrolWithPurchase('Margaret', '35.00');
+  for (const [memberId, score] of [[linus, 3], [other, 10], [other, 9]] as const) {
+    expect((await t.gql(SURVEY, { input: { memberId, score, idempotencyKey: randomUUID() } })).errors).toBeUndefined();
+  }
+  expect((await t.gql(COMPLAINT, { input: { memberId: linus, category: 'delivery', description: 'Parcel arrived broken', idempotencyKey: randomUUID() } })).errors).toBeUndefined();
+  expect((await t.gql(MAINTENANCE)).errors).toBeUndefined();
+
+  await openPage(page, t.baseUrl, t.admin, '');
+  const figures = page.getByLabel('Key figures');
+  // Latest answers: Linus 3 (detractor), Margaret 9 (promoter): NPS 0 over 2 responses.
+  await figures.locator('.figure', { hasText: 'NPS' }).getByText('2 responses').waitFor();
+  expect(await figures.locator('.figure', { hasText: 'NPS' }).locator('.figure-value').textContent()).toBe('0');
+  expect(await page.locator('canvas[role="img"]').count()).toBe(6);
+  const atRisk = page.getByRole('table', { name: 'Members at risk' });
+  await atRisk.getByRole('link', { name: 'Linus' }).click();
+  await page.waitForURL(new RegExp(`#/members/${linus}$`));
+
+  const profile = page.getByRole('region', { name: 'Loyalty profile' });
+  await profile.getByText('High', { exact: true }).waitFor();
+  const resolve = page.getByRole('form', { name: 'Resolve the delivery complaint' });
+  await resolve.getByLabel('Resolution').fill('Replacement sent');
+  await resolve.getByLabel('Goodwill points').fill('120');
+  await resolve.getByRole('button', { name: 'Resolve' }).click();
+  await page.getByRole('region', { name: 'Complaints' }).getByText('Replacement sent · 120 goodwill points').waitFor();
+  await page.getByRole('table', { name: 'Statement' }).getByRole('cell', { name: '+120' }).waitFor();
 });
 
 test('find a member, adjust points, and see the statement and balance change', async () => {

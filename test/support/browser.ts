@@ -60,8 +60,13 @@ export async function signIn(page: Page, baseUrl: string, token: string): Promis
   await page.getByRole('navigation', { name: 'Sections' }).waitFor();
 }
 
-/** Opens a console page (#/<path>), signing in first when this tab holds no token yet. */
+/**
+ * Opens a console page (#/<path>) freshly loaded, signing in first when this tab holds no token
+ * yet (the token stays in the tab's sessionStorage across loads).
+ */
 export async function openPage(page: Page, baseUrl: string, token: string, path: string): Promise<void> {
+  // Going to the same address with only a new #… would keep what the page had already loaded.
+  await page.goto('about:blank');
   await page.goto(`${baseUrl}/admin/#/${path}`);
   const signInForm = page.getByLabel('ADMIN token');
   const nav = page.getByRole('navigation', { name: 'Sections' });

@@ -4,6 +4,7 @@ import { Card, Figure, Loading, format, useQuery } from '../ui';
 import { MemberActions } from './MemberActions';
 import { Statement } from './Statement';
 import { Redemptions } from './Redemptions';
+import { MemberLoyalty } from './MemberLoyalty';
 
 const MEMBER = `query ConsoleMember($id: ID!) {
   program { currency pointsName tiers { code name rank invitationOnly } }
@@ -79,6 +80,7 @@ export function MemberPage({ id }: { id: string }) {
                 </ul>
               </Card>
             </div>
+            <MemberLoyalty memberId={member.id} currency={program.currency} version={version} onChanged={changed} />
             <MemberActions member={member} tiers={program.tiers} onChanged={changed} />
             <Statement memberId={member.id} version={version} />
             <Redemptions memberId={member.id} version={version} onChanged={changed} />

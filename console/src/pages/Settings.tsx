@@ -5,7 +5,7 @@ import { Card, Check, ErrorMessage, Field, Loading, Notice, Select, toInt, useAc
 
 const PROGRAM = `query ConsoleProgram {
   program {
-    name pointsName currency earnRate pendingDays allowNegativeBalance pointValue timezone
+    name pointsName currency earnRate pendingDays allowNegativeBalance pointValue timezone complaintSlaHours
     expiry { mode months roundToQuarterEnd }
     tiers { code name rank qualifyingPointsRequired earnMultiplier qualifyingSpendRequired qualifyingPurchasesRequired thresholdMatch
       perks rewardCodes invitationOnly lifetimeQualifyingPointsRequired }
@@ -21,7 +21,7 @@ interface Tier {
 }
 interface Program {
   name: string; pointsName: string; currency: string; earnRate: string; pendingDays: number; allowNegativeBalance: boolean; pointValue: string;
-  timezone: string; expiry: { mode: string; months: number | null; roundToQuarterEnd: boolean }; tiers: Tier[];
+  timezone: string; complaintSlaHours: number; expiry: { mode: string; months: number | null; roundToQuarterEnd: boolean }; tiers: Tier[];
 }
 
 export function Settings() {
@@ -41,7 +41,7 @@ export function Settings() {
 function ProgramForm({ program, onSaved }: { program: Program; onSaved: () => void }) {
   const initial = () => ({
     name: program.name, pointsName: program.pointsName, currency: program.currency, earnRate: program.earnRate, pendingDays: String(program.pendingDays),
-    pointValue: program.pointValue, timezone: program.timezone, allowNegativeBalance: program.allowNegativeBalance,
+    pointValue: program.pointValue, timezone: program.timezone, complaintSlaHours: String(program.complaintSlaHours), allowNegativeBalance: program.allowNegativeBalance,
     expiryMode: program.expiry.mode, expiryMonths: program.expiry.months?.toString() ?? '', roundToQuarterEnd: program.expiry.roundToQuarterEnd,
   });
   const [d, setD] = useState(initial);
@@ -55,7 +55,7 @@ function ProgramForm({ program, onSaved }: { program: Program; onSaved: () => vo
     setSaved(false);
     const input = {
       name: d.name.trim(), pointsName: d.pointsName.trim(), currency: d.currency.trim(), earnRate: d.earnRate.trim(), pendingDays: toInt(d.pendingDays),
-      pointValue: d.pointValue.trim(), timezone: d.timezone.trim(), allowNegativeBalance: d.allowNegativeBalance,
+      pointValue: d.pointValue.trim(), timezone: d.timezone.trim(), complaintSlaHours: toInt(d.complaintSlaHours), allowNegativeBalance: d.allowNegativeBalance,
       expiry: { mode: d.expiryMode, months: d.expiryMode === 'NONE' ? null : toInt(d.expiryMonths), roundToQuarterEnd: d.roundToQuarterEnd },
     };
     if (await action.run(() => gql(UPDATE, { input }))) { setSaved(true); onSaved(); }
@@ -71,6 +71,7 @@ function ProgramForm({ program, onSaved }: { program: Program; onSaved: () => vo
           <Field label="Value of one point" value={d.pointValue} onChange={set('pointValue')} error={err('pointValue')} />
           <Field label="Pending days" type="number" value={d.pendingDays} onChange={set('pendingDays')} error={err('pendingDays')} />
           <Field label="Time zone (IANA)" value={d.timezone} onChange={set('timezone')} error={err('timezone')} />
+          <Field label="Complaint SLA (hours)" type="number" value={d.complaintSlaHours} onChange={set('complaintSlaHours')} error={err('complaintSlaHours')} />
           <Select label="Points expire" value={d.expiryMode} onChange={set('expiryMode')} error={err('expiry.mode')} options={[
             { value: 'NONE', label: 'Never' }, { value: 'FIXED', label: 'A fixed time after earning' }, { value: 'INACTIVITY', label: 'After inactivity' },
           ]} />
