@@ -8,8 +8,9 @@ const vars = (value: Record<string, unknown>) => JSON.stringify(value, null, 2);
 
 export const EXAMPLES: ExampleTab[] = [
   {
-    query: `# Milepost explorer: paste a token above (npm run -s token -- --role ADMIN), then press ▶.
-# The Docs button lists every type and field; Ctrl+Space completes as you type.
+    query: `# Paste a token above (npm run -s token -- --role ADMIN)
+# and press ▶ (Ctrl+Enter). Ctrl+Space completes as you
+# type; the book icon opens the schema's documentation.
 query Program {
   now
   program {

@@ -5,7 +5,7 @@
 import 'graphiql/setup-workers/vite';
 import 'graphiql/style.css';
 import './explorer.css';
-import { StrictMode, useState } from 'react';
+import { StrictMode, useRef, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { GraphiQL, type GraphiQLProps } from 'graphiql';
 import { bearer } from './token';
@@ -19,19 +19,22 @@ function readToken(): string {
 
 function Explorer() {
   const [token, setToken] = useState(readToken);
+  // GraphiQL keeps the fetcher it was given; the fetcher reads the field's latest value.
+  const current = useRef(token);
+  current.current = token;
   const remember = (value: string) => {
     setToken(value);
     try { localStorage.setItem(TOKEN_KEY, value.trim()); } catch { /* private mode: kept for this page only */ }
   };
-  const fetcher: GraphiQLProps['fetcher'] = async (params, options) => {
+  const [fetcher] = useState(() => (async (params, options) => {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' };
-    const value = bearer(token);
+    const value = bearer(current.current);
     if (value) headers.authorization = value;
     // A header typed in GraphiQL's own headers editor wins over the field.
     Object.assign(headers, options?.headers ?? {});
     const res = await fetch(window.location.pathname, { method: 'POST', headers, body: JSON.stringify(params) });
     return res.json();
-  };
+  }) satisfies GraphiQLProps['fetcher']);
   return (
     <div className="explorer">
       <header className="explorer-bar">
