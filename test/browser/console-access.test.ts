@@ -28,36 +28,40 @@ afterAll(async () => {
   await t?.close();
 });
 
+// What these checks read runs inside the page, so it is written as the page's own JavaScript
+// (this project's TypeScript has no DOM types).
+
 /** Form controls on the page that no label, aria-label or aria-labelledby names. */
 function unlabelled(page: Page): Promise<string[]> {
-  return page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
-    .filter((el) => (el as HTMLInputElement).type !== 'hidden')
-    .filter((el) => {
-      const input = el as HTMLInputElement;
-      const named = (input.labels?.length ?? 0) > 0 || input.getAttribute('aria-label')?.trim() || input.getAttribute('aria-labelledby');
-      return !named;
-    })
-    .map((el) => el.outerHTML.slice(0, 120)));
+  return page.evaluate(`[...document.querySelectorAll('input, select, textarea')]
+    .filter((el) => el.type !== 'hidden')
+    .filter((el) => !(el.labels?.length > 0 || el.getAttribute('aria-label')?.trim() || el.getAttribute('aria-labelledby')))
+    .map((el) => el.outerHTML.slice(0, 120))`);
 }
 
 /** Buttons and links with no text a screen reader could say. */
 function nameless(page: Page): Promise<string[]> {
-  return page.evaluate(() => [...document.querySelectorAll('button, a[href]')]
+  return page.evaluate(`[...document.querySelectorAll('button, a[href]')]
     .filter((el) => !(el.textContent?.trim() || el.getAttribute('aria-label')?.trim()))
-    .map((el) => el.outerHTML.slice(0, 120)));
+    .map((el) => el.outerHTML.slice(0, 120))`);
 }
 
-/** Presses Tab until the focused element's text or label matches `name`; fails after `limit` presses. */
+/** What a screen reader would call the focused element, near enough: its label, aria-label or text. */
+function focusedName(page: Page): Promise<string> {
+  return page.evaluate(`(() => {
+    const el = document.activeElement;
+    if (!el) return '';
+    const label = el.labels?.[0]?.textContent ?? '';
+    const text = el.tagName === 'INPUT' || el.tagName === 'TEXTAREA' ? '' : el.textContent ?? '';
+    return [el.getAttribute('aria-label') ?? '', label, text].join(' ').trim();
+  })()`);
+}
+
+/** Presses Tab until the focused element's name matches `name`; fails after `limit` presses. */
 async function tabTo(page: Page, name: RegExp, limit = 60): Promise<void> {
   for (let i = 0; i < limit; i++) {
     await page.keyboard.press('Tab');
-    const focused = await page.evaluate(() => {
-      const el = document.activeElement as HTMLElement | null;
-      if (!el) return '';
-      const label = (el as HTMLInputElement).labels?.[0]?.textContent ?? '';
-      return `${el.getAttribute('aria-label') ?? ''} ${label} ${el.tagName === 'INPUT' || el.tagName === 'TEXTAREA' ? '' : el.textContent ?? ''}`.trim();
-    });
-    if (name.test(focused)) return;
+    if (name.test(await focusedName(page))) return;
   }
   throw new Error(`Tab never reached ${name}`);
 }
@@ -79,7 +83,7 @@ test('signing in, finding a member and adjusting points work from the keyboard a
   const { page } = b;
   await page.goto('about:blank');
   await page.goto(`${t.baseUrl}/admin/`);
-  await page.evaluate(() => sessionStorage.clear());
+  await page.evaluate('sessionStorage.clear()');
   await page.reload();
   await tabTo(page, /ADMIN token/);
   await page.keyboard.type(t.admin);
@@ -97,7 +101,7 @@ test('signing in, finding a member and adjusting points work from the keyboard a
   await page.keyboard.press('Enter');
   await page.waitForURL(new RegExp(`#/members/${memberId}$`));
   // A new page puts focus on its heading, so the next Tab starts at the top of its content.
-  expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('H1');
+  expect(await page.evaluate('document.activeElement?.tagName')).toBe('H1');
 
   await tabTo(page, /Points \(negative to deduct\)/);
   await page.keyboard.type('-40');
@@ -141,7 +145,7 @@ test('on a tablet the sections sit above the page and nothing runs off the side'
       const nav = await page.getByRole('navigation', { name: 'Sections' }).boundingBox();
       const main = await page.locator('main').boundingBox();
       expect(nav!.y + nav!.height).toBeLessThanOrEqual(main!.y + 1);
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      const overflow = await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth');
       expect({ path, overflow }).toEqual({ path, overflow: 0 });
     }
   } finally {
