@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Page } from 'playwright-core';
 import { startTestApp, type TestApp } from '../support/harness';
-import { openBrowser, openPage, type TestBrowser } from '../support/browser';
+import { BROWSER_START_MS, openBrowser, openPage, type TestBrowser } from '../support/browser';
 
 const ENROL = `mutation($input: EnrollMemberInput!) { enrollMember(input: $input) { id } }`;
 const EARN = `mutation($input: EarnPointsInput!) { earnPoints(input: $input) { id } }`;
@@ -22,7 +22,7 @@ beforeAll(async () => {
   const enrolled = await t.gql<{ enrollMember: { id: string } }>(ENROL, { input: { externalId: `kb-${randomUUID()}`, name: memberName } });
   memberId = enrolled.data!.enrollMember.id;
   await t.gql(EARN, { input: { memberId, points: 300, reason: 'Welcome', idempotencyKey: randomUUID() } });
-});
+}, BROWSER_START_MS);
 afterAll(async () => {
   await b?.close();
   await t?.close();

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { startTestApp, type TestApp } from '../support/harness';
-import { openBrowser, openPage, signIn, type TestBrowser } from '../support/browser';
+import { BROWSER_START_MS, openBrowser, openPage, signIn, type TestBrowser } from '../support/browser';
 
 const ENROL = `mutation($input: EnrollMemberInput!) { enrollMember(input: $input) { id } }`;
 const PURCHASE = `mutation($input: RecordPurchaseInput!) { recordPurchase(input: $input) { pointsEarned } }`;
@@ -37,7 +37,7 @@ async function enrolWithPurchase(name: string, amount: string, daysAgo: number[]
 beforeAll(async () => {
   t = await startTestApp();
   b = await openBrowser(t.baseUrl);
-});
+}, BROWSER_START_MS);
 afterAll(async () => {
   await b?.close();
   await t?.close();
@@ -54,6 +54,15 @@ test('a token of the wrong role, or expired, is refused with a message saying so
   await page.getByLabel('ADMIN token').fill(expired);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByText('Your token has expired').waitFor();
+});
+
+test('a token that expires while the console is open sends the user back to sign in, saying why', async () => {
+  const { page } = b;
+  await signIn(page, t.baseUrl, t.token({ role: 'ADMIN', sub: 'console-admin', ttlSeconds: 4 }));
+  await page.waitForTimeout(4_000);
+  await page.getByRole('link', { name: 'Earning rules' }).click();
+  await page.getByText('Your token has expired').waitFor();
+  await page.getByLabel('ADMIN token').waitFor();
 });
 
 test('signing in with a bare ADMIN token or with its Bearer prefix opens the console', async () => {

@@ -3,7 +3,7 @@
  * with schema docs, taking the raw output of `npm run token` or a "Bearer …" paste alike.
  */
 import { startTestApp, type TestApp } from '../support/harness';
-import { openBrowser, type TestBrowser } from '../support/browser';
+import { BROWSER_START_MS, openBrowser, type TestBrowser } from '../support/browser';
 
 let t: TestApp;
 let b: TestBrowser;
@@ -11,7 +11,7 @@ let b: TestBrowser;
 beforeAll(async () => {
   t = await startTestApp({ GRAPHQL_EXPLORER: 'true' });
   b = await openBrowser(t.baseUrl);
-});
+}, BROWSER_START_MS);
 afterAll(async () => {
   await b?.close();
   await t?.close();
