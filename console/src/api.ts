@@ -37,6 +37,8 @@ export const EXPIRED = 'Your token has expired. Make a new one with `npm run -s 
 /** Runs one operation; resolves with `data`, or rejects with the first error as an ApiError. */
 export async function gql<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
   const token = session.token();
+  // Signed out meanwhile (another request found the token expired): nothing to send.
+  if (!token) throw new ApiError('Not signed in', 'UNAUTHENTICATED');
   const exp = readClaims(token)?.exp;
   if (exp !== undefined && exp * 1000 <= Date.now()) {
     session.clear();
@@ -59,7 +61,8 @@ export async function gql<T>(query: string, variables: Record<string, unknown> =
     const code = error.extensions?.code ?? 'INTERNAL_SERVER_ERROR';
     if (code === 'UNAUTHENTICATED') {
       session.clear();
-      signedOut(`The API no longer accepts your token (${error.message}). Sign in again with a fresh ADMIN token.`);
+      const expired = exp !== undefined && exp * 1000 <= Date.now();
+      signedOut(expired ? EXPIRED : `The API no longer accepts your token (${error.message}). Sign in again with a fresh ADMIN token.`);
     }
     const field = error.extensions?.field?.replace(/^input\./, '');
     throw new ApiError(error.message, code, field);

@@ -59,6 +59,9 @@ test('a token of the wrong role, or expired, is refused with a message saying so
 test('a token that expires while the console is open sends the user back to sign in, saying why', async () => {
   const { page } = b;
   await signIn(page, t.baseUrl, t.token({ role: 'ADMIN', sub: 'console-admin', ttlSeconds: 4 }));
+  // The dashboard's requests are answered before the token runs out, so the next one is the first to find it expired.
+  await page.getByLabel('Key figures').waitFor();
+  await page.getByText('Loading…').first().waitFor({ state: 'detached' });
   await page.waitForTimeout(4_000);
   await page.getByRole('link', { name: 'Earning rules' }).click();
   await page.getByText('Your token has expired').waitFor();
