@@ -1,6 +1,6 @@
 /** The console's frame: sign-in, navigation and the page the address (#/…) names. */
 import { useEffect, useRef, useState, type ReactNode } from 'react';
-import { onSignedOut, session, signIn } from './api';
+import { onSignedOut, signIn, tokenStore } from './api';
 import { ErrorMessage } from './ui';
 import { Dashboard } from './pages/Dashboard';
 import { Members } from './pages/Members';
@@ -46,11 +46,11 @@ function page(route: string[]): { title: string; body: ReactNode } {
 }
 
 export function App() {
-  const [token, setToken] = useState(session.token);
+  const [token, setToken] = useState(tokenStore.token);
   const [reason, setReason] = useState<string>();
   useEffect(() => onSignedOut((why) => { setReason(why); setToken(''); }), []);
   if (!token) return <SignIn reason={reason} onSignedIn={(t) => { setReason(undefined); setToken(t); }} />;
-  return <Shell onSignOut={() => { session.clear(); setToken(''); }} />;
+  return <Shell onSignOut={() => { tokenStore.clear(); setToken(''); }} />;
 }
 
 function Shell({ onSignOut }: { onSignOut: () => void }) {

@@ -6,7 +6,7 @@ import { bareToken, readClaims } from './token';
 
 const TOKEN_KEY = 'milepost.console.token';
 
-export const session = {
+export const tokenStore = {
   token(): string {
     try { return sessionStorage.getItem(TOKEN_KEY) ?? ''; } catch { return ''; }
   },
@@ -27,7 +27,7 @@ export class ApiError extends Error {
 
 let signedOut: (reason: string) => void = () => {};
 
-/** Called when the API refuses the token mid-session (expired, revoked), with a reason to show. */
+/** Called when the API refuses the token while the console is open (expired, revoked), with a reason to show. */
 export function onSignedOut(listener: (reason: string) => void): void {
   signedOut = listener;
 }
@@ -36,12 +36,12 @@ export const EXPIRED = 'Your token has expired. Make a new one with `npm run -s 
 
 /** Runs one operation; resolves with `data`, or rejects with the first error as an ApiError. */
 export async function gql<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
-  const token = session.token();
+  const token = tokenStore.token();
   // Signed out meanwhile (another request found the token expired): nothing to send.
   if (!token) throw new ApiError('Not signed in', 'UNAUTHENTICATED');
   const exp = readClaims(token)?.exp;
   if (exp !== undefined && exp * 1000 <= Date.now()) {
-    session.clear();
+    tokenStore.clear();
     signedOut(EXPIRED);
     throw new ApiError(EXPIRED, 'UNAUTHENTICATED');
   }
@@ -60,7 +60,7 @@ export async function gql<T>(query: string, variables: Record<string, unknown> =
   if (error) {
     const code = error.extensions?.code ?? 'INTERNAL_SERVER_ERROR';
     if (code === 'UNAUTHENTICATED') {
-      session.clear();
+      tokenStore.clear();
       const expired = exp !== undefined && exp * 1000 <= Date.now();
       signedOut(expired ? EXPIRED : `The API no longer accepts your token (${error.message}). Sign in again with a fresh ADMIN token.`);
     }
@@ -82,12 +82,12 @@ export async function signIn(pasted: string): Promise<string> {
   if (claims.role !== 'ADMIN') {
     throw new Error(`This is a ${claims.role ?? 'role-less'} token: the console needs an ADMIN token (npm run -s token -- --role ADMIN).`);
   }
-  session.save(token);
+  tokenStore.save(token);
   try {
     // Only an administrator may list partners: the API itself confirms the role.
     await gql('query SignInCheck { partners { partnerId } }');
   } catch (error) {
-    session.clear();
+    tokenStore.clear();
     if (error instanceof ApiError && error.code === 'FORBIDDEN') throw new Error('The API does not treat this token as ADMIN: the console needs an ADMIN token.');
     if (error instanceof ApiError && error.code === 'UNAUTHENTICATED') throw new Error(`The API refused this token: ${error.message}.`);
     throw error;
@@ -102,7 +102,7 @@ export function actionKey(prefix: string): string {
 
 /** A text file the API serves beside GraphQL (the settlement CSV), fetched with the same token. */
 export async function fetchText(path: string): Promise<string> {
-  const res = await fetch(path, { headers: { authorization: `Bearer ${session.token()}` } });
+  const res = await fetch(path, { headers: { authorization: `Bearer ${tokenStore.token()}` } });
   const text = await res.text();
   if (!res.ok) {
     let message = `HTTP ${res.status}`;
