@@ -123,7 +123,11 @@ export async function findSummary(db: Db): Promise<SummaryRow | undefined> {
 }
 
 export async function saveSummary(db: Db, figures: ProgrammeFigures, at: Date, full: boolean, previous: SummaryRow | undefined): Promise<void> {
-  const row = { ...figures, refreshed_at: at, full_refreshed_at: full || !previous ? at : previous.full_refreshed_at };
+  const { median_gap_days, buyers, recency_breaks, frequency_breaks, monetary_breaks } = figures;
+  const row = {
+    median_gap_days, buyers, recency_breaks, frequency_breaks, monetary_breaks,
+    refreshed_at: at, full_refreshed_at: full || !previous ? at : previous.full_refreshed_at,
+  };
   await db.insertInto('loyalty_summary').values({ id: 1, ...row }).onConflict((oc) => oc.column('id').doUpdateSet(row)).execute();
 }
 

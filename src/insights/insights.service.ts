@@ -47,7 +47,7 @@ export interface MemberLoyaltyView {
 /** The programme-wide figures: as the last refresh stored them, or computed now when none has run yet. */
 async function figures(db: Db, now: Date): Promise<{ figures: repo.ProgrammeFigures; asOf: Date }> {
   const stored = await repo.findSummary(db);
-  if (stored) return { figures: stored, asOf: stored.refreshed_at };
+  if (stored) return { figures: stored, asOf: stored.full_refreshed_at };
   return { figures: await repo.programmeFigures(db, now), asOf: now };
 }
 
@@ -110,21 +110,25 @@ export async function memberLoyalty(ctx: Ctx, member: MemberRow): Promise<Member
 /** How long a summary refreshed member by member may go before every member is visited again. */
 const FULL_REFRESH_MS = 24 * 3_600_000;
 const BATCH = 1000;
+/** How far before the last refresh the next one looks for changes: longer than any write's transaction. */
+const OVERLAP_MS = 5 * 60_000;
 
 export interface RefreshReport { members: number; full: boolean; ms: number }
 
 /**
  * Brings the summary up to `now`: the programme-wide figures, then the rows of the members
- * whose facts changed since the last refresh (all members once a day, and at the first
- * refresh). Part of the maintenance pass.
+ * whose facts changed since the last refresh (all members once a day, at the first refresh,
+ * and when `everyone` is asked for: rows written with past dates, as the seed writes them, are
+ * not found by what changed since). Part of the maintenance pass.
  */
-export async function refreshLoyalty(db: Db, now: Date, logger?: Logger): Promise<RefreshReport> {
+export async function refreshLoyalty(db: Db, now: Date, logger?: Logger, { everyone = false } = {}): Promise<RefreshReport> {
   const started = Date.now();
   const program = await getProgram(db);
   const previous = await repo.findSummary(db);
-  const full = !previous || now.getTime() - previous.full_refreshed_at.getTime() >= FULL_REFRESH_MS
+  const full = everyone || !previous || now.getTime() - previous.full_refreshed_at.getTime() >= FULL_REFRESH_MS
     || now.getTime() < previous.refreshed_at.getTime();
-  const programme = await repo.programmeFigures(db, now);
+  // The programme-wide figures aggregate every order: taken anew with each full refresh only.
+  const programme = full || !previous ? await repo.programmeFigures(db, now) : previous;
   let members = 0;
   const refresh = async (ids: string[]) => {
     const facts = await repo.memberFacts(db, ids, now, program.complaint_sla_hours);
@@ -139,7 +143,10 @@ export async function refreshLoyalty(db: Db, now: Date, logger?: Logger): Promis
       after = ids.at(-1) as string;
     }
   } else {
-    const changed = await repo.membersChangedSince(db, previous.refreshed_at, now);
+    // From a little before the last refresh: a change whose transaction was still open then, or
+    // that carries the same instant, is taken this time (refreshing a member twice is harmless).
+    const since = new Date(previous.refreshed_at.getTime() - OVERLAP_MS);
+    const changed = await repo.membersChangedSince(db, since, now);
     for (let i = 0; i < changed.length; i += BATCH) await refresh(changed.slice(i, i + BATCH));
   }
   await repo.saveSummary(db, programme, now, full, previous);

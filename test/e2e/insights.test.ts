@@ -300,6 +300,27 @@ describe('programme figures', () => {
     }
   });
 
+  test('the maintenance pass refreshes the summary of the members that changed only, and every member once a day', async () => {
+    const tag = 'refresh';
+    await setClock(t, '2025-10-01T00:00:00Z');
+    const id = await member(tag);
+    const full = ok(await t.gql(MAINTENANCE)).runMaintenance.loyaltyRefreshed as number;
+    const everyone = await t.database.db.selectFrom('members').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    expect(full).toBe(Number(everyone.n));
+    await setClock(t, '2025-10-01T01:00:00Z');
+    expect(ok(await t.gql(MAINTENANCE)).runMaintenance.loyaltyRefreshed).toBe(0);
+    await buy(id, '30.00');
+    await answer(id, 10);
+    await setClock(t, '2025-10-01T02:00:00Z');
+    expect(ok(await t.gql(MAINTENANCE)).runMaintenance.loyaltyRefreshed).toBe(1);
+    const figures = await insights({ from: '2025-09-01T00:00:00Z', to: '2025-10-02T00:00:00Z', tag });
+    expect(counts(figures.membersByStage)).toMatchObject({ FIRST_TIME: 1 });
+    expect(figures.asOf).toBe('2025-10-01T02:00:00.000Z');
+    // A day after the last full refresh, every member is visited again.
+    await setClock(t, '2025-10-02T00:30:00Z');
+    expect(ok(await t.gql(MAINTENANCE)).runMaintenance.loyaltyRefreshed).toBe(full);
+  });
+
   test('bad ranges and unknown tiers are BAD_USER_INPUT; programInsights is for ADMIN only', async () => {
     const at = '2025-01-01T00:00:00Z';
     expect(errorCode(await t.gql(INSIGHTS, { from: at, to: at }))).toBe('BAD_USER_INPUT');

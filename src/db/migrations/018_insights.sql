@@ -48,9 +48,13 @@ create index complaints_time_idx on complaints (created_at);
 create index complaints_resolved_idx on complaints (resolved_at) where resolved_at is not null;
 create index complaints_open_idx on complaints (created_at) where status = 'OPEN';
 
--- Credits, debits and expiries over a range, programme-wide: a block-range index follows the
--- entries' insertion order at almost no cost to the write path.
+-- Block-range indexes follow insertion order at almost no cost to the write path: credits,
+-- debits and expiries over a range, programme-wide, and what changed since the summary's last
+-- refresh.
 create index points_transactions_created_brin on points_transactions using brin (created_at);
+create index orders_created_brin on orders using brin (created_at);
+create index refunds_created_brin on refunds using brin (created_at);
+create index member_events_created_brin on member_events using brin (created_at);
 
 -- What each member's loyalty profile is made of, as of refreshed_at: the moments its ladder
 -- stage and churn risk change (so a count "as of" any instant is a comparison of timestamps),
