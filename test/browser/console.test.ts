@@ -173,6 +173,34 @@ test('a reward created in the console shows its stock fall after a redemption th
   await page.getByRole('table', { name: 'Rewards' }).getByRole('row', { name: new RegExp(code) }).getByText('4 of 5').waitFor();
 });
 
+test('a partner registered in the console shows its secret once, and its settlement downloads as CSV', async () => {
+  const { page } = b;
+  const partnerId = `shop-${randomUUID().slice(0, 6)}`;
+  await openPage(page, t.baseUrl, t.admin, 'partners');
+  await page.getByLabel('Partner id').fill(partnerId);
+  await page.getByLabel('Name', { exact: true }).fill('Corner shop');
+  await page.getByRole('button', { name: 'Register' }).click();
+  const secret = page.getByRole('alert').filter({ hasText: 'shown this once' });
+  await secret.locator('.secret-value').waitFor();
+  expect((await secret.locator('.secret-value').textContent())!.length).toBeGreaterThan(20);
+  await secret.getByRole('button', { name: 'I have copied it' }).click();
+  await secret.waitFor({ state: 'detached' });
+
+  await page.getByLabel('Partner', { exact: true }).selectOption(partnerId);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()]);
+  expect(download.suggestedFilename()).toMatch(new RegExp(`^settlement-${partnerId}-.*\\.csv$`));
+  const csv = await new Promise<string>((done, fail) => {
+    download.createReadStream().then((stream) => {
+      let text = '';
+      stream.on('data', (chunk: Buffer) => { text += chunk.toString('utf8'); });
+      stream.on('end', () => done(text));
+      stream.on('error', fail);
+    }, fail);
+  });
+  expect(csv.split('\n')[0]).toMatch(/^partnerId,from,to,pointsIssued/);
+  expect(csv.split('\n')[1]).toMatch(new RegExp(`^${partnerId},`));
+});
+
 test('no page logged an error or asked any host but the API for anything', () => {
   expect(b.consoleErrors).toEqual([]);
   expect(b.foreignRequests).toEqual([]);
