@@ -13,6 +13,7 @@ RUN npm ci
 COPY tsconfig.json tsconfig.build.json codegen.yml ./
 COPY schema ./schema
 COPY src ./src
+COPY console ./console
 RUN npm run build
 
 # ---- runtime: production dependencies, compiled code and the SDL only ----

@@ -6,5 +6,7 @@ module.exports = {
   // loaded by jest's own module loader, in the test file's environment.
   transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: { module: "node16", moduleResolution: "node16" } }] },
   testTimeout: 60000,
+  // The browser and explorer tests need the built console; built once, and only when stale.
+  globalSetup: '<rootDir>/test/support/console-build.ts',
   maxWorkers: 2,
 };

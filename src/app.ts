@@ -17,7 +17,8 @@ import { AppError, RateLimitedError } from './errors';
 import { createErrorFormatter } from './graphql/errors';
 import { assertGuarded, loadTypeDefs } from './graphql/schema';
 import { buildResolvers } from './resolvers';
-import { explorerPage } from './graphql/explorer';
+import { explorerRoute } from './graphql/explorer';
+import { consoleRoute } from './console.http';
 import { createRateLimiter } from './graphql/rate-limit';
 import { requestChecks } from './graphql/request-checks';
 import { actorKey } from './auth/guards';
@@ -145,15 +146,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     const ok = await database.ping();
     res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'database unavailable' });
   });
-  if (config.explorer) {
-    app.get('/graphql', (req, res, next) => {
-      if (req.query.query === undefined && req.accepts(['application/json', 'application/graphql-response+json', 'text/html']) === 'text/html') {
-        res.type('html').send(explorerPage());
-        return;
-      }
-      next();
-    });
-  }
+  if (config.explorer) app.get('/graphql', explorerRoute);
+  app.use(consoleRoute());
   app.use(
     '/graphql',
     express.json({ limit: config.bodyLimit, type: ['application/json', 'application/graphql-response+json'] }),
