@@ -211,18 +211,21 @@ export async function npsByMonth(db: Db, from: Date, to: Date, timezone: string,
   return rows;
 }
 
-/** Members with a counted purchase in [baseFrom, baseTo), and how many of them have one in [from, to). */
+/**
+ * Members with a counted purchase in [baseFrom, baseTo), and how many of them have one in
+ * [from, to): one pass over the orders of both ranges, grouped by member.
+ */
 export async function retention(db: Db, base: { from: Date; to: Date }, range: { from: Date; to: Date }, n: Narrowing) {
+  const inBase = sql`o.occurred_at >= ${base.from} and o.occurred_at < ${base.to}`;
+  const inRange = sql`o.occurred_at >= ${range.from} and o.occurred_at < ${range.to}`;
   const { rows } = await sql<{ base_active: number; retained: number }>`
-    with base as (
-      select distinct o.member_id from orders o
-      where o.occurred_at >= ${base.from} and o.occurred_at < ${base.to} and ${COUNTED} and ${within(sql`o.member_id`, n)}
-    )
-    select count(*)::int as base_active,
-      (count(*) filter (where exists (
-        select 1 from orders o where o.member_id = base.member_id and o.occurred_at >= ${range.from} and o.occurred_at < ${range.to} and ${COUNTED}
-      )))::int as retained
-    from base
+    select (count(*) filter (where in_base))::int as base_active, (count(*) filter (where in_base and in_range))::int as retained
+    from (
+      select o.member_id, bool_or(${inBase}) as in_base, bool_or(${inRange}) as in_range
+      from orders o
+      where ((${inBase}) or (${inRange})) and ${COUNTED} and ${within(sql`o.member_id`, n)}
+      group by o.member_id
+    ) m
   `.execute(db);
   return rows[0] as { base_active: number; retained: number };
 }
