@@ -249,14 +249,18 @@ export async function buyerSpend(db: Db, from: Date, to: Date, n: Narrowing) {
   return rows[0] as { buyers: number; repeat_buyers: number; top_spend: string; revenue: string };
 }
 
-/** Members enrolled by `at`, grouped by their earned tier then (from the tier history when `at` is past) and any assignment active then. */
-export async function tierGroups(db: Db, at: Date, past: boolean, n: Narrowing) {
-  const earned = past
-    ? sql`coalesce((select h.from_code from tier_history h where h.member_id = m.id and h.at > ${at} order by h.at, h.seq limit 1), t.tier_code)`
-    : sql`t.tier_code`;
+/**
+ * Members enrolled by `at`, grouped by the tier they had earned then and any assignment active
+ * then: the stored tier, or for a member whose tier changed after `at`, the tier that first
+ * change after `at` left.
+ */
+export async function tierGroups(db: Db, at: Date, n: Narrowing) {
   const { rows } = await sql<{ earned: string | null; assigned: string | null; count: number }>`
-    select ${earned} as earned, case when t.assigned_until > ${at} then t.assigned_code end as assigned, count(*)::int as count
-    from members m left join member_tiers t on t.member_id = m.id
+    with later as (
+      select distinct on (h.member_id) h.member_id, h.from_code from tier_history h where h.at > ${at} order by h.member_id, h.at, h.seq
+    )
+    select coalesce(l.from_code, t.tier_code) as earned, case when t.assigned_until > ${at} then t.assigned_code end as assigned, count(*)::int as count
+    from members m left join member_tiers t on t.member_id = m.id left join later l on l.member_id = m.id
     where m.enrolled_at <= ${at} and m.erased_at is null and ${within(sql`m.id`, n)}
     group by 1, 2
   `.execute(db);

@@ -184,7 +184,6 @@ export class ProgramInsightsView {
     readonly base: { from: Date; to: Date } | null,
     /** The instant states are read at: `to`, or now when `to` is later. */
     readonly at: Date,
-    readonly past: boolean,
     readonly narrowing: repo.Narrowing,
     readonly summaryAsOf: Date | null,
   ) {}
@@ -230,7 +229,7 @@ export class ProgramInsightsView {
   }
 
   async membersByTier(): Promise<Count[]> {
-    const groups = await repo.tierGroups(this.db, this.at, this.past, this.narrowing);
+    const groups = await repo.tierGroups(this.db, this.at, this.narrowing);
     const counts = new Map(this.program.tiers.map((t) => [t.code, 0]));
     for (const g of groups) {
       // The assignment was active at `at` when the group has one (tierGroups reads it so).
@@ -317,11 +316,10 @@ export async function programInsights(ctx: Ctx, args: InsightsArgs): Promise<Pro
   const tier = args.tier?.trim() || null;
   if (tier !== null && !program.tiers.some((t) => t.code === tier)) throw new BadInputError(`No tier ${tier}`, 'tier');
   const now = await ctx.now();
-  const past = args.to.getTime() < now.getTime();
-  const at = past ? args.to : now;
+  const at = args.to.getTime() < now.getTime() ? args.to : now;
   const summary = await repo.findSummary(ctx.reads);
   return new ProgramInsightsView(
     ctx.reads, program, { from: args.from, to: args.to }, hasBase ? { from: args.baseFrom as Date, to: args.baseTo as Date } : null,
-    at, past, { tag, tier, lowest: lowest(program).code }, summary?.refreshed_at ?? null,
+    at, { tag, tier, lowest: lowest(program).code }, summary?.refreshed_at ?? null,
   );
 }

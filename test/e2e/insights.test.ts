@@ -330,3 +330,25 @@ describe('programme figures', () => {
     expect(errorCode(await t.gql(INSIGHTS, { from: '2025-01-01T00:00:00Z', to: '2025-02-01T00:00:00Z' }, partner))).toBe('FORBIDDEN');
   });
 });
+
+describe('tiers as of an instant', () => {
+  test('membersByTier reads the tier a member held then: before its upgrade the rung below', async () => {
+    const SET_TIERS = `mutation($tiers: [TierInput!]!) { setTiers(tiers: $tiers) { code } }`;
+    ok(await t.gql(SET_TIERS, { tiers: [
+      { code: 'BASE', name: 'Base', rank: 0, qualifyingPointsRequired: 0, earnMultiplier: 1 },
+      { code: 'SILVER', name: 'Silver', rank: 1, qualifyingPointsRequired: 100, earnMultiplier: 1 },
+    ] }));
+    const tag = 'tier-history';
+    await setClock(t, '2026-01-10T00:00:00Z');
+    const upgraded = await member(tag);
+    await member(tag);
+    await setClock(t, '2026-01-20T00:00:00Z');
+    await buy(upgraded, '150.00');
+    const range = { from: '2026-01-01T00:00:00Z', tag };
+    const then = await insights({ ...range, to: '2026-01-15T00:00:00Z' });
+    expect(counts(then.membersByTier)).toEqual({ BASE: 2, SILVER: 0 });
+    const now = await insights({ ...range, to: '2026-02-01T00:00:00Z' });
+    expect(counts(now.membersByTier)).toEqual({ BASE: 1, SILVER: 1 });
+    expect(counts((await insights({ ...range, to: '2026-02-01T00:00:00Z', tier: 'SILVER' })).membersByTier)).toEqual({ BASE: 0, SILVER: 1 });
+  });
+});
