@@ -8,7 +8,8 @@
 #   REPLICA_PORT  the replica's port (default 5433)
 #   REPLICA_DIR   its data directory (default /var/tmp/milepost-replica)
 #
-# Prints the replica's URL for the `test` database on its last line.
+# Prints the replica's URL for the `test` database on its last line. `replica.sh stop` stops the
+# replica and removes its directory.
 set -euo pipefail
 
 PRIMARY_URL="${PRIMARY_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
@@ -17,14 +18,26 @@ REPLICA_DIR="${REPLICA_DIR:-/var/tmp/milepost-replica}"
 
 psql_primary() { psql "$PRIMARY_URL" -XAtqc "$1"; }
 
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+stop_replica() {
+  if [ -f "$REPLICA_DIR/postmaster.pid" ]; then
+    as_postgres "$1/pg_ctl" -D "$REPLICA_DIR" -m immediate stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$REPLICA_DIR"
+}
+
 version="$(psql_primary 'show server_version_num')"
 major="$((version / 10000))"
 bin="/usr/lib/postgresql/$major/bin"
 [ -x "$bin/pg_basebackup" ] || { echo "replica: no $bin/pg_basebackup for PostgreSQL $major" >&2; exit 1; }
 
-as_postgres() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
+if [ "${1:-}" = stop ]; then
+  stop_replica "$bin"
+  exit 0
+fi
 
 # The primary must accept replication connections from this machine.
 hba="$(psql_primary 'show hba_file')"
@@ -34,10 +47,7 @@ if ! grep -Eq '^host[[:space:]]+replication[[:space:]]+all[[:space:]]+127\.0\.0\
 fi
 
 # A replica left by an earlier run is stopped and removed.
-if [ -f "$REPLICA_DIR/postmaster.pid" ]; then
-  as_postgres "$bin/pg_ctl" -D "$REPLICA_DIR" -m immediate stop >/dev/null 2>&1 || true
-fi
-rm -rf "$REPLICA_DIR"
+stop_replica "$bin"
 mkdir -p "$REPLICA_DIR"
 chown postgres:postgres "$REPLICA_DIR" 2>/dev/null || true
 chmod 700 "$REPLICA_DIR"
