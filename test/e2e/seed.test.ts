@@ -127,7 +127,37 @@ async function expectLedgerVerifies(members: number) {
 
 const distribution = (summary: SeedSummary) => Object.fromEntries(summary.tiers.distribution.map((d) => [d.code, d.members]));
 
-test('a seeded programme gets the ladder, and every member the tier the engine and the API give it at --as-of', async () => {
+/** What the seeded programme's insights say at AS_OF: answers, complaints, drifting members, a Pareto split. */
+async function expectSeededInsights(): Promise<void> {
+  await ok(SET_CLOCK, { now: AS_OF.toISOString() });
+  const { runMaintenance } = await ok('mutation { runMaintenance { loyaltyRefreshed } }');
+  expect(runMaintenance.loyaltyRefreshed).toBe(300);
+  const year = { from: new Date(AS_OF.getTime() - 365 * 86_400_000).toISOString(), to: AS_OF.toISOString() };
+  const { programInsights: p } = await ok(`query($from: DateTime!, $to: DateTime!) { programInsights(from: $from, to: $to) {
+    nps { score responses promoters detractors monthly { month } } pareto { buyers topShare } repeatPurchaseRate
+    membersByStage { key count } churnRisk { key count } atRisk(first: 5) { id }
+    complaints { filed resolved medianHoursToResolve resolvedWithinSla } points { issued redeemed expired outstanding } } }`, year);
+  const counts = (list: { key: string; count: number }[]) => Object.fromEntries(list.map((c) => [c.key, c.count]));
+  expect(p.nps.responses).toBeGreaterThan(20);
+  expect(p.nps.promoters).toBeGreaterThan(0);
+  expect(p.nps.detractors).toBeGreaterThan(0);
+  expect(p.nps.monthly.length).toBeGreaterThan(6);
+  // Pareto spend: the top fifth of buyers carries well over a fifth of the spend.
+  expect(p.pareto.topShare).toBeGreaterThan(0.4);
+  expect(p.repeatPurchaseRate).toBeGreaterThan(0);
+  const stages = counts(p.membersByStage);
+  expect(Object.values(stages).reduce((a: number, b) => a + (b as number), 0)).toBe(300);
+  for (const stage of ['FIRST_TIME', 'REPEAT', 'ADVOCATE']) expect(stages[stage]).toBeGreaterThan(0);
+  expect(counts(p.churnRisk).HIGH).toBeGreaterThan(20);
+  expect(p.atRisk).toHaveLength(5);
+  expect(p.complaints.filed).toBeGreaterThan(0);
+  expect(p.complaints.resolved).toBeGreaterThan(0);
+  expect(p.points.issued).toBeGreaterThan(p.points.redeemed);
+  // Goodwill points are credited as BONUS entries the ledger accounts for.
+  expect(await count('complaints')).toBeGreaterThan(0);
+  }
+
+test('a seeded programme gets the ladder, and every member the tier the engine and the API give it at --as-of, and its insights have something true to say', async () => {
   const summary = await seed(300);
   expect(summary.membersAdded).toBe(300);
   expect(summary.tiers.ladderSet).toBe(true);
@@ -142,6 +172,7 @@ test('a seeded programme gets the ladder, and every member the tier the engine a
   expect(await count('member_tiers')).toBe(300 - (held.get('MEMBER') ?? 0));
   expect(summary.tiers.stored).toBe(await count('member_tiers'));
   expect(await count('tier_history')).toBe(await count('member_tiers'));
+  await expectSeededInsights();
   await expectLedgerVerifies(300);
 });
 
@@ -207,33 +238,3 @@ test('a ladder with lifetime status is launched through the engine itself, once'
   await expectLedgerVerifies(150);
 });
 
-test('a seeded programme has something true to say in its insights: answers, complaints, drifting members and a Pareto split', async () => {
-  await seed(400);
-  await ok(SET_CLOCK, { now: AS_OF.toISOString() });
-  const { runMaintenance } = await ok('mutation { runMaintenance { loyaltyRefreshed } }');
-  expect(runMaintenance.loyaltyRefreshed).toBe(400);
-  const year = { from: new Date(AS_OF.getTime() - 365 * 86_400_000).toISOString(), to: AS_OF.toISOString() };
-  const { programInsights: p } = await ok(`query($from: DateTime!, $to: DateTime!) { programInsights(from: $from, to: $to) {
-    nps { score responses promoters detractors monthly { month } } pareto { buyers topShare } repeatPurchaseRate
-    membersByStage { key count } churnRisk { key count } atRisk(first: 5) { id }
-    complaints { filed resolved medianHoursToResolve resolvedWithinSla } points { issued redeemed expired outstanding } } }`, year);
-  const counts = (list: { key: string; count: number }[]) => Object.fromEntries(list.map((c) => [c.key, c.count]));
-  expect(p.nps.responses).toBeGreaterThan(20);
-  expect(p.nps.promoters).toBeGreaterThan(0);
-  expect(p.nps.detractors).toBeGreaterThan(0);
-  expect(p.nps.monthly.length).toBeGreaterThan(6);
-  // Pareto spend: the top fifth of buyers carries well over a fifth of the spend.
-  expect(p.pareto.topShare).toBeGreaterThan(0.4);
-  expect(p.repeatPurchaseRate).toBeGreaterThan(0);
-  const stages = counts(p.membersByStage);
-  expect(Object.values(stages).reduce((a: number, b) => a + (b as number), 0)).toBe(400);
-  for (const stage of ['FIRST_TIME', 'REPEAT', 'ADVOCATE']) expect(stages[stage]).toBeGreaterThan(0);
-  expect(counts(p.churnRisk).HIGH).toBeGreaterThan(20);
-  expect(p.atRisk).toHaveLength(5);
-  expect(p.complaints.filed).toBeGreaterThan(0);
-  expect(p.complaints.resolved).toBeGreaterThan(0);
-  expect(p.points.issued).toBeGreaterThan(p.points.redeemed);
-  // Goodwill points are credited as BONUS entries the ledger accounts for.
-  expect(await count('complaints')).toBeGreaterThan(0);
-  await expectLedgerVerifies(400);
-});
