@@ -99,9 +99,15 @@ export function highestReached(reached: Reached): LadderStage {
 /** The gap a member's churn risk is measured against: its own average with two purchases or more, else the programme's median. */
 export interface UsualGap { days: number; own: boolean }
 
+/**
+ * The shortest usual gap: a member who bought twice in a day is not at risk the day after.
+ * Gaps shorter than a week count as a week.
+ */
+export const MIN_USUAL_GAP_DAYS = 7;
+
 export function usualGap(purchases: number, ownAverageDays: number | null, programmeMedianDays: number | null): UsualGap | null {
-  if (purchases >= 2 && ownAverageDays !== null && ownAverageDays > 0) return { days: ownAverageDays, own: true };
-  if (programmeMedianDays !== null && programmeMedianDays > 0) return { days: programmeMedianDays, own: false };
+  if (purchases >= 2 && ownAverageDays !== null) return { days: Math.max(MIN_USUAL_GAP_DAYS, ownAverageDays), own: true };
+  if (programmeMedianDays !== null) return { days: Math.max(MIN_USUAL_GAP_DAYS, programmeMedianDays), own: false };
   return null;
 }
 

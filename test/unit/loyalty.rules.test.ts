@@ -74,7 +74,9 @@ describe('churn risk', () => {
   test.each([
     [3, 10, 30, { days: 10, own: true }],
     [1, null, 30, { days: 30, own: false }],
-    [2, 0, 30, { days: 30, own: false }],
+    [2, 0, 30, { days: 7, own: true }],
+    [4, 0.2, 30, { days: 7, own: true }],
+    [1, null, 2, { days: 7, own: false }],
     [1, null, null, null],
   ])('%i purchases, own gap %p, programme median %p: measured against %o', (purchases, own, median, expected) => {
     expect(usualGap(purchases, own, median)).toEqual(expected);
