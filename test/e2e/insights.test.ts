@@ -331,6 +331,27 @@ describe('programme figures', () => {
   });
 });
 
+const onServer = Boolean(process.env.TEST_DATABASE_URL);
+/** Requests race only on a server: on PGlite (one connection) this is skipped, and reported so. */
+const serverTest = onServer ? test : test.skip;
+
+describe('resolutions racing', () => {
+  serverTest('ten resolutions of one complaint at once: one resolves it and credits the goodwill, the rest are INVALID_STATE', async () => {
+    await setClock(t, '2025-11-01T00:00:00Z');
+    const id = await member('race');
+    const complaint = await complain(id);
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) =>
+      t.gql(RESOLVE, { input: { id: complaint.id, resolution: `Sorry ${i}`, goodwillPoints: 300, idempotencyKey: `race-${i}` } })));
+    const resolved = answers.filter((r) => r.data?.resolveComplaint?.status === 'RESOLVED');
+    expect(resolved).toHaveLength(1);
+    expect(answers.filter((r) => r.errors?.[0]?.extensions?.code === 'INVALID_STATE')).toHaveLength(9);
+    const entries = ok(await t.gql(STATEMENT, { id })).member.transactions.edges.map((e: { node: { type: string; points: number } }) => e.node);
+    expect(entries).toEqual([expect.objectContaining({ type: 'BONUS', points: 300 })]);
+    expect((await balance(t, id)).available).toBe(300);
+    await expectLedgerTrue(t, [id]);
+  });
+});
+
 describe('tiers as of an instant', () => {
   test('membersByTier reads the tier a member held then: before its upgrade the rung below', async () => {
     const SET_TIERS = `mutation($tiers: [TierInput!]!) { setTiers(tiers: $tiers) { code } }`;
