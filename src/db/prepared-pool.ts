@@ -6,6 +6,14 @@ import { takeAhead, type Owed } from './ahead';
 export const LAST_STATEMENT = '/* last statement */ ';
 
 /**
+ * Opens a statement that is planned each time it runs, never prepared under a name: one over a
+ * table whose size swings by orders of magnitude, as a queue's does. A plan cached by a connection
+ * while the table was empty (sequential scans cost nothing then) would otherwise stay with it as
+ * the table fills, until the next ANALYZE, which may be long in coming (autovacuum off).
+ */
+export const PLANNED_EACH_TIME = '/* planned each time */ ';
+
+/**
  * A pg pool whose parameterised queries run as named prepared statements. The server then parses
  * and plans each distinct statement once per connection instead of on every call (for the hot
  * paths that was most of the database's CPU). Names are derived from the statement text, so the
@@ -13,7 +21,8 @@ export const LAST_STATEMENT = '/* last statement */ ';
  *
  * Statement texts vary only by the number of rows or list items a query carries, so the set is
  * small; still, only the first `limit` distinct texts are named and anything beyond runs
- * unnamed, as before, so a pathological caller cannot grow the server's statement cache.
+ * unnamed, as before, so a pathological caller cannot grow the server's statement cache. A text
+ * opening with `PLANNED_EACH_TIME` always runs unnamed.
  *
  * A migration run by another instance (a rolling deploy adding a column) makes PostgreSQL refuse
  * a prepared `select *` whose result shape changed. The first such refusal makes every statement
@@ -216,6 +225,7 @@ export class StatementNames {
   }
 
   nameFor(sql: string): string | undefined {
+    if (sql.startsWith(PLANNED_EACH_TIME)) return undefined;
     let name = this.names.get(sql);
     if (name === undefined && this.names.size < this.limit) {
       name = `mp${this.next++}`;

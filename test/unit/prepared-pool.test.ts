@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { LAST_STATEMENT, PreparingPool, StatementNames } from '../../src/db/prepared-pool';
+import { LAST_STATEMENT, PLANNED_EACH_TIME, PreparingPool, StatementNames } from '../../src/db/prepared-pool';
 import { aheadStatement } from '../../src/db/ahead';
 import { RateLimitedError } from '../../src/errors';
 
@@ -38,6 +38,17 @@ test('parameterless text (COMMIT, migration scripts) runs unnamed, as given', as
   const client = await new PreparingPool(pool).connect();
   await client.query('create table t (id int); create index on t (id)', []);
   expect(calls[0]).toEqual(['create table t (id int); create index on t (id)', []]);
+});
+
+test('a text opening with PLANNED_EACH_TIME runs unnamed every time, so the server plans it on each run', async () => {
+  const { pool, calls } = recordingPool();
+  const preparing = new PreparingPool(pool);
+  const client = await preparing.connect();
+  const queue = `${PLANNED_EACH_TIME}select id from webhook_deliveries where status = $1 limit $2`;
+  await client.query(queue, ['PENDING', 8]);
+  await client.query(queue, ['PENDING', 8]);
+  expect(calls).toEqual([[queue, ['PENDING', 8]], [queue, ['PENDING', 8]]]);
+  expect(preparing.preparedCount).toBe(0);
 });
 
 test('BEGIN is held back and leaves just before the transaction\'s first statement', async () => {
