@@ -101,8 +101,8 @@ async function publish(stream: EventStream | null | undefined, d: repo.Claimed, 
   }
 }
 
-/** Sends one claimed delivery and records what came of it; disables the webhook when it has failed for the whole horizon. */
-export async function deliver(d: repo.Claimed, deps: DeliveryDeps): Promise<repo.AttemptOutcome> {
+/** Sends one claimed delivery and answers what came of it (to be recorded by the caller). */
+async function attempt(d: repo.Claimed, deps: DeliveryDeps): Promise<repo.AttemptOutcome> {
   const now = deps.now ?? (() => new Date());
   const body = deliveryBody({ id: d.event_id, type: d.type, createdAt: d.event_created_at, data: d.data });
   const sentAt = now();
@@ -114,19 +114,47 @@ export async function deliver(d: repo.Claimed, deps: DeliveryDeps): Promise<repo
     }, deps.settings);
   const { ok } = result;
   const step = afterAttempt({ ok, permanent: result.permanent, attempts: d.attempts + 1, queuedAt: d.created_at, now: now(), random: (deps.random ?? Math.random)() }, deps.settings);
-  const outcome: repo.AttemptOutcome = {
+  return {
     status: step.status, retryInMs: step.status === 'PENDING' ? step.retryInMs : null, statusCode: result.statusCode,
     error: ok ? null : (result.error ?? `HTTP ${result.statusCode}`), durationMs: result.durationMs,
   };
-  await repo.recordAttempt(deps.db, d, outcome);
-  if (step.status === 'FAILED') {
-    deps.logger?.warn({ webhookId: d.webhook_id, deliveryId: d.id, eventId: d.event_id, attempts: d.attempts + 1 }, 'webhook delivery failed for good');
-    if (failingForHorizon(await repo.lastSuccess(deps.db, d.webhook_id), d.created_at)) {
-      const reason = `disabled: no delivery succeeded for ${Math.round(deps.settings.horizonMs / 3_600_000 * 10) / 10} h`;
-      if (await repo.disable(deps.db, d.webhook_id, reason)) deps.logger?.warn({ webhookId: d.webhook_id, reason }, 'webhook disabled');
-    }
+}
+
+/** After a delivery failed for good: disables its webhook when no delivery to it has succeeded for the whole horizon. */
+async function failedForGood(d: repo.Claimed, deps: DeliveryDeps): Promise<void> {
+  deps.logger?.warn({ webhookId: d.webhook_id, deliveryId: d.id, eventId: d.event_id, attempts: d.attempts + 1 }, 'webhook delivery failed for good');
+  if (failingForHorizon(await repo.lastSuccess(deps.db, d.webhook_id), d.created_at)) {
+    const reason = `disabled: no delivery succeeded for ${Math.round(deps.settings.horizonMs / 3_600_000 * 10) / 10} h`;
+    if (await repo.disable(deps.db, d.webhook_id, reason)) deps.logger?.warn({ webhookId: d.webhook_id, reason }, 'webhook disabled');
   }
-  return outcome;
+}
+
+/**
+ * Records attempts as they come, many in one statement: the first waits for nothing, and those
+ * that finish while a statement is on its way go together in the next. Each `record` settles once
+ * its attempt is in the log (or the statement failed).
+ */
+function attemptLog(db: Db): (a: repo.Attempted) => Promise<void> {
+  let waiting: { attempt: repo.Attempted; settle: (error?: unknown) => void }[] = [];
+  let writing = false;
+  const flush = async (): Promise<void> => {
+    writing = true;
+    while (waiting.length > 0) {
+      const batch = waiting;
+      waiting = [];
+      try {
+        await repo.recordAttempts(db, batch.map((w) => w.attempt));
+        for (const w of batch) w.settle();
+      } catch (error) {
+        for (const w of batch) w.settle(error);
+      }
+    }
+    writing = false;
+  };
+  return (a) => new Promise<void>((resolve, reject) => {
+    waiting.push({ attempt: a, settle: (error) => (error === undefined ? resolve() : reject(error)) });
+    if (!writing) void flush();
+  });
 }
 
 export interface Worker {
@@ -138,16 +166,23 @@ export interface Worker {
 
 /**
  * Starts a worker: it claims as many due deliveries as it has free slots (settings.concurrency),
- * sends them, and looks again when one finishes or every pollMs. A claim holds a delivery for its
- * timeout and a margin; a worker that dies leaves it to be claimed again when that runs out.
+ * sends them, records what came of them, and looks again once half its slots are free, or every
+ * pollMs when there was nothing more to claim. Claiming for many slots at once and recording many
+ * attempts in one statement keep the database's share of a delivery small while a backlog
+ * drains. A claim holds a delivery for its timeout and a margin; a worker that dies leaves it to
+ * be claimed again when that runs out.
  */
 export function startWorker(deps: DeliveryDeps): Worker {
   const { settings, logger } = deps;
   const inFlight = new Set<Promise<unknown>>();
   const leaseMs = settings.timeoutMs + 20_000;
+  const record = attemptLog(deps.db);
+  /** Free slots worth a claim while deliveries are in flight. */
+  const refillAt = Math.max(1, Math.floor(settings.concurrency / 2));
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
   let claiming: Promise<void> | null = null;
+  let again = false;
 
   const schedule = (ms: number) => {
     if (stopped) return;
@@ -155,29 +190,43 @@ export function startWorker(deps: DeliveryDeps): Worker {
     timer = setTimeout(() => { timer = null; void claim(); }, ms);
   };
 
+  const deliver = async (d: repo.Claimed): Promise<void> => {
+    const outcome = await attempt(d, deps);
+    await record({ delivery: d, outcome });
+    if (outcome.status === 'FAILED') await failedForGood(d, deps);
+  };
+
   const claimOnce = async (): Promise<void> => {
     const free = settings.concurrency - inFlight.size;
     if (free <= 0) return;
     const claimed = await repo.claimDue(deps.db, free, leaseMs, { streamTarget: STREAM_TARGET_ID, publishes: Boolean(deps.stream) });
     for (const d of claimed) {
-      const sending = deliver(d, deps)
+      const sending = deliver(d)
         .catch((error: unknown) => logger?.error({ err: error, deliveryId: d.id }, 'webhook delivery could not be recorded'))
-        .finally(() => { inFlight.delete(sending); schedule(0); });
+        .finally(() => {
+          inFlight.delete(sending);
+          if (settings.concurrency - inFlight.size >= refillAt || inFlight.size === 0) schedule(0);
+        });
       inFlight.add(sending);
     }
-    if (claimed.length === free) schedule(0);
   };
 
   // One claim at a time. The claim is forgotten once it has settled, whether it returned at once
   // (every slot busy) or after its statement: a reset done inside the claim itself would run
   // before the claim was recorded when it returns without waiting, and no claim would follow.
+  // Slots freed while a claim is on its way are claimed for right after it.
   const claim = (): Promise<void> => {
     if (stopped) return Promise.resolve();
-    claiming ??= claimOnce()
+    if (claiming) {
+      again = true;
+      return claiming;
+    }
+    again = false;
+    claiming = claimOnce()
       .catch((error: unknown) => { if (!stopped) logger?.error({ err: error }, 'claiming webhook deliveries failed'); })
       .finally(() => {
         claiming = null;
-        if (!timer) schedule(settings.pollMs);
+        if (!timer) schedule(again ? 0 : settings.pollMs);
       });
     return claiming;
   };

@@ -3,9 +3,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { CompiledQuery, sql, type Selectable } from 'kysely';
 import type { Db } from '../db/database';
 import { isoUtc, outboxOf } from '../db/outbox';
+import { PLANNED_EACH_TIME } from '../db/prepared-pool';
 import type { DeliveryStatus, WebhookAttemptTable, WebhookDeliveryTable, WebhookTable } from '../db/schema';
 import type { CountedPage } from '../graphql/pagination';
-import { Params } from '../db/sql-text';
 
 export type WebhookRow = Selectable<WebhookTable>;
 export type DeliveryRow = Selectable<WebhookDeliveryTable>;
@@ -112,25 +112,37 @@ export interface Claimed extends DeliveryRow {
  * has run out), oldest due first; those to the event stream only where this worker `publishes`. A delivery waits while an earlier event of the same member is
  * pending for the same webhook, so each receiver gets a member's events in the order they
  * happened. Deliveries other workers are claiming are skipped, not waited for.
+ *
+ * The due deliveries are walked in the due index's order, so a claim reads about as many index
+ * entries as it takes, and marks those of rows gone from the queue dead as it passes them. Where
+ * the planner's figures for this fast-changing table are stale (no ANALYZE since it filled up),
+ * it would rather sort every due delivery (a bitmap scan, which never marks entries dead, and
+ * reads them all again on the next claim, growing with every delivery since the last VACUUM):
+ * sorting is switched off for this statement's transaction. The statement is planned each time
+ * it runs (PLANNED_EACH_TIME), as the delivery log's is: a plan cached while the table was empty
+ * would scan it whole once it is not.
  */
 export async function claimDue(db: Db, n: number, leaseMs: number, o: { streamTarget: string; publishes: boolean }): Promise<Claimed[]> {
-  const { rows } = await db.executeQuery<Claimed>(CompiledQuery.raw(`
-    with claimed as (
-      update webhook_deliveries d set leased_until = clock_timestamp() + $2 * interval '1 millisecond', claim = gen_random_uuid()
-      where d.id in (
-        select c.id from webhook_deliveries c join webhooks w on w.id = c.webhook_id and w.active
-        where c.status = 'PENDING' and c.next_attempt_at <= clock_timestamp()
-          and (c.leased_until is null or c.leased_until < clock_timestamp())
-          and ($4 or c.webhook_id <> $3::uuid)
-          and not exists (select 1 from webhook_deliveries p
-            where p.webhook_id = c.webhook_id and p.member_id = c.member_id and p.status = 'PENDING' and p.event_seq < c.event_seq)
-        order by c.next_attempt_at
-        limit $1
-        for update of c skip locked)
-      returning d.*)
-    select claimed.*, w.url, w.secret, e.type, e.data, e.created_at as event_created_at
-    from claimed join webhooks w on w.id = claimed.webhook_id join outbox_events e on e.id = claimed.event_id`, [n, leaseMs, o.streamTarget, o.publishes]));
-  return rows;
+  return db.transaction().execute(async (tx) => {
+    await sql`select set_config('enable_sort', 'off', true)`.execute(tx);
+    const { rows } = await tx.executeQuery<Claimed>(CompiledQuery.raw(`${PLANNED_EACH_TIME}
+      with claimed as (
+        update webhook_deliveries d set leased_until = clock_timestamp() + $2 * interval '1 millisecond', claim = gen_random_uuid()
+        where d.id in (
+          select c.id from webhook_deliveries c join webhooks w on w.id = c.webhook_id and w.active
+          where c.status = 'PENDING' and c.next_attempt_at <= statement_timestamp()
+            and (c.leased_until is null or c.leased_until < clock_timestamp())
+            and ($4 or c.webhook_id <> $3::uuid)
+            and not exists (select 1 from webhook_deliveries p
+              where p.webhook_id = c.webhook_id and p.member_id = c.member_id and p.status = 'PENDING' and p.event_seq < c.event_seq)
+          order by c.next_attempt_at
+          limit $1
+          for update of c skip locked)
+        returning d.*)
+      select claimed.*, w.url, w.secret, e.type, e.data, e.created_at as event_created_at
+      from claimed join webhooks w on w.id = claimed.webhook_id join outbox_events e on e.id = claimed.event_id`, [n, leaseMs, o.streamTarget, o.publishes]));
+    return rows;
+  });
 }
 
 export interface AttemptOutcome {
@@ -141,29 +153,43 @@ export interface AttemptOutcome {
   durationMs: number;
 }
 
+/** An attempt to record: the claimed delivery and what came of it. */
+export interface Attempted {
+  delivery: Pick<DeliveryRow, 'id' | 'claim'>;
+  outcome: AttemptOutcome;
+}
+
 /**
- * Records an attempt in the delivery log and the delivery's new state, in one statement, only
- * while the worker's claim is the delivery's latest (a worker whose lease ran out, and whose
- * delivery another took, records nothing). A delivery to be tried again holds the member's later
- * deliveries to the same webhook until then, so the workers do not look at them meanwhile.
+ * Records attempts in the delivery log and their deliveries' new states, in one statement, each
+ * only while the worker's claim is the delivery's latest (a worker whose lease ran out, and whose
+ * delivery another took, records nothing for it). A delivery to be tried again holds the member's
+ * later deliveries to the same webhook until then, so the workers do not look at them meanwhile.
  */
-export async function recordAttempt(db: Db, d: Pick<DeliveryRow, 'id' | 'claim'>, o: AttemptOutcome): Promise<void> {
-  const p = new Params();
-  await db.executeQuery(CompiledQuery.raw(`
-    with u as (
-      update webhook_deliveries set status = ${p.add(o.status)}, attempts = attempts + 1,
-        last_status_code = ${p.add(o.statusCode)}::int, last_error = ${p.add(o.error)},
-        next_attempt_at = case when ${p.add(o.retryInMs)}::int is null then next_attempt_at else clock_timestamp() + ${p.add(o.retryInMs)}::int * interval '1 millisecond' end,
-        delivered_at = case when ${p.add(o.status)} = 'DELIVERED' then clock_timestamp() else null end,
+export async function recordAttempts(db: Db, attempts: readonly Attempted[]): Promise<void> {
+  if (attempts.length === 0) return;
+  const column = <T>(f: (a: Attempted) => T) => attempts.map(f);
+  await db.executeQuery(CompiledQuery.raw(`${PLANNED_EACH_TIME}
+    with o as (
+      select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::text[], $6::int[], $7::int[])
+        as o (id, claim, status, status_code, error, retry_ms, duration_ms)),
+    u as (
+      update webhook_deliveries d set status = o.status, attempts = d.attempts + 1,
+        last_status_code = o.status_code, last_error = o.error,
+        next_attempt_at = case when o.retry_ms is null then d.next_attempt_at else clock_timestamp() + o.retry_ms * interval '1 millisecond' end,
+        delivered_at = case when o.status = 'DELIVERED' then clock_timestamp() else null end,
         leased_until = null, claim = null
-      where id = ${p.add(d.id)}::uuid and claim = ${p.add(d.claim)}::uuid and status = 'PENDING'
-      returning id, attempts, status, webhook_id, member_id, event_seq, next_attempt_at),
+      from o where d.id = o.id and d.claim = o.claim and d.status = 'PENDING'
+      returning d.id, d.attempts, d.status, d.webhook_id, d.member_id, d.event_seq, d.next_attempt_at, o.status_code, o.error, o.duration_ms),
     a as (
       insert into webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms)
-      select id, attempts, clock_timestamp(), ${p.add(o.statusCode)}::int, ${p.add(o.error)}, ${p.add(o.durationMs)}::int from u)
+      select id, attempts, clock_timestamp(), status_code, error, duration_ms from u)
     update webhook_deliveries s set next_attempt_at = u.next_attempt_at from u
     where u.status = 'PENDING' and s.webhook_id = u.webhook_id and s.member_id = u.member_id
-      and s.status = 'PENDING' and s.event_seq > u.event_seq and s.next_attempt_at < u.next_attempt_at`, p.values));
+      and s.status = 'PENDING' and s.event_seq > u.event_seq and s.next_attempt_at < u.next_attempt_at`, [
+    column((a) => a.delivery.id), column((a) => a.delivery.claim), column((a) => a.outcome.status),
+    column((a) => a.outcome.statusCode), column((a) => a.outcome.error), column((a) => a.outcome.retryInMs),
+    column((a) => a.outcome.durationMs),
+  ]));
 }
 
 /** When a delivery to the webhook last succeeded; null when none has. */

@@ -15,6 +15,7 @@ import { signToken } from '../../src/auth/jwt';
 import { loadConfig } from '../../src/config';
 import { openDatabase, openOptions, type Database } from '../../src/db/database';
 import { send, startWorker, type Worker } from '../../src/webhooks/delivery';
+import { purgeOldEvents } from '../../src/webhooks/webhooks.service';
 import { type TestApp, startTestApp } from '../support/harness';
 import { DEFAULT_PROGRAM, earn, enroll, errorCode, ok, redeem, setClock, updateProgram } from './ledger-fixtures';
 
@@ -322,6 +323,32 @@ test('a delivery failing past the horizon is FAILED, and an endpoint failing for
     await shortWorker.stop();
     await short.close();
   }
+});
+
+test('events past the retention go with their deliveries and attempts once every delivery is done; one still pending stays', async () => {
+  const hook = await subscribe(['points.earned']);
+  const done = await enroll(t, 'wh-purge-done');
+  const pending = await enroll(t, 'wh-purge-pending');
+  receiver.answer = (e) => (e.data.memberId === pending ? 503 : 200);
+  await earn(t, done, 4);
+  await earn(t, pending, 5);
+  await settles(async () => expect((await deliveriesOf(hook.id)).map((d) => [d.memberId, d.status, d.attempts > 0]).sort()).toEqual([
+    [done, 'DELIVERED', true], [pending, 'PENDING', true],
+  ].sort()));
+  const [delivered] = (await deliveriesOf(hook.id)).filter((d) => d.memberId === done);
+  const rows = async (table: 'outbox_events' | 'webhook_deliveries' | 'webhook_attempts', column: string, id: string) =>
+    Number((await sql<{ n: string }>`select count(*) as n from ${sql.table(table)} where ${sql.ref(column)} = ${id}`.execute(t.database.db)).rows[0]!.n);
+  expect(await rows('webhook_attempts', 'delivery_id', delivered.id)).toBe(1);
+
+  // The events were written on the test clock (1 March); seven days' retention from 10 March.
+  const purged = await purgeOldEvents(t.database.db, new Date('2026-03-10T00:00:00Z'), 7);
+  expect(purged).toBeGreaterThanOrEqual(1);
+  expect(await rows('outbox_events', 'id', delivered.eventId)).toBe(0);
+  expect(await rows('webhook_deliveries', 'id', delivered.id)).toBe(0);
+  expect(await rows('webhook_attempts', 'delivery_id', delivered.id)).toBe(0);
+  const [kept] = await deliveriesOf(hook.id);
+  expect(kept).toMatchObject({ memberId: pending, status: 'PENDING' });
+  expect(await rows('outbox_events', 'id', kept.eventId)).toBe(1);
 });
 
 serverTest('two instances\' workers deliver each of 1,000 events once', async () => {
