@@ -1,6 +1,7 @@
 /**
  * npm run bench:profile -- [--op now --op recordPurchase …] [--connections 20] [--duration 10]
  *                          [--members 10000] [--seed 1] [--port 4120] [--working-tree] [--out FILE]
+ *                          [--server-env KEY=VALUE …]
  *
  * Where each operation's API time goes, by package, in microseconds per request. For every
  * operation in turn, a fresh API server (built as bench.ts builds it, NODE_ENV=production) runs
@@ -15,7 +16,8 @@
  * Runs on the database bench.ts uses (DATABASE_URL, default milepost_bench), created and seeded
  * when short of members; it does not reseed one that has enough, so run it on a freshly
  * benchmarked database for figures beside bench.ts's. Writes JSON (default
- * bench-results/profile-by-package.json) and prints the table.
+ * bench-results/profile-by-package.json) and prints the table. --server-env sets the servers'
+ * environment (WEBHOOK_WORKERS=false, say).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -53,6 +55,7 @@ async function main(): Promise<number> {
       seed: { type: 'string', default: '1' },
       port: { type: 'string', default: '4120' },
       'working-tree': { type: 'boolean', default: false },
+      'server-env': { type: 'string', multiple: true, default: [] },
       out: { type: 'string', default: join(ROOT, 'bench-results', 'profile-by-package.json') },
     },
   });
@@ -62,6 +65,11 @@ async function main(): Promise<number> {
   const port = Number(values.port);
   if (![connections, duration, members, port].every((n) => Number.isInteger(n) && n > 0)) throw new Error('numeric flags must be positive integers');
   if (duration > 15) throw new Error('--duration is capped at 15 s per run');
+  const env = Object.fromEntries((values['server-env'] as string[]).map((assignment) => {
+    const match = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(assignment);
+    if (!match || match[1] === 'DATABASE_URL') throw new Error(`--server-env takes KEY=VALUE (not DATABASE_URL), got "${assignment}"`);
+    return [match[1] as string, match[2] as string];
+  }));
   const databaseUrl = process.env.DATABASE_URL || DEFAULT_URL;
   if (!/^postgres(ql)?:\/\//.test(databaseUrl)) throw new Error('bench:profile needs a PostgreSQL DATABASE_URL');
   await prepareDatabase(databaseUrl, members, Number(values.seed));
@@ -79,7 +87,7 @@ async function main(): Promise<number> {
   for (const name of wanted) {
     const op = all.find((o) => o.name === name) as (typeof all)[number];
     const dir = mkdtempSync(join(tmpdir(), 'milepost-profile-'));
-    const server = await startServer({ appDir, databaseUrl, port, jwtSecret: secret, cpuProfileDir: dir });
+    const server = await startServer({ appDir, databaseUrl, port, jwtSecret: secret, cpuProfileDir: dir, env });
     let file: string | null = null;
     let figures: OpFigures;
     let measured: { from: number; to: number };

@@ -183,7 +183,7 @@ async function main(): Promise<number> {
             return runOperation(op, { url: t.server.url, connections, duration, tokens: callerTokens, meter: t.meter });
           });
           (t.runs[name] ??= []).push(figures);
-          console.log(`${figures.rps} req/s${machineNote(figures)}`);
+          console.log(`${figures.rps} req/s${figures.drainMs !== undefined ? ` (counting ${figures.drainMs} ms to drain its deliveries)` : ''}${machineNote(figures)}`);
         }
       }
     }

@@ -36,6 +36,8 @@ export interface OpFigures {
   dispatchLag?: Extremes;
   /** For paced runs: the machine's own stalls over the run, from an idle process (hiccups.ts). */
   machineStalls?: Extremes;
+  /** For the webhook operation: how long the deliveries left over at the end of the run took to drain (its rps counts it in). */
+  drainMs?: number;
   /** For medians over rounds: each round's req/s, in order. */
   rounds?: number[];
   /** For medians over paced rounds: each round's p99, in order. */
