@@ -235,7 +235,7 @@ export function loadConfig(env: Env = process.env): Config {
     webhooks: {
       workers: bool(env, 'WEBHOOK_WORKERS', true),
       pollMs: int(env, 'WEBHOOK_POLL_MS', 250, 10),
-      concurrency: int(env, 'WEBHOOK_CONCURRENCY', 16, 1),
+      concurrency: int(env, 'WEBHOOK_CONCURRENCY', 64, 1),
       timeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100),
       retryBaseMs: int(env, 'WEBHOOK_RETRY_BASE_MS', 5_000, 1),
       maxDelayMs: int(env, 'WEBHOOK_RETRY_MAX_MS', 3_600_000, 1),

@@ -166,11 +166,12 @@ export interface Worker {
 
 /**
  * Starts a worker: it claims as many due deliveries as it has free slots (settings.concurrency),
- * sends them, records what came of them, and looks again once half its slots are free, or every
- * pollMs when there was nothing more to claim. Claiming for many slots at once and recording many
- * attempts in one statement keep the database's share of a delivery small while a backlog
- * drains. A claim holds a delivery for its timeout and a margin; a worker that dies leaves it to
- * be claimed again when that runs out.
+ * sends them, and records what came of them. While claims come back full (a backlog), it claims
+ * again as soon as half its slots are free; once one comes back short, it looks again after
+ * pollMs, so deliveries arriving meanwhile are claimed together rather than one claim each.
+ * Claiming for many slots at once and recording many attempts in one statement keep the
+ * database's share of a delivery small. A claim holds a delivery for its timeout and a margin; a
+ * worker that dies leaves it to be claimed again when that runs out.
  */
 export function startWorker(deps: DeliveryDeps): Worker {
   const { settings, logger } = deps;
@@ -183,6 +184,8 @@ export function startWorker(deps: DeliveryDeps): Worker {
   let timer: NodeJS.Timeout | null = null;
   let claiming: Promise<void> | null = null;
   let again = false;
+  /** Whether the last claim took all it asked for: more may be due, and freed slots are filled at once. */
+  let backlog = false;
 
   const schedule = (ms: number) => {
     if (stopped) return;
@@ -200,12 +203,13 @@ export function startWorker(deps: DeliveryDeps): Worker {
     const free = settings.concurrency - inFlight.size;
     if (free <= 0) return;
     const claimed = await repo.claimDue(deps.db, free, leaseMs, { streamTarget: STREAM_TARGET_ID, publishes: Boolean(deps.stream) });
+    backlog = claimed.length === free;
     for (const d of claimed) {
       const sending = deliver(d)
         .catch((error: unknown) => logger?.error({ err: error, deliveryId: d.id }, 'webhook delivery could not be recorded'))
         .finally(() => {
           inFlight.delete(sending);
-          if (settings.concurrency - inFlight.size >= refillAt || inFlight.size === 0) schedule(0);
+          if (backlog && settings.concurrency - inFlight.size >= refillAt) schedule(0);
         });
       inFlight.add(sending);
     }
