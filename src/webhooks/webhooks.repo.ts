@@ -235,12 +235,22 @@ export async function purgeNotices(db: Db, before: Date): Promise<void> {
   await db.deleteFrom('expiring_notices').where('expires_at', '<', before).execute();
 }
 
-/** Deletes events written before `before` whose deliveries are all done (delivered or failed), with them; answers how many. */
+/**
+ * Deletes events written before `before` whose deliveries are all done (delivered or failed),
+ * with their deliveries and those deliveries' attempts (migration 020: no keys cascade it);
+ * answers how many events.
+ */
 export async function purgeEvents(db: Db, before: Date, batch: number): Promise<number> {
-  const result = await db.deleteFrom('outbox_events')
-    .where('id', 'in', (eb) => eb.selectFrom('outbox_events as e').select('e.id').where('e.created_at', '<', before)
-      .where((w) => w.not(w.exists(w.selectFrom('webhook_deliveries as d').select('d.id').whereRef('d.event_id', '=', 'e.id').where('d.status', '=', 'PENDING'))))
-      .limit(batch))
-    .executeTakeFirst();
-  return Number(result.numDeletedRows);
+  const { rows } = await db.executeQuery<{ n: number }>(CompiledQuery.raw(`
+    with gone as (
+      delete from outbox_events where id in (
+        select e.id from outbox_events e
+        where e.created_at < $1
+          and not exists (select 1 from webhook_deliveries d where d.event_id = e.id and d.status = 'PENDING')
+        limit $2)
+      returning id),
+    deliveries as (delete from webhook_deliveries d using gone where d.event_id = gone.id returning d.id),
+    attempts as (delete from webhook_attempts a using deliveries where a.delivery_id = deliveries.id)
+    select count(*)::int as n from gone`, [before, batch]));
+  return rows[0]?.n ?? 0;
 }
