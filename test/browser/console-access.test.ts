@@ -85,6 +85,8 @@ test('signing in, finding a member and adjusting points work from the keyboard a
   await page.goto(`${t.baseUrl}/admin/`);
   await page.evaluate('sessionStorage.clear()');
   await page.reload();
+  // The sign-in form is on the page before the console has finished starting: keys typed then are lost.
+  await page.waitForLoadState('networkidle');
   await tabTo(page, /ADMIN token/);
   await page.keyboard.type(t.admin);
   await page.keyboard.press('Enter');
