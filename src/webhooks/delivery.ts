@@ -11,6 +11,7 @@ import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import type { Logger } from 'pino';
 import type { WebhookSettings } from '../config';
+import { sharedLoader } from '../db/batch';
 import type { Db } from '../db/database';
 import * as repo from './webhooks.repo';
 import { STREAM_TARGET_ID, isStreamTarget, type EventStream } from './stream';
@@ -129,34 +130,6 @@ async function failedForGood(d: repo.Claimed, deps: DeliveryDeps): Promise<void>
   }
 }
 
-/**
- * Records attempts as they come, many in one statement: the first waits for nothing, and those
- * that finish while a statement is on its way go together in the next. Each `record` settles once
- * its attempt is in the log (or the statement failed).
- */
-function attemptLog(db: Db): (a: repo.Attempted) => Promise<void> {
-  let waiting: { attempt: repo.Attempted; settle: (error?: unknown) => void }[] = [];
-  let writing = false;
-  const flush = async (): Promise<void> => {
-    writing = true;
-    while (waiting.length > 0) {
-      const batch = waiting;
-      waiting = [];
-      try {
-        await repo.recordAttempts(db, batch.map((w) => w.attempt));
-        for (const w of batch) w.settle();
-      } catch (error) {
-        for (const w of batch) w.settle(error);
-      }
-    }
-    writing = false;
-  };
-  return (a) => new Promise<void>((resolve, reject) => {
-    waiting.push({ attempt: a, settle: (error) => (error === undefined ? resolve() : reject(error)) });
-    if (!writing) void flush();
-  });
-}
-
 export interface Worker {
   /** Looks for due deliveries now instead of at the next poll. */
   kick(): void;
@@ -177,7 +150,12 @@ export function startWorker(deps: DeliveryDeps): Worker {
   const { settings, logger } = deps;
   const inFlight = new Set<Promise<unknown>>();
   const leaseMs = settings.timeoutMs + 20_000;
-  const record = attemptLog(deps.db);
+  // Attempts that finish while one statement of them is on its way go together in the next
+  // (db/batch.ts); a lone one is recorded at once.
+  const log = sharedLoader<repo.Attempted, null>(async (attempts) => {
+    await repo.recordAttempts(deps.db, attempts);
+    return attempts.map(() => null);
+  }, { maxBatchSize: settings.concurrency });
   /** Free slots worth a claim while deliveries are in flight. */
   const refillAt = Math.max(1, Math.floor(settings.concurrency / 2));
   let stopped = false;
@@ -195,7 +173,7 @@ export function startWorker(deps: DeliveryDeps): Worker {
 
   const deliver = async (d: repo.Claimed): Promise<void> => {
     const outcome = await attempt(d, deps);
-    await record({ delivery: d, outcome });
+    await log.load({ delivery: d, outcome });
     if (outcome.status === 'FAILED') await failedForGood(d, deps);
   };
 
