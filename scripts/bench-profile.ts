@@ -26,7 +26,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runOperation, within, type OpFigures } from './lib/bench-load';
 import { DEFAULT_URL, operations, prepareDatabase, sampleMembers, tokens } from './lib/bench-ops';
-import { buildService, startServer } from './lib/bench-server';
+import { buildService, envAssignments, startServer } from './lib/bench-server';
 import { cpuMeter, isLocalDatabase } from './lib/cpu-meter';
 import { timeByPackage } from './lib/cpuprofile';
 
@@ -65,11 +65,8 @@ async function main(): Promise<number> {
   const port = Number(values.port);
   if (![connections, duration, members, port].every((n) => Number.isInteger(n) && n > 0)) throw new Error('numeric flags must be positive integers');
   if (duration > 15) throw new Error('--duration is capped at 15 s per run');
-  const env = Object.fromEntries((values['server-env'] as string[]).map((assignment) => {
-    const match = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(assignment);
-    if (!match || match[1] === 'DATABASE_URL') throw new Error(`--server-env takes KEY=VALUE (not DATABASE_URL), got "${assignment}"`);
-    return [match[1] as string, match[2] as string];
-  }));
+  const env = envAssignments(values['server-env'] as string[], '--server-env');
+  if ('DATABASE_URL' in env) throw new Error('--server-env cannot set DATABASE_URL: set it for the bench itself');
   const databaseUrl = process.env.DATABASE_URL || DEFAULT_URL;
   if (!/^postgres(ql)?:\/\//.test(databaseUrl)) throw new Error('bench:profile needs a PostgreSQL DATABASE_URL');
   await prepareDatabase(databaseUrl, members, Number(values.seed));

@@ -39,7 +39,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { buildService, startPlainApollo, startServer, type RunningServer } from './lib/bench-server';
+import { buildService, envAssignments, startPlainApollo, startServer, type RunningServer } from './lib/bench-server';
 import { databaseCeiling, medianOf, runOperation, within, type OpFigures, type Operation } from './lib/bench-load';
 import { CEILING, DEFAULT_URL, operations, prepareDatabase, resultFiles, sampleMembers, serverSettings, tokens, turnOrder, withDatabase, type Sample } from './lib/bench-ops';
 import { runPaced } from './lib/bench-paced';
@@ -84,15 +84,6 @@ const clockTime = () => new Date().toISOString().slice(11, 19);
 /** The machine's busy and stolen share over a run, for the progress lines ('' where unread). */
 function machineNote(figures: OpFigures): string {
   return figures.machine ? ` (machine ${figures.machine.busyPercent} % busy, ${figures.machine.stealPercent} % stolen)` : '';
-}
-
-/** KEY=VALUE flags as an environment; anything else is refused. */
-function envAssignments(assignments: string[], flag: string): Record<string, string> {
-  return Object.fromEntries(assignments.map((assignment) => {
-    const match = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(assignment);
-    if (!match) throw new Error(`${flag} takes KEY=VALUE, got "${assignment}"`);
-    return [match[1] as string, match[2] as string];
-  }));
 }
 
 async function main(): Promise<number> {

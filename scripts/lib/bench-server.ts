@@ -27,6 +27,15 @@ export interface RunningServer {
 
 const ROOT = resolve(__dirname, '..', '..');
 
+/** KEY=VALUE flags as an environment; anything else is refused. */
+export function envAssignments(assignments: string[], flag: string): Record<string, string> {
+  return Object.fromEntries(assignments.map((assignment) => {
+    const match = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(assignment);
+    if (!match) throw new Error(`${flag} takes KEY=VALUE, got "${assignment}"`);
+    return [match[1] as string, match[2] as string];
+  }));
+}
+
 /**
  * Builds the service and returns the directory holding dist/. By default the committed tree
  * (HEAD) is exported to a scratch directory and built there, so edits in progress in the
