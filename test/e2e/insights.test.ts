@@ -11,6 +11,7 @@ import { type TestApp, startTestApp } from '../support/harness';
 import {
   DEFAULT_PROGRAM, PURCHASE, REFUND, STATEMENT, balance, errorCode, expectLedgerTrue, key, ok, redeem, setClock, updateProgram,
 } from './ledger-fixtures';
+import { serverTest } from '../support/on-server';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -331,9 +332,6 @@ describe('programme figures', () => {
   });
 });
 
-const onServer = Boolean(process.env.TEST_DATABASE_URL);
-/** Requests race only on a server: on PGlite (one connection) this is skipped, and reported so. */
-const serverTest = onServer ? test : test.skip;
 
 describe('resolutions racing', () => {
   serverTest('ten resolutions of one complaint at once: one resolves it and credits the goodwill, the rest are INVALID_STATE', async () => {

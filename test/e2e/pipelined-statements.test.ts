@@ -9,14 +9,12 @@ import { sql } from 'kysely';
 import { type TestApp, startTestApp } from '../support/harness';
 import { inTransaction } from '../../src/db/transaction';
 import { DEFAULT_PROGRAM, PURCHASE, enroll, expectLedgerTrue, key, ok, updateProgram, waitUntilBlockedBy } from './ledger-fixtures';
+import { onServer, serverTest } from '../support/on-server';
 
 let t: TestApp;
 beforeAll(async () => { t = await startTestApp({ DB_PIPELINED_CONNECTIONS: '2', DB_COMMIT_GROUP: '4' }); });
 afterAll(async () => { await t.close(); });
 
-const onServer = Boolean(process.env.TEST_DATABASE_URL);
-/** The shared connections exist on a server only: on PGlite these tests are skipped, and reported so. */
-const serverTest = onServer ? test : test.skip;
 const pgliteTest = onServer ? test.skip : test;
 
 pgliteTest('on PGlite, statements that stand alone run on its one connection', () => {

@@ -14,6 +14,7 @@ import { verifyLedger } from '../../src/ledger/verify.repo';
 import {
   DEFAULT_PROGRAM, PURCHASE, REFUND, SET_STATUS, balance, errorCode, expectLedgerTrue, key, ledgerRows, ok, updateProgram,
 } from './ledger-fixtures';
+import { serverTest } from '../support/on-server';
 
 let t: TestApp;
 beforeAll(async () => { t = await startTestApp(); });
@@ -22,9 +23,6 @@ afterAll(async () => { await t.close(); });
 const REFERRAL = { referrerPoints: 500, refereePoints: 200, maxPerReferrer: null };
 beforeEach(async () => { await updateProgram(t, { ...DEFAULT_PROGRAM, referral: REFERRAL }); });
 
-const onServer = Boolean(process.env.TEST_DATABASE_URL);
-/** Requests race only on a server: on PGlite these tests are skipped, and reported so. */
-const serverTest = onServer ? test : test.skip;
 
 const ENROLL = `mutation($input: EnrollMemberInput!) { enrollMember(input: $input) { id referralCode referredBy } }`;
 const REFERRALS = `query($id: ID!) { member(id: $id) { id referredBy

@@ -12,6 +12,7 @@ import { createApp } from '../../src/app';
 import { openDatabase, openOptions, type Database } from '../../src/db/database';
 import { type GqlResponse, type TestApp, startTestApp } from '../support/harness';
 import { DEFAULT_PROGRAM, REVERSE, balance, earn, enroll, errorCode, expectLedgerTrue, key, ledgerRows, ok, setClock, updateProgram } from './ledger-fixtures';
+import { serverTest } from '../support/on-server';
 
 let t: TestApp;
 beforeAll(async () => { t = await startTestApp(); });
@@ -22,9 +23,6 @@ beforeEach(async () => {
   await setTiers([{ code: 'MEMBER', name: 'Member', rank: 0, qualifyingPointsRequired: 0, earnMultiplier: 1 }]);
 });
 
-const onServer = Boolean(process.env.TEST_DATABASE_URL);
-/** Races that only race on a server: on PGlite (one connection) they are skipped, and reported so. */
-const serverTest = onServer ? test : test.skip;
 
 const REWARD = 'id code name description pointsCost type stock remaining perMemberLimit minTierRank validFrom validUntil active partnerId';
 const REDEMPTION = `id memberId pointsSpent voucherCode status createdAt validUntil usedAt cancelledAt cancelReason expiredAt

@@ -18,11 +18,9 @@ import { send, startWorker, type Worker } from '../../src/webhooks/delivery';
 import { purgeOldEvents } from '../../src/webhooks/webhooks.service';
 import { type TestApp, startTestApp } from '../support/harness';
 import { DEFAULT_PROGRAM, earn, enroll, errorCode, ok, redeem, setClock, updateProgram } from './ledger-fixtures';
+import { serverTest } from '../support/on-server';
 
 const RETRIES = { WEBHOOK_RETRY_BASE_MS: '100', WEBHOOK_RETRY_MAX_MS: '400', WEBHOOK_POLL_MS: '20' };
-const onServer = Boolean(process.env.TEST_DATABASE_URL);
-/** Two instances race only on a server: on PGlite (one connection) the test is skipped, and reported so. */
-const serverTest = onServer ? test : test.skip;
 
 const CREATE = `mutation($input: WebhookInput!) { createWebhook(input: $input) { secret webhook { id url events active disabledReason } } }`;
 const SET_ACTIVE = `mutation($id: ID!, $active: Boolean!) { setWebhookActive(id: $id, active: $active) { id active disabledReason } }`;
