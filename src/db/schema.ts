@@ -506,6 +506,9 @@ export interface MemberLoyaltyTable {
   churn_high_at: Timestamp | null;
   spend_365: Numeric;
   frequency_365: number;
+  /** Purchases and net spend in the 365 days before the 365-day window. */
+  spend_prior_365: Numeric;
+  frequency_prior_365: number;
   refreshed_at: Timestamp;
 }
 

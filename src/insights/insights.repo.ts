@@ -23,6 +23,9 @@ export interface MemberFacts {
   last_purchase_at: Date | null;
   frequency_365: number;
   spend_365: string;
+  /** In the 365 days before those. */
+  frequency_prior_365: number;
+  spend_prior_365: string;
   channels: string[];
   first_engagement: Date | null;
   first_rewarded_referral: Date | null;
@@ -38,9 +41,10 @@ export interface MemberFacts {
 export async function memberFacts(db: Db, ids: readonly string[], now: Date, slaHours: number): Promise<MemberFacts[]> {
   if (ids.length === 0) return [];
   const yearAgo = new Date(now.getTime() - 365 * 86_400_000);
+  const twoYearsAgo = new Date(now.getTime() - 2 * 365 * 86_400_000);
   const slaStart = new Date(now.getTime() - slaHours * 3_600_000);
   const { rows } = await sql<MemberFacts>`
-    select i.member_id, p.purchases, p.first_purchase_at, p.second_purchase_at, p.last_purchase_at, p.frequency_365, p.spend_365,
+    select i.member_id, p.purchases, p.first_purchase_at, p.second_purchase_at, p.last_purchase_at, p.frequency_365, p.spend_365, p.frequency_prior_365, p.spend_prior_365,
       array(
         select channel from orders o where o.member_id = i.member_id and o.channel is not null
         union select channel from survey_responses s where s.member_id = i.member_id and s.channel is not null
@@ -61,7 +65,9 @@ export async function memberFacts(db: Db, ids: readonly string[], now: Date, sla
         (array_agg(o.occurred_at order by o.occurred_at))[2] as second_purchase_at,
         max(o.occurred_at) as last_purchase_at,
         (count(*) filter (where o.occurred_at > ${yearAgo}))::int as frequency_365,
-        coalesce(sum(o.amount - o.refunded_amount) filter (where o.occurred_at > ${yearAgo}), 0)::text as spend_365
+        coalesce(sum(o.amount - o.refunded_amount) filter (where o.occurred_at > ${yearAgo}), 0)::text as spend_365,
+        (count(*) filter (where o.occurred_at > ${twoYearsAgo} and o.occurred_at <= ${yearAgo}))::int as frequency_prior_365,
+        coalesce(sum(o.amount - o.refunded_amount) filter (where o.occurred_at > ${twoYearsAgo} and o.occurred_at <= ${yearAgo}), 0)::text as spend_prior_365
       from orders o where o.member_id = i.member_id and ${COUNTED}
     ) p
     cross join lateral (
@@ -78,7 +84,7 @@ export async function memberFacts(db: Db, ids: readonly string[], now: Date, sla
       from complaints c where c.member_id = i.member_id
     ) c
   `.execute(db);
-  return rows.map((row) => ({ ...row, spend_365: String(row.spend_365) }));
+  return rows.map((row) => ({ ...row, spend_365: String(row.spend_365), spend_prior_365: String(row.spend_prior_365) }));
 }
 
 /** The programme-wide figures the RFM scores and the churn gap of one-time buyers are measured against. */
@@ -140,7 +146,8 @@ export async function memberIdsAfter(db: Db, after: string | null, limit: number
 
 /**
  * Members whose facts may have changed since `since`: a purchase or refund recorded, an event,
- * answer or complaint, a referral decided or reversed, and purchases leaving the 365-day window.
+ * answer or complaint, a referral decided or reversed, and purchases crossing a 365-day window's
+ * start (into the year before, or out of that).
  */
 export async function membersChangedSince(db: Db, since: Date, now: Date): Promise<string[]> {
   const day = 86_400_000;
@@ -152,6 +159,7 @@ export async function membersChangedSince(db: Db, since: Date, now: Date): Promi
     union select member_id from complaints where created_at > ${since} or resolved_at > ${since}
     union select referrer_id from referrals where decided_at > ${since} or reversed_at > ${since}
     union select member_id from orders where occurred_at > ${new Date(since.getTime() - 365 * day)} and occurred_at <= ${new Date(now.getTime() - 365 * day)}
+    union select member_id from orders where occurred_at > ${new Date(since.getTime() - 2 * 365 * day)} and occurred_at <= ${new Date(now.getTime() - 2 * 365 * day)}
   `.execute(db);
   return rows.map((r) => r.member_id);
 }
@@ -230,15 +238,12 @@ export async function retention(db: Db, base: { from: Date; to: Date }, range: {
   return rows[0] as { base_active: number; retained: number };
 }
 
-/** Buyers in range by net spend: how many, how many bought twice or more, the spend of the top `top` and of all. */
-export async function buyerSpend(db: Db, from: Date, to: Date, n: Narrowing) {
-  const { rows } = await sql<{ buyers: number; repeat_buyers: number; top_spend: string; revenue: string }>`
-    with spend as (
-      select o.member_id, count(*) as purchases, sum(o.amount - o.refunded_amount) as spend
-      from orders o
-      where o.occurred_at >= ${from} and o.occurred_at < ${to} and ${COUNTED} and ${within(sql`o.member_id`, n)}
-      group by o.member_id
-    ), ranked as (
+export interface BuyerSpend { buyers: number; repeat_buyers: number; top_spend: string; revenue: string }
+
+/** Buyers by net spend, from `spend` (member_id, purchases, spend: one row per buyer): how many, how many bought twice or more, the spend of the top fifth and of all. */
+async function rankBuyers(db: Db, spend: RawBuilder<unknown>): Promise<BuyerSpend> {
+  const { rows } = await sql<BuyerSpend>`
+    with spend as (${spend}), ranked as (
       select spend, purchases, row_number() over (order by spend desc, member_id) as place, count(*) over () as buyers from spend
     )
     select count(*)::int as buyers, (count(*) filter (where purchases >= 2))::int as repeat_buyers,
@@ -246,7 +251,34 @@ export async function buyerSpend(db: Db, from: Date, to: Date, n: Narrowing) {
       coalesce(sum(spend), 0)::text as revenue
     from ranked
   `.execute(db);
-  return rows[0] as { buyers: number; repeat_buyers: number; top_spend: string; revenue: string };
+  return rows[0] as BuyerSpend;
+}
+
+/** Buyers in [from, to), from their orders. */
+export async function buyerSpend(db: Db, from: Date, to: Date, n: Narrowing): Promise<BuyerSpend> {
+  return rankBuyers(db, sql`
+    select o.member_id, count(*) as purchases, sum(o.amount - o.refunded_amount) as spend
+    from orders o
+    where o.occurred_at >= ${from} and o.occurred_at < ${to} and ${COUNTED} and ${within(sql`o.member_id`, n)}
+    group by o.member_id
+  `);
+}
+
+/** Buyers in the summary's 365-day window (up to its last refresh), from one row per member. */
+export async function summaryBuyerSpend(db: Db, n: Narrowing): Promise<BuyerSpend> {
+  return rankBuyers(db, sql`
+    select l.member_id, l.frequency_365 as purchases, l.spend_365 as spend
+    from member_loyalty l where l.frequency_365 > 0 and ${within(sql`l.member_id`, n)}
+  `);
+}
+
+/** Retention in the summary's 365-day window against the 365 days before it. */
+export async function summaryRetention(db: Db, n: Narrowing) {
+  const { rows } = await sql<{ base_active: number; retained: number }>`
+    select count(*)::int as base_active, (count(*) filter (where l.frequency_365 > 0))::int as retained
+    from member_loyalty l where l.frequency_prior_365 > 0 and ${within(sql`l.member_id`, n)}
+  `.execute(db);
+  return rows[0] as { base_active: number; retained: number };
 }
 
 /**

@@ -17,7 +17,7 @@ import { fromUnits, mulDivRound, toUnits } from '../money';
 import * as repo from './insights.repo';
 import {
   CHURN_RISKS, LADDER, averageGapDays, churnReasons, churnRiskAt, churnThresholds, health, highestReached, ladderTimeline, npsCategory, npsScore, rfmScore,
-  riskOfPassed, share, stageAt, usualGap, type ChurnRisk, type Health, type LadderStage, type LadderTimeline, type NpsCategory, type RfmScore,
+  riskOfPassed, share, stageAt, summaryAnswers, topBuyerCount, usualGap, type ChurnRisk, type Health, type LadderStage, type LadderTimeline, type NpsCategory, type RfmScore,
 } from './loyalty.rules';
 
 const DAY_MS = 86_400_000;
@@ -163,7 +163,8 @@ function summaryRow(facts: repo.MemberFacts, programme: repo.ProgrammeFigures, n
     member_id: facts.member_id, purchases: facts.purchases, last_purchase_at: facts.last_purchase_at,
     prospect_at: timeline.prospectAt, first_time_at: timeline.firstTimeAt, repeat_at: timeline.repeatAt, advocate_at: timeline.advocateAt,
     churn_medium_at: thresholds?.mediumAt ?? null, churn_high_at: thresholds?.highAt ?? null,
-    spend_365: facts.spend_365, frequency_365: facts.frequency_365, refreshed_at: now,
+    spend_365: facts.spend_365, frequency_365: facts.frequency_365,
+    spend_prior_365: facts.spend_prior_365, frequency_prior_365: facts.frequency_prior_365, refreshed_at: now,
   }];
 }
 
@@ -186,6 +187,8 @@ export class ProgramInsightsView {
     readonly at: Date,
     readonly narrowing: repo.Narrowing,
     readonly summaryAsOf: Date | null,
+    /** Which buyer figures the summary's year answers (loyalty.rules summaryAnswers). */
+    readonly fromSummary: { buyers: boolean; retention: boolean },
   ) {}
 
   private memo = new Map<string, Promise<unknown>>();
@@ -209,12 +212,16 @@ export class ProgramInsightsView {
 
   async retention() {
     if (!this.base) return null;
-    const { base_active: baseActive, retained } = await repo.retention(this.db, this.base, this.range, this.narrowing);
+    const { base_active: baseActive, retained } = this.fromSummary.retention
+      ? await repo.summaryRetention(this.db, this.narrowing)
+      : await repo.retention(this.db, this.base, this.range, this.narrowing);
     return { baseActive, retained, rate: share(retained, baseActive) };
   }
 
   private buyers() {
-    return this.once('buyers', () => repo.buyerSpend(this.db, this.range.from, this.range.to, this.narrowing));
+    return this.once('buyers', () => (this.fromSummary.buyers
+      ? repo.summaryBuyerSpend(this.db, this.narrowing)
+      : repo.buyerSpend(this.db, this.range.from, this.range.to, this.narrowing)));
   }
 
   async repeatPurchaseRate() {
@@ -225,7 +232,7 @@ export class ProgramInsightsView {
   async pareto() {
     const { buyers, top_spend: top, revenue } = await this.buyers();
     const cents = (v: string) => Number(toUnits(v, 2));
-    return { buyers, topBuyers: Math.ceil(buyers / 5), topShare: share(cents(top), cents(revenue)), revenue };
+    return { buyers, topBuyers: topBuyerCount(buyers), topShare: share(cents(top), cents(revenue)), revenue };
   }
 
   async membersByTier(): Promise<Count[]> {
@@ -318,8 +325,11 @@ export async function programInsights(ctx: Ctx, args: InsightsArgs): Promise<Pro
   const now = await ctx.now();
   const at = args.to.getTime() < now.getTime() ? args.to : now;
   const summary = await repo.findSummary(ctx.reads);
+  const range = { from: args.from, to: args.to };
+  const base = hasBase ? { from: args.baseFrom as Date, to: args.baseTo as Date } : null;
+  const refreshedAt = summary?.refreshed_at ?? null;
   return new ProgramInsightsView(
-    ctx.reads, program, { from: args.from, to: args.to }, hasBase ? { from: args.baseFrom as Date, to: args.baseTo as Date } : null,
-    at, { tag, tier, lowest: lowest(program).code }, summary?.refreshed_at ?? null,
+    ctx.reads, program, range, base, at, { tag, tier, lowest: lowest(program).code }, refreshedAt,
+    summaryAnswers({ range, base, refreshedAt, now }),
   );
 }

@@ -218,3 +218,33 @@ export function rfmSegment(r: number, f: number, m: number): string {
   if (r === 2) return 'Hibernating';
   return 'Lost';
 }
+
+/** The summary's window: each member's purchases in the 365 days up to the summary's refresh, and in the 365 days before those. */
+export const SUMMARY_WINDOW_MS = 365 * DAY_MS;
+/** How old a summary may be for its year to stand for the year up to now. */
+export const SUMMARY_STANDS_FOR_NOW_MS = 3_600_000;
+/** How far ahead of the service's clock a caller's "now" may be. */
+const CLOCK_SKEW_MS = 60_000;
+
+/**
+ * Which buyer figures of a range the loyalty summary answers. Its year stands for the range
+ * when the range is 365 days long and ends between the summary's refresh and now, with the
+ * summary at most an hour old: repeat rate and Pareto then come from it, and retention too when
+ * the base is the 365 days before the range. Any other range is counted from the orders.
+ */
+export function summaryAnswers(input: {
+  range: { from: Date; to: Date };
+  base: { from: Date; to: Date } | null;
+  refreshedAt: Date | null;
+  now: Date;
+}): { buyers: boolean; retention: boolean } {
+  const { range, base, refreshedAt, now } = input;
+  const to = range.to.getTime();
+  const buyers = refreshedAt !== null
+    && now.getTime() - refreshedAt.getTime() <= SUMMARY_STANDS_FOR_NOW_MS
+    && to >= refreshedAt.getTime() && to <= now.getTime() + CLOCK_SKEW_MS
+    && to - range.from.getTime() === SUMMARY_WINDOW_MS;
+  const retention = buyers && base !== null
+    && base.to.getTime() === range.from.getTime() && base.to.getTime() - base.from.getTime() === SUMMARY_WINDOW_MS;
+  return { buyers, retention };
+}

@@ -322,6 +322,65 @@ describe('programme figures', () => {
     expect(ok(await t.gql(MAINTENANCE)).runMaintenance.loyaltyRefreshed).toBe(full);
   });
 
+  test('the year up to now is answered from the summary as of its refresh; the same figures as counted from the orders; purchases crossing a window\'s start are refreshed', async () => {
+    const tag = 'rolling';
+    const DAY = 86_400_000;
+    const T0 = Date.parse('2026-03-01T00:00:00Z');
+    const iso = (ms: number) => new Date(ms).toISOString();
+    await setClock(t, iso(T0));
+    const [a, b, c, d, e, f] = [await member(tag), await member(tag), await member(tag), await member(tag), await member(tag), await member(tag)] as string[];
+    await buy(a as string, '10.00', iso(T0 - 500 * DAY));
+    await buy(a as string, '20.00', iso(T0 - 100 * DAY));
+    await buy(a as string, '30.00', iso(T0 - 50 * DAY));
+    await buy(b as string, '40.00', iso(T0 - 730 * DAY + 3_600_000));
+    await buy(c as string, '100.00', iso(T0 - 10 * DAY));
+    await buy(d as string, '5.00', iso(T0 - 600 * DAY));
+    await buy(d as string, '15.00', iso(T0 - 20 * DAY));
+    const refunded = await buy(e as string, '50.00', iso(T0 - 30 * DAY));
+    ok(await t.gql(REFUND, { input: { orderId: refunded, refundId: key('refund'), amount: '50.00' } }));
+    await buy(f as string, '70.00', iso(T0 - 800 * DAY));
+    ok(await t.gql(MAINTENANCE));
+
+    /** The 365 days up to `to` against the 365 before (from the summary when it stands for them); `longer` a second more: always counted from the orders. */
+    const year = async (to: number, longer = false) => {
+      const from = to - 365 * DAY - (longer ? 1000 : 0);
+      return insights({ from: iso(from), to: iso(to), baseFrom: iso(from - 365 * DAY), baseTo: iso(from), tag });
+    };
+    const figures = (i: any) => ({ retention: i.retention, repeatPurchaseRate: i.repeatPurchaseRate, pareto: i.pareto });
+    // This year A (twice, 50.00), C (100.00) and D (15.00); E's purchase was refunded in full. The year before: A, B, D.
+    const expected = {
+      retention: { baseActive: 3, retained: 2, rate: 0.6667 },
+      repeatPurchaseRate: 0.3333,
+      pareto: { buyers: 3, topBuyers: 1, topShare: 0.6061, revenue: '165.00' },
+    };
+    await setClock(t, iso(T0 + 10 * 60_000));
+    const rolling = await year(T0 + 10 * 60_000);
+    expect(figures(rolling)).toEqual(expected);
+    expect(rolling.asOf).toBe(iso(T0));
+    expect(figures(await year(T0 + 10 * 60_000, true))).toEqual(expected);
+
+    // A purchase after the refresh: counted from the orders at once, in the summary's year after the next pass.
+    const g = await member(tag);
+    await buy(g, '1.00', iso(T0 + 5 * 60_000));
+    expect((await year(T0 + 10 * 60_000)).pareto.buyers).toBe(3);
+    expect((await year(T0 + 10 * 60_000, true)).pareto.buyers).toBe(4);
+    await setClock(t, iso(T0 + 20 * 60_000));
+    ok(await t.gql(MAINTENANCE));
+    const refreshed = await year(T0 + 20 * 60_000);
+    expect(refreshed.pareto).toEqual({ buyers: 4, topBuyers: 1, topShare: 0.6024, revenue: '166.00' });
+    expect(refreshed.asOf).toBe(iso(T0 + 20 * 60_000));
+
+    // Two hours on, B's purchase is more than two years old: the next pass (not a full one) refreshes B, and the base loses it.
+    await setClock(t, iso(T0 + 2 * 3_600_000));
+    expect(ok(await t.gql(MAINTENANCE)).runMaintenance.loyaltyRefreshed).toBeGreaterThanOrEqual(1);
+    const later = await year(T0 + 2 * 3_600_000);
+    expect(later.retention).toEqual({ baseActive: 2, retained: 2, rate: 1 });
+    expect(figures(await year(T0 + 2 * 3_600_000, true))).toEqual(figures(later));
+    // An hour after the last pass the summary no longer stands for now: counted from the orders, the same figures.
+    await setClock(t, iso(T0 + 3 * 3_600_000 + 1000));
+    expect(figures(await year(T0 + 3 * 3_600_000 + 1000))).toEqual(figures(later));
+  });
+
   test('bad ranges and unknown tiers are BAD_USER_INPUT; programInsights is for ADMIN only', async () => {
     const at = '2025-01-01T00:00:00Z';
     expect(errorCode(await t.gql(INSIGHTS, { from: at, to: at }))).toBe('BAD_USER_INPUT');

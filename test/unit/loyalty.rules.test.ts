@@ -1,6 +1,6 @@
 import {
   averageGapDays, churnReasons, churnRiskAt, churnThresholds, health, highestReached, ladderTimeline, npsCategory, npsScore, rfmScore,
-  rfmSegment, share, stageAt, topBuyerCount, usualGap,
+  rfmSegment, share, stageAt, summaryAnswers, topBuyerCount, usualGap,
 } from '../../src/insights/loyalty.rules';
 
 const at = (iso: string) => new Date(iso);
@@ -148,5 +148,31 @@ describe('RFM', () => {
 
   test('with no buyers to compare with (a summary older than the first purchase), every measure scores 1', () => {
     expect(rfmScore({ recencyDays: 0, frequency: 1, monetary: 10 }, { recency: [], frequency: [], monetary: [] })).toMatchObject({ recency: 1, frequency: 1, monetary: 1 });
+  });
+});
+
+describe('which buyer figures the loyalty summary answers', () => {
+  const DAY = 86_400_000;
+  const now = at('2026-06-01T12:00:00Z');
+  const ago = (ms: number) => new Date(now.getTime() - ms);
+  const refreshed = ago(10 * 60_000);
+  const year = (to: Date) => ({ from: new Date(to.getTime() - 365 * DAY), to });
+  const baseOf = (range: { from: Date }) => year(range.from);
+  test.each([
+    ['the year up to now, base the year before', year(now), 'prior', refreshed, { buyers: true, retention: true }],
+    ['the year up to now, no base', year(now), null, refreshed, { buyers: true, retention: false }],
+    ['the year up to the refresh itself', year(refreshed), 'prior', refreshed, { buyers: true, retention: true }],
+    ['ending a minute ahead of the clock', year(new Date(now.getTime() + 60_000)), 'prior', refreshed, { buyers: true, retention: true }],
+    ['ending two minutes ahead of the clock', year(new Date(now.getTime() + 120_000)), 'prior', refreshed, { buyers: false, retention: false }],
+    ['ending before the refresh', year(ago(11 * 60_000)), 'prior', refreshed, { buyers: false, retention: false }],
+    ['a summary over an hour old', year(now), 'prior', ago(3_600_001), { buyers: false, retention: false }],
+    ['a summary exactly an hour old', year(now), 'prior', ago(3_600_000), { buyers: true, retention: true }],
+    ['no summary yet', year(now), 'prior', null, { buyers: false, retention: false }],
+    ['366 days', { from: ago(366 * DAY), to: now }, null, refreshed, { buyers: false, retention: false }],
+    ['a calendar month', { from: ago(30 * DAY), to: now }, null, refreshed, { buyers: false, retention: false }],
+    ['a base that is not the year before', year(now), 'shifted', refreshed, { buyers: true, retention: false }],
+  ] as const)('%s', (_name, range, base, refreshedAt, expected) => {
+    const baseRange = base === 'prior' ? baseOf(range) : base === 'shifted' ? year(new Date(range.from.getTime() - DAY)) : null;
+    expect(summaryAnswers({ range, base: baseRange, refreshedAt, now })).toEqual(expected);
   });
 });
