@@ -493,7 +493,7 @@ export interface ComplaintTable {
   resolved_at: Timestamp | null;
 }
 
-/** A member's loyalty summary as of refreshed_at (migration 018). */
+/** A member's loyalty summary (migration 018), as the maintenance pass last found it; refreshed_at: when the row last changed. */
 export interface MemberLoyaltyTable {
   member_id: string;
   purchases: number;
@@ -509,6 +509,7 @@ export interface MemberLoyaltyTable {
   /** Purchases and net spend in the 365 days before the 365-day window. */
   spend_prior_365: Numeric;
   frequency_prior_365: number;
+  enrolled_at: Timestamp;
   refreshed_at: Timestamp;
 }
 

@@ -17,6 +17,8 @@ const COUNTED = sql`o.refunded_amount < o.amount`;
 /** What a member's profile is decided from, at one instant. */
 export interface MemberFacts {
   member_id: string;
+  enrolled_at: Date;
+  erased: boolean;
   purchases: number;
   first_purchase_at: Date | null;
   second_purchase_at: Date | null;
@@ -37,14 +39,14 @@ export interface MemberFacts {
   complaints_past_sla: number;
 }
 
-/** The facts of `ids` at `now`, one row per member id (members with nothing have zeros and nulls). */
+/** The facts of `ids` at `now`, one row per member (members with nothing have zeros and nulls). */
 export async function memberFacts(db: Db, ids: readonly string[], now: Date, slaHours: number): Promise<MemberFacts[]> {
   if (ids.length === 0) return [];
   const yearAgo = new Date(now.getTime() - 365 * 86_400_000);
   const twoYearsAgo = new Date(now.getTime() - 2 * 365 * 86_400_000);
   const slaStart = new Date(now.getTime() - slaHours * 3_600_000);
   const { rows } = await sql<MemberFacts>`
-    select i.member_id, p.purchases, p.first_purchase_at, p.second_purchase_at, p.last_purchase_at, p.frequency_365, p.spend_365, p.frequency_prior_365, p.spend_prior_365,
+    select i.member_id, m.enrolled_at, m.erased_at is not null as erased, p.purchases, p.first_purchase_at, p.second_purchase_at, p.last_purchase_at, p.frequency_365, p.spend_365, p.frequency_prior_365, p.spend_prior_365,
       array(
         select channel from orders o where o.member_id = i.member_id and o.channel is not null
         union select channel from survey_responses s where s.member_id = i.member_id and s.channel is not null
@@ -59,6 +61,7 @@ export async function memberFacts(db: Db, ids: readonly string[], now: Date, sla
       r.first_rewarded_referral, r.referrals_made, a.score as latest_score, a.created_at as latest_answer_at,
       c.complaints_filed, c.complaints_open, c.complaints_past_sla
     from unnest(${[...ids]}::uuid[]) as i (member_id)
+    join members m on m.id = i.member_id
     cross join lateral (
       select count(*)::int as purchases,
         min(o.occurred_at) as first_purchase_at,
@@ -146,7 +149,7 @@ export async function memberIdsAfter(db: Db, after: string | null, limit: number
 
 /**
  * Members whose facts may have changed since `since`: a purchase or refund recorded, an event,
- * answer or complaint, a referral decided or reversed, and purchases crossing a 365-day window's
+ * answer or complaint, a referral decided or reversed, an erasure, and purchases crossing a 365-day window's
  * start (into the year before, or out of that).
  */
 export async function membersChangedSince(db: Db, since: Date, now: Date): Promise<string[]> {
@@ -158,18 +161,38 @@ export async function membersChangedSince(db: Db, since: Date, now: Date): Promi
     union select member_id from survey_responses where created_at > ${since}
     union select member_id from complaints where created_at > ${since} or resolved_at > ${since}
     union select referrer_id from referrals where decided_at > ${since} or reversed_at > ${since}
+    union select id from members where erased_at > ${since}
     union select member_id from orders where occurred_at > ${new Date(since.getTime() - 365 * day)} and occurred_at <= ${new Date(now.getTime() - 365 * day)}
     union select member_id from orders where occurred_at > ${new Date(since.getTime() - 2 * 365 * day)} and occurred_at <= ${new Date(now.getTime() - 2 * 365 * day)}
   `.execute(db);
   return rows.map((r) => r.member_id);
 }
 
-/** Replaces the summary rows of `ids`: `rows` for those with something to say, none for the rest (SUSPECT). */
+/** What a summary row says (all but its key and when it last changed). */
+const SUMMARY_FACTS = [
+  'purchases', 'last_purchase_at', 'prospect_at', 'first_time_at', 'repeat_at', 'advocate_at', 'churn_medium_at', 'churn_high_at',
+  'spend_365', 'frequency_365', 'spend_prior_365', 'frequency_prior_365', 'enrolled_at',
+] as const;
+
+/**
+ * Replaces the summary rows of `ids`: `rows` for those with something to say, none for the rest
+ * (SUSPECT). A row that says what it said before is left as it is, so a daily refresh of every
+ * member writes (and leaves behind for VACUUM) only the rows that changed.
+ */
 export async function saveMemberRows(db: Db, ids: readonly string[], rows: readonly MemberLoyaltyRow[]): Promise<void> {
   if (ids.length === 0) return;
+  const kept = rows.map((r) => r.member_id);
   await db.transaction().execute(async (tx) => {
-    await tx.deleteFrom('member_loyalty').where('member_id', 'in', [...ids]).execute();
-    if (rows.length > 0) await tx.insertInto('member_loyalty').values([...rows]).execute();
+    await tx.deleteFrom('member_loyalty').where('member_id', 'in', [...ids])
+      .$if(kept.length > 0, (q) => q.where('member_id', 'not in', kept)).execute();
+    if (rows.length === 0) return;
+    const facts = (table: string) => sql.join(SUMMARY_FACTS.map((c) => sql.ref(`${table}.${c}`)));
+    await tx.insertInto('member_loyalty').values([...rows]).onConflict((oc) => oc.column('member_id')
+      .doUpdateSet((eb) => ({
+        ...Object.fromEntries(SUMMARY_FACTS.map((c) => [c, eb.ref(`excluded.${c}`)])),
+        refreshed_at: eb.ref('excluded.refreshed_at'),
+      }))
+      .where(sql<boolean>`(${facts('member_loyalty')}) is distinct from (${facts('excluded')})`)).execute();
   });
 }
 
@@ -240,16 +263,20 @@ export async function retention(db: Db, base: { from: Date; to: Date }, range: {
 
 export interface BuyerSpend { buyers: number; repeat_buyers: number; top_spend: string; revenue: string }
 
-/** Buyers by net spend, from `spend` (member_id, purchases, spend: one row per buyer): how many, how many bought twice or more, the spend of the top fifth and of all. */
-async function rankBuyers(db: Db, spend: RawBuilder<unknown>): Promise<BuyerSpend> {
+/**
+ * Buyers by net spend, from `spend` (member_id, purchases, spend: one row per buyer), read twice:
+ * how many, how many bought twice or more, the spend of all, and that of the top fifth
+ * (topBuyerCount; ties at its edge do not change the sum).
+ */
+async function rankBuyers(db: Db, spend: RawBuilder<unknown>, materialized: boolean): Promise<BuyerSpend> {
   const { rows } = await sql<BuyerSpend>`
-    with spend as (${spend}), ranked as (
-      select spend, purchases, row_number() over (order by spend desc, member_id) as place, count(*) over () as buyers from spend
+    with spend as ${materialized ? sql`materialized` : sql`not materialized`} (${spend}),
+    totals as (
+      select count(*)::int as buyers, (count(*) filter (where purchases >= 2))::int as repeat_buyers, coalesce(sum(spend), 0) as revenue from spend
     )
-    select count(*)::int as buyers, (count(*) filter (where purchases >= 2))::int as repeat_buyers,
-      coalesce(sum(spend) filter (where place <= ceil(buyers / 5.0)), 0)::text as top_spend,
-      coalesce(sum(spend), 0)::text as revenue
-    from ranked
+    select buyers, repeat_buyers, revenue::text as revenue,
+      (select coalesce(sum(spend), 0) from (select spend from spend order by spend desc limit (select ceil(buyers / 5.0)::int8 from totals)) top)::text as top_spend
+    from totals
   `.execute(db);
   return rows[0] as BuyerSpend;
 }
@@ -261,15 +288,15 @@ export async function buyerSpend(db: Db, from: Date, to: Date, n: Narrowing): Pr
     from orders o
     where o.occurred_at >= ${from} and o.occurred_at < ${to} and ${COUNTED} and ${within(sql`o.member_id`, n)}
     group by o.member_id
-  `);
+  `, true);
 }
 
-/** Buyers in the summary's 365-day window (up to its last refresh), from one row per member. */
+/** Buyers in the summary's 365-day window (up to its last refresh), from one row per member (the top fifth off its spend index). */
 export async function summaryBuyerSpend(db: Db, n: Narrowing): Promise<BuyerSpend> {
   return rankBuyers(db, sql`
     select l.member_id, l.frequency_365 as purchases, l.spend_365 as spend
     from member_loyalty l where l.frequency_365 > 0 and ${within(sql`l.member_id`, n)}
-  `);
+  `, false);
 }
 
 /** Retention in the summary's 365-day window against the 365 days before it. */
@@ -282,18 +309,21 @@ export async function summaryRetention(db: Db, n: Narrowing) {
 }
 
 /**
- * Members enrolled by `at`, grouped by the tier they had earned then and any assignment active
- * then: the stored tier, or for a member whose tier changed after `at`, the tier that first
- * change after `at` left.
+ * Members enrolled by `at` who have a tier state, grouped by the tier they had earned then and
+ * any assignment active then: the stored tier, or for a member whose tier changed after `at`,
+ * the tier that first change after `at` left. (Those without a state hold the lowest rung: the
+ * rest of membersAt.) Members enrolled after `at` or erased are left out through two small
+ * indexes, so the members themselves are not read.
  */
 export async function tierGroups(db: Db, at: Date, n: Narrowing) {
-  const { rows } = await sql<{ earned: string | null; assigned: string | null; count: number }>`
+  const { rows } = await sql<{ earned: string; assigned: string | null; count: number }>`
     with later as (
       select distinct on (h.member_id) h.member_id, h.from_code from tier_history h where h.at > ${at} order by h.member_id, h.at, h.seq
     )
     select coalesce(l.from_code, t.tier_code) as earned, case when t.assigned_until > ${at} then t.assigned_code end as assigned, count(*)::int as count
-    from members m left join member_tiers t on t.member_id = m.id left join later l on l.member_id = m.id
-    where m.enrolled_at <= ${at} and m.erased_at is null and ${within(sql`m.id`, n)}
+    from member_tiers t left join later l on l.member_id = t.member_id
+    where not exists (select 1 from members m where m.id = t.member_id and (m.enrolled_at > ${at} or m.erased_at is not null))
+      and ${within(sql`t.member_id`, n)}
     group by 1, 2
   `.execute(db);
   return rows;
@@ -316,8 +346,8 @@ export async function summaryGroups(db: Db, at: Date, n: Narrowing) {
       coalesce(l.repeat_at <= ${at}, false) as repeat, coalesce(l.advocate_at <= ${at}, false) as advocate,
       coalesce(l.churn_medium_at < ${at}, false) as medium, coalesce(l.churn_high_at < ${at}, false) as high,
       count(*)::int as count
-    from member_loyalty l join members m on m.id = l.member_id
-    where m.enrolled_at <= ${at} and m.erased_at is null and ${within(sql`l.member_id`, n)}
+    from member_loyalty l
+    where l.enrolled_at <= ${at} and ${within(sql`l.member_id`, n)}
     group by 1, 2, 3, 4, 5, 6
   `.execute(db);
   return rows;

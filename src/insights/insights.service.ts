@@ -155,8 +155,9 @@ export async function refreshLoyalty(db: Db, now: Date, logger?: Logger, { every
   return { members, full, ms };
 }
 
-/** A member's summary row, or none for a member with no purchase and no engagement (SUSPECT). */
+/** A member's summary row, or none for a member with no purchase and no engagement (SUSPECT), and none for an erased one (not counted). */
 function summaryRow(facts: repo.MemberFacts, programme: repo.ProgrammeFigures, now: Date): repo.MemberLoyaltyRow[] {
+  if (facts.erased) return [];
   const { timeline, thresholds } = profile(facts, programme, now);
   if (facts.purchases === 0 && timeline.prospectAt === null) return [];
   return [{
@@ -164,7 +165,7 @@ function summaryRow(facts: repo.MemberFacts, programme: repo.ProgrammeFigures, n
     prospect_at: timeline.prospectAt, first_time_at: timeline.firstTimeAt, repeat_at: timeline.repeatAt, advocate_at: timeline.advocateAt,
     churn_medium_at: thresholds?.mediumAt ?? null, churn_high_at: thresholds?.highAt ?? null,
     spend_365: facts.spend_365, frequency_365: facts.frequency_365,
-    spend_prior_365: facts.spend_prior_365, frequency_prior_365: facts.frequency_prior_365, refreshed_at: now,
+    spend_prior_365: facts.spend_prior_365, frequency_prior_365: facts.frequency_prior_365, enrolled_at: facts.enrolled_at, refreshed_at: now,
   }];
 }
 
@@ -235,22 +236,32 @@ export class ProgramInsightsView {
     return { buyers, topBuyers: topBuyerCount(buyers), topShare: share(cents(top), cents(revenue)), revenue };
   }
 
+  /** Members enrolled by `at` and not erased (within the narrowing). */
+  private members() {
+    return this.once('members', () => repo.membersAt(this.db, this.at, this.narrowing));
+  }
+
   async membersByTier(): Promise<Count[]> {
-    const groups = await repo.tierGroups(this.db, this.at, this.narrowing);
+    const [groups, members] = await Promise.all([repo.tierGroups(this.db, this.at, this.narrowing), this.members()]);
+    const bottom = lowest(this.program).code;
     const counts = new Map(this.program.tiers.map((t) => [t.code, 0]));
+    let stated = 0;
     for (const g of groups) {
       // The assignment was active at `at` when the group has one (tierGroups reads it so).
-      const state = { tier_code: g.earned ?? lowest(this.program).code, assigned_code: g.assigned, assigned_until: g.assigned ? new Date(this.at.getTime() + 1) : null };
+      const state = { tier_code: g.earned, assigned_code: g.assigned, assigned_until: g.assigned ? new Date(this.at.getTime() + 1) : null };
       const tier = effectiveTier(this.program, state, this.at);
       counts.set(tier.code, (counts.get(tier.code) ?? 0) + g.count);
+      stated += g.count;
     }
+    // Members with no tier state hold the lowest rung.
+    counts.set(bottom, (counts.get(bottom) ?? 0) + Math.max(0, members - stated));
     return [...counts].map(([key, count]) => ({ key, count }));
   }
 
   /** Stage and risk counts, from the summary grouped by the thresholds passed at `at`. */
   private summaryCounts() {
     return this.once('summary', async () => {
-      const [groups, members] = await Promise.all([repo.summaryGroups(this.db, this.at, this.narrowing), repo.membersAt(this.db, this.at, this.narrowing)]);
+      const [groups, members] = await Promise.all([repo.summaryGroups(this.db, this.at, this.narrowing), this.members()]);
       const stages = new Map<string, number>(LADDER.map((s) => [s, 0]));
       const risks = new Map<string, number>(CHURN_RISKS.map((r) => [r, 0]));
       let summarised = 0;

@@ -317,6 +317,13 @@ describe('programme figures', () => {
     const figures = await insights({ from: '2025-09-01T00:00:00Z', to: '2025-10-02T00:00:00Z', tag });
     expect(counts(figures.membersByStage)).toMatchObject({ FIRST_TIME: 1 });
     expect(figures.asOf).toBe('2025-10-01T02:00:00.000Z');
+    // An erased member is counted nowhere once the next pass has run.
+    const everything = async () => counts((await insights({ from: '2025-09-01T00:00:00Z', to: '2025-10-02T00:00:00Z' })).membersByStage);
+    const before = await everything();
+    ok(await t.gql(`mutation($memberId: ID!) { eraseMember(memberId: $memberId, reason: "asked") { id } }`, { memberId: id }));
+    await setClock(t, '2025-10-01T03:00:00Z');
+    expect(ok(await t.gql(MAINTENANCE)).runMaintenance.loyaltyRefreshed).toBe(1);
+    expect(await everything()).toEqual({ ...before, FIRST_TIME: (before.FIRST_TIME as number) - 1 });
     // A day after the last full refresh, every member is visited again.
     await setClock(t, '2025-10-02T00:30:00Z');
     expect(ok(await t.gql(MAINTENANCE)).runMaintenance.loyaltyRefreshed).toBe(full);
@@ -428,5 +435,16 @@ describe('tiers as of an instant', () => {
     const now = await insights({ ...range, to: '2026-02-01T00:00:00Z' });
     expect(counts(now.membersByTier)).toEqual({ BASE: 1, SILVER: 1 });
     expect(counts((await insights({ ...range, to: '2026-02-01T00:00:00Z', tier: 'SILVER' })).membersByTier)).toEqual({ BASE: 0, SILVER: 1 });
+
+    // A member enrolled later is not counted before its enrolment, whatever its tier now.
+    await setClock(t, '2026-01-25T00:00:00Z');
+    await buy(await member(tag), '150.00');
+    expect(counts((await insights({ ...range, to: '2026-01-15T00:00:00Z' })).membersByTier)).toEqual({ BASE: 2, SILVER: 0 });
+    expect(counts((await insights({ ...range, to: '2026-02-01T00:00:00Z' })).membersByTier)).toEqual({ BASE: 1, SILVER: 2 });
+    // An erased member is counted in no tier.
+    const everyone = async () => counts((await insights({ from: range.from, to: '2026-02-01T00:00:00Z' })).membersByTier);
+    const before = await everyone();
+    ok(await t.gql(`mutation($memberId: ID!) { eraseMember(memberId: $memberId, reason: "asked") { id } }`, { memberId: upgraded }));
+    expect(await everyone()).toEqual({ ...before, SILVER: (before.SILVER as number) - 1 });
   });
 });
