@@ -1,11 +1,12 @@
-import pino, { type Logger } from 'pino';
-import { ConfigError, loadConfig, type Config } from './config';
+import pino from 'pino';
+import { ConfigError, loadConfig } from './config';
 import { openDatabase, openOptions } from './db/database';
 import { DataDirInUseError } from './db/data-dir-lock';
 import { createApp } from './app';
 import { startJobs } from './jobs/scheduler';
 import { startWorker } from './webhooks/delivery';
-import { openStream, syncStreamTarget, type EventStream } from './webhooks/stream';
+import { startDeliveryThread } from './webhooks/delivery-thread';
+import { connectStream, syncStreamTarget } from './webhooks/stream';
 
 const SHUTDOWN_TIMEOUT_MS = 30_000;
 /** The request log's write size: some ten lines per write under load (pino's own advice for asynchronous logging). */
@@ -35,8 +36,12 @@ async function main(): Promise<void> {
   const { httpServer, stop } = await createApp({ config, database, logger });
   const jobs = startJobs({ config, database, logger });
   await syncStreamTarget(database.db, config.stream, new Date());
-  const stream = config.webhooks.workers ? await connectStream(config, logger) : null;
-  const deliveries = config.webhooks.workers ? startWorker({ db: database.db, settings: config.webhooks, logger, stream }) : null;
+  // Deliveries run in a thread of their own on PostgreSQL (delivery-thread.ts), in this one on PGlite.
+  const threaded = config.webhooks.workers && database.kind === 'postgres';
+  const stream = config.webhooks.workers && !threaded ? await connectStream(config.stream, logger) : null;
+  const deliveries = !config.webhooks.workers ? null
+    : threaded ? await startDeliveryThread(logger)
+      : startWorker({ db: database.db, settings: config.webhooks, logger, stream });
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -74,22 +79,6 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
-}
-
-/**
- * The event stream, where NATS_URL is set. NATS unreachable at start does not stop the API: this
- * instance then publishes nothing, and the stream's deliveries wait in the outbox for one that does.
- */
-async function connectStream(config: Config, logger: Logger): Promise<EventStream | null> {
-  if (!config.stream.url) return null;
-  try {
-    const stream = await openStream(config.stream);
-    logger.info({ stream: config.stream.stream }, 'publishing events to NATS JetStream');
-    return stream;
-  } catch (error) {
-    logger.error({ err: error }, 'NATS JetStream unreachable: this instance publishes no events to it');
-    return null;
-  }
 }
 
 main().catch((error: unknown) => {

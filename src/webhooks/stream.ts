@@ -7,6 +7,7 @@
  * its window by the event id (Nats-Msg-Id).
  */
 import { connect, type JetStreamClient, type NatsConnection } from 'nats';
+import type { Logger } from 'pino';
 import type { Db } from '../db/database';
 import * as repo from './webhooks.repo';
 
@@ -47,6 +48,22 @@ export async function openStream(settings: StreamSettings): Promise<EventStream 
     },
     close: () => nc.drain(),
   };
+}
+
+/**
+ * The event stream, where NATS_URL is set. NATS unreachable at start does not stop the API: this
+ * instance then publishes nothing, and the stream's deliveries wait in the outbox for one that does.
+ */
+export async function connectStream(settings: StreamSettings, logger: Logger): Promise<EventStream | null> {
+  if (!settings.url) return null;
+  try {
+    const stream = await openStream(settings);
+    logger.info({ stream: settings.stream }, 'publishing events to NATS JetStream');
+    return stream;
+  } catch (error) {
+    logger.error({ err: error }, 'NATS JetStream unreachable: this instance publishes no events to it');
+    return null;
+  }
 }
 
 /**

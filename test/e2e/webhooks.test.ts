@@ -376,19 +376,24 @@ describe('kill -9 between commit and delivery', () => {
   beforeAll(() => { dir = mkdtempSync(path.join(tmpdir(), 'milepost-outbox-')); });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  function server(port: number, workers: boolean): ChildProcess {
-    return spawn(process.execPath, [require.resolve('ts-node/dist/bin'), '--transpile-only', 'src/main.ts'], {
+  /** The service from source in a child process; its standard output is kept in `log`. */
+  function server(port: number, workers: boolean, databaseUrl: string): ChildProcess & { log: string[] } {
+    const child = spawn(process.execPath, [require.resolve('ts-node/dist/bin'), '--transpile-only', 'src/main.ts'], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, NODE_ENV: 'development', PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: `pglite://${dir}`, WEBHOOK_WORKERS: String(workers), WEBHOOK_POLL_MS: '50' },
-      stdio: 'ignore',
+      env: { PATH: process.env.PATH, NODE_ENV: 'development', PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: databaseUrl, WEBHOOK_WORKERS: String(workers), WEBHOOK_POLL_MS: '50' },
+      stdio: ['ignore', 'pipe', 'ignore'],
     });
+    const log: string[] = [];
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => log.push(...chunk.split('\n').filter(Boolean)));
+    return Object.assign(child, { log });
   }
 
   async function ready(port: number): Promise<void> {
     await settles(async () => expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200), 60_000);
   }
 
-  test('the event is delivered after a restart', async () => {
+  /** Commits an event with workers off, kills that process, and starts one with workers on: the event is delivered. Answers the second process, still running. */
+  async function deliveredAfterRestart(databaseUrl: string, externalId: string) {
     const port = await freePort();
     const admin = signToken(loadConfig({}).jwt, { role: 'ADMIN' });
     const gql = async (query: string, variables: Record<string, unknown> = {}) => {
@@ -396,26 +401,58 @@ describe('kill -9 between commit and delivery', () => {
       return ((await res.json()) as { data: any }).data;
     };
     // Workers off in the first process: the event is committed and cannot be delivered before the kill.
-    const first = server(port, false);
-    let second: ChildProcess | null = null;
+    const first = server(port, false, databaseUrl);
     try {
       await ready(port);
       await gql(CREATE, { input: { url: receiver.url, events: ['points.earned'] } });
-      const member = (await gql(`mutation { enrollMember(input: { externalId: "wh-kill" }) { id } }`)).enrollMember.id;
+      const member = (await gql(`mutation($id: String!) { enrollMember(input: { externalId: $id }) { id } }`, { id: externalId })).enrollMember.id;
       const entry = (await gql(`mutation($input: EarnPointsInput!) { earnPoints(input: $input) { id } }`,
         { input: { memberId: member, points: 42, reason: 'before the crash', idempotencyKey: 'kill-1' } })).earnPoints;
       first.kill('SIGKILL');
       await new Promise((resolve) => first.once('exit', resolve));
-      expect(receiver.got).toHaveLength(0);
-      second = server(port, true);
-      await ready(port);
-      await settles(() => expect(receiver.got.map((g) => g.event.data.transactionId)).toEqual([entry.id]), 30_000);
+      const mine = () => receiver.got.filter((g) => g.event.data.memberId === member).map((g) => g.event.data.transactionId);
+      expect(mine()).toHaveLength(0);
+      const second = server(port, true, databaseUrl);
+      try {
+        await ready(port);
+        await settles(() => expect(mine()).toEqual([entry.id]), 30_000);
+      } catch (error) {
+        second.kill('SIGKILL');
+        throw error;
+      }
+      return second;
     } finally {
       if (first.exitCode === null && first.signalCode === null) first.kill('SIGKILL');
-      if (second) {
-        second.kill('SIGTERM');
-        await new Promise((resolve) => second!.once('exit', resolve));
-      }
+    }
+  }
+
+  /** SIGTERM, and how the process ended. */
+  async function terminate(child: ChildProcess): Promise<number | null> {
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    return exited;
+  }
+
+  test('the event is delivered after a restart', async () => {
+    const second = await deliveredAfterRestart(`pglite://${dir}`, 'wh-kill');
+    expect(await terminate(second)).toBe(0);
+  }, 120_000);
+
+  serverTest('on PostgreSQL, in the delivery thread: the event is delivered after a restart, and SIGTERM stops the thread and the process cleanly', async () => {
+    const adminUrl = process.env.TEST_DATABASE_URL as string;
+    const name = `milepost_thread_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    const admin = await openDatabase({ kind: 'postgres', url: adminUrl }, { poolSize: 1, migrate: false });
+    await sql.raw(`create database ${name}`).execute(admin.db);
+    try {
+      const url = new URL(adminUrl);
+      url.pathname = `/${name}`;
+      const second = await deliveredAfterRestart(url.toString(), 'wh-kill-thread');
+      expect(second.log.some((line) => line.includes('"thread":"webhook-deliveries"') && line.includes('delivering webhooks in a thread of their own'))).toBe(true);
+      expect(await terminate(second)).toBe(0);
+      expect(second.log.some((line) => line.includes('shutdown complete'))).toBe(true);
+    } finally {
+      await sql.raw(`drop database if exists ${name} with (force)`).execute(admin.db);
+      await admin.close();
     }
   }, 120_000);
 });

@@ -1,0 +1,86 @@
+/**
+ * The delivery workers in a thread of their own. Sending a delivery (its signature, the HTTP
+ * exchange, recording the attempt) costs about as much of a CPU as the request that queued the
+ * event; on the API's thread that time is taken from requests, in this one it runs on another
+ * core. The thread opens its own small pool and, where NATS_URL is set, its own stream
+ * connection, from the same environment as the API. For PostgreSQL only: an embedded PGlite is
+ * one connection in the API's thread, and its workers run there (main.ts).
+ */
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import pino, { type Logger } from 'pino';
+import { loadConfig } from '../config';
+import { openDatabase } from '../db/database';
+import { startWorker } from './delivery';
+import { connectStream } from './stream';
+
+/** The thread's pool: a claim and a record of attempts at a time, with room for the horizon check. */
+const THREAD_POOL_SIZE = 4;
+/** How long a thread that stopped unasked waits before it is started again. */
+const RESTART_MS = 1_000;
+
+type Message = { kind: 'stop'; graceMs: number } | { kind: 'ready' } | { kind: 'stopped' };
+
+export interface DeliveryThread {
+  /** Stops claiming, waits for the deliveries in flight (at most graceMs) and closes the thread's connections. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Starts the delivery workers in a thread, started again should it stop unasked; resolves once it is delivering. */
+export async function startDeliveryThread(logger: Logger): Promise<DeliveryThread> {
+  let stopping = false;
+  let current: Worker;
+  const exited = new WeakSet<Worker>();
+  const spawn = () => new Promise<Worker>((resolve, reject) => {
+    // Run from the TypeScript source (ts-node, in development), the thread needs ts-node too.
+    const execArgv = __filename.endsWith('.ts') ? ['--require', 'ts-node/register/transpile-only'] : [];
+    const worker = new Worker(__filename, { workerData: { role: 'deliveries' }, execArgv });
+    worker.once('message', (m: Message) => { if (m.kind === 'ready') resolve(worker); });
+    worker.once('error', reject);
+    worker.on('error', (error) => logger.error({ err: error }, 'webhook delivery thread failed'));
+    worker.on('exit', (code) => {
+      exited.add(worker);
+      if (stopping) return;
+      logger.error({ code }, `webhook delivery thread stopped; starting it again in ${RESTART_MS} ms`);
+      setTimeout(() => { if (!stopping) void spawn().then((w) => { current = w; }, (error: unknown) => logger.error({ err: error }, 'webhook delivery thread could not start')); }, RESTART_MS);
+    });
+  });
+  current = await spawn();
+  return {
+    async stop(graceMs = 5_000) {
+      stopping = true;
+      const worker = current;
+      if (exited.has(worker)) return;
+      const stopped = new Promise<void>((resolve) => {
+        worker.on('message', (m: Message) => { if (m.kind === 'stopped') resolve(); });
+        worker.once('exit', () => resolve());
+      });
+      worker.postMessage({ kind: 'stop', graceMs } satisfies Message);
+      await stopped;
+      await worker.terminate();
+    },
+  };
+}
+
+/** The thread's side: the same workers as in-process, on their own pool and stream. */
+async function runThread(port: NonNullable<typeof parentPort>): Promise<void> {
+  const config = loadConfig();
+  const logger = pino({ level: config.logLevel, base: { thread: 'webhook-deliveries' } });
+  const database = await openDatabase(config.database, { poolSize: THREAD_POOL_SIZE, migrate: false });
+  const stream = await connectStream(config.stream, logger);
+  const deliveries = startWorker({ db: database.db, settings: config.webhooks, logger, stream });
+  port.on('message', (m: Message) => {
+    if (m.kind !== 'stop') return;
+    void (async () => {
+      await deliveries.stop(m.graceMs);
+      await stream?.close();
+      await database.close();
+      port.postMessage({ kind: 'stopped' } satisfies Message);
+    })();
+  });
+  logger.info({ concurrency: config.webhooks.concurrency }, 'delivering webhooks in a thread of their own');
+  port.postMessage({ kind: 'ready' } satisfies Message);
+}
+
+if (!isMainThread && parentPort && (workerData as { role?: string } | null)?.role === 'deliveries') {
+  void runThread(parentPort);
+}
