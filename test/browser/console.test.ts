@@ -92,6 +92,10 @@ test('the dashboard shows the programme figures and the members at risk; a compl
   await figures.locator('.figure', { hasText: 'NPS' }).getByText('2 responses').waitFor();
   expect(await figures.locator('.figure', { hasText: 'NPS' }).locator('.figure-value').textContent()).toBe('0');
   expect(await page.locator('canvas[role="img"]').count()).toBe(6);
+  // The 365 days up to now by default; chosen days count the same answers.
+  await page.getByLabel('Period').selectOption('days');
+  await page.getByLabel('From (UTC day)').waitFor();
+  await figures.locator('.figure', { hasText: 'NPS' }).getByText('2 responses').waitFor();
   const atRisk = page.getByRole('table', { name: 'Members at risk' });
   await atRisk.getByRole('link', { name: 'Linus' }).click();
   await page.waitForURL(new RegExp(`#/members/${linus}$`));

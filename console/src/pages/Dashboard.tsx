@@ -43,20 +43,33 @@ function isoDay(d: Date): string {
   return d.toISOString().slice(0, 10);
 }
 
+const YEAR_MS = 365 * 86_400_000;
+
 export function Dashboard() {
   const today = new Date();
+  // The 365 days up to now, by default: the range the loyalty summary answers at once (docs/insights.md).
+  const [period, setPeriod] = useState<'year' | 'days'>('year');
+  const [yearTo, setYearTo] = useState(() => new Date());
   const [from, setFrom] = useState(() => isoDay(new Date(Date.UTC(today.getUTCFullYear() - 1, today.getUTCMonth() + 1, 1))));
   const [to, setTo] = useState(() => isoDay(new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() + 1))));
   const [tier, setTier] = useState('');
-  const range = { from: `${from}T00:00:00Z`, to: `${to}T00:00:00Z`, tier: tier || null };
-  const state = useQuery<Insights>(INSIGHTS, range, { skip: !from || !to });
+  const range = period === 'year'
+    ? { from: new Date(yearTo.getTime() - YEAR_MS).toISOString(), to: yearTo.toISOString(), tier: tier || null }
+    : { from: `${from}T00:00:00Z`, to: `${to}T00:00:00Z`, tier: tier || null };
+  const state = useQuery<Insights>(INSIGHTS, range, { skip: period === 'days' && (!from || !to) });
   const months = useMemo(() => monthsOf(range.from, range.to), [range.from, range.to]);
   const monthly = useQuery<Record<string, MonthPoints>>(monthlyQuery(months), { tier: range.tier }, { skip: months.length === 0 });
   return (
     <>
       <form className="toolbar" aria-label="Range" onSubmit={(e) => e.preventDefault()}>
-        <Field label="From (UTC day)" type="date" value={from} onChange={setFrom} />
-        <Field label="To (UTC day, not included)" type="date" value={to} onChange={setTo} />
+        <Select label="Period" value={period} onChange={(value) => { setPeriod(value as 'year' | 'days'); setYearTo(new Date()); }}
+          options={[{ value: 'year', label: 'The 365 days up to now' }, { value: 'days', label: 'Chosen days' }]} />
+        {period === 'days' && (
+          <>
+            <Field label="From (UTC day)" type="date" value={from} onChange={setFrom} />
+            <Field label="To (UTC day, not included)" type="date" value={to} onChange={setTo} />
+          </>
+        )}
         <Select label="Tier" value={tier} onChange={setTier} options={[{ value: '', label: 'All tiers' }, ...(state.data?.program.tiers ?? []).map((t) => ({ value: t.code, label: t.name }))]} />
       </form>
       <Loading state={state}>
