@@ -510,6 +510,8 @@ export interface MemberLoyaltyTable {
   spend_prior_365: Numeric;
   frequency_prior_365: number;
   enrolled_at: Timestamp;
+  /** Erased (eraseMember): its purchases still count in the buyer figures; it counts in no stage or risk. */
+  erased: boolean;
   refreshed_at: Timestamp;
 }
 

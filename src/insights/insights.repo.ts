@@ -67,10 +67,10 @@ export async function memberFacts(db: Db, ids: readonly string[], now: Date, sla
         min(o.occurred_at) as first_purchase_at,
         (array_agg(o.occurred_at order by o.occurred_at))[2] as second_purchase_at,
         max(o.occurred_at) as last_purchase_at,
-        (count(*) filter (where o.occurred_at > ${yearAgo}))::int as frequency_365,
-        coalesce(sum(o.amount - o.refunded_amount) filter (where o.occurred_at > ${yearAgo}), 0)::text as spend_365,
-        (count(*) filter (where o.occurred_at > ${twoYearsAgo} and o.occurred_at <= ${yearAgo}))::int as frequency_prior_365,
-        coalesce(sum(o.amount - o.refunded_amount) filter (where o.occurred_at > ${twoYearsAgo} and o.occurred_at <= ${yearAgo}), 0)::text as spend_prior_365
+        (count(*) filter (where o.occurred_at >= ${yearAgo}))::int as frequency_365,
+        coalesce(sum(o.amount - o.refunded_amount) filter (where o.occurred_at >= ${yearAgo}), 0)::text as spend_365,
+        (count(*) filter (where o.occurred_at >= ${twoYearsAgo} and o.occurred_at < ${yearAgo}))::int as frequency_prior_365,
+        coalesce(sum(o.amount - o.refunded_amount) filter (where o.occurred_at >= ${twoYearsAgo} and o.occurred_at < ${yearAgo}), 0)::text as spend_prior_365
       from orders o where o.member_id = i.member_id and ${COUNTED}
     ) p
     cross join lateral (
@@ -171,7 +171,7 @@ export async function membersChangedSince(db: Db, since: Date, now: Date): Promi
 /** What a summary row says (all but its key and when it last changed). */
 const SUMMARY_FACTS = [
   'purchases', 'last_purchase_at', 'prospect_at', 'first_time_at', 'repeat_at', 'advocate_at', 'churn_medium_at', 'churn_high_at',
-  'spend_365', 'frequency_365', 'spend_prior_365', 'frequency_prior_365', 'enrolled_at',
+  'spend_365', 'frequency_365', 'spend_prior_365', 'frequency_prior_365', 'enrolled_at', 'erased',
 ] as const;
 
 /**
@@ -347,7 +347,7 @@ export async function summaryGroups(db: Db, at: Date, n: Narrowing) {
       coalesce(l.churn_medium_at < ${at}, false) as medium, coalesce(l.churn_high_at < ${at}, false) as high,
       count(*)::int as count
     from member_loyalty l
-    where l.enrolled_at <= ${at} and ${within(sql`l.member_id`, n)}
+    where l.enrolled_at <= ${at} and not l.erased and ${within(sql`l.member_id`, n)}
     group by 1, 2, 3, 4, 5, 6
   `.execute(db);
   return rows;

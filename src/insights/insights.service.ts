@@ -155,9 +155,12 @@ export async function refreshLoyalty(db: Db, now: Date, logger?: Logger, { every
   return { members, full, ms };
 }
 
-/** A member's summary row, or none for a member with no purchase and no engagement (SUSPECT), and none for an erased one (not counted). */
+/**
+ * A member's summary row, or none for a member with no purchase and no engagement (SUSPECT). An
+ * erased member keeps its row, marked: its purchases still count in the buyer figures, as the
+ * orders do, and it counts in no stage or risk.
+ */
 function summaryRow(facts: repo.MemberFacts, programme: repo.ProgrammeFigures, now: Date): repo.MemberLoyaltyRow[] {
-  if (facts.erased) return [];
   const { timeline, thresholds } = profile(facts, programme, now);
   if (facts.purchases === 0 && timeline.prospectAt === null) return [];
   return [{
@@ -165,7 +168,7 @@ function summaryRow(facts: repo.MemberFacts, programme: repo.ProgrammeFigures, n
     prospect_at: timeline.prospectAt, first_time_at: timeline.firstTimeAt, repeat_at: timeline.repeatAt, advocate_at: timeline.advocateAt,
     churn_medium_at: thresholds?.mediumAt ?? null, churn_high_at: thresholds?.highAt ?? null,
     spend_365: facts.spend_365, frequency_365: facts.frequency_365,
-    spend_prior_365: facts.spend_prior_365, frequency_prior_365: facts.frequency_prior_365, enrolled_at: facts.enrolled_at, refreshed_at: now,
+    spend_prior_365: facts.spend_prior_365, frequency_prior_365: facts.frequency_prior_365, enrolled_at: facts.enrolled_at, erased: facts.erased, refreshed_at: now,
   }];
 }
 

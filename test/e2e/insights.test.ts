@@ -366,22 +366,28 @@ describe('programme figures', () => {
     expect(rolling.asOf).toBe(iso(T0));
     expect(figures(await year(T0 + 10 * 60_000, true))).toEqual(expected);
 
-    // A purchase after the refresh: counted from the orders at once, in the summary's year after the next pass.
+    // Purchases recorded after the refresh, one this year and one dated into the year before:
+    // counted from the orders at once, in the summary's years after the next pass.
     const g = await member(tag);
     await buy(g, '1.00', iso(T0 + 5 * 60_000));
-    expect((await year(T0 + 10 * 60_000)).pareto.buyers).toBe(3);
-    expect((await year(T0 + 10 * 60_000, true)).pareto.buyers).toBe(4);
+    const h = await member(tag);
+    await buy(h, '2.00', iso(T0 - 400 * DAY));
+    const stale = await year(T0 + 10 * 60_000);
+    expect([stale.pareto.buyers, stale.retention.baseActive]).toEqual([3, 3]);
+    const live = await year(T0 + 10 * 60_000, true);
+    expect([live.pareto.buyers, live.retention.baseActive]).toEqual([4, 4]);
     await setClock(t, iso(T0 + 20 * 60_000));
     ok(await t.gql(MAINTENANCE));
     const refreshed = await year(T0 + 20 * 60_000);
     expect(refreshed.pareto).toEqual({ buyers: 4, topBuyers: 1, topShare: 0.6024, revenue: '166.00' });
+    expect(refreshed.retention).toEqual({ baseActive: 4, retained: 2, rate: 0.5 });
     expect(refreshed.asOf).toBe(iso(T0 + 20 * 60_000));
 
     // Two hours on, B's purchase is more than two years old: the next pass (not a full one) refreshes B, and the base loses it.
     await setClock(t, iso(T0 + 2 * 3_600_000));
     expect(ok(await t.gql(MAINTENANCE)).runMaintenance.loyaltyRefreshed).toBeGreaterThanOrEqual(1);
     const later = await year(T0 + 2 * 3_600_000);
-    expect(later.retention).toEqual({ baseActive: 2, retained: 2, rate: 1 });
+    expect(later.retention).toEqual({ baseActive: 3, retained: 2, rate: 0.6667 });
     expect(figures(await year(T0 + 2 * 3_600_000, true))).toEqual(figures(later));
     // An hour after the last pass the summary no longer stands for now: counted from the orders, the same figures.
     await setClock(t, iso(T0 + 3 * 3_600_000 + 1000));
