@@ -28,28 +28,40 @@ export interface DeliveryThread {
 /** Starts the delivery workers in a thread, started again should it stop unasked; resolves once it is delivering. */
 export async function startDeliveryThread(logger: Logger): Promise<DeliveryThread> {
   let stopping = false;
-  let current: Worker;
-  const exited = new WeakSet<Worker>();
+  /** The running thread, or the one starting (a start after an unasked stop included). */
+  let current: Promise<Worker>;
+  let restart: NodeJS.Timeout | null = null;
   const spawn = () => new Promise<Worker>((resolve, reject) => {
     // Run from the TypeScript source (ts-node, in development), the thread needs ts-node too.
     const execArgv = __filename.endsWith('.ts') ? ['--require', 'ts-node/register/transpile-only'] : [];
     const worker = new Worker(__filename, { workerData: { role: 'deliveries' }, execArgv });
-    worker.once('message', (m: Message) => { if (m.kind === 'ready') resolve(worker); });
-    worker.once('error', reject);
-    worker.on('error', (error) => logger.error({ err: error }, 'webhook delivery thread failed'));
+    let ready = false;
+    worker.on('message', (m: Message) => { if (m.kind === 'ready') { ready = true; resolve(worker); } });
+    worker.on('error', (error) => {
+      logger.error({ err: error }, 'webhook delivery thread failed');
+      if (!ready) reject(error);
+    });
     worker.on('exit', (code) => {
-      exited.add(worker);
+      if (!ready) reject(new Error(`webhook delivery thread stopped before it was ready (code ${code})`));
       if (stopping) return;
       logger.error({ code }, `webhook delivery thread stopped; starting it again in ${RESTART_MS} ms`);
-      setTimeout(() => { if (!stopping) void spawn().then((w) => { current = w; }, (error: unknown) => logger.error({ err: error }, 'webhook delivery thread could not start')); }, RESTART_MS);
+      restart = setTimeout(() => {
+        restart = null;
+        if (stopping) return;
+        current = spawn();
+        current.catch((error: unknown) => logger.error({ err: error }, 'webhook delivery thread could not start'));
+      }, RESTART_MS);
     });
   });
-  current = await spawn();
+  current = spawn();
+  await current;
   return {
     async stop(graceMs = 5_000) {
       stopping = true;
-      const worker = current;
-      if (exited.has(worker)) return;
+      if (restart) clearTimeout(restart);
+      // A thread still starting is let finish starting, then stopped like a running one.
+      const worker = await current.catch(() => null);
+      if (!worker || worker.threadId < 0) return;
       const stopped = new Promise<void>((resolve) => {
         worker.on('message', (m: Message) => { if (m.kind === 'stopped') resolve(); });
         worker.once('exit', () => resolve());
