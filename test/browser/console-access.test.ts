@@ -102,8 +102,8 @@ test('signing in, finding a member and adjusting points work from the keyboard a
   await tabTo(page, new RegExp(memberName));
   await page.keyboard.press('Enter');
   await page.waitForURL(new RegExp(`#/members/${memberId}$`));
-  // A new page puts focus on its heading, so the next Tab starts at the top of its content.
-  expect(await page.evaluate('document.activeElement?.tagName')).toBe('H1');
+  // A new page puts focus on its heading once it has drawn, so the next Tab starts at the top of its content.
+  await page.waitForFunction("document.activeElement?.tagName === 'H1'");
 
   await tabTo(page, /Points \(negative to deduct\)/);
   await page.keyboard.type('-40');

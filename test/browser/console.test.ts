@@ -93,8 +93,10 @@ test('the dashboard shows the programme figures and the members at risk; a compl
   expect(await figures.locator('.figure', { hasText: 'NPS' }).locator('.figure-value').textContent()).toBe('0');
   expect(await page.locator('canvas[role="img"]').count()).toBe(6);
   // The 365 days up to now by default; chosen days count the same answers.
+  const chosenDays = page.waitForResponse((r) => r.url().endsWith('/graphql') && /ConsoleInsights/.test(r.request().postData() ?? '') && /T00:00:00Z/.test(r.request().postData() ?? ''));
   await page.getByLabel('Period').selectOption('days');
   await page.getByLabel('From (UTC day)').waitFor();
+  expect((await chosenDays).status()).toBe(200);
   await figures.locator('.figure', { hasText: 'NPS' }).getByText('2 responses').waitFor();
   const atRisk = page.getByRole('table', { name: 'Members at risk' });
   await atRisk.getByRole('link', { name: 'Linus' }).click();

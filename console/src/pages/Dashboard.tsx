@@ -70,7 +70,7 @@ export function Dashboard() {
             <Field label="To (UTC day, not included)" type="date" value={to} onChange={setTo} />
           </>
         )}
-        <Select label="Tier" value={tier} onChange={setTier} options={[{ value: '', label: 'All tiers' }, ...(state.data?.program.tiers ?? []).map((t) => ({ value: t.code, label: t.name }))]} />
+        <Select label="Tier" value={tier} onChange={(value) => { setTier(value); setYearTo(new Date()); }} options={[{ value: '', label: 'All tiers' }, ...(state.data?.program.tiers ?? []).map((t) => ({ value: t.code, label: t.name }))]} />
       </form>
       <Loading state={state}>
         {({ programInsights: i, program }) => (
