@@ -7,6 +7,7 @@
 import { sql, type Insertable, type RawBuilder, type Selectable } from 'kysely';
 import type { Db } from '../db/database';
 import type { LoyaltySummaryTable, MemberLoyaltyTable } from '../db/schema';
+import { YEAR_MS } from './loyalty.rules';
 
 export type SummaryRow = Selectable<LoyaltySummaryTable>;
 export type MemberLoyaltyRow = Insertable<MemberLoyaltyTable>;
@@ -42,8 +43,8 @@ export interface MemberFacts {
 /** The facts of `ids` at `now`, one row per member (members with nothing have zeros and nulls). */
 export async function memberFacts(db: Db, ids: readonly string[], now: Date, slaHours: number): Promise<MemberFacts[]> {
   if (ids.length === 0) return [];
-  const yearAgo = new Date(now.getTime() - 365 * 86_400_000);
-  const twoYearsAgo = new Date(now.getTime() - 2 * 365 * 86_400_000);
+  const yearAgo = new Date(now.getTime() - YEAR_MS);
+  const twoYearsAgo = new Date(now.getTime() - 2 * YEAR_MS);
   const slaStart = new Date(now.getTime() - slaHours * 3_600_000);
   const { rows } = await sql<MemberFacts>`
     select i.member_id, m.enrolled_at, m.erased_at is not null as erased, p.purchases, p.first_purchase_at, p.second_purchase_at, p.last_purchase_at, p.frequency_365, p.spend_365, p.frequency_prior_365, p.spend_prior_365,
@@ -104,7 +105,7 @@ export interface ProgrammeFigures {
  * recency (days since the last purchase), 365-day frequency and 365-day spend across buyers.
  */
 export async function programmeFigures(db: Db, now: Date): Promise<ProgrammeFigures> {
-  const yearAgo = new Date(now.getTime() - 365 * 86_400_000);
+  const yearAgo = new Date(now.getTime() - YEAR_MS);
   const { rows } = await sql<ProgrammeFigures>`
     with buyers as (
       select o.member_id, count(*) as purchases,
@@ -149,11 +150,10 @@ export async function memberIdsAfter(db: Db, after: string | null, limit: number
 
 /**
  * Members whose facts may have changed since `since`: a purchase or refund recorded, an event,
- * answer or complaint, a referral decided or reversed, an erasure, and purchases crossing a 365-day window's
- * start (into the year before, or out of that).
+ * answer or complaint, a referral decided or reversed, an erasure, and purchases crossing the
+ * start of a 365-day window (into the year before, or out of that).
  */
 export async function membersChangedSince(db: Db, since: Date, now: Date): Promise<string[]> {
-  const day = 86_400_000;
   const { rows } = await sql<{ member_id: string }>`
     select member_id from orders where created_at > ${since}
     union select member_id from refunds where created_at > ${since}
@@ -162,8 +162,8 @@ export async function membersChangedSince(db: Db, since: Date, now: Date): Promi
     union select member_id from complaints where created_at > ${since} or resolved_at > ${since}
     union select referrer_id from referrals where decided_at > ${since} or reversed_at > ${since}
     union select id from members where erased_at > ${since}
-    union select member_id from orders where occurred_at > ${new Date(since.getTime() - 365 * day)} and occurred_at <= ${new Date(now.getTime() - 365 * day)}
-    union select member_id from orders where occurred_at > ${new Date(since.getTime() - 2 * 365 * day)} and occurred_at <= ${new Date(now.getTime() - 2 * 365 * day)}
+    union select member_id from orders where occurred_at > ${new Date(since.getTime() - YEAR_MS)} and occurred_at <= ${new Date(now.getTime() - YEAR_MS)}
+    union select member_id from orders where occurred_at > ${new Date(since.getTime() - 2 * YEAR_MS)} and occurred_at <= ${new Date(now.getTime() - 2 * YEAR_MS)}
   `.execute(db);
   return rows.map((r) => r.member_id);
 }

@@ -219,10 +219,13 @@ export function rfmSegment(r: number, f: number, m: number): string {
   return 'Lost';
 }
 
-/** The summary's window: each member's purchases in the 365 days up to the summary's refresh, and in the 365 days before those. */
-export const SUMMARY_WINDOW_MS = 365 * DAY_MS;
+/**
+ * The year every 365-day figure is measured over: a member's frequency and spend, the RFM
+ * breaks, and the summary's windows (the 365 days up to its refresh, and the 365 before those).
+ */
+export const YEAR_MS = 365 * DAY_MS;
 /** How old a summary may be for its year to stand for the year up to now. */
-export const SUMMARY_STANDS_FOR_NOW_MS = 3_600_000;
+const SUMMARY_STANDS_FOR_NOW_MS = 3_600_000;
 /** How far ahead of the service's clock a caller's "now" may be. */
 const CLOCK_SKEW_MS = 60_000;
 
@@ -243,8 +246,8 @@ export function summaryAnswers(input: {
   const buyers = refreshedAt !== null
     && now.getTime() - refreshedAt.getTime() <= SUMMARY_STANDS_FOR_NOW_MS
     && to >= refreshedAt.getTime() && to <= now.getTime() + CLOCK_SKEW_MS
-    && to - range.from.getTime() === SUMMARY_WINDOW_MS;
+    && to - range.from.getTime() === YEAR_MS;
   const retention = buyers && base !== null
-    && base.to.getTime() === range.from.getTime() && base.to.getTime() - base.from.getTime() === SUMMARY_WINDOW_MS;
+    && base.to.getTime() === range.from.getTime() && base.to.getTime() - base.from.getTime() === YEAR_MS;
   return { buyers, retention };
 }
