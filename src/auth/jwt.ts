@@ -8,8 +8,44 @@ import type { Actor, Role } from '../context';
 export type { Actor, Role } from '../context';
 export const ROLES: readonly Role[] = ['ADMIN', 'PARTNER', 'MEMBER'];
 
+/** How many verified tokens each configuration remembers (about 400 bytes each). */
+export const VERIFIED_TOKENS_KEPT = 10_000;
+
+interface Verified {
+  actor: Actor;
+  /** The token's `exp`, in seconds since the epoch. */
+  exp: number;
+}
+
+/**
+ * Tokens already verified under a configuration, by their exact text. A caller sends the same
+ * token with every request until it expires, and checking its signature again was the largest
+ * single cost of a request that reaches no resolver (BENCHMARKS.md). The text is the key, so a
+ * token differing by one character is verified afresh; only the expiry can change its verdict,
+ * and it is checked on every use as jsonwebtoken checks it. A token with `nbf` is not kept (it
+ * is verified each time), nor is one that fails. The oldest entry goes when the map is full.
+ */
+const verified = new WeakMap<Config['jwt'], Map<string, Verified>>();
+
 /** Verifies a bearer token per the contract: signature, exp, iss, aud, and role claims. */
 export function verifyToken(config: Config['jwt'], token: string): Actor {
+  let known = verified.get(config);
+  if (!known) verified.set(config, (known = new Map()));
+  const hit = known.get(token);
+  if (hit) {
+    if (Math.floor(Date.now() / 1000) < hit.exp) return { ...hit.actor };
+    known.delete(token);
+    throw new UnauthenticatedError('Token expired');
+  }
+  const { actor, claims } = verifyAfresh(config, token);
+  if (claims.nbf === undefined) {
+    if (known.size >= VERIFIED_TOKENS_KEPT) known.delete(known.keys().next().value as string);
+    known.set(token, { actor: { ...actor }, exp: claims.exp as number });
+  }
+  return actor;
+}
+
+function verifyAfresh(config: Config['jwt'], token: string): { actor: Actor; claims: jwt.JwtPayload } {
   const key = verificationKey(config);
   const algorithm = config.publicKey ? 'RS256' : 'HS256';
   let claims: jwt.JwtPayload;
@@ -40,7 +76,7 @@ export function verifyToken(config: Config['jwt'], token: string): Actor {
     if (typeof claims.memberId !== 'string' || !claims.memberId) throw new UnauthenticatedError('MEMBER token needs memberId');
     actor.memberId = claims.memberId;
   }
-  return actor;
+  return { actor, claims };
 }
 
 // jsonwebtoken re-parses a string key on every verify (for a secret it first tries, and fails,
