@@ -49,6 +49,7 @@ export const insightsResolvers: Resolvers = {
     atRisk: (i, { first }) => i.atRisk(first ?? 20),
     complaints: (i) => i.complaints(),
     points: (i) => i.points(),
+    pointsByMonth: (i) => i.pointsByMonth(),
     asOf: (i) => i.summaryAsOf,
   },
 };

@@ -317,6 +317,10 @@ export class ProgramInsightsView {
       liabilityValue: fromUnits(mulDivRound(micro, 1n, 10_000n), 2), breakageRate: share(f.expired, f.issued),
     };
   }
+
+  pointsByMonth(): Promise<repo.PointsMonth[]> {
+    return repo.pointsByMonth(this.db, this.range.from, this.range.to, this.program.timezone, this.narrowing);
+  }
 }
 
 const MAX_RANGE_MS = 10 * 366 * DAY_MS;

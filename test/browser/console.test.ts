@@ -92,6 +92,20 @@ test('the dashboard shows the programme figures and the members at risk; a compl
   await figures.locator('.figure', { hasText: 'NPS' }).getByText('2 responses').waitFor();
   expect(await figures.locator('.figure', { hasText: 'NPS' }).locator('.figure-value').textContent()).toBe('0');
   expect(await page.locator('canvas[role="img"]').count()).toBe(6);
+  // Points by month: every month the 365 days up to now touch, as the API counts them.
+  const yearTo = new Date();
+  const byMonth = await t.gql<{ programInsights: { pointsByMonth: { month: string; issued: number; redeemed: number }[] } }>(
+    `query($from: DateTime!, $to: DateTime!) { programInsights(from: $from, to: $to) { pointsByMonth { month issued redeemed } } }`,
+    { from: new Date(yearTo.getTime() - 365 * DAY).toISOString(), to: yearTo.toISOString() },
+  );
+  const months = byMonth.data!.programInsights.pointsByMonth;
+  expect(months).toHaveLength(13);
+  // The ledger dates points when they are recorded: this month, whatever the purchases' own dates.
+  expect(months.at(-1)).toMatchObject({ month: yearTo.toISOString().slice(0, 7), issued: expect.any(Number) });
+  expect(months.at(-1)!.issued).toBeGreaterThanOrEqual(480 + 480 + 35);
+  const monthlyChart = page.getByRole('img', { name: /^Points by month: / });
+  await monthlyChart.waitFor();
+  expect(await monthlyChart.getAttribute('aria-label')).toBe(`Points by month: ${months.map((m) => `${m.month} issued ${m.issued}, redeemed ${m.redeemed}`).join('; ')}`);
   // The 365 days up to now by default; chosen days count the same answers.
   const chosenDays = page.waitForResponse((r) => r.url().endsWith('/graphql') && /ConsoleInsights/.test(r.request().postData() ?? '') && /T00:00:00Z/.test(r.request().postData() ?? ''));
   await page.getByLabel('Period').selectOption('days');

@@ -63,6 +63,12 @@ async function loyalty(memberId: string) {
   return ok(await t.gql(LOYALTY, { id: memberId })).member.loyalty;
 }
 
+async function pointsByMonth(vars: Record<string, unknown>) {
+  const query = `query($from: DateTime!, $to: DateTime!, $tag: String) { programInsights(from: $from, to: $to, tag: $tag) {
+    pointsByMonth { month issued redeemed expired outstanding } } }`;
+  return ok(await t.gql(query, vars)).programInsights.pointsByMonth;
+}
+
 async function insights(vars: Record<string, unknown>) {
   return ok(await t.gql(INSIGHTS, vars)).programInsights;
 }
@@ -296,8 +302,32 @@ describe('programme figures', () => {
       expect(figures.points).toEqual({ issued: 150, redeemed: 30, expired: 120, outstanding: 0, liabilityValue: '0.00', breakageRate: 0.8 });
       const before = await insights({ ...range, to: '2025-08-02T00:00:00Z' });
       expect(before.points).toEqual({ issued: 150, redeemed: 30, expired: 0, outstanding: 120, liabilityValue: '1.20', breakageRate: 0 });
+
+      // Month by month: every month the range touches, an empty one included, in the programme's time zone.
+      expect(await pointsByMonth({ ...range, from: '2025-07-15T00:00:00Z' })).toEqual([
+        { month: '2025-07', issued: 0, redeemed: 0, expired: 0, outstanding: 0 },
+        { month: '2025-08', issued: 150, redeemed: 30, expired: 0, outstanding: 120 },
+        { month: '2025-09', issued: 0, redeemed: 0, expired: 120, outstanding: 0 },
+      ]);
+      // A month clipped by the range counts only its part in it; what is held carries over from before
+      // (the points expired when the maintenance pass ran, on 15 September).
+      expect(await pointsByMonth({ ...range, from: '2025-08-01T00:00:01Z', to: '2025-09-20T00:00:00Z' })).toEqual([
+        { month: '2025-08', issued: 0, redeemed: 0, expired: 0, outstanding: 120 },
+        { month: '2025-09', issued: 0, redeemed: 0, expired: 120, outstanding: 0 },
+      ]);
+      // Each month's flows are the range's own figures for that month.
+      const august = (await insights({ ...range, to: '2025-09-01T00:00:00Z' })).points;
+      expect((await pointsByMonth({ ...range, to: '2025-09-01T00:00:00Z' }))).toEqual([
+        { month: '2025-08', issued: august.issued, redeemed: august.redeemed, expired: august.expired, outstanding: august.outstanding },
+      ]);
+      // In New York, 1 August 00:00 UTC is still 31 July.
+      await updateProgram(t, { timezone: 'America/New_York' });
+      expect((await pointsByMonth({ ...range, to: '2025-08-15T00:00:00Z' }))).toEqual([
+        { month: '2025-07', issued: 150, redeemed: 30, expired: 0, outstanding: 120 },
+        { month: '2025-08', issued: 0, redeemed: 0, expired: 0, outstanding: 120 },
+      ]);
     } finally {
-      await updateProgram(t, DEFAULT_PROGRAM);
+      await updateProgram(t, { ...DEFAULT_PROGRAM, timezone: 'UTC' });
     }
   });
 

@@ -3,10 +3,16 @@
  * says it faster (NPS trend, earn and burn by month, members by tier and stage, Pareto,
  * liability), and the members at risk of leaving, each a link to their page.
  */
-import { useMemo, useState } from 'react';
+import { useState } from 'react';
 import { Card, Field, Figure, Loading, Select, format, useQuery } from '../ui';
 import { ChartView, PALETTE } from '../chart';
-import { monthlyQuery, monthsOf, type MonthPoints } from './dashboard-months';
+
+/** The monthly series (points earned, spent, expired and outstanding), asked apart: the rest of the page need not wait for its pass over the ledger. */
+const MONTHLY = `query ConsoleMonthlyPoints($from: DateTime!, $to: DateTime!, $tier: String) {
+  programInsights(from: $from, to: $to, tier: $tier) { pointsByMonth { month issued redeemed expired outstanding } }
+}`;
+
+interface MonthPoints { month: string; issued: number; redeemed: number; expired: number; outstanding: number }
 
 const INSIGHTS = `query ConsoleInsights($from: DateTime!, $to: DateTime!, $tier: String) {
   program { currency pointsName tiers { code name } }
@@ -57,8 +63,7 @@ export function Dashboard() {
     ? { from: new Date(yearTo.getTime() - YEAR_MS).toISOString(), to: yearTo.toISOString(), tier: tier || null }
     : { from: `${from}T00:00:00Z`, to: `${to}T00:00:00Z`, tier: tier || null };
   const state = useQuery<Insights>(INSIGHTS, range, { skip: period === 'days' && (!from || !to) });
-  const months = useMemo(() => monthsOf(range.from, range.to), [range.from, range.to]);
-  const monthly = useQuery<Record<string, MonthPoints>>(monthlyQuery(months), { tier: range.tier }, { skip: months.length === 0 });
+  const monthly = useQuery<{ programInsights: { pointsByMonth: MonthPoints[] } }>(MONTHLY, range, { skip: period === 'days' && (!from || !to) });
   return (
     <>
       <form className="toolbar" aria-label="Range" onSubmit={(e) => e.preventDefault()}>
@@ -92,17 +97,14 @@ export function Dashboard() {
               </Card>
               <Card title="Points earned and spent by month">
                 <Loading state={monthly}>
-                  {(data) => {
-                    const rows = months.map((m) => ({ month: m.label, ...data[m.alias]?.points }));
-                    return (
-                      <ChartView label={`Points by month: ${rows.map((r) => `${r.month} issued ${r.issued ?? 0}, redeemed ${r.redeemed ?? 0}`).join('; ')}`}
-                        config={{ type: 'bar', data: { labels: rows.map((r) => r.month), datasets: [
-                          { label: 'Issued', data: rows.map((r) => r.issued ?? 0), backgroundColor: PALETTE[1] },
-                          { label: 'Redeemed', data: rows.map((r) => r.redeemed ?? 0), backgroundColor: PALETTE[0] },
-                          { label: 'Expired', data: rows.map((r) => r.expired ?? 0), backgroundColor: PALETTE[2] },
-                        ] } }} />
-                    );
-                  }}
+                  {({ programInsights: { pointsByMonth: rows } }) => (
+                    <ChartView label={`Points by month: ${rows.map((r) => `${r.month} issued ${r.issued}, redeemed ${r.redeemed}`).join('; ')}`}
+                      config={{ type: 'bar', data: { labels: rows.map((r) => r.month), datasets: [
+                        { label: 'Issued', data: rows.map((r) => r.issued), backgroundColor: PALETTE[1] },
+                        { label: 'Redeemed', data: rows.map((r) => r.redeemed), backgroundColor: PALETTE[0] },
+                        { label: 'Expired', data: rows.map((r) => r.expired), backgroundColor: PALETTE[2] },
+                      ] } }} />
+                  )}
                 </Loading>
               </Card>
               <Card title="Members by tier">
@@ -126,9 +128,9 @@ export function Dashboard() {
               </Card>
               <Card title="Liability: points outstanding">
                 <Loading state={monthly}>
-                  {(data) => (
-                    <ChartView label={`Outstanding points at each month end: ${months.map((m) => `${m.label} ${data[m.alias]?.points.outstanding ?? 0}`).join(', ')}`}
-                      config={{ type: 'line', data: { labels: months.map((m) => m.label), datasets: [{ label: `Outstanding (${program.pointsName})`, data: months.map((m) => data[m.alias]?.points.outstanding ?? 0), borderColor: PALETTE[5], backgroundColor: 'rgba(8,145,178,0.12)', fill: true }] } }} />
+                  {({ programInsights: { pointsByMonth: rows } }) => (
+                    <ChartView label={`Outstanding points at each month end: ${rows.map((r) => `${r.month} ${r.outstanding}`).join(', ')}`}
+                      config={{ type: 'line', data: { labels: rows.map((r) => r.month), datasets: [{ label: `Outstanding (${program.pointsName})`, data: rows.map((r) => r.outstanding), borderColor: PALETTE[5], backgroundColor: 'rgba(8,145,178,0.12)', fill: true }] } }} />
                   )}
                 </Loading>
                 <p className="small muted">Now {format.points(i.points.outstanding)} {program.pointsName}, worth {i.points.liabilityValue} {program.currency}.</p>
