@@ -422,7 +422,7 @@ export async function pointsByMonth(db: Db, from: Date, to: Date, timezone: stri
   const inRange = sql`t.created_at >= ${from}`;
   const { rows } = await sql<PointsMonth>`
     with flows as (
-      select to_char(t.created_at at time zone ${timezone}, 'YYYY-MM') as month,
+      select date_trunc('month', t.created_at at time zone ${timezone}) as starts,
         coalesce(sum(t.points) filter (where ${inRange} and (t.type in ('PURCHASE', 'EARN', 'BONUS', 'REFUND') or (t.type = 'ADJUST' and t.points > 0))), 0) as issued,
         coalesce(-sum(t.points) filter (where ${inRange} and t.type in ('REDEEM', 'REVERSAL')), 0) as redeemed,
         coalesce(-sum(t.points) filter (where ${inRange} and t.type = 'EXPIRE'), 0) as expired,
@@ -431,14 +431,13 @@ export async function pointsByMonth(db: Db, from: Date, to: Date, timezone: stri
       where not t.cancelled and t.created_at < ${to} and ${within(sql`t.member_id`, n)}
       group by 1
     ), months as (
-      select to_char(m, 'YYYY-MM') as month
-      from generate_series(date_trunc('month', ${from}::timestamptz at time zone ${timezone}),
+      select m as starts from generate_series(date_trunc('month', ${from}::timestamptz at time zone ${timezone}),
         date_trunc('month', (${to}::timestamptz - interval '1 microsecond') at time zone ${timezone}), interval '1 month') m
     )
-    select m.month, coalesce(f.issued, 0)::int8 as issued, coalesce(f.redeemed, 0)::int8 as redeemed, coalesce(f.expired, 0)::int8 as expired,
-      coalesce((select sum(p.net) from flows p where p.month <= m.month), 0)::int8 as outstanding
-    from months m left join flows f on f.month = m.month
-    order by m.month
+    select to_char(m.starts, 'YYYY-MM') as month, coalesce(f.issued, 0)::int8 as issued, coalesce(f.redeemed, 0)::int8 as redeemed,
+      coalesce(f.expired, 0)::int8 as expired, coalesce((select sum(p.net) from flows p where p.starts <= m.starts), 0)::int8 as outstanding
+    from months m left join flows f on f.starts = m.starts
+    order by m.starts
   `.execute(db);
   return rows;
 }
