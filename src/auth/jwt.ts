@@ -18,26 +18,41 @@ interface Verified {
 }
 
 /**
- * Tokens already verified under a configuration, by their exact text. A caller sends the same
- * token with every request until it expires, and checking its signature again was the largest
- * single cost of a request that reaches no resolver (BENCHMARKS.md). The text is the key, so a
- * token differing by one character is verified afresh; only the expiry can change its verdict,
- * and it is checked on every use as jsonwebtoken checks it. A token with `nbf` is not kept (it
- * is verified each time), nor is one that fails. The oldest entry goes when the map is full.
+ * What a configuration verifies with: its key, built once (jsonwebtoken re-parses a string key
+ * on every verify, and for a secret it first tries, and fails, to read it as a PEM key), and the
+ * tokens already verified under it, by their exact text. A caller sends the same token with
+ * every request until it expires, and checking its signature again was the largest single cost
+ * of a request that reaches no resolver (BENCHMARKS.md). The text is the key, so a token
+ * differing by one character is verified afresh; only the expiry can change its verdict, and it
+ * is checked on every use as jsonwebtoken checks it. A token with `nbf` is not kept (it is
+ * verified each time), nor is one that fails. The oldest entry goes when the map is full.
  */
-const verified = new WeakMap<Config['jwt'], Map<string, Verified>>();
+interface Verifier {
+  key: KeyObject;
+  verified: Map<string, Verified>;
+}
+
+const verifiers = new WeakMap<Config['jwt'], Verifier>();
+
+function verifierOf(config: Config['jwt']): Verifier {
+  let verifier = verifiers.get(config);
+  if (!verifier) {
+    const key = config.publicKey ? createPublicKey(config.publicKey) : createSecretKey(Buffer.from(config.secret as string, 'utf8'));
+    verifiers.set(config, (verifier = { key, verified: new Map() }));
+  }
+  return verifier;
+}
 
 /** Verifies a bearer token per the contract: signature, exp, iss, aud, and role claims. */
 export function verifyToken(config: Config['jwt'], token: string): Actor {
-  let known = verified.get(config);
-  if (!known) verified.set(config, (known = new Map()));
+  const { key, verified: known } = verifierOf(config);
   const hit = known.get(token);
   if (hit) {
     if (Math.floor(Date.now() / 1000) < hit.exp) return { ...hit.actor };
     known.delete(token);
     throw new UnauthenticatedError('Token expired');
   }
-  const { actor, claims } = verifyAfresh(config, token);
+  const { actor, claims } = verifyAfresh(config, key, token);
   if (claims.nbf === undefined) {
     if (known.size >= VERIFIED_TOKENS_KEPT) known.delete(known.keys().next().value as string);
     known.set(token, { actor: { ...actor }, exp: claims.exp as number });
@@ -45,8 +60,7 @@ export function verifyToken(config: Config['jwt'], token: string): Actor {
   return actor;
 }
 
-function verifyAfresh(config: Config['jwt'], token: string): { actor: Actor; claims: jwt.JwtPayload } {
-  const key = verificationKey(config);
+function verifyAfresh(config: Config['jwt'], key: KeyObject, token: string): { actor: Actor; claims: jwt.JwtPayload } {
   const algorithm = config.publicKey ? 'RS256' : 'HS256';
   let claims: jwt.JwtPayload;
   try {
@@ -77,19 +91,6 @@ function verifyAfresh(config: Config['jwt'], token: string): { actor: Actor; cla
     actor.memberId = claims.memberId;
   }
   return { actor, claims };
-}
-
-// jsonwebtoken re-parses a string key on every verify (for a secret it first tries, and fails,
-// to read it as a PEM key); a KeyObject built once per configuration skips that work.
-const keys = new WeakMap<Config['jwt'], KeyObject>();
-
-function verificationKey(config: Config['jwt']): KeyObject {
-  let key = keys.get(config);
-  if (!key) {
-    key = config.publicKey ? createPublicKey(config.publicKey) : createSecretKey(Buffer.from(config.secret as string, 'utf8'));
-    keys.set(config, key);
-  }
-  return key;
 }
 
 export interface SignOptions {

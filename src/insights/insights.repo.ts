@@ -391,18 +391,22 @@ export async function complaintFigures(db: Db, from: Date, to: Date, at: Date, s
 
 export interface PointFlows { issued: number; redeemed: number; expired: number; outstanding: number }
 
+/** The columns issued, redeemed and expired over the ledger rows `t` where `counted` holds (pointFlows says what each counts). */
+function flowSums(counted: RawBuilder<unknown>): RawBuilder<unknown> {
+  return sql`
+    coalesce(sum(t.points) filter (where ${counted} and (t.type in ('PURCHASE', 'EARN', 'BONUS', 'REFUND') or (t.type = 'ADJUST' and t.points > 0))), 0)::int8 as issued,
+    coalesce(-sum(t.points) filter (where ${counted} and t.type in ('REDEEM', 'REVERSAL')), 0)::int8 as redeemed,
+    coalesce(-sum(t.points) filter (where ${counted} and t.type = 'EXPIRE'), 0)::int8 as expired`;
+}
+
 /**
  * Points issued (credits of purchases, earns, bonuses and positive adjustments, less what
  * refunds took back), redeemed (net of reversals) and expired in [from, to), and the ledger's
  * sum at `at`: what members hold, available or pending.
  */
 export async function pointFlows(db: Db, from: Date, to: Date, at: Date, n: Narrowing): Promise<PointFlows> {
-  const inRange = sql`t.created_at >= ${from} and t.created_at < ${to}`;
   const { rows } = await sql<PointFlows>`
-    select
-      coalesce(sum(t.points) filter (where ${inRange} and (t.type in ('PURCHASE', 'EARN', 'BONUS', 'REFUND') or (t.type = 'ADJUST' and t.points > 0))), 0)::int8 as issued,
-      coalesce(-sum(t.points) filter (where ${inRange} and t.type in ('REDEEM', 'REVERSAL')), 0)::int8 as redeemed,
-      coalesce(-sum(t.points) filter (where ${inRange} and t.type = 'EXPIRE'), 0)::int8 as expired,
+    select ${flowSums(sql`t.created_at >= ${from} and t.created_at < ${to}`)},
       coalesce(sum(t.points) filter (where t.created_at <= ${at}), 0)::int8 as outstanding
     from points_transactions t
     where not t.cancelled and t.created_at <= ${to} and ${within(sql`t.member_id`, n)}
@@ -419,14 +423,10 @@ export interface PointsMonth { month: string; issued: number; redeemed: number; 
  * before `to`, where pointFlows once per month reads it once a month.
  */
 export async function pointsByMonth(db: Db, from: Date, to: Date, timezone: string, n: Narrowing): Promise<PointsMonth[]> {
-  const inRange = sql`t.created_at >= ${from}`;
   const { rows } = await sql<PointsMonth>`
     with flows as (
       select date_trunc('month', t.created_at at time zone ${timezone}) as starts,
-        coalesce(sum(t.points) filter (where ${inRange} and (t.type in ('PURCHASE', 'EARN', 'BONUS', 'REFUND') or (t.type = 'ADJUST' and t.points > 0))), 0) as issued,
-        coalesce(-sum(t.points) filter (where ${inRange} and t.type in ('REDEEM', 'REVERSAL')), 0) as redeemed,
-        coalesce(-sum(t.points) filter (where ${inRange} and t.type = 'EXPIRE'), 0) as expired,
-        sum(t.points) as net
+        ${flowSums(sql`t.created_at >= ${from}`)}, sum(t.points) as net
       from points_transactions t
       where not t.cancelled and t.created_at < ${to} and ${within(sql`t.member_id`, n)}
       group by 1

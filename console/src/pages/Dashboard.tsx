@@ -62,8 +62,9 @@ export function Dashboard() {
   const range = period === 'year'
     ? { from: new Date(yearTo.getTime() - YEAR_MS).toISOString(), to: yearTo.toISOString(), tier: tier || null }
     : { from: `${from}T00:00:00Z`, to: `${to}T00:00:00Z`, tier: tier || null };
-  const state = useQuery<Insights>(INSIGHTS, range, { skip: period === 'days' && (!from || !to) });
-  const monthly = useQuery<{ programInsights: { pointsByMonth: MonthPoints[] } }>(MONTHLY, range, { skip: period === 'days' && (!from || !to) });
+  const skip = period === 'days' && (!from || !to);
+  const state = useQuery<Insights>(INSIGHTS, range, { skip });
+  const monthly = useQuery<{ programInsights: { pointsByMonth: MonthPoints[] } }>(MONTHLY, range, { skip });
   return (
     <>
       <form className="toolbar" aria-label="Range" onSubmit={(e) => e.preventDefault()}>
