@@ -1,7 +1,7 @@
 /**
  * npm run bench:profile -- [--op now --op recordPurchase …] [--connections 20] [--duration 10]
- *                          [--members 10000] [--seed 1] [--port 4120] [--working-tree] [--out FILE]
- *                          [--server-env KEY=VALUE …]
+ *                          [--members 10000] [--seed 1] [--port 4120] [--working-tree | --ref REF]
+ *                          [--out FILE] [--keep DIR] [--server-env KEY=VALUE …]
  *
  * Where each operation's API time goes, by package, in microseconds per request. For every
  * operation in turn, a fresh API server (built as bench.ts builds it, NODE_ENV=production) runs
@@ -9,7 +9,9 @@
  * unmeasured then --duration s measured with the CPU meter. The profile's busy samples taken
  * during the measured run, charged to packages and divided by the requests completed, give each
  * package's time per request, so two operations' columns can be subtracted: what a write spends
- * that `{ now }` does not. Samples are wall-clock, so the busy total also holds time the API
+ * that `{ now }` does not. --ref profiles another commit's build on the same database (a build
+ * before and after a change); --keep keeps each operation's .cpuprofile in DIR (for Chrome's
+ * DevTools, or scripts/lib/cpuprofile.ts summariseProfile). Samples are wall-clock, so the busy total also holds time the API
  * thread was preempted while busy; beside it stands the process's CPU time per request from
  * /proc, and the difference is that wait.
  *
@@ -20,7 +22,7 @@
  * environment (WEBHOOK_WORKERS=false, say).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -55,6 +57,8 @@ async function main(): Promise<number> {
       seed: { type: 'string', default: '1' },
       port: { type: 'string', default: '4120' },
       'working-tree': { type: 'boolean', default: false },
+      ref: { type: 'string' },
+      keep: { type: 'string' },
       'server-env': { type: 'string', multiple: true, default: [] },
       out: { type: 'string', default: join(ROOT, 'bench-results', 'profile-by-package.json') },
     },
@@ -78,7 +82,10 @@ async function main(): Promise<number> {
   const wanted = values.op as string[];
   const unknown = wanted.filter((name) => !all.some((op) => op.name === name));
   if (unknown.length) throw new Error(`unknown operation ${unknown.join(', ')}: one of ${all.map((op) => op.name).join(', ')}`);
-  const appDir = buildService(values['working-tree'] as boolean);
+  if (values.ref && values['working-tree']) throw new Error('--ref and --working-tree exclude each other');
+  const appDir = buildService(values['working-tree'] as boolean, values.ref ?? 'HEAD');
+  const keep = values.keep ? resolve(values.keep) : null;
+  if (keep) mkdirSync(keep, { recursive: true });
 
   const profiled: Profiled[] = [];
   for (const name of wanted) {
@@ -108,6 +115,7 @@ async function main(): Promise<number> {
     const perRequest = (us: number) => Math.round((us / Math.max(figures.total, 1)) * 10) / 10;
     const byPackage = Object.fromEntries([...time].map(([pkg, us]) => [pkg, perRequest(us)]));
     const busyUs = perRequest([...time.values()].reduce((sum, us) => sum + us, 0));
+    if (keep) copyFileSync(file, join(keep, `${name}.cpuprofile`));
     rmSync(dir, { recursive: true, force: true });
     profiled.push({ operation: name, figures, byPackage, busyUs });
     console.log(`${name}: ${figures.rps} req/s; per request: API busy ${busyUs} µs (CPU ${apiUs}), PostgreSQL ${figures.cpu?.dbUs ?? '-'} µs, load generator ${figures.cpu?.clientUs ?? '-'} µs`);
