@@ -6,7 +6,8 @@ module.exports = {
   // loaded by jest's own module loader, in the test file's environment.
   transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: { module: "node16", moduleResolution: "node16" } }] },
   testTimeout: 60000,
-  // The browser and explorer tests need the built console; built once, and only when stale.
-  globalSetup: '<rootDir>/test/support/console-build.ts',
+  // Made once before any test file: the built console (only when stale) and, on PGlite, the
+  // migrated database every test app starts from.
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
   maxWorkers: 2,
 };

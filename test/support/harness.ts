@@ -5,6 +5,7 @@ import supertest from 'supertest';
 import { loadConfig, type Config } from '../../src/config';
 import { openDatabase, openOptions, type Database } from '../../src/db/database';
 import { createApp, type App, type AppDeps } from '../../src/app';
+import { template } from './pglite-template';
 import { signToken, type SignOptions } from '../../src/auth/jwt';
 
 export interface GqlResponse<T = Record<string, any>> {
@@ -34,8 +35,9 @@ export interface TestApp {
 }
 
 /**
- * Starts the real app on an ephemeral port over a fresh database: an in-memory PGlite, or a
- * private schema on TEST_DATABASE_URL (dropped on close), so tests never see each other's rows.
+ * Starts the real app on an ephemeral port over a fresh database: an in-memory PGlite (started
+ * from the migrated template, pglite-template.ts), or a private schema on TEST_DATABASE_URL
+ * (dropped on close), so tests never see each other's rows.
  */
 export async function startTestApp(
   env: Record<string, string> = {},
@@ -51,7 +53,7 @@ export async function startTestApp(
     RATE_LIMIT_PER_MINUTE: '0',
     ...env,
   });
-  const database = closeOnce(await openDatabase(config.database, { ...openOptions(config), schema, poolSize: 20 }));
+  const database = closeOnce(await openDatabase(config.database, { ...openOptions(config), schema, poolSize: 20, template: config.database.kind === 'pglite' ? template() : undefined }));
   const app = await createApp({ config, database, ...deps });
   await new Promise<void>((resolve) => app.httpServer.listen(0, '127.0.0.1', resolve));
   const { port } = app.httpServer.address() as AddressInfo;
