@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { ConfigError, loadConfig } from './config';
-import { openDatabase, openOptions } from './db/database';
+import { connectionLost, openDatabase, openOptions } from './db/database';
 import { DataDirInUseError } from './db/data-dir-lock';
 import { createApp } from './app';
 import { startJobs } from './jobs/scheduler';
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   // once LOG_BUFFER_BYTES have gathered, and at least every LOG_FLUSH_MS when traffic is light;
   // pino writes what is left when the process exits.
   const logger = pino({ level: config.logLevel }, pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS }));
-  const database = await openDatabase(config.database, openOptions(config));
+  const database = await openDatabase(config.database, { ...openOptions(config), onConnectionLost: connectionLost(logger) });
   logger.info({ database: database.kind }, 'database ready, migrations applied');
   const { httpServer, stop } = await createApp({ config, database, logger });
   const jobs = startJobs({ config, database, logger });

@@ -3,6 +3,7 @@ import { Pool, types } from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { mkdirSync } from 'node:fs';
+import type { Logger } from 'pino';
 import type { Config, DatabaseTarget } from '../config';
 import type { DB } from './schema';
 import { PGlitePool } from './pglite-pool';
@@ -54,11 +55,22 @@ export interface OpenOptions {
   /** Apply pending migrations before returning (default true). */
   migrate?: boolean;
   /**
+   * PostgreSQL only: told when the server closes a pool connection that was idle (a restart, an
+   * administrator's pg_terminate_backend, a proxy's idle timeout). The pool drops it and opens
+   * another when next needed; the process carries on either way (main.ts logs it).
+   */
+  onConnectionLost?: (error: Error) => void;
+  /**
    * PGlite in memory only: start from this data directory (a PGlite dumpDataDir tarball, say of
    * a database already migrated) instead of an empty one, which skips initdb (about 1 s to
    * start instead of 3.5). The tests start every app this way (test/support/pglite-template.ts).
    */
   template?: Blob;
+}
+
+/** Logs a pool connection the server closed (OpenOptions.onConnectionLost), once per connection. */
+export function connectionLost(logger: Pick<Logger, 'warn'>): (error: Error) => void {
+  return (error) => logger.warn({ err: error }, 'the database closed an idle connection; the pool opens another when needed');
 }
 
 /** The pool's settings from the service's configuration, as the server and the tests open the database. */
@@ -84,15 +96,19 @@ export async function openDatabase(target: DatabaseTarget, options: OpenOptions 
       ...(options.schema ? { options: `-c search_path="${options.schema}"` } : {}),
     };
     // Lets a held-back BEGIN leave with the transaction's first statement (prepared-pool.ts).
-    const pool = new Pool({ ...connection, max: options.poolSize ?? 10, idleTimeoutMillis: options.poolIdleMs ?? 300_000, pipeline: true });
+    // An idle connection the server closed is an 'error' on its pool: with no listener, Node
+    // would end the process for it.
+    const lost = (error: Error) => options.onConnectionLost?.(error);
+    const pool = new Pool({ ...connection, max: options.poolSize ?? 10, idleTimeoutMillis: options.poolIdleMs ?? 300_000, pipeline: true }).on('error', lost);
     const names = new StatementNames();
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PreparingPool(pool, names) }) });
     const shared = options.pipelinedConnections ?? 0;
     const pipelined = shared > 0 ? new PipelinedPool(connection, shared, names, options.commitGroup ?? 1) : null;
     const statements = pipelined ? new Kysely<DB>({ dialect: new PostgresDialect({ pool: pipelined }) }) : db;
-    const reads = target.readUrl
-      ? new Kysely<DB>({ dialect: new PostgresDialect({ pool: new Pool({ ...connection, connectionString: target.readUrl, max: Math.max(2, Math.ceil((options.poolSize ?? 10) / 2)), idleTimeoutMillis: options.poolIdleMs ?? 300_000 }) }) })
-      : db;
+    const replica = target.readUrl
+      ? new Pool({ ...connection, connectionString: target.readUrl, max: Math.max(2, Math.ceil((options.poolSize ?? 10) / 2)), idleTimeoutMillis: options.poolIdleMs ?? 300_000 }).on('error', lost)
+      : null;
+    const reads = replica ? new Kysely<DB>({ dialect: new PostgresDialect({ pool: replica }) }) : db;
     database = {
       db, statements, reads, kind: 'postgres', ping: () => ping(db),
       close: async () => {

@@ -9,7 +9,7 @@
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
 import { loadConfig } from '../config';
-import { openDatabase } from '../db/database';
+import { connectionLost, openDatabase } from '../db/database';
 import { startWorker } from './delivery';
 import { connectStream } from './stream';
 
@@ -77,7 +77,7 @@ export async function startDeliveryThread(logger: Logger): Promise<DeliveryThrea
 async function runThread(port: NonNullable<typeof parentPort>): Promise<void> {
   const config = loadConfig();
   const logger = pino({ level: config.logLevel, base: { thread: 'webhook-deliveries' } });
-  const database = await openDatabase(config.database, { poolSize: THREAD_POOL_SIZE, migrate: false });
+  const database = await openDatabase(config.database, { poolSize: THREAD_POOL_SIZE, migrate: false, onConnectionLost: connectionLost(logger) });
   const stream = await connectStream(config.stream, logger);
   const deliveries = startWorker({ db: database.db, settings: config.webhooks, logger, stream });
   port.on('message', (m: Message) => {

@@ -1,7 +1,12 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
+import { sql } from 'kysely';
+import { Pool } from 'pg';
 import type { Clock } from '../../src/clock/clock';
+import { openDatabase, type Db } from '../../src/db/database';
+import { eventually } from '../support/eventually';
 import { startTestApp, codes, type TestApp } from '../support/harness';
+import { serverTest } from '../support/on-server';
 
 // Circular type references in introspection (type → ofType → …) are the classic deep query.
 const TOO_DEEP = `{ __type(name: "Query") { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } } }`;
@@ -116,4 +121,64 @@ test('readyz answers 503 once the database is gone, while healthz stays 200', as
   } finally {
     await t.close();
   }
+});
+
+describe('connections the database server closes', () => {
+  const ENROLL = `mutation($input: EnrollMemberInput!) { enrollMember(input: $input) { id } }`;
+  const PURCHASE = `mutation($input: RecordPurchaseInput!) { recordPurchase(input: $input) { pointsEarned member { balance { available pending } } } }`;
+
+  /** The server processes behind `db`'s connections: several at once, so the pool holds several. */
+  async function backends(db: Db, at = 6): Promise<number[]> {
+    const rows = await Promise.all(Array.from({ length: at }, () => sql<{ pid: number }>`select pg_backend_pid() as pid, pg_sleep(0.05)`.execute(db)));
+    return [...new Set(rows.map((r) => Number(r.rows[0]!.pid)))];
+  }
+
+  /** Closes those connections from the server's side, as a restart or an administrator would, and waits until they are gone. */
+  async function terminate(pids: number[]): Promise<void> {
+    const admin = new Pool({ connectionString: process.env.TEST_DATABASE_URL, max: 1 });
+    try {
+      await admin.query('select pg_terminate_backend(pid) from unnest($1::int[]) as pid', [pids]);
+      await eventually('the connections are closed', async () =>
+        (await admin.query('select count(*)::int as n from pg_stat_activity where pid = any($1::int[])', [pids])).rows[0].n === 0);
+    } finally {
+      await admin.end();
+    }
+  }
+
+  serverTest('the API carries on: the pool opens new connections and the next requests are served', async () => {
+    const t = await startTestApp();
+    try {
+      const { id } = (await t.gql(ENROLL, { input: { externalId: 'closed-conn' } })).data!.enrollMember;
+      const pids = [...(await backends(t.database.db)), ...(await backends(t.database.statements, 2))];
+      expect(pids.length).toBeGreaterThan(2);
+      await terminate(pids);
+      // Idle connections closed under it are 'error' events on the pools: unheard, Node would
+      // have ended this process (the test's) here.
+      const bought = await t.gql(PURCHASE, { input: { memberId: id, orderId: 'after-close', amount: '25.00', currency: 'USD' } });
+      expect(bought.errors).toBeUndefined();
+      expect(bought.data!.recordPurchase).toEqual({ pointsEarned: 25, member: { balance: { available: 25, pending: 0 } } });
+      expect((await t.request().get('/readyz')).status).toBe(200);
+      const fresh = await backends(t.database.db);
+      expect(fresh.filter((pid) => pids.includes(pid))).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  serverTest('each connection lost is reported to onConnectionLost (main.ts logs it)', async () => {
+    const t = await startTestApp();
+    const lost: Error[] = [];
+    const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(t.database.db)).rows[0]!.s;
+    const database = await openDatabase(t.config.database, { schema, poolSize: 3, migrate: false, onConnectionLost: (error) => lost.push(error) });
+    try {
+      const pids = await backends(database.db, 3);
+      await terminate(pids);
+      await eventually('every closed connection reported', () => lost.length === pids.length);
+      expect(lost.map((e) => e.message)).toEqual(pids.map(() => 'terminating connection due to administrator command'));
+      expect((await sql<{ n: number }>`select 1 as n`.execute(database.db)).rows).toEqual([{ n: 1 }]);
+    } finally {
+      await database.close();
+      await t.close();
+    }
+  });
 });
