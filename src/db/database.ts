@@ -55,9 +55,9 @@ export interface OpenOptions {
   /** Apply pending migrations before returning (default true). */
   migrate?: boolean;
   /**
-   * PostgreSQL only: told when the server closes a pool connection that was idle (a restart, an
-   * administrator's pg_terminate_backend, a proxy's idle timeout). The pool drops it and opens
-   * another when next needed; the process carries on either way (main.ts logs it).
+   * PostgreSQL only: told once for each pool connection the server closes, idle or in use (a
+   * restart, an administrator's pg_terminate_backend, a proxy's idle timeout). The pool drops it
+   * and opens another when next needed; the process carries on either way (main.ts logs it).
    */
   onConnectionLost?: (error: Error) => void;
   /**
@@ -70,7 +70,7 @@ export interface OpenOptions {
 
 /** Logs a pool connection the server closed (OpenOptions.onConnectionLost), once per connection. */
 export function connectionLost(logger: Pick<Logger, 'warn'>): (error: Error) => void {
-  return (error) => logger.warn({ err: error }, 'the database closed an idle connection; the pool opens another when needed');
+  return (error) => logger.warn({ err: error }, 'the database closed a connection; the pool opens another when needed');
 }
 
 /** The pool's settings from the service's configuration, as the server and the tests open the database. */
@@ -95,18 +95,16 @@ export async function openDatabase(target: DatabaseTarget, options: OpenOptions 
       types: pgTypes,
       ...(options.schema ? { options: `-c search_path="${options.schema}"` } : {}),
     };
-    // Lets a held-back BEGIN leave with the transaction's first statement (prepared-pool.ts).
-    // An idle connection the server closed is an 'error' on its pool: with no listener, Node
-    // would end the process for it.
     const lost = (error: Error) => options.onConnectionLost?.(error);
-    const pool = new Pool({ ...connection, max: options.poolSize ?? 10, idleTimeoutMillis: options.poolIdleMs ?? 300_000, pipeline: true }).on('error', lost);
+    // Lets a held-back BEGIN leave with the transaction's first statement (prepared-pool.ts).
+    const pool = hearLosses(new Pool({ ...connection, max: options.poolSize ?? 10, idleTimeoutMillis: options.poolIdleMs ?? 300_000, pipeline: true }), lost);
     const names = new StatementNames();
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PreparingPool(pool, names) }) });
     const shared = options.pipelinedConnections ?? 0;
-    const pipelined = shared > 0 ? new PipelinedPool(connection, shared, names, options.commitGroup ?? 1) : null;
+    const pipelined = shared > 0 ? new PipelinedPool(connection, shared, names, options.commitGroup ?? 1, lost) : null;
     const statements = pipelined ? new Kysely<DB>({ dialect: new PostgresDialect({ pool: pipelined }) }) : db;
     const replica = target.readUrl
-      ? new Pool({ ...connection, connectionString: target.readUrl, max: Math.max(2, Math.ceil((options.poolSize ?? 10) / 2)), idleTimeoutMillis: options.poolIdleMs ?? 300_000 }).on('error', lost)
+      ? hearLosses(new Pool({ ...connection, connectionString: target.readUrl, max: Math.max(2, Math.ceil((options.poolSize ?? 10) / 2)), idleTimeoutMillis: options.poolIdleMs ?? 300_000 }), lost)
       : null;
     const reads = replica ? new Kysely<DB>({ dialect: new PostgresDialect({ pool: replica }) }) : db;
     database = {
@@ -138,6 +136,27 @@ export async function openDatabase(target: DatabaseTarget, options: OpenOptions 
   }
   if (options.migrate !== false) await migrate(database.db);
   return database;
+}
+
+/**
+ * A connection the server closes (a restart, pg_terminate_backend, a proxy's idle timeout) is an
+ * 'error' event on its client, and on its pool as well when it sat idle there; with no listener
+ * Node would end the process. pg-pool listens on a client only while it is idle, so a client lent
+ * to a request or a transaction gets a listener of its own, for good, which tells `lost` once;
+ * the pool's event is then heard and left at that. The client, no longer queryable, fails what it
+ * carried and leaves the pool when released.
+ */
+function hearLosses(pool: Pool, lost: (error: Error) => void): Pool {
+  pool.on('connect', (client) => {
+    let told = false;
+    client.on('error', (error) => {
+      if (told) return;
+      told = true;
+      lost(error);
+    });
+  });
+  pool.on('error', () => undefined);
+  return pool;
 }
 
 async function ping(db: Db): Promise<boolean> {

@@ -72,12 +72,13 @@ export class PipelinedPool implements PostgresPool {
   /** Set while the turn's statements leave: their sockets are uncorked as soon as all have gone. */
   private leaving: (() => void)[] | null = null;
 
-  /** `groupSize`: the most statements committed together; 1 autocommits each. */
+  /** `groupSize`: the most statements committed together; 1 autocommits each. `lost`: told once of each connection the server closed. */
   constructor(
     private readonly config: ClientConfig,
     size: number,
     private readonly names: StatementNames,
     private readonly groupSize = 1,
+    private readonly lost: (error: Error) => void = () => undefined,
   ) {
     this.slots = Array.from({ length: size }, () => ({ client: null, connecting: null, inFlight: 0, corked: false }));
   }
@@ -203,10 +204,16 @@ export class PipelinedPool implements PostgresPool {
       const options = [this.config.options, `-c lock_timeout=${LOCK_TIMEOUT}`, ...PLANNER].filter(Boolean).join(' ');
       const client = new Client({ ...this.config, options, pipeline: true } as ClientConfig);
       // A lost connection fails what it carried; the next statement opens a new one.
+      let told = false;
       const drop = () => {
         if (slot.client === client) slot.client = null;
       };
-      client.on('error', drop);
+      client.on('error', (error: Error) => {
+        drop();
+        if (told) return;
+        told = true;
+        this.lost(error);
+      });
       client.on('end', drop);
       try {
         await client.connect();

@@ -165,17 +165,45 @@ describe('connections the database server closes', () => {
     }
   });
 
-  serverTest('each connection lost is reported to onConnectionLost (main.ts logs it)', async () => {
+  serverTest('a connection closed while a transaction holds it fails that transaction alone, is reported once, and the pool goes on', async () => {
     const t = await startTestApp();
     const lost: Error[] = [];
     const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(t.database.db)).rows[0]!.s;
-    const database = await openDatabase(t.config.database, { schema, poolSize: 3, migrate: false, onConnectionLost: (error) => lost.push(error) });
+    const database = await openDatabase(t.config.database, { schema, poolSize: 2, migrate: false, onConnectionLost: (error) => lost.push(error) });
     try {
-      const pids = await backends(database.db, 3);
+      await sql`create table written_before_close (note text)`.execute(database.db);
+      const outcome = await database.db.transaction().execute(async (tx) => {
+        await sql`insert into written_before_close values ('held when closed')`.execute(tx);
+        const pid = Number((await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(tx)).rows[0]!.pid);
+        await terminate([pid]);
+        // The server's farewell reaches the client between two statements: no query is there
+        // to fail, so it is an 'error' event on a client lent out of its pool.
+        await eventually('the loss reported', () => lost.length > 0);
+        await sql`select 1`.execute(tx);
+      }).then(() => 'committed', (error: Error) => error.message);
+      expect(outcome).not.toBe('committed');
+      expect(lost.map((e) => e.message)).toEqual(['terminating connection due to administrator command']);
+      const held = await sql<{ n: number }>`select count(*)::int as n from written_before_close`.execute(database.db);
+      expect(held.rows).toEqual([{ n: 0 }]);
+    } finally {
+      await database.close();
+      await t.close();
+    }
+  });
+
+  serverTest('each idle connection lost, of the pool or the shared statements, is reported once to onConnectionLost (main.ts logs it)', async () => {
+    const t = await startTestApp();
+    const lost: Error[] = [];
+    const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(t.database.db)).rows[0]!.s;
+    const database = await openDatabase(t.config.database, { schema, poolSize: 3, pipelinedConnections: 1, migrate: false, onConnectionLost: (error) => lost.push(error) });
+    try {
+      const pids = [...(await backends(database.db, 3)), ...(await backends(database.statements, 1))];
+      expect(pids).toHaveLength(4);
       await terminate(pids);
       await eventually('every closed connection reported', () => lost.length === pids.length);
       expect(lost.map((e) => e.message)).toEqual(pids.map(() => 'terminating connection due to administrator command'));
       expect((await sql<{ n: number }>`select 1 as n`.execute(database.db)).rows).toEqual([{ n: 1 }]);
+      expect((await sql<{ n: number }>`select 2 as n`.execute(database.statements)).rows).toEqual([{ n: 2 }]);
     } finally {
       await database.close();
       await t.close();
