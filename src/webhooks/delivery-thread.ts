@@ -83,10 +83,15 @@ async function runThread(port: NonNullable<typeof parentPort>): Promise<void> {
   port.on('message', (m: Message) => {
     if (m.kind !== 'stop') return;
     void (async () => {
-      await deliveries.stop(m.graceMs);
-      await stream?.close();
-      await database.close();
-      port.postMessage({ kind: 'stopped' } satisfies Message);
+      try {
+        await deliveries.stop(m.graceMs);
+        await stream?.close();
+        await database.close();
+      } catch (error) {
+        logger.error({ err: error }, 'the webhook delivery thread did not stop cleanly');
+      } finally {
+        port.postMessage({ kind: 'stopped' } satisfies Message);
+      }
     })();
   });
   logger.info({ concurrency: config.webhooks.concurrency }, 'delivering webhooks in a thread of their own');

@@ -29,16 +29,28 @@ export interface EventStream {
   close(): Promise<void>;
 }
 
-/** Connects to NATS and makes sure the stream exists; null when no NATS_URL is set. */
-export async function openStream(settings: StreamSettings): Promise<EventStream | null> {
+/** How long a close waits for what is buffered to leave before it drops the connection. */
+const DRAIN_MS = 2_000;
+
+/**
+ * Connects to NATS and makes sure the stream exists; null when no NATS_URL is set. A connection
+ * lost later is tried again for as long as the process runs (every `reconnectWaitMs`, 2 s by
+ * default): the stream's deliveries fail and wait in the outbox meanwhile, and go once it is back.
+ */
+export async function openStream(settings: StreamSettings, { reconnectWaitMs = 2_000 } = {}): Promise<EventStream | null> {
   if (!settings.url) return null;
-  const nc: NatsConnection = await connect({ servers: settings.url, name: 'milepost' });
-  const jsm = await nc.jetstreamManager();
-  const subjects = [`${settings.subjectPrefix}.>`];
+  const nc: NatsConnection = await connect({ servers: settings.url, name: 'milepost', maxReconnectAttempts: -1, reconnectTimeWait: reconnectWaitMs });
   try {
-    await jsm.streams.info(settings.stream);
-  } catch {
-    await jsm.streams.add({ name: settings.stream, subjects });
+    const jsm = await nc.jetstreamManager();
+    const subjects = [`${settings.subjectPrefix}.>`];
+    try {
+      await jsm.streams.info(settings.stream);
+    } catch {
+      await jsm.streams.add({ name: settings.stream, subjects });
+    }
+  } catch (error) {
+    await nc.close();
+    throw error;
   }
   const js: JetStreamClient = nc.jetstream();
   const encoder = new TextEncoder();
@@ -46,7 +58,15 @@ export async function openStream(settings: StreamSettings): Promise<EventStream 
     async publish(type, eventId, body, timeoutMs) {
       await js.publish(`${settings.subjectPrefix}.${type}`, encoder.encode(body), { msgID: eventId, timeout: timeoutMs });
     },
-    close: () => nc.drain(),
+    // Drained when the server is there (what is buffered leaves first); a connection that is
+    // closed already, or cannot drain while NATS is away, is simply closed.
+    async close() {
+      if (nc.isClosed()) return;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([nc.drain(), new Promise((resolve) => { timer = setTimeout(resolve, DRAIN_MS); })]).catch(() => undefined);
+      clearTimeout(timer);
+      await nc.close();
+    },
   };
 }
 

@@ -5,6 +5,7 @@
  * a NATS server the test is skipped, and reported so.
  */
 import { randomUUID } from 'node:crypto';
+import { createServer, connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import { connect, type NatsConnection } from 'nats';
 import { startWorker, type Worker } from '../../src/webhooks/delivery';
 import { STREAM_TARGET_ID, openStream, syncStreamTarget, type EventStream } from '../../src/webhooks/stream';
@@ -92,3 +93,52 @@ natsTest('events reach the JetStream stream from the outbox, in order, once per 
     await stream.close();
   }
 }, 60_000);
+
+/** A TCP relay to the NATS server that the test can cut and put back, as a network or a NATS restart would. */
+async function relay(target: URL): Promise<{ url: string; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = netConnect(Number(target.port || 4222), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => s.destroy());
+      s.on('close', () => { sockets.delete(s); client.destroy(); upstream.destroy(); });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const cut = async () => {
+    const closed = new Promise((resolve) => server.close(resolve));
+    for (const s of sockets) s.destroy();
+    await closed;
+  };
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    cut,
+    restore: () => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve)),
+    close: async () => { if (server.listening) await cut(); },
+  };
+}
+
+natsTest('a NATS connection lost for longer than a few reconnects is tried until it is back, and closing while NATS is away still ends', async () => {
+  const proxy = await relay(new URL(natsUrl as string));
+  const stream = (await openStream({ ...settings, url: proxy.url }, { reconnectWaitMs: 50 }))!;
+  try {
+    await stream.publish('test.before', randomUUID(), '{}', 2_000);
+    await proxy.cut();
+    await expect(stream.publish('test.away', randomUUID(), '{}', 500)).rejects.toThrow();
+    // Ten reconnects (the client's default limit) at 50 ms apart are long over by now.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    await proxy.restore();
+    const back = randomUUID();
+    await settles(() => stream.publish('test.back', back, JSON.stringify({ back }), 500));
+    expect((await published()).filter((e) => (e as unknown as { back?: string }).back === back)).toHaveLength(1);
+
+    await proxy.cut();
+    await stream.close();
+  } finally {
+    await stream.close();
+    await proxy.close();
+  }
+}, 30_000);
