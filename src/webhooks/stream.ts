@@ -98,8 +98,9 @@ export async function syncStreamTarget(db: Db, settings: StreamSettings, at: Dat
   }
   await repo.upsertTarget(db, {
     id: STREAM_TARGET_ID, url: `nats://${settings.stream}/${settings.subjectPrefix}`, events: ['*'],
-    description: 'NATS JetStream stream (NATS_URL)', active: true, at,
+    description: 'NATS JetStream stream (NATS_URL)', at,
   });
+  await repo.switchOnTarget(db, STREAM_TARGET_ID, at);
 }
 
 /** Whether a claimed delivery goes to the stream rather than to a webhook. */

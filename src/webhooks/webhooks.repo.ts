@@ -16,14 +16,21 @@ export async function insertWebhook(db: Db, row: Omit<WebhookRow, 'disabled_reas
   return db.insertInto('webhooks').values({ ...row, active: true }).returningAll().executeTakeFirstOrThrow();
 }
 
-/** Creates or updates a delivery target the service keeps itself (the event stream), on or off. */
-export async function upsertTarget(
-  db: Db, t: { id: string; url: string; events: string[]; description: string; active: boolean; at: Date },
-): Promise<void> {
+/**
+ * Creates a delivery target the service keeps itself (the event stream), on, or updates its
+ * address; whether an existing one is on is left to switchOnTarget and switchOffTarget.
+ */
+export async function upsertTarget(db: Db, t: { id: string; url: string; events: string[]; description: string; at: Date }): Promise<void> {
   await db.insertInto('webhooks')
-    .values({ id: t.id, url: t.url, events: t.events, description: t.description, secret: randomBytes(32).toString('hex'), active: t.active, created_at: t.at, updated_at: t.at })
-    .onConflict((oc) => oc.column('id').doUpdateSet({ url: t.url, events: t.events, description: t.description, active: t.active, updated_at: t.at }))
+    .values({ id: t.id, url: t.url, events: t.events, description: t.description, secret: randomBytes(32).toString('hex'), active: true, created_at: t.at, updated_at: t.at })
+    .onConflict((oc) => oc.column('id').doUpdateSet({ url: t.url, events: t.events, description: t.description, updated_at: t.at }))
     .execute();
+}
+
+/** Switches on a target the service keeps itself that is off (switched off, or disabled after failing), releasing its held deliveries. */
+export async function switchOnTarget(db: Db, id: string, at: Date): Promise<void> {
+  const off = await db.selectFrom('webhooks').select('id').where('id', '=', id).where('active', '=', false).executeTakeFirst();
+  if (off) await setActive(db, id, true, at);
 }
 
 /** Switches off a target the service keeps itself, where there is one, holding its deliveries. */

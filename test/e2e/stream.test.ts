@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import { connect, type NatsConnection } from 'nats';
 import { startWorker, type Worker } from '../../src/webhooks/delivery';
+import { disable } from '../../src/webhooks/webhooks.repo';
 import { STREAM_TARGET_ID, openStream, syncStreamTarget, type EventStream } from '../../src/webhooks/stream';
 import { type TestApp, startTestApp } from '../support/harness';
 import { DEFAULT_PROGRAM, earn, enroll, ok, updateProgram } from './ledger-fixtures';
@@ -142,3 +143,35 @@ natsTest('a NATS connection lost for longer than a few reconnects is tried until
     await proxy.close();
   }
 }, 30_000);
+
+test("the stream's target switched off, or disabled after failing for the horizon, is switched on at the next start with NATS_URL, and the deliveries it held go", async () => {
+  const app = await startTestApp();
+  const target = () => app.database.db.selectFrom('webhooks').select(['active', 'disabled_reason']).where('id', '=', STREAM_TARGET_ID).executeTakeFirstOrThrow();
+  const due = async () => Number((await app.database.db.selectFrom('webhook_deliveries').select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('webhook_id', '=', STREAM_TARGET_ID).where('status', '=', 'PENDING').where('next_attempt_at', '<=', new Date()).executeTakeFirstOrThrow()).n);
+  const on = { ...settings, url: 'nats://127.0.0.1:4222' };
+  try {
+    await updateProgram(app, DEFAULT_PROGRAM);
+    await syncStreamTarget(app.database.db, on, new Date());
+    await enroll(app, 'held-1');
+    expect(await due()).toBe(1);
+
+    // Started once without NATS_URL: switched off, its delivery held.
+    await syncStreamTarget(app.database.db, { ...settings, url: null }, new Date());
+    expect(await target()).toEqual({ active: false, disabled_reason: null });
+    expect(await due()).toBe(0);
+    await syncStreamTarget(app.database.db, on, new Date());
+    expect(await target()).toEqual({ active: true, disabled_reason: null });
+    expect(await due()).toBe(1);
+
+    // Disabled after failing for the whole horizon.
+    expect(await disable(app.database.db, STREAM_TARGET_ID, 'disabled: no delivery succeeded for 24 h')).toBe(true);
+    await enroll(app, 'held-2');
+    expect(await due()).toBe(0);
+    await syncStreamTarget(app.database.db, on, new Date());
+    expect(await target()).toEqual({ active: true, disabled_reason: null });
+    expect(await due()).toBe(1);
+  } finally {
+    await app.close();
+  }
+});
