@@ -9,11 +9,14 @@
  * unmeasured then --duration s measured with the CPU meter. The profile's busy samples taken
  * during the measured run, charged to packages and divided by the requests completed, give each
  * package's time per request, so two operations' columns can be subtracted: what a write spends
- * that `{ now }` does not. --ref profiles another commit's build on the same database (a build
- * before and after a change); --keep keeps each operation's .cpuprofile in DIR (for Chrome's
- * DevTools, or scripts/lib/cpuprofile.ts summariseProfile). Samples are wall-clock, so the busy total also holds time the API
+ * that `{ now }` does not. Samples are wall-clock, so the busy total also holds time the API
  * thread was preempted while busy; beside it stands the process's CPU time per request from
  * /proc, and the difference is that wait.
+ *
+ * --ref profiles another commit's build on the same database, for a build before and after a
+ * change (a newer build than the database's migrates it forward, as it would at start);
+ * --keep keeps each operation's .cpuprofile in DIR, for Chrome's DevTools or
+ * scripts/lib/cpuprofile.ts summariseProfile.
  *
  * Runs on the database bench.ts uses (DATABASE_URL, default milepost_bench), created and seeded
  * when short of members; it does not reseed one that has enough, so run it on a freshly

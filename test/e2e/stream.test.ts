@@ -10,6 +10,7 @@ import { connect, type NatsConnection } from 'nats';
 import { startWorker, type Worker } from '../../src/webhooks/delivery';
 import { disable } from '../../src/webhooks/webhooks.repo';
 import { STREAM_TARGET_ID, openStream, syncStreamTarget, type EventStream } from '../../src/webhooks/stream';
+import { eventually } from '../support/eventually';
 import { type TestApp, startTestApp } from '../support/harness';
 import { DEFAULT_PROGRAM, earn, enroll, ok, updateProgram } from './ledger-fixtures';
 
@@ -95,10 +96,22 @@ natsTest('events reach the JetStream stream from the outbox, in order, once per 
   }
 }, 60_000);
 
-/** A TCP relay to the NATS server that the test can cut and put back, as a network or a NATS restart would. */
-async function relay(target: URL): Promise<{ url: string; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> }> {
+/**
+ * A TCP relay to the NATS server that the test can cut and put back, as a network or a NATS
+ * restart would. While cut it still accepts, and closes each connection at once: `refused`
+ * counts the client's tries to reconnect; `accepted` counts every connection.
+ */
+async function relay(target: URL) {
   const sockets = new Set<Socket>();
+  let open = true;
+  const counts = { accepted: 0, refused: 0 };
   const server = createServer((client) => {
+    counts.accepted += 1;
+    if (!open) {
+      counts.refused += 1;
+      client.destroy();
+      return;
+    }
     const upstream = netConnect(Number(target.port || 4222), target.hostname);
     for (const s of [client, upstream]) {
       sockets.add(s);
@@ -109,35 +122,48 @@ async function relay(target: URL): Promise<{ url: string; cut(): Promise<void>; 
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  const cut = async () => {
-    const closed = new Promise((resolve) => server.close(resolve));
-    for (const s of sockets) s.destroy();
-    await closed;
-  };
   return {
     url: `nats://127.0.0.1:${port}`,
-    cut,
-    restore: () => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve)),
-    close: async () => { if (server.listening) await cut(); },
+    counts,
+    cut() {
+      open = false;
+      for (const s of sockets) s.destroy();
+    },
+    restore() {
+      open = true;
+    },
+    close: () => new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    }),
   };
 }
 
-natsTest('a NATS connection lost for longer than a few reconnects is tried until it is back, and closing while NATS is away still ends', async () => {
+natsTest('a NATS connection lost for longer than a few reconnects is tried until it is back, and a close while NATS is away ends the tries', async () => {
   const proxy = await relay(new URL(natsUrl as string));
   const stream = (await openStream({ ...settings, url: proxy.url }, { reconnectWaitMs: 50 }))!;
   try {
     await stream.publish('test.before', randomUUID(), '{}', 2_000);
-    await proxy.cut();
+    proxy.cut();
     await expect(stream.publish('test.away', randomUUID(), '{}', 500)).rejects.toThrow();
-    // Ten reconnects (the client's default limit) at 50 ms apart are long over by now.
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
-    await proxy.restore();
+    // More tries than the client's default limit of ten.
+    await eventually('a dozen reconnects refused', () => proxy.counts.refused >= 12, 15_000);
+    proxy.restore();
     const back = randomUUID();
     await settles(() => stream.publish('test.back', back, JSON.stringify({ back }), 500));
     expect((await published()).filter((e) => (e as unknown as { back?: string }).back === back)).toHaveLength(1);
 
-    await proxy.cut();
+    proxy.cut();
+    const refused = proxy.counts.refused;
+    await eventually('a reconnect tried', () => proxy.counts.refused > refused, 5_000);
     await stream.close();
+    proxy.restore();
+    // A try already on its way when the stream closed may still arrive; none follows it.
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    await sleep(200);
+    const accepted = proxy.counts.accepted;
+    await sleep(600);
+    expect(proxy.counts.accepted).toBe(accepted);
   } finally {
     await stream.close();
     await proxy.close();

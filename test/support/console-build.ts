@@ -1,6 +1,7 @@
 /**
- * Part of jest's globalSetup (global-setup.ts): builds the admin console (console/ → dist/console) when it is missing or
- * older than any of its sources, so the browser and explorer tests see the code under test.
+ * Part of jest's globalSetup (global-setup.ts): builds the admin console (console/ →
+ * dist/console) when it is missing or older than any of its sources, so the browser and
+ * explorer tests see the code under test.
  * `npm run build` does the same for `npm start`; a fresh build takes a few seconds.
  */
 import { spawnSync } from 'node:child_process';
