@@ -41,6 +41,8 @@ const pgTypes = {
   }) as typeof types.getTypeParser,
 };
 const pgliteParsers = { [types.builtins.DATE]: asText };
+/** PGlite's extensions, loaded with every instance: pg_trgm for indexed substring search over members (migration 009), as on a server. */
+export const PGLITE_EXTENSIONS = { pg_trgm };
 
 export interface OpenOptions {
   poolSize?: number;
@@ -118,9 +120,8 @@ export async function openDatabase(target: DatabaseTarget, options: OpenOptions 
   } else {
     if (target.dataDir) mkdirSync(target.dataDir, { recursive: true });
     const release = target.dataDir ? claimDataDir(target.dataDir) : () => undefined;
-    // pg_trgm: indexed substring search over members (migration 009), as on a server.
     const start = target.dataDir ? { dataDir: target.dataDir } : options.template ? { loadDataDir: options.template } : {};
-    const pg = new PGlite({ ...start, parsers: pgliteParsers, extensions: { pg_trgm } });
+    const pg = new PGlite({ ...start, parsers: pgliteParsers, extensions: PGLITE_EXTENSIONS });
     await pg.waitReady.catch((error: unknown) => {
       release();
       throw error;

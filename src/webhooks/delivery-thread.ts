@@ -84,12 +84,10 @@ async function runThread(port: NonNullable<typeof parentPort>): Promise<void> {
     if (m.kind !== 'stop') return;
     void (async () => {
       // Each step is taken whatever became of the one before; the API hears 'stopped' in any case.
-      const steps: [string, () => Promise<void> | undefined][] = [
-        ['deliveries', () => deliveries.stop(m.graceMs)], ['stream', () => stream?.close()], ['database', () => database.close()],
-      ];
-      for (const [what, step] of steps) {
-        await Promise.resolve().then(step).catch((error: unknown) => logger.error({ err: error, what }, 'the webhook delivery thread did not stop cleanly'));
-      }
+      const failed = (what: string) => (error: unknown) => logger.error({ err: error, what }, 'the webhook delivery thread did not stop cleanly');
+      await deliveries.stop(m.graceMs).catch(failed('deliveries'));
+      await stream?.close().catch(failed('stream'));
+      await database.close().catch(failed('database'));
       port.postMessage({ kind: 'stopped' } satisfies Message);
     })();
   });

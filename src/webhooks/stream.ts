@@ -93,14 +93,14 @@ export async function connectStream(settings: StreamSettings, logger: Logger): P
  */
 export async function syncStreamTarget(db: Db, settings: StreamSettings, at: Date): Promise<void> {
   if (settings.url === null) {
-    await repo.switchOffTarget(db, STREAM_TARGET_ID, at);
+    await repo.switchTarget(db, STREAM_TARGET_ID, false, at);
     return;
   }
   await repo.upsertTarget(db, {
     id: STREAM_TARGET_ID, url: `nats://${settings.stream}/${settings.subjectPrefix}`, events: ['*'],
     description: 'NATS JetStream stream (NATS_URL)', at,
   });
-  await repo.switchOnTarget(db, STREAM_TARGET_ID, at);
+  await repo.switchTarget(db, STREAM_TARGET_ID, true, at);
 }
 
 /** Whether a claimed delivery goes to the stream rather than to a webhook. */

@@ -18,7 +18,7 @@ export async function insertWebhook(db: Db, row: Omit<WebhookRow, 'disabled_reas
 
 /**
  * Creates a delivery target the service keeps itself (the event stream), on, or updates its
- * address; whether an existing one is on is left to switchOnTarget and switchOffTarget.
+ * address; whether an existing one is on is left to switchTarget.
  */
 export async function upsertTarget(db: Db, t: { id: string; url: string; events: string[]; description: string; at: Date }): Promise<void> {
   await db.insertInto('webhooks')
@@ -27,16 +27,13 @@ export async function upsertTarget(db: Db, t: { id: string; url: string; events:
     .execute();
 }
 
-/** Switches on a target the service keeps itself that is off (switched off, or disabled after failing), releasing its held deliveries. */
-export async function switchOnTarget(db: Db, id: string, at: Date): Promise<void> {
-  const off = await db.selectFrom('webhooks').select('id').where('id', '=', id).where('active', '=', false).executeTakeFirst();
-  if (off) await setActive(db, id, true, at);
-}
-
-/** Switches off a target the service keeps itself, where there is one, holding its deliveries. */
-export async function switchOffTarget(db: Db, id: string, at: Date): Promise<void> {
-  const on = await db.selectFrom('webhooks').select('id').where('id', '=', id).where('active', '=', true).executeTakeFirst();
-  if (on) await setActive(db, id, false, at);
+/**
+ * Switches a target the service keeps itself on or off where it is not already: off holds its
+ * pending deliveries; on releases them and clears why it was disabled (setActive).
+ */
+export async function switchTarget(db: Db, id: string, active: boolean, at: Date): Promise<void> {
+  const other = await db.selectFrom('webhooks').select('id').where('id', '=', id).where('active', '=', !active).executeTakeFirst();
+  if (other) await setActive(db, id, active, at);
 }
 
 export async function listWebhooks(db: Db): Promise<WebhookRow[]> {

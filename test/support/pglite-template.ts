@@ -10,8 +10,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { Kysely, PostgresDialect } from 'kysely';
+import { PGLITE_EXTENSIONS } from '../../src/db/database';
 import type { DB } from '../../src/db/schema';
 import { PGlitePool } from '../../src/db/pglite-pool';
 import { migrate } from '../../src/db/migrate';
@@ -35,8 +35,8 @@ export async function makeTemplate(): Promise<void> {
   const path = templatePath();
   if (existsSync(path)) return;
   mkdirSync(CACHE, { recursive: true });
-  // With the extensions openDatabase loads, so the dump's pg_trgm objects load with it.
-  const pg = new PGlite({ extensions: { pg_trgm } });
+  // With the extensions openDatabase loads, so the dump's extension objects load with them.
+  const pg = new PGlite({ extensions: PGLITE_EXTENSIONS });
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PGlitePool(pg) }) });
   try {
     await migrate(db);
