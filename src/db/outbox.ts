@@ -21,16 +21,17 @@ export interface OutboxEvent {
  * for a statement being assembled with `p`. Deliveries are due at once, on the database's clock.
  */
 export function outboxCtes(p: Params, events: readonly OutboxEvent[], prefix = 'o'): string[] {
-  const values = events.map((e) => `(${p.add(e.id)}::uuid, ${p.add(e.type)}, ${p.add(e.memberId)}::uuid, ${p.add(JSON.stringify(e.data))}::jsonb, ${p.add(e.createdAt)}::timestamptz)`);
+  // The data goes as text, read as JSON only for the events a webhook takes (outboxOf).
+  const values = events.map((e) => `(${p.add(e.id)}::uuid, ${p.add(e.type)}, ${p.add(e.memberId)}::uuid, ${p.add(JSON.stringify(e.data))}::text, ${p.add(e.createdAt)}::timestamptz)`);
   return outboxOf(`values ${values.join(', ')}`, prefix);
 }
 
 /**
  * As outboxCtes, for events a query makes: `source` yields (id, type, member_id, data,
- * created_at) rows, and may name CTEs written before these.
+ * created_at) rows, `data` as jsonb or as its text, and may name CTEs written before these.
  */
 export function outboxOf(source: string, prefix = 'o'): string[] {
-  const subscribed = `select v.* from (${source}) as v (id, type, member_id, data, created_at)
+  const subscribed = `select v.id, v.type, v.member_id, v.data::jsonb, v.created_at from (${source}) as v (id, type, member_id, data, created_at)
     where exists (select 1 from webhooks s where s.active and (v.type = any(s.events) or '*' = any(s.events)))`;
   return [
     `${prefix}e as (insert into outbox_events (id, type, member_id, data, created_at) ${subscribed} returning id, seq, type, member_id)`,
