@@ -1,6 +1,7 @@
 import { CompiledQuery, sql } from 'kysely';
 import type { Db } from '../db/database';
 import { isoUtc, outboxOf } from '../db/outbox';
+import { newestFirst } from '../db/pages';
 import { Params, ident } from '../db/sql-text';
 import { inTransaction } from '../db/transaction';
 import { ShapedStatement } from '../db/shaped';
@@ -81,11 +82,7 @@ export async function list(db: Db, filter: ListFilter, limit: number, after?: { 
       eb.or([eb('external_id', 'ilike', pattern), eb('email', 'ilike', pattern), eb('name', 'ilike', pattern)]),
     );
   }
-  const page = after
-    ? matching.where((eb) =>
-      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]))
-    : matching;
-  const rows = await page.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+  const rows = await newestFirst(matching, limit, after && [after.createdAt, after.id]);
   const total = async () => (await matching.clearSelect().select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow()).n;
   return { rows, total };
 }

@@ -1,6 +1,7 @@
 /** The SQL of the rewards catalogue and its vouchers. */
 import type { Insertable, Selectable } from 'kysely';
 import type { Db } from '../db/database';
+import { newestFirst } from '../db/pages';
 import type { RedemptionStatus, RedemptionTable, RewardTable } from '../db/schema';
 import type { CountedPage } from '../graphql/pagination';
 import type { RowWrite } from '../ledger/unit-of-work';
@@ -107,14 +108,7 @@ export function listRedemptions(
     ]));
   }
   return {
-    page: () => {
-      let page = query.selectAll();
-      if (after) {
-        const [at, id] = after;
-        page = page.where((eb) => eb.or([eb('created_at', '<', at), eb.and([eb('created_at', '=', at), eb('id', '<', id)])]));
-      }
-      return page.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
-    },
+    page: () => newestFirst(query.selectAll(), limit, after),
     count: async () => Number((await query.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n),
   };
 }

@@ -3,6 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { CompiledQuery, sql, type Selectable } from 'kysely';
 import type { Db } from '../db/database';
 import { isoUtc, outboxOf } from '../db/outbox';
+import { newestFirst } from '../db/pages';
 import { PLANNED_EACH_TIME } from '../db/prepared-pool';
 import type { DeliveryStatus, WebhookAttemptTable, WebhookDeliveryTable, WebhookTable } from '../db/schema';
 import type { CountedPage } from '../graphql/pagination';
@@ -82,14 +83,7 @@ export function deliveries(db: Db, webhookId: string, status: DeliveryStatus | n
   let query = db.selectFrom('webhook_deliveries').where('webhook_id', '=', webhookId);
   if (status) query = query.where('status', '=', status);
   return {
-    page: () => {
-      let page = query.selectAll();
-      if (after) {
-        const [at, id] = after;
-        page = page.where((eb) => eb.or([eb('created_at', '<', at), eb.and([eb('created_at', '=', at), eb('id', '<', id)])]));
-      }
-      return page.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
-    },
+    page: () => newestFirst(query.selectAll(), limit, after),
     count: async () => Number((await query.select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n),
   };
 }

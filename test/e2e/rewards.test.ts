@@ -196,6 +196,29 @@ describe('redeeming a reward', () => {
     await expectLedgerTrue(t, [member]);
   });
 
+  test('a member\'s vouchers page newest first, those of one instant by id, each once across pages', async () => {
+    const reward = await createReward({ pointsCost: 10 });
+    const member = await memberWith(500);
+    const made: { id: string; at: string }[] = [];
+    for (const at of ['12:00:01', '12:00:02', '12:00:02', '12:00:03', '12:00:04']) {
+      await setClock(t, `2026-03-01T${at}Z`);
+      made.push({ id: ok(await redeem(member, reward.id)).redeemReward.id, at });
+    }
+    const newestFirst = [...made].sort((a, b) => b.at.localeCompare(a.at) || (a.id < b.id ? 1 : -1)).map((m) => m.id);
+    const walked: string[] = [];
+    let after: string | null = null;
+    let pages = 0;
+    do {
+      const page: any = ok(await t.gql(REDEMPTIONS, { memberId: member, first: 2, after })).redemptions;
+      expect(page.totalCount).toBe(5);
+      walked.push(...page.edges.map((e: any) => e.node.id));
+      pages += 1;
+      after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
+    } while (after && pages < 10);
+    expect(pages).toBe(3);
+    expect(walked).toEqual(newestFirst);
+  });
+
   test('a retry with the same key answers the same voucher once; the key with another reward is IDEMPOTENCY_CONFLICT', async () => {
     const reward = await createReward({ pointsCost: 100, stock: 10 });
     const other = await createReward({ pointsCost: 100 });

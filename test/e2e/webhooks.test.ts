@@ -133,6 +133,28 @@ test('a registered webhook gets each event once, signed with its secret over the
   expect(receiver.ofMember(member)).toHaveLength(2);
 });
 
+test('deliveries page newest first by cursor: every delivery once, in the order of one long page', async () => {
+  const hook = await subscribe(['points.earned']);
+  const member = await enroll(t, 'wh-pages');
+  for (let i = 0; i < 5; i++) await earn(t, member, 10 + i);
+  const whole = await deliveriesOf(hook.id);
+  expect(whole).toHaveLength(5);
+  const PAGE = `query($id: ID!, $first: Int, $after: String) { webhookDeliveries(webhookId: $id, first: $first, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id } } } }`;
+  const walked: string[] = [];
+  let after: string | null = null;
+  let pages = 0;
+  do {
+    const page: any = ok(await t.gql(PAGE, { id: hook.id, first: 2, after })).webhookDeliveries;
+    expect(page.totalCount).toBe(5);
+    walked.push(...page.edges.map((e: any) => e.node.id));
+    pages += 1;
+    after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
+  } while (after && pages < 10);
+  expect(pages).toBe(3);
+  expect(walked).toEqual(whole.map((d) => d.id));
+});
+
 test('a receiver failing twice then answering: three attempts logged, one success; a replay sends the same event id', async () => {
   const hook = await subscribe(['points.earned']);
   receiver.answer = (_e, seen) => (seen < 2 ? 503 : 200);
