@@ -6,7 +6,7 @@
  * connection, from the same environment as the API. For PostgreSQL only: an embedded PGlite is
  * one connection in the API's thread, and its workers run there (main.ts).
  */
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { Worker, isMainThread, parentPort, workerData, type WorkerOptions } from 'node:worker_threads';
 import pino, { type Logger } from 'pino';
 import { loadConfig } from '../config';
 import { connectionLost, openDatabase } from '../db/database';
@@ -25,8 +25,15 @@ export interface DeliveryThread {
   stop(graceMs?: number): Promise<void>;
 }
 
+export interface DeliveryThreadOptions {
+  /** Creates each thread, the first and every restart (a test keeps a handle on them). */
+  spawn?: (file: string, options: WorkerOptions) => Worker;
+}
+
 /** Starts the delivery workers in a thread, started again should it stop unasked; resolves once it is delivering. */
-export async function startDeliveryThread(logger: Logger): Promise<DeliveryThread> {
+export async function startDeliveryThread(
+  logger: Logger, { spawn: create = (file, options) => new Worker(file, options) }: DeliveryThreadOptions = {},
+): Promise<DeliveryThread> {
   let stopping = false;
   /** The running thread, or the one starting (a start after an unasked stop included). */
   let current: Promise<Worker>;
@@ -34,7 +41,7 @@ export async function startDeliveryThread(logger: Logger): Promise<DeliveryThrea
   const spawn = () => new Promise<Worker>((resolve, reject) => {
     // Run from the TypeScript source (ts-node, in development), the thread needs ts-node too.
     const execArgv = __filename.endsWith('.ts') ? ['--require', 'ts-node/register/transpile-only'] : [];
-    const worker = new Worker(__filename, { workerData: { role: 'deliveries' }, execArgv });
+    const worker = create(__filename, { workerData: { role: 'deliveries' }, execArgv });
     let ready = false;
     worker.on('message', (m: Message) => { if (m.kind === 'ready') { ready = true; resolve(worker); } });
     worker.on('error', (error) => {
