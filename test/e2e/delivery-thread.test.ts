@@ -31,9 +31,9 @@ serverTest('a delivery thread that stops unasked is started again and delivers w
   let thread: DeliveryThread | null = null;
   try {
     // The thread reads its settings from its environment, as in production: this test's schema.
-    const { rows: [{ schema }] } = await sql<{ schema: string }>`select current_schema() as schema`.execute(t.database.db);
+    const schema = (await sql<{ schema: string }>`select current_schema() as schema`.execute(t.database.db)).rows[0]?.schema;
     const url = new URL(process.env.TEST_DATABASE_URL as string);
-    url.searchParams.set('options', `-c search_path=${schema}`);
+    url.searchParams.set('options', `-c search_path=${schema as string}`);
     const env = { ...process.env, DATABASE_URL: url.toString(), WEBHOOK_POLL_MS: '20', NATS_URL: '' };
     ok(await t.gql(CREATE, { input: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`, events: ['points.earned'] } }));
     thread = await startDeliveryThread(logger, { spawn: (file, options) => { const w = new Worker(file, { ...options, env }); threads.push(w); return w; } });
