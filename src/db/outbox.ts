@@ -36,10 +36,17 @@ export function outboxOf(source: string, prefix = 'o'): string[] {
   return [
     `${prefix}e as (insert into outbox_events (id, type, member_id, data, created_at) ${subscribed} returning id, seq, type, member_id)`,
     `${prefix}d as (insert into webhook_deliveries (id, webhook_id, event_id, event_seq, event_type, member_id, status, next_attempt_at, created_at)
-      select gen_random_uuid(), w.id, ${prefix}e.id, ${prefix}e.seq, ${prefix}e.type, ${prefix}e.member_id, 'PENDING', clock_timestamp(), clock_timestamp()
+      select gen_random_uuid(), w.id, ${prefix}e.id, ${prefix}e.seq, ${prefix}e.type, ${prefix}e.member_id, 'PENDING', clock_timestamp(), ${DELIVERY_CREATED}
       from ${prefix}e join webhooks w on w.active and (${prefix}e.type = any(w.events) or '*' = any(w.events)))`,
   ];
 }
+
+/**
+ * When a delivery was queued, on the database's clock to the millisecond: a page's cursor holds
+ * the instant as the API gives it (db/pages.ts), and a finer one would pass over the deliveries
+ * queued in the same millisecond as a page's last.
+ */
+export const DELIVERY_CREATED = `date_trunc('milliseconds', clock_timestamp())`;
 
 /** A timestamp expression for an event's data, as JSON dates are everywhere else: ISO 8601 in UTC with milliseconds, whatever the session's time zone. */
 export function isoUtc(expression: string): string {

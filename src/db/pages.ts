@@ -5,9 +5,9 @@ import type { DB } from './schema';
 type Dated = { [T in keyof DB]: DB[T] extends { created_at: unknown; id: unknown } ? T : never }[keyof DB];
 
 /**
- * A page of `query`'s rows newest first, by creation instant then id (both descending), after
- * the row `after` names (its created_at and id, from a cursor): `limit` + 1 rows, the last telling
- * whether more follow.
+ * A page of `query`'s rows (of one table, whose created_at and id it names unqualified) newest
+ * first, by creation instant then id, after the row `after` names (its created_at and id, from a
+ * cursor): `limit` + 1 rows, the last telling whether more follow.
  */
 export function newestFirst<T extends Dated, O>(
   query: SelectQueryBuilder<DB, T, O>, limit: number, after?: readonly [Date, string],

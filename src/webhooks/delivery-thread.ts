@@ -27,21 +27,22 @@ export interface DeliveryThread {
 
 export interface DeliveryThreadOptions {
   /** Creates each thread, the first and every restart (a test keeps a handle on them). */
-  spawn?: (file: string, options: WorkerOptions) => Worker;
+  createWorker?: (file: string, options: WorkerOptions) => Worker;
 }
 
 /** Starts the delivery workers in a thread, started again should it stop unasked; resolves once it is delivering. */
 export async function startDeliveryThread(
-  logger: Logger, { spawn: create = (file, options) => new Worker(file, options) }: DeliveryThreadOptions = {},
+  logger: Logger, { createWorker = (file, options) => new Worker(file, options) }: DeliveryThreadOptions = {},
 ): Promise<DeliveryThread> {
   let stopping = false;
   /** The running thread, or the one starting (a start after an unasked stop included). */
   let current: Promise<Worker>;
   let restart: NodeJS.Timeout | null = null;
-  const spawn = () => new Promise<Worker>((resolve, reject) => {
+  /** `first`: the start startDeliveryThread answers for; a failure then is its caller's, and nothing starts again. */
+  const spawn = (first: boolean) => new Promise<Worker>((resolve, reject) => {
     // Run from the TypeScript source (ts-node, in development), the thread needs ts-node too.
     const execArgv = __filename.endsWith('.ts') ? ['--require', 'ts-node/register/transpile-only'] : [];
-    const worker = create(__filename, { workerData: { role: 'deliveries' }, execArgv });
+    const worker = createWorker(__filename, { workerData: { role: 'deliveries' }, execArgv });
     let ready = false;
     worker.on('message', (m: Message) => { if (m.kind === 'ready') { ready = true; resolve(worker); } });
     worker.on('error', (error) => {
@@ -50,17 +51,17 @@ export async function startDeliveryThread(
     });
     worker.on('exit', (code) => {
       if (!ready) reject(new Error(`webhook delivery thread stopped before it was ready (code ${code})`));
-      if (stopping) return;
+      if (stopping || (first && !ready)) return;
       logger.error({ code }, `webhook delivery thread stopped; starting it again in ${RESTART_MS} ms`);
       restart = setTimeout(() => {
         restart = null;
         if (stopping) return;
-        current = spawn();
+        current = spawn(false);
         current.catch((error: unknown) => logger.error({ err: error }, 'webhook delivery thread could not start'));
       }, RESTART_MS);
     });
   });
-  current = spawn();
+  current = spawn(true);
   await current;
   return {
     async stop(graceMs = 5_000) {

@@ -2,7 +2,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { CompiledQuery, sql, type Selectable } from 'kysely';
 import type { Db } from '../db/database';
-import { isoUtc, outboxOf } from '../db/outbox';
+import { DELIVERY_CREATED, isoUtc, outboxOf } from '../db/outbox';
 import { newestFirst } from '../db/pages';
 import { PLANNED_EACH_TIME } from '../db/prepared-pool';
 import type { DeliveryStatus, WebhookAttemptTable, WebhookDeliveryTable, WebhookTable } from '../db/schema';
@@ -203,7 +203,7 @@ export async function replay(db: Db, delivery: DeliveryRow): Promise<DeliveryRow
     id: randomUUID(), webhook_id: delivery.webhook_id, event_id: delivery.event_id, event_seq: delivery.event_seq,
     event_type: delivery.event_type, member_id: delivery.member_id, status: 'PENDING',
     next_attempt_at: sql<Date>`(select case when w.active then clock_timestamp() else ${HELD} end from webhooks w where w.id = ${delivery.webhook_id})`,
-    created_at: sql<Date>`clock_timestamp()`,
+    created_at: sql<Date>`${sql.raw(DELIVERY_CREATED)}`,
   }).returningAll().executeTakeFirstOrThrow();
 }
 

@@ -196,11 +196,11 @@ describe('redeeming a reward', () => {
     await expectLedgerTrue(t, [member]);
   });
 
-  test('a member\'s vouchers page newest first, those of one instant by id, each once across pages', async () => {
+  test('a member\'s vouchers page newest first, those of one instant by id across a page\'s end, each once', async () => {
     const reward = await createReward({ pointsCost: 10 });
     const member = await memberWith(500);
     const made: { id: string; at: string }[] = [];
-    for (const at of ['12:00:01', '12:00:02', '12:00:02', '12:00:03', '12:00:04']) {
+    for (const at of ['12:00:01', '12:00:02', '12:00:03', '12:00:03', '12:00:04']) {
       await setClock(t, `2026-03-01T${at}Z`);
       made.push({ id: ok(await redeem(member, reward.id)).redeemReward.id, at });
     }

@@ -27,6 +27,8 @@ const SET_ACTIVE = `mutation($id: ID!, $active: Boolean!) { setWebhookActive(id:
 const DELIVERIES = `query($id: ID!, $first: Int) { webhookDeliveries(webhookId: $id, first: $first) { totalCount edges { node {
   id eventId eventType memberId status attempts lastStatusCode lastError deliveredAt log { attempt statusCode error } } } } }`;
 const REPLAY = `mutation($id: ID!) { replayWebhookDelivery(id: $id) { id eventId status attempts } }`;
+const DELIVERY_PAGE = `query($id: ID!, $first: Int, $after: String) { webhookDeliveries(webhookId: $id, first: $first, after: $after) {
+  totalCount pageInfo { hasNextPage endCursor } edges { node { id createdAt } } } }`;
 const WEBHOOKS = `{ webhooks { id active disabledReason } }`;
 
 /** What a receiver got: the raw body, its headers, and the parsed event. */
@@ -133,26 +135,32 @@ test('a registered webhook gets each event once, signed with its secret over the
   expect(receiver.ofMember(member)).toHaveLength(2);
 });
 
-test('deliveries page newest first by cursor: every delivery once, in the order of one long page', async () => {
-  const hook = await subscribe(['points.earned']);
+test('deliveries page newest first, each once, those one statement queued in the same millisecond included', async () => {
+  const hook = await subscribe(['*']);
   const member = await enroll(t, 'wh-pages');
-  for (let i = 0; i < 5; i++) await earn(t, member, 10 + i);
-  const whole = await deliveriesOf(hook.id);
-  expect(whole).toHaveLength(5);
-  const PAGE = `query($id: ID!, $first: Int, $after: String) { webhookDeliveries(webhookId: $id, first: $first, after: $after) {
-    totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id } } } }`;
-  const walked: string[] = [];
+  await earn(t, member, 500);
+  const reward = ok(await t.gql(`mutation($input: RewardInput!) { createReward(input: $input) { id } }`,
+    { input: { code: `WH-PAGE-${randomUUID().slice(0, 8)}`, name: 'Mug', pointsCost: 10, type: 'FREE_PRODUCT' } })).createReward;
+  // Each redemption queues two deliveries in one statement (reward.redeemed and points.redeemed).
+  for (let i = 0; i < 3; i++) {
+    ok(await t.gql(`mutation($input: RedeemRewardInput!) { redeemReward(input: $input) { id } }`,
+      { input: { memberId: member, rewardId: reward.id, idempotencyKey: randomUUID() } }));
+  }
+  const whole: { id: string; createdAt: string }[] = ok(await t.gql(DELIVERY_PAGE, { id: hook.id, first: 100 })).webhookDeliveries.edges.map((e: any) => e.node);
+  expect(whole).toHaveLength(8);
+  const walked: typeof whole = [];
   let after: string | null = null;
   let pages = 0;
   do {
-    const page: any = ok(await t.gql(PAGE, { id: hook.id, first: 2, after })).webhookDeliveries;
-    expect(page.totalCount).toBe(5);
-    walked.push(...page.edges.map((e: any) => e.node.id));
+    const page: any = ok(await t.gql(DELIVERY_PAGE, { id: hook.id, first: 1, after })).webhookDeliveries;
+    expect(page.totalCount).toBe(8);
+    walked.push(...page.edges.map((e: any) => e.node));
     pages += 1;
     after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
-  } while (after && pages < 10);
-  expect(pages).toBe(3);
-  expect(walked).toEqual(whole.map((d) => d.id));
+  } while (after && pages < 20);
+  expect(walked.map((d) => d.id)).toEqual(whole.map((d) => d.id));
+  const instants = walked.map((d) => d.createdAt);
+  expect(instants).toEqual([...instants].sort().reverse());
 });
 
 test('a receiver failing twice then answering: three attempts logged, one success; a replay sends the same event id', async () => {
