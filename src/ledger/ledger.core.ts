@@ -112,8 +112,12 @@ export interface DebitOptions {
 export async function debit(work: UnitOfWork, member: MemberRow, posting: Posting, options: DebitOptions): Promise<TransactionRow> {
   const now = work.now;
   const preferred = options.preferLots ?? [];
-  const lots = (await work.lots(member.id)).filter((l) => !preferred.some((p) => p.id === l.id));
-  const spendable = lots.reduce((sum, lot) => sum + lot.remaining, 0);
+  // Plain, the debit needs only the lots it would draw on first; with lots preferred or a debt
+  // held back from the last to expire (trimForDebt), it needs every one.
+  const plain = preferred.length === 0 && member.debt === 0;
+  const { lots: known, total } = await work.lotsCovering(member.id, plain ? posting.points : Number.POSITIVE_INFINITY);
+  const lots = known.filter((l) => !preferred.some((p) => p.id === l.id));
+  const spendable = lots.length === known.length ? total : lots.reduce((sum, lot) => sum + lot.remaining, 0);
   const fromPreferred = allocate(preferred, posting.points);
   const needed = fromPreferred.shortfall;
   const available = spendable - member.debt;

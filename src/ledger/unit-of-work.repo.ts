@@ -49,7 +49,7 @@ export interface MemberReadOptions {
   lock: boolean;
   /** The instant the due-lot flag and the spendable lots are read at. */
   at: Date;
-  /** Also read the lots spendable at `at`. */
+  /** Also read the lots spendable at `at`: the first LOTS_READ in consumption order, and what all of them hold. */
   lots: boolean;
   /** A yes/no question answered in the same statement ("is this request already done?"). */
   probe?: SqlText | undefined;
@@ -66,7 +66,7 @@ export interface MemberRead {
   version: string | null;
   hasDueLots: boolean;
   probed: boolean;
-  openLots: { id: string; remaining: number; expires_at: string | null; earned_at: string }[] | null;
+  openLots: LotsRead | null;
   extras: unknown[];
   /**
    * Whether a locked row is the version the statement's snapshot saw. Under READ COMMITTED a
@@ -77,6 +77,18 @@ export interface MemberRead {
   unchanged: boolean;
   /** The count's row, for its verdict. */
   counted: Record<string, unknown> | null;
+}
+
+/** How many of a member's spendable lots the member read takes: a debit rarely draws on more. */
+export const LOTS_READ = 16;
+
+/** A member's spendable lots as the member read takes them. */
+export interface LotsRead {
+  /** The first LOTS_READ lots in consumption order (ledger.rules consumptionOrder), or all when fewer. */
+  lots: { id: string; remaining: number; expires_at: string | null; earned_at: string }[];
+  /** How many lots are spendable, and the points they hold, all of them. */
+  count: number;
+  total: number;
 }
 
 /**
@@ -91,10 +103,15 @@ export async function readMember(db: Db, id: string, o: MemberReadOptions): Prom
     'm.xmin::text as row_version',
     `exists (select 1 from point_lots l where l.member_id = m.id and l.remaining > 0 and l.expires_at <= ${at}) as has_due_lots`,
     `${o.probe ? p.splice(o.probe) : 'false'} as probed`,
+    // The order is consumptionOrder's: soonest expiry first (never last), then oldest, then id.
     o.lots
-      ? `(select json_agg(json_build_object('id', l.id, 'remaining', l.remaining, 'expires_at', l.expires_at, 'earned_at', l.earned_at))
-          from point_lots l where l.member_id = m.id and l.remaining > 0 and l.available_at <= ${at}
-            and (l.expires_at is null or l.expires_at > ${at})) as open_lots`
+      ? `(select json_build_object('count', coalesce(max(h.n), 0), 'total', coalesce(max(h.total), 0),
+            'lots', coalesce(json_agg(json_build_object('id', h.id, 'remaining', h.remaining, 'expires_at', h.expires_at, 'earned_at', h.earned_at)
+              order by h.expires_at nulls last, h.earned_at, h.id), '[]'))
+          from (select l.id, l.remaining, l.expires_at, l.earned_at, count(*) over () as n, sum(l.remaining) over () as total
+            from point_lots l where l.member_id = m.id and l.remaining > 0 and l.available_at <= ${at}
+              and (l.expires_at is null or l.expires_at > ${at})
+            order by l.expires_at nulls last, l.earned_at, l.id limit ${LOTS_READ}) h) as open_lots`
       : 'null as open_lots',
     o.lock ? 'm.xmin::text = (select s.xmin::text from members s where s.id = m.id) as unchanged' : 'true as unchanged',
     ...o.extras.map((extra, i) => `${p.splice(extra)} as x${i}`),
@@ -111,7 +128,7 @@ export async function readMember(db: Db, id: string, o: MemberReadOptions): Prom
   return {
     member: found, version: row_version ?? null, hasDueLots: has_due_lots === true, probed: probed === true,
     // Asked for and none open is an empty list, not "not read".
-    openLots: o.lots ? ((open_lots as MemberRead['openLots']) ?? []) : null, extras, unchanged: unchanged === true, counted: (counted as Record<string, unknown>) ?? null,
+    openLots: o.lots ? ((open_lots as LotsRead | null) ?? { lots: [], count: 0, total: 0 }) : null, extras, unchanged: unchanged === true, counted: (counted as Record<string, unknown>) ?? null,
   };
 }
 

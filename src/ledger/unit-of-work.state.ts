@@ -68,7 +68,11 @@ export class UnitOfWork {
   /** Points expired by settleExpiry in this unit, by member. */
   readonly settled = new Map<string, number>();
   private readonly versions = new Map<string, string>();
-  private readonly lotsRead = new Map<string, { at: number; lots: OpenLot[] }>();
+  /**
+   * Spendable lots known, by member: every one, or, as the member read takes them, the first in
+   * consumption order, with the points held by those not read (`beyond`).
+   */
+  private readonly lotsRead = new Map<string, { at: number; lots: OpenLot[]; beyond: number }>();
   private readonly nothingDue = new Set<string>();
   private readonly extras = new Map<string, Map<string, unknown>>();
   private readonly activity = new Map<string, Activity[]>();
@@ -121,13 +125,30 @@ export class UnitOfWork {
   /** The member's lots spendable at the unit's instant, as this unit has left them (soonest-expiring first is the caller's to sort). */
   async lots(memberId: string): Promise<OpenLot[]> {
     const read = this.lotsRead.get(memberId);
-    if (read && read.at === this.now.getTime()) return read.lots.filter((lot) => lot.remaining > 0);
+    if (read && read.at === this.now.getTime() && read.beyond === 0) return read.lots.filter((lot) => lot.remaining > 0);
     const rows = await repo.spendableLots(this.db, memberId, this.now);
     const lots = rows.map((r) => ({ id: r.id, remaining: r.remaining - (this.plan.draws.get(r.id)?.points ?? 0), expiresAt: r.expires_at, earnedAt: r.earned_at }));
     // Lots this unit planned and has not written are spendable too, where they are due.
     for (const lot of this.newLots.values()) if (lot.member_id === memberId && this.spendableNow(lot)) lots.push(openLotOf(lot));
-    this.lotsRead.set(memberId, { at: this.now.getTime(), lots });
+    this.lotsRead.set(memberId, { at: this.now.getTime(), lots, beyond: 0 });
     return lots.filter((lot) => lot.remaining > 0);
+  }
+
+  /**
+   * What a draw of `points` needs of the member's spendable lots: the points they hold in all,
+   * and lots that begin the consumption order and hold at least `points` (every lot where they
+   * hold less; every lot for Infinity), as this unit has left them. Drawing `points` from these
+   * takes what drawing from every lot would.
+   */
+  async lotsCovering(memberId: string, points: number): Promise<{ lots: OpenLot[]; total: number }> {
+    const read = this.lotsRead.get(memberId);
+    if (read && read.at === this.now.getTime() && read.beyond > 0) {
+      const lots = read.lots.filter((lot) => lot.remaining > 0);
+      const held = lots.reduce((sum, lot) => sum + lot.remaining, 0);
+      if (held >= points) return { lots, total: held + read.beyond };
+    }
+    const lots = await this.lots(memberId);
+    return { lots, total: lots.reduce((sum, lot) => sum + lot.remaining, 0) };
   }
 
   /** A domain's read taken with the member (ExtraRead), by its key; undefined when not read or no longer current. */
@@ -226,7 +247,10 @@ export class UnitOfWork {
     this.plan.lots.push(lot);
     this.newLots.set(lot.id, lot);
     const read = this.lotsRead.get(lot.member_id);
-    if (read && this.spendableNow(lot)) read.lots.push(openLotOf(lot));
+    if (!read || !this.spendableNow(lot)) return;
+    // Beside the first lots only, a new one may belong after some not read: they are read in full when needed.
+    if (read.beyond > 0) this.lotsRead.delete(lot.member_id);
+    else read.lots.push(openLotOf(lot));
   }
 
   private spendableNow(lot: Insertable<PointLotTable>): boolean {
@@ -301,10 +325,9 @@ export class UnitOfWork {
     if (!read.unchanged) return;
     if (!read.hasDueLots) this.nothingDue.add(member.id);
     if (read.openLots) {
-      this.lotsRead.set(member.id, {
-        at: readAt.getTime(),
-        lots: read.openLots.map((l) => ({ id: l.id, remaining: l.remaining, expiresAt: l.expires_at === null ? null : new Date(l.expires_at), earnedAt: new Date(l.earned_at) })),
-      });
+      const lots = read.openLots.lots.map((l) => ({ id: l.id, remaining: l.remaining, expiresAt: l.expires_at === null ? null : new Date(l.expires_at), earnedAt: new Date(l.earned_at) }));
+      const beyond = read.openLots.total - lots.reduce((sum, lot) => sum + lot.remaining, 0);
+      this.lotsRead.set(member.id, { at: readAt.getTime(), lots, beyond });
     }
     const reads = this.extraReads(readAt);
     this.extras.set(member.id, new Map(reads.map((r, i) => [r.key, read.extras[i]])));
