@@ -103,7 +103,8 @@ export async function readMember(db: Db, id: string, o: MemberReadOptions): Prom
     'm.xmin::text as row_version',
     `exists (select 1 from point_lots l where l.member_id = m.id and l.remaining > 0 and l.expires_at <= ${at}) as has_due_lots`,
     `${o.probe ? p.splice(o.probe) : 'false'} as probed`,
-    // The order is consumptionOrder's: soonest expiry first (never last), then oldest, then id.
+    // The order is consumptionOrder's: soonest expiry first (never last), then oldest, then id
+    // (uuids compare byte by byte, as their lower-case text does; instants are whole milliseconds).
     o.lots
       ? `(select json_build_object('count', coalesce(max(h.n), 0), 'total', coalesce(max(h.total), 0),
             'lots', coalesce(json_agg(json_build_object('id', h.id, 'remaining', h.remaining, 'expires_at', h.expires_at, 'earned_at', h.earned_at)

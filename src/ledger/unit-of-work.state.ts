@@ -326,7 +326,7 @@ export class UnitOfWork {
     if (!read.hasDueLots) this.nothingDue.add(member.id);
     if (read.openLots) {
       const lots = read.openLots.lots.map((l) => ({ id: l.id, remaining: l.remaining, expiresAt: l.expires_at === null ? null : new Date(l.expires_at), earnedAt: new Date(l.earned_at) }));
-      const beyond = read.openLots.total - lots.reduce((sum, lot) => sum + lot.remaining, 0);
+      const beyond = read.openLots.count > lots.length ? read.openLots.total - lots.reduce((sum, lot) => sum + lot.remaining, 0) : 0;
       this.lotsRead.set(member.id, { at: readAt.getTime(), lots, beyond });
     }
     const reads = this.extraReads(readAt);

@@ -3,7 +3,7 @@
  * what all of them hold. Whatever the amount, it draws exactly what drawing from every lot in
  * consumption order would (ledger.rules allocate), and refuses on the total of every lot.
  */
-import { allocate } from '../../src/ledger/ledger.rules';
+import { allocate, consumptionOrder } from '../../src/ledger/ledger.rules';
 import { LOTS_READ } from '../../src/ledger/unit-of-work.repo';
 import { type TestApp, startTestApp } from '../support/harness';
 import { DEFAULT_PROGRAM, REDEEM, balance, earn, enroll, errorCode, expectLedgerTrue, key, ok, setClock, updateProgram } from './ledger-fixtures';
@@ -23,37 +23,52 @@ async function redeemPoints(memberId: string, points: number) {
   return t.gql(REDEEM, { input: { memberId, points, idempotencyKey: key('lots') } });
 }
 
+/** The first `n` of `lots` in consumption order. */
+function firstInOrder<L extends { id: string; remaining: number; expiresAt: Date | null; earnedAt: Date }>(lots: L[], n: number): L[] {
+  return [...lots].sort(consumptionOrder).slice(0, n);
+}
+
 test('a member with more lots than one read takes draws in consumption order, from the first lots and beyond them', async () => {
-  await updateProgram(t, { ...DEFAULT_PROGRAM, expiry: { mode: 'FIXED', months: 12 } });
   const member = await enroll(t, 'lots');
-  // Lots earned on 20 days, newest first so that the table's order is not the consumption order;
-  // two on one instant (the id orders them); two that never expire.
-  for (let day = 20; day >= 1; day--) {
-    await setClock(t, `2026-01-${String(day).padStart(2, '0')}T10:00:00Z`);
-    await earn(t, member, 10 + day);
-    if (day === 7) await earn(t, member, 5);
-  }
+  // Two lots that never expire, earned first: they come last all the same.
   await updateProgram(t, DEFAULT_PROGRAM);
-  await setClock(t, '2026-02-01T10:00:00Z');
+  await setClock(t, '2026-03-01T09:00:00Z');
   await earn(t, member, 40);
   await earn(t, member, 41);
-  expect((await openLots(member)).length).toBeGreaterThan(LOTS_READ + 4);
+  // 44 expiring lots an hour apart, newest first so that the table's order is not the
+  // consumption order; the 16th and 17th share an instant (their ids order them).
+  await updateProgram(t, { ...DEFAULT_PROGRAM, expiry: { mode: 'FIXED', months: 12 } });
+  for (let hour = 43; hour >= 0; hour--) {
+    await setClock(t, new Date(Date.parse('2026-03-01T10:00:00Z') + hour * 3_600_000).toISOString());
+    await earn(t, member, 10 + hour);
+    if (hour === 15) await earn(t, member, 5);
+  }
+  await setClock(t, '2026-03-05T00:00:00Z');
 
-  await setClock(t, '2026-02-02T10:00:00Z');
-  for (const points of [3, 150, 260]) {
-    const before = await openLots(member);
-    const expected = allocate(before, points).allocations.map((a) => [a.lotId, a.points]);
+  const draws = async (points: number) => {
+    const expected = allocate(await openLots(member), points).allocations.map((a) => [a.lotId, a.points]);
     const entry = ok(await redeemPoints(member, points)).redeemPoints;
     expect(entry.allocations.map((a: { lotId: string; points: number }) => [a.lotId, a.points])).toEqual(expected);
-  }
-  const left = (await openLots(member)).reduce((sum, lot) => sum + lot.remaining, 0);
-  expect((await balance(t, member)).available).toBe(left);
-  // Refused on what every lot holds, not on the lots read.
-  const over = await redeemPoints(member, left + 1);
+  };
+  const held = (lots: { remaining: number }[]) => lots.reduce((sum, lot) => sum + lot.remaining, 0);
+
+  // Exactly what the lots read hold, to the last of them (one of the pair on one instant).
+  expect((await openLots(member)).length).toBe(47);
+  await draws(held(firstInOrder(await openLots(member), LOTS_READ)));
+  // A little, from the next lots read.
+  await draws(3);
+  // Refused on what every lot holds, with more lots than one read.
+  const before = await openLots(member);
+  expect(before.length).toBeGreaterThan(LOTS_READ);
+  const over = await redeemPoints(member, held(before) + 1);
   expect(errorCode(over)).toBe('INSUFFICIENT_POINTS');
-  expect(over.errors?.[0]?.message).toContain(`${left} available`);
-  const all = ok(await redeemPoints(member, left)).redeemPoints;
-  expect(all.allocations.reduce((sum: number, a: { points: number }) => sum + a.points, 0)).toBe(left);
+  expect(over.errors?.[0]?.message).toContain(`${held(before)} available`);
+  // More than the lots read hold: the rest are read.
+  await draws(held(firstInOrder(before, LOTS_READ + 4)));
+  // Everything left, never-expiring lots last.
+  const left = held(await openLots(member));
+  expect((await balance(t, member)).available).toBe(left);
+  await draws(left);
   expect(await openLots(member)).toEqual([]);
   await expectLedgerTrue(t, [member]);
 });
