@@ -8,7 +8,7 @@ import type { TransactionType } from '../db/schema';
 import { InsufficientPointsError, InvalidStateError } from '../errors';
 import type { MemberRow } from '../db/rows';
 import type { ProgramView } from '../program/program.types';
-import { ACTIVITY_TYPES, EARNING_TYPES, allocate, checkLifetime, consumptionOrder, lotExpiry, type ExpiryPolicy, type OpenLot } from './ledger.rules';
+import { ACTIVITY_TYPES, EARNING_TYPES, allocate, checkLifetime, consumptionOrder, lotExpiry, pointsHeld, type ExpiryPolicy, type OpenLot } from './ledger.rules';
 import type { RuleAwardRecord, TransactionRow } from './ledger.types';
 import type { UnitOfWork } from './unit-of-work';
 import { allocationsOf, reversalOf } from './ledger.repo';
@@ -117,7 +117,7 @@ export async function debit(work: UnitOfWork, member: MemberRow, posting: Postin
   const plain = preferred.length === 0 && member.debt === 0;
   const { lots: known, total } = await work.lotsCovering(member.id, plain ? posting.points : Number.POSITIVE_INFINITY);
   const lots = known.filter((l) => !preferred.some((p) => p.id === l.id));
-  const spendable = lots.length === known.length ? total : lots.reduce((sum, lot) => sum + lot.remaining, 0);
+  const spendable = lots.length === known.length ? total : pointsHeld(lots);
   const fromPreferred = allocate(preferred, posting.points);
   const needed = fromPreferred.shortfall;
   const available = spendable - member.debt;
@@ -215,13 +215,13 @@ export async function settleExpiry(work: UnitOfWork, member: MemberRow): Promise
     const at = (lot.expires_at as Date).getTime();
     byInstant.set(at, [...(byInstant.get(at) ?? []), lot]);
   }
-  const total = due.reduce((sum, lot) => sum + lot.remaining, 0);
+  const total = pointsHeld(due);
   work.settled.set(member.id, (work.settled.get(member.id) ?? 0) + total);
   member.expired += total;
   member.updated_at = work.now;
   work.changed(member);
   for (const [at, lots] of byInstant) {
-    const points = lots.reduce((sum, lot) => sum + lot.remaining, 0);
+    const points = pointsHeld(lots);
     const id = randomUUID();
     work.entry({
       id, member_id: member.id, type: 'EXPIRE', points: -points, available_at: new Date(at),

@@ -89,6 +89,11 @@ export interface Allocation {
   points: number;
 }
 
+/** The points `lots` hold between them. */
+export function pointsHeld(lots: readonly { remaining: number }[]): number {
+  return lots.reduce((sum, lot) => sum + lot.remaining, 0);
+}
+
 /** Soonest-expiring first (never-expiring last), then oldest, then by id: deterministic. */
 export function consumptionOrder(a: OpenLot, b: OpenLot): number {
   const ae = a.expiresAt?.getTime() ?? Number.POSITIVE_INFINITY;

@@ -10,7 +10,7 @@ import type { MemberRow } from '../db/rows';
 import type { PointLotTable, PointsTransactionTable } from '../db/schema';
 import type { SqlText } from '../db/sql-text';
 import type { ProgramView } from '../program/program.types';
-import { entryEvent, type OpenLot } from './ledger.rules';
+import { entryEvent, pointsHeld, type OpenLot } from './ledger.rules';
 import type { TransactionRow } from './ledger.types';
 import * as repo from './unit-of-work.repo';
 import type { RowWrite } from './unit-of-work.repo';
@@ -144,11 +144,11 @@ export class UnitOfWork {
     const read = this.lotsRead.get(memberId);
     if (read && read.at === this.now.getTime() && read.beyond > 0) {
       const lots = read.lots.filter((lot) => lot.remaining > 0);
-      const held = lots.reduce((sum, lot) => sum + lot.remaining, 0);
+      const held = pointsHeld(lots);
       if (held >= points) return { lots, total: held + read.beyond };
     }
     const lots = await this.lots(memberId);
-    return { lots, total: lots.reduce((sum, lot) => sum + lot.remaining, 0) };
+    return { lots, total: pointsHeld(lots) };
   }
 
   /** A domain's read taken with the member (ExtraRead), by its key; undefined when not read or no longer current. */
@@ -326,7 +326,7 @@ export class UnitOfWork {
     if (!read.hasDueLots) this.nothingDue.add(member.id);
     if (read.openLots) {
       const lots = read.openLots.lots.map((l) => ({ id: l.id, remaining: l.remaining, expiresAt: l.expires_at === null ? null : new Date(l.expires_at), earnedAt: new Date(l.earned_at) }));
-      const beyond = read.openLots.count > lots.length ? read.openLots.total - lots.reduce((sum, lot) => sum + lot.remaining, 0) : 0;
+      const beyond = read.openLots.count > lots.length ? read.openLots.total - pointsHeld(lots) : 0;
       this.lotsRead.set(member.id, { at: readAt.getTime(), lots, beyond });
     }
     const reads = this.extraReads(readAt);

@@ -1,5 +1,6 @@
 import {
-  MAX_LIFETIME_POINTS, MAX_POINTS_PER_TRANSACTION, addMonths, allocate, checkLifetime, checkPoints, clawbackFor, lotExpiry, pointsForAmount, quarterEnd, requestHash,
+  MAX_LIFETIME_POINTS, MAX_POINTS_PER_TRANSACTION, addMonths, allocate, checkLifetime, checkPoints, clawbackFor, consumptionOrder, lotExpiry, pointsForAmount,
+  pointsHeld, quarterEnd, requestHash,
   transactionStatus, type ExpiryPolicy, type OpenLot,
 } from '../../src/ledger/ledger.rules';
 
@@ -86,6 +87,21 @@ describe('allocate', () => {
 
   test('no lots: everything is short', () => {
     expect(allocate([], 10)).toEqual({ allocations: [], shortfall: 10 });
+  });
+
+  // What a debit that read only its member's first lots relies on (UnitOfWork.lotsCovering).
+  test.each([1, 5, 6, 75, 85, 86, 285])('%i points from the first lots in consumption order that hold them: the same draws as from every lot', (points) => {
+    const ordered = [...lots].sort(consumptionOrder);
+    const first = ordered.slice(0, ordered.findIndex((_, i) => pointsHeld(ordered.slice(0, i + 1)) >= points) + 1);
+    expect(pointsHeld(first)).toBeGreaterThanOrEqual(points);
+    expect(first.length).toBeLessThan(ordered.length);
+    expect(allocate(first, points)).toEqual(allocate(lots, points));
+  });
+});
+
+describe('pointsHeld', () => {
+  test.each<[number[], number]>([[[], 0], [[7], 7], [[5, 0, 70], 75]])('%j hold %i', (remaining, held) => {
+    expect(pointsHeld(remaining.map((r) => ({ remaining: r })))).toBe(held);
   });
 });
 
