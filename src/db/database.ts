@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Config, DatabaseTarget } from '../config';
 import type { DB } from './schema';
 import { PGlitePool } from './pglite-pool';
+import { hearLosses } from './lost-connections';
 import { PipelinedPool } from './pipelined-pool';
 import { PreparingPool, StatementNames } from './prepared-pool';
 import { migrate } from './migrate';
@@ -137,27 +138,6 @@ export async function openDatabase(target: DatabaseTarget, options: OpenOptions 
   }
   if (options.migrate !== false) await migrate(database.db);
   return database;
-}
-
-/**
- * A connection the server closes (a restart, pg_terminate_backend, a proxy's idle timeout) is an
- * 'error' event on its client, and on its pool as well when it sat idle there; with no listener
- * Node would end the process. pg-pool listens on a client only while it is idle, so a client lent
- * to a request or a transaction gets a listener of its own, for good, which tells `lost` once;
- * the pool's event is then heard and left at that. The client, no longer queryable, fails what it
- * carried and leaves the pool when released.
- */
-function hearLosses(pool: Pool, lost: (error: Error) => void): Pool {
-  pool.on('connect', (client) => {
-    let told = false;
-    client.on('error', (error) => {
-      if (told) return;
-      told = true;
-      lost(error);
-    });
-  });
-  pool.on('error', () => undefined);
-  return pool;
 }
 
 async function ping(db: Db): Promise<boolean> {

@@ -1,5 +1,6 @@
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import { Client, type ClientConfig } from 'pg';
+import { tellOnce } from './lost-connections';
 import { isStalePlan, socketOf, type StatementNames } from './prepared-pool';
 
 interface Slot {
@@ -204,15 +205,13 @@ export class PipelinedPool implements PostgresPool {
       const options = [this.config.options, `-c lock_timeout=${LOCK_TIMEOUT}`, ...PLANNER].filter(Boolean).join(' ');
       const client = new Client({ ...this.config, options, pipeline: true } as ClientConfig);
       // A lost connection fails what it carried; the next statement opens a new one.
-      let told = false;
       const drop = () => {
         if (slot.client === client) slot.client = null;
       };
+      const tell = tellOnce(this.lost);
       client.on('error', (error: Error) => {
         drop();
-        if (told) return;
-        told = true;
-        this.lost(error);
+        tell(error);
       });
       client.on('end', drop);
       try {
